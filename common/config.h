@@ -1,0 +1,111 @@
+/* config.h -- settings from flags and IMGFEED_* environment variables.
+ *
+ * Each program describes its settings in one table of cfg_option: the flag,
+ * the environment variable, the type, the default, the help text and the
+ * accepted range.  cfg_load() fills the program's settings struct from that
+ * table in three layers, defaults < environment < command line, and the same
+ * table prints --help and the README's settings tables (--help-markdown), so
+ * the documentation and the parser never disagree.
+ *
+ * Value syntax:
+ *   string, choice  as written; a choice must be one of the listed names
+ *   int, double     a number within [min, max] when min < max
+ *   bool            "--flag" alone means true; "--flag=false", or in the
+ *                   environment 1/0, true/false, yes/no, on/off
+ *   bytes           a count with an optional binary suffix: 512k, 64MiB, 1G
+ *   millis          a duration: 250ms, 1.5s, 10m, 2h; a bare number is seconds
+ * An empty environment variable counts as unset.
+ *
+ * Ownership: strings stored in the settings struct are allocated by cfg_load
+ * and freed by cfg_release.
+ */
+#ifndef IMGFEED_CONFIG_H
+#define IMGFEED_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum cfg_type {
+    CFG_STRING, /* char *  */
+    CFG_CHOICE, /* char *, one of choices */
+    CFG_INT,    /* long    */
+    CFG_DOUBLE, /* double  */
+    CFG_BOOL,   /* bool    */
+    CFG_BYTES,  /* int64_t */
+    CFG_MILLIS, /* int64_t */
+} cfg_type;
+
+typedef struct cfg_option {
+    const char *name;            /* flag without dashes: "amqp-url"; NULL ends a table */
+    const char *env;             /* "IMGFEED_AMQP_URL", or NULL for flag-only */
+    cfg_type type;
+    size_t offset;               /* offsetof the value in the settings struct */
+    const char *defval;          /* default as it would be typed; NULL: none (string NULL, number 0) */
+    const char *help;            /* one sentence */
+    const char *const *choices;  /* CFG_CHOICE: NULL-terminated */
+    double min, max;             /* numbers: accepted range when min < max */
+} cfg_option;
+
+typedef struct cfg_program {
+    const char *name;      /* "imgfeed-crawler" */
+    const char *usage;     /* after the name: "[OPTION]..." */
+    const char *summary;   /* a paragraph for --help */
+    const cfg_option *options;
+} cfg_program;
+
+typedef enum cfg_result {
+    CFG_OK = 0,     /* settings filled; go on */
+    CFG_EXIT = 1,   /* --help, --version or --help-markdown was printed; exit 0 */
+    CFG_ERROR = -1, /* err holds a one-line message; exit 2 */
+} cfg_result;
+
+/* Fill *settings from the table.  Positional arguments (options may stand
+ * anywhere; "--" ends them) are moved, in order, to argv[1..*npos]. */
+cfg_result cfg_load(const cfg_program *prog, void *settings, int argc, char **argv, int *npos, FILE *out,
+                    char *err, size_t errlen);
+/* Free the strings cfg_load stored; the struct may be loaded again after. */
+void cfg_release(const cfg_program *prog, void *settings);
+void cfg_print_help(const cfg_program *prog, FILE *out);
+/* The settings as a Markdown table: flag, environment, default, meaning. */
+void cfg_print_markdown(const cfg_program *prog, FILE *out);
+/* Parse one value as the option's type would; for validators and tests. */
+bool cfg_parse_bytes(const char *s, int64_t *out);
+bool cfg_parse_millis(const char *s, int64_t *out);
+
+/* The settings every imgfeed process has (design.md, "Configuration"). */
+typedef struct cfg_common {
+    char *amqp_url;
+    char *exchange;
+    char *log_level;
+    char *log_format;
+    int64_t amqp_heartbeat_ms;
+} cfg_common;
+
+extern const char *const cfg_log_levels[];
+extern const char *const cfg_log_formats[];
+
+/* Table rows for a cfg_common stored at member M of settings type T. */
+#define CFG_COMMON_OPTIONS(T, M)                                                                        \
+    {"amqp-url", "IMGFEED_AMQP_URL", CFG_STRING, offsetof(T, M.amqp_url),                              \
+     "amqp://guest:guest@localhost:5672",                                                              \
+     "broker URL, amqp:// or amqps://; a trailing / names the empty vhost, /%2f names /", NULL, 0, 0}, \
+    {"exchange", "IMGFEED_EXCHANGE", CFG_STRING, offsetof(T, M.exchange), "chan",                      \
+     "exchange name E: items flow E.raw -> hasher -> E -> archiver; E.dead holds rejects", NULL, 0, 0}, \
+    {"amqp-heartbeat", "IMGFEED_AMQP_HEARTBEAT", CFG_MILLIS, offsetof(T, M.amqp_heartbeat_ms), "30s",  \
+     "AMQP heartbeat: a broker silent for twice this long is taken as dead and reconnected", NULL, 0,   \
+     0},                                                                                               \
+    {"log-level", "IMGFEED_LOG_LEVEL", CFG_CHOICE, offsetof(T, M.log_level), "info",                   \
+     "least severe level logged", cfg_log_levels, 0, 0},                                               \
+    {"log-format", "IMGFEED_LOG_FORMAT", CFG_CHOICE, offsetof(T, M.log_format), "text",                \
+     "text lines, or json lines for log shippers", cfg_log_formats, 0, 0}
+
+/* Apply the common settings to the logger.  Call once after cfg_load. */
+void cfg_common_apply(const cfg_program *prog, const cfg_common *common);
+
+/* Load settings for a main(): prints help or the error itself and returns
+ * -1 to go on, or the exit status to return (0 after --help, 2 on error). */
+int cfg_main_load(const cfg_program *prog, void *settings, int argc, char **argv, int *npos);
+
+#endif

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# run.sh -- the test command: install, build, start servers, run the suite.
+#
+#   bash tests/run.sh              the whole suite, plain and then under
+#                                  AddressSanitizer + UndefinedBehaviorSanitizer
+#   bash tests/run.sh --plain      only the plain build
+#   bash tests/run.sh --sanitize   only the sanitized build
+#   bash tests/run.sh -- ARGS      extra arguments for ctest (e.g. -R mq)
+#
+# On a fresh Debian 12 machine it installs the Debian packages it needs (only
+# those missing), builds each variant in a fresh directory under build/,
+# starts its own RabbitMQ and PostgreSQL on free loopback ports in a
+# temporary directory (tests/lib/servers.sh), runs ctest with their addresses
+# in the environment, and stops those servers on every exit path.  Servers
+# left behind by an earlier run that was killed are stopped first.  Exits
+# non-zero if anything fails.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+JOBS=$(nproc 2>/dev/null || echo 2)
+VARIANTS=(plain sanitize)
+CTEST_ARGS=()
+
+while (($#)); do
+    case $1 in
+        --plain) VARIANTS=(plain) ;;
+        --sanitize) VARIANTS=(sanitize) ;;
+        --) shift; CTEST_ARGS=("$@"); break ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+# Debian packages the build and the suite need.
+PACKAGES=(
+    build-essential cmake pkg-config
+    librabbitmq-dev libcurl4-openssl-dev libjson-c-dev libpq-dev libgd-dev libcmocka-dev
+    rabbitmq-server postgresql python3 procps
+)
+
+install_missing() {
+    local missing=() pkg
+    for pkg in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    ((${#missing[@]})) || return 0
+    echo "run.sh: installing ${missing[*]}"
+    local sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    "${sudo[@]}" apt-get update -q
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+RUNDIR=
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    if [[ -n $RUNDIR && -d $RUNDIR ]]; then
+        bash "$ROOT/tests/lib/servers.sh" stop "$RUNDIR" || true
+        rm -rf "$RUNDIR"
+    fi
+    exit "$status"
+}
+
+build() { # build VARIANT DIR
+    local variant=$1 dir=$2 sanitize=OFF
+    [[ $variant == sanitize ]] && sanitize=ON
+    rm -rf "$dir"
+    cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMGFEED_WERROR=ON \
+        -DIMGFEED_SANITIZE=$sanitize >"$dir.configure.log" 2>&1 ||
+        { cat "$dir.configure.log" >&2; return 1; }
+    cmake --build "$dir" -j "$JOBS" || return 1
+}
+
+run_suite() { # run_suite VARIANT
+    local variant=$1 dir=$ROOT/build/tests-$1
+    # Called as `run_suite || …`, where bash ignores set -e: every step
+    # checks its own status.
+    echo "=== $variant build"
+    build "$variant" "$dir" || return 1
+    echo "=== $variant tests"
+    (
+        cd "$dir" || exit 1
+        export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+        export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+        ctest --output-on-failure --no-tests=error -j "$JOBS" "${CTEST_ARGS[@]}"
+    ) || return 1
+}
+
+install_missing
+mkdir -p "$ROOT/build"
+bash "$ROOT/tests/lib/servers.sh" reap
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+RUNDIR=$(mktemp -d "${TMPDIR:-/tmp}/imgfeed-test.XXXXXX")
+IMGFEED_TEST_OWNER_PID=$$ bash "$ROOT/tests/lib/servers.sh" start "$RUNDIR"
+# shellcheck source=/dev/null
+. "$RUNDIR/env"
+echo "run.sh: RabbitMQ at $IMGFEED_AMQP_URL, PostgreSQL at $IMGFEED_PG"
+
+failed=()
+for variant in "${VARIANTS[@]}"; do
+    run_suite "$variant" || failed+=("$variant")
+done
+if ((${#failed[@]})); then
+    echo "run.sh: FAILED: ${failed[*]}" >&2
+    exit 1
+fi
+echo "run.sh: all passed (${VARIANTS[*]})"

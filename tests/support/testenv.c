@@ -1,0 +1,30 @@
+/* testenv.c -- environment lookups shared by the tests. */
+#include "testenv.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+const char *testenv_require(const char *name) {
+    const char *value = getenv(name);
+    if (!value || !*value) {
+        fail_msg("%s is not set: run the suite with tests/run.sh, which starts the servers", name);
+    }
+    return value;
+}
+
+const char *testenv_source_dir(void) { return testenv_require("IMGFEED_SOURCE_DIR"); }
+const char *testenv_binary_dir(void) { return testenv_require("IMGFEED_BINARY_DIR"); }
+
+int testenv_servers(const char *command) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "bash '%s' %s '%s' >&2", testenv_require("IMGFEED_TEST_SERVERS"), command,
+             testenv_require("IMGFEED_TEST_RUNDIR"));
+    int status = system(cmd);
+    return status == -1 ? -1 : WEXITSTATUS(status);
+}

@@ -1,0 +1,21 @@
+/* testenv.h -- what the test environment provides.
+ *
+ * tests/run.sh starts the servers and exports their addresses; ctest adds
+ * the source and build directories.  A test that needs a server it was not
+ * given fails with a message saying how to run it, rather than skipping: a
+ * suite that silently skips is a suite that passes without testing.
+ */
+#ifndef IMGFEED_TESTENV_H
+#define IMGFEED_TESTENV_H
+
+/* The value of an environment variable the test cannot do without; fails the
+ * test (cmocka) with a hint when it is missing. */
+const char *testenv_require(const char *name);
+/* IMGFEED_SOURCE_DIR and IMGFEED_BINARY_DIR. */
+const char *testenv_source_dir(void);
+const char *testenv_binary_dir(void);
+/* Run a command of tests/lib/servers.sh on this run's servers, e.g.
+ * testenv_servers("rabbit-restart"); returns its exit status. */
+int testenv_servers(const char *command);
+
+#endif

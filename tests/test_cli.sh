@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# test_cli.sh -- the programs' command lines: --help, --version, and the
+# one-line error with exit status 2 on an unknown flag or a bad value.
+# Usage: test_cli.sh PROGRAM...
+set -u
+failures=0
+check() { # check DESCRIPTION CONDITION...
+    local what=$1; shift
+    if "$@"; then echo "ok - $what"; else echo "not ok - $what"; failures=$((failures + 1)); fi
+}
+for prog in "$@"; do
+    name=$(basename "$prog")
+    out=$("$prog" --help); status=$?
+    check "$name --help exits 0" test $status -eq 0
+    check "$name --help shows usage" grep -q "^Usage: $name" <<<"$out"
+    for flag in --amqp-url --exchange --log-level --log-format; do
+        check "$name --help lists $flag" grep -q -- "$flag" <<<"$out"
+    done
+    check "$name --help names IMGFEED_AMQP_URL" grep -q "env IMGFEED_AMQP_URL" <<<"$out"
+    out=$("$prog" --version); status=$?
+    check "$name --version" test $status -eq 0 -a -n "$out"
+    out=$("$prog" --bogus 2>&1 >/dev/null); status=$?
+    check "$name --bogus exits 2" test $status -eq 2
+    check "$name --bogus says so in one line" test "$out" = "$name: unknown option '--bogus' (see --help)"
+    out=$("$prog" --log-level=loud 2>&1 >/dev/null); status=$?
+    check "$name bad --log-level exits 2" test $status -eq 2
+    check "$name bad --log-level names the flag" grep -q -- "--log-level: 'loud'" <<<"$out"
+    out=$(IMGFEED_AMQP_HEARTBEAT=often "$prog" 2>&1 >/dev/null); status=$?
+    check "$name bad IMGFEED_AMQP_HEARTBEAT exits 2" test $status -eq 2
+    check "$name bad environment names the variable" grep -q "IMGFEED_AMQP_HEARTBEAT: 'often'" <<<"$out"
+    out=$(IMGFEED_LOG_LEVEL=warn "$prog" --help); status=$?
+    check "$name --help ignores the environment" test $status -eq 0
+done
+echo "$((failures == 0 ? 1 : 0)) suites passed, $failures checks failed"
+exit $((failures > 0))
