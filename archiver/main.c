@@ -19,8 +19,9 @@ typedef struct archiver_settings {
 
 static const cfg_option archiver_options[] = {
     CFG_COMMON_OPTIONS(archiver_settings, common),
-    {"pg", "IMGFEED_PG", CFG_STRING, offsetof(archiver_settings, pg), "dbname=imgfeed",
-     "PostgreSQL to write to: a libpq conninfo string or a postgresql:// URI", NULL, 0, 0},
+    {.name = "pg", .env = "IMGFEED_PG", .type = CFG_STRING, .offset = offsetof(archiver_settings, pg),
+     .defval = "dbname=imgfeed", .metavar = "CONNINFO",
+     .help = "PostgreSQL to write to: a libpq conninfo string or a postgresql:// URI"},
     {0},
 };
 

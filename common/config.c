@@ -133,7 +133,7 @@ static void cfg_range_text(const cfg_option *opt, char *buf, size_t len) {
 
 /* Store value into the option's field.  `where` names the source for errors:
  * "--prefetch" or "IMGFEED_PREFETCH". */
-static bool cfg_set_value(const cfg_option *opt, void *settings, const char *value, const char *where, char *err,
+static bool cfg_store_value(const cfg_option *opt, void *settings, const char *value, const char *where, char *err,
                           size_t errlen) {
     void *field = cfg_field(settings, opt);
     char range[64];
@@ -206,6 +206,16 @@ static bool cfg_set_value(const cfg_option *opt, void *settings, const char *val
     }
     }
     return false;
+}
+
+static bool cfg_set_value(const cfg_option *opt, void *settings, const char *value, const char *where, char *err,
+                          size_t errlen) {
+    char why[256];
+    if (opt->check && !opt->check(value, why, sizeof why)) {
+        cfg_error(err, errlen, "bad value for %s: '%s' %s", where, value, why);
+        return false;
+    }
+    return cfg_store_value(opt, settings, value, where, err, errlen);
 }
 
 static const cfg_option *cfg_find(const cfg_program *prog, const char *name, size_t len) {
@@ -321,7 +331,7 @@ void cfg_release(const cfg_program *prog, void *settings) {
 /* "--prefetch N" as shown in --help. */
 static void cfg_flag_text(const cfg_option *opt, char *buf, size_t len) {
     if (opt->type == CFG_BOOL) snprintf(buf, len, "--%s", opt->name);
-    else snprintf(buf, len, "--%s %s", opt->name, cfg_type_names[opt->type]);
+    else snprintf(buf, len, "--%s %s", opt->name, opt->metavar ? opt->metavar : cfg_type_names[opt->type]);
 }
 
 void cfg_print_help(const cfg_program *prog, FILE *out) {
@@ -365,6 +375,31 @@ void cfg_print_markdown(const cfg_program *prog, FILE *out) {
         }
         fprintf(out, " |\n");
     }
+}
+
+bool cfg_check_amqp_url(const char *value, char *why, size_t whylen) {
+    if (strncmp(value, "amqp://", 7) != 0 && strncmp(value, "amqps://", 8) != 0) {
+        snprintf(why, whylen, "does not start with amqp:// or amqps://");
+        return false;
+    }
+    return true;
+}
+
+/* An exchange name is part of queue names, routing and table names: keep it
+ * to what all three accept. */
+bool cfg_check_exchange(const char *value, char *why, size_t whylen) {
+    size_t len = strlen(value);
+    if (len == 0 || len > 40) {
+        snprintf(why, whylen, "must have 1 to 40 characters");
+        return false;
+    }
+    for (const char *c = value; *c; c++) {
+        if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '_' || *c == '-')) {
+            snprintf(why, whylen, "may hold only a-z, 0-9, _ and -");
+            return false;
+        }
+    }
+    return true;
 }
 
 void cfg_common_apply(const cfg_program *prog, const cfg_common *common) {

@@ -46,6 +46,9 @@ typedef struct cfg_option {
     const char *help;            /* one sentence */
     const char *const *choices;  /* CFG_CHOICE: NULL-terminated */
     double min, max;             /* numbers: accepted range when min < max */
+    const char *metavar;         /* the value's name in --help ("URL"); NULL: from the type */
+    /* Further check of a value that parsed; false with a reason in why. */
+    bool (*check)(const char *value, char *why, size_t whylen);
 } cfg_option;
 
 typedef struct cfg_program {
@@ -87,19 +90,25 @@ extern const char *const cfg_log_levels[];
 extern const char *const cfg_log_formats[];
 
 /* Table rows for a cfg_common stored at member M of settings type T. */
-#define CFG_COMMON_OPTIONS(T, M)                                                                        \
-    {"amqp-url", "IMGFEED_AMQP_URL", CFG_STRING, offsetof(T, M.amqp_url),                              \
-     "amqp://guest:guest@localhost:5672",                                                              \
-     "broker URL, amqp:// or amqps://; a trailing / names the empty vhost, /%2f names /", NULL, 0, 0}, \
-    {"exchange", "IMGFEED_EXCHANGE", CFG_STRING, offsetof(T, M.exchange), "chan",                      \
-     "exchange name E: items flow E.raw -> hasher -> E -> archiver; E.dead holds rejects", NULL, 0, 0}, \
-    {"amqp-heartbeat", "IMGFEED_AMQP_HEARTBEAT", CFG_MILLIS, offsetof(T, M.amqp_heartbeat_ms), "30s",  \
-     "AMQP heartbeat: a broker silent for twice this long is taken as dead and reconnected", NULL, 0,   \
-     0},                                                                                               \
-    {"log-level", "IMGFEED_LOG_LEVEL", CFG_CHOICE, offsetof(T, M.log_level), "info",                   \
-     "least severe level logged", cfg_log_levels, 0, 0},                                               \
-    {"log-format", "IMGFEED_LOG_FORMAT", CFG_CHOICE, offsetof(T, M.log_format), "text",                \
-     "text lines, or json lines for log shippers", cfg_log_formats, 0, 0}
+#define CFG_COMMON_OPTIONS(T, M)                                                                               \
+    {.name = "amqp-url", .env = "IMGFEED_AMQP_URL", .type = CFG_STRING, .offset = offsetof(T, M.amqp_url),    \
+     .defval = "amqp://guest:guest@localhost:5672", .metavar = "URL", .check = cfg_check_amqp_url,            \
+     .help = "broker URL, amqp:// or amqps://; a trailing / names the empty vhost, /%2f names /"},             \
+    {.name = "exchange", .env = "IMGFEED_EXCHANGE", .type = CFG_STRING, .offset = offsetof(T, M.exchange),    \
+     .defval = "chan", .metavar = "NAME", .check = cfg_check_exchange,                                         \
+     .help = "exchange name E: items flow E.raw -> hasher -> E -> archiver; E.dead holds rejects"},            \
+    {.name = "amqp-heartbeat", .env = "IMGFEED_AMQP_HEARTBEAT", .type = CFG_MILLIS,                            \
+     .offset = offsetof(T, M.amqp_heartbeat_ms), .defval = "30s", .min = 0, .max = 3600000,                   \
+     .help = "AMQP heartbeat: a broker silent for twice this long is taken as dead (0 turns it off)"},         \
+    {.name = "log-level", .env = "IMGFEED_LOG_LEVEL", .type = CFG_CHOICE, .offset = offsetof(T, M.log_level), \
+     .defval = "info", .choices = cfg_log_levels, .help = "least severe level logged"},                       \
+    {.name = "log-format", .env = "IMGFEED_LOG_FORMAT", .type = CFG_CHOICE,                                    \
+     .offset = offsetof(T, M.log_format), .defval = "text", .choices = cfg_log_formats,                       \
+     .help = "text lines, or json lines for log shippers"}
+
+/* Validators for the common settings. */
+bool cfg_check_amqp_url(const char *value, char *why, size_t whylen);
+bool cfg_check_exchange(const char *value, char *why, size_t whylen);
 
 /* Apply the common settings to the logger.  Call once after cfg_load. */
 void cfg_common_apply(const cfg_program *prog, const cfg_common *common);

@@ -20,9 +20,9 @@ typedef struct crawler_settings {
 
 static const cfg_option crawler_options[] = {
     CFG_COMMON_OPTIONS(crawler_settings, common),
-    {"sites", "IMGFEED_SITES", CFG_STRING, offsetof(crawler_settings, sites), "sites.json",
-     "JSON file listing the sites to crawl: name, kind, base URLs, boards, requests per second, User-Agent",
-     NULL, 0, 0},
+    {.name = "sites", .env = "IMGFEED_SITES", .type = CFG_STRING, .offset = offsetof(crawler_settings, sites),
+     .defval = "sites.json", .metavar = "FILE",
+     .help = "JSON file listing the sites to crawl: name, kind, base URLs, boards, requests per second, User-Agent"},
     {0},
 };
 

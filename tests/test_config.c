@@ -27,15 +27,18 @@ typedef struct demo_settings {
 
 static const cfg_option demo_options[] = {
     CFG_COMMON_OPTIONS(demo_settings, common),
-    {"prefetch", "IMGFEED_PREFETCH", CFG_INT, offsetof(demo_settings, prefetch), "100", "prefetch", NULL, 1,
-     65535},
-    {"rps", "IMGFEED_RPS", CFG_DOUBLE, offsetof(demo_settings, rps), "1.5", "rate", NULL, 0.001, 1000},
-    {"once", "IMGFEED_ONCE", CFG_BOOL, offsetof(demo_settings, once), "false", "once", NULL, 0, 0},
-    {"max-bytes", "IMGFEED_MAX_BYTES", CFG_BYTES, offsetof(demo_settings, max_bytes), "64MiB", "limit", NULL, 0,
-     0},
-    {"flush-interval", "IMGFEED_FLUSH_INTERVAL", CFG_MILLIS, offsetof(demo_settings, flush_ms), "1s", "flush",
-     NULL, 1, 3600000},
-    {"pg", "IMGFEED_PG", CFG_STRING, offsetof(demo_settings, pg), "dbname=imgfeed", "database", NULL, 0, 0},
+    {.name = "prefetch", .env = "IMGFEED_PREFETCH", .type = CFG_INT, .offset = offsetof(demo_settings, prefetch),
+     .defval = "100", .help = "prefetch", .min = 1, .max = 65535},
+    {.name = "rps", .env = "IMGFEED_RPS", .type = CFG_DOUBLE, .offset = offsetof(demo_settings, rps),
+     .defval = "1.5", .help = "rate", .min = 0.001, .max = 1000},
+    {.name = "once", .env = "IMGFEED_ONCE", .type = CFG_BOOL, .offset = offsetof(demo_settings, once),
+     .defval = "false", .help = "once"},
+    {.name = "max-bytes", .env = "IMGFEED_MAX_BYTES", .type = CFG_BYTES, .offset = offsetof(demo_settings, max_bytes),
+     .defval = "64MiB", .help = "limit"},
+    {.name = "flush-interval", .env = "IMGFEED_FLUSH_INTERVAL", .type = CFG_MILLIS,
+     .offset = offsetof(demo_settings, flush_ms), .defval = "1s", .help = "flush", .min = 1, .max = 3600000},
+    {.name = "pg", .env = "IMGFEED_PG", .type = CFG_STRING, .offset = offsetof(demo_settings, pg),
+     .defval = "dbname=imgfeed", .help = "database"},
     {0},
 };
 
@@ -145,6 +148,9 @@ static const struct {
     {{"--flush-interval", "0", NULL}, "from 1 to 3.6e+06 ms"},
     {{"--log-level", "loud", NULL}, "not one of debug, info, warn, error"},
     {{"--log-format=xml", NULL}, "--log-format"},
+    {{"--amqp-url", "http://broker", NULL}, "does not start with amqp:// or amqps://"},
+    {{"--exchange", "a.b", NULL}, "may hold only a-z, 0-9, _ and -"},
+    {{"--exchange=", NULL}, "must have 1 to 40 characters"},
 };
 
 static void test_bad_flags(void **state) {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# readme_settings.sh -- keep the README's settings tables equal to --help.
+#
+#   readme_settings.sh --check BINDIR    exit 1 with a diff if they differ
+#   readme_settings.sh --update BINDIR   rewrite them from the programs
+#
+# Each table stands between "<!-- settings: PROGRAM -->" and
+# "<!-- /settings -->" and is what `PROGRAM --help-markdown` prints.
+set -euo pipefail
+mode=${1:-}; bindir=${2:-}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+readme=$root/README.md
+[[ ($mode == --check || $mode == --update) && -d $bindir ]] ||
+    { echo "usage: readme_settings.sh --check|--update BINDIR" >&2; exit 2; }
+
+render() {
+    local line prog
+    while IFS= read -r line; do
+        printf '%s\n' "$line"
+        if [[ $line =~ ^\<!--\ settings:\ ([a-z-]+)\ --\>$ ]]; then
+            prog=${BASH_REMATCH[1]}
+            "$bindir/${prog#imgfeed-}/$prog" --help-markdown
+            while IFS= read -r line && [[ $line != '<!-- /settings -->' ]]; do :; done
+            printf '%s\n' "$line"
+        fi
+    done <"$readme"
+}
+
+new=$(render)
+if [[ $mode == --update ]]; then
+    printf '%s\n' "$new" >"$readme"
+elif ! diff -u "$readme" <(printf '%s\n' "$new"); then
+    echo "README settings differ from --help: run bash tests/lib/readme_settings.sh --update BUILD_DIR" >&2
+    exit 1
+fi
