@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "mq.h"
 #include "xalloc.h"
 
 #ifndef IMGFEED_VERSION
@@ -382,6 +383,12 @@ bool cfg_check_amqp_url(const char *value, char *why, size_t whylen) {
         snprintf(why, whylen, "does not start with amqp:// or amqps://");
         return false;
     }
+    mq_url url;
+    if (mq_url_parse(value, &url) != MQ_OK) {
+        snprintf(why, whylen, "is not amqp[s]://[user[:password]@]host[:port][/vhost]");
+        return false;
+    }
+    mq_url_release(&url);
     return true;
 }
 

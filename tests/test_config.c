@@ -149,6 +149,7 @@ static const struct {
     {{"--log-level", "loud", NULL}, "not one of debug, info, warn, error"},
     {{"--log-format=xml", NULL}, "--log-format"},
     {{"--amqp-url", "http://broker", NULL}, "does not start with amqp:// or amqps://"},
+    {{"--amqp-url", "amqp://host:notaport", NULL}, "is not amqp[s]://"},
     {{"--exchange", "a.b", NULL}, "may hold only a-z, 0-9, _ and -"},
     {{"--exchange=", NULL}, "must have 1 to 40 characters"},
 };

@@ -35,15 +35,24 @@ wait_port() {
     return 1
 }
 
+# alive PID: the process exists and is not a zombie (an orphan whose parent
+# never reaped it still answers kill -0).
+alive() {
+    local state
+    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    [[ $state != Z* ]]
+}
+
 # stop_pid PIDFILE SECONDS: TERM the process, KILL it if it outlives SECONDS.
 stop_pid() {
     local pidfile=$1 grace=$2 pid
     [[ -s $pidfile ]] || return 0
     pid=$(head -n 1 "$pidfile")
-    if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+    if [[ $pid =~ ^[0-9]+$ ]] && alive "$pid"; then
+        kill -CONT "$pid" 2>/dev/null || true # a test may have frozen it with SIGSTOP
         kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq $((grace * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+        for _ in $(seq $((grace * 10))); do alive "$pid" || break; sleep 0.1; done
+        if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
     fi
     rm -f "$pidfile"
 }
@@ -85,7 +94,7 @@ CONF
     : >"$RUNDIR/rabbit/rabbitmq-env.conf"
     # epmd is the Erlang port mapper; ours listens on a private port so that
     # the machine's own, if any, is left alone.
-    if [[ ! -s $RUNDIR/rabbit/epmd.pid ]] || ! kill -0 "$(cat "$RUNDIR/rabbit/epmd.pid")" 2>/dev/null; then
+    if [[ ! -s $RUNDIR/rabbit/epmd.pid ]] || ! alive "$(cat "$RUNDIR/rabbit/epmd.pid")"; then
         epmd -port "$EPMD_PORT" -address 127.0.0.1 &
         echo $! >"$RUNDIR/rabbit/epmd.pid"
     fi
@@ -128,7 +137,7 @@ pg_start() {
 pg_stop() {
     load_ports
     local data=$RUNDIR/pg/data
-    if [[ -s $RUNDIR/pg/pid ]] && kill -0 "$(cat "$RUNDIR/pg/pid")" 2>/dev/null; then
+    if [[ -s $RUNDIR/pg/pid ]] && alive "$(cat "$RUNDIR/pg/pid")"; then
         runuser -u postgres -- "$PGBIN/pg_ctl" -D "$data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
     fi
     stop_pid "$RUNDIR/pg/pid" 10
@@ -179,7 +188,7 @@ reap() {
     for dir in "$RUN_PREFIX"*; do
         [[ -f $dir/owner.pid ]] || continue
         owner=$(cat "$dir/owner.pid")
-        if [[ $owner =~ ^[0-9]+$ ]] && kill -0 "$owner" 2>/dev/null; then continue; fi
+        if [[ $owner =~ ^[0-9]+$ ]] && alive "$owner"; then continue; fi
         echo "servers.sh: stopping servers left by an interrupted run in $dir" >&2
         RUNDIR=$dir stop_all
         rm -rf "$dir"

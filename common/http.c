@@ -1,0 +1,590 @@
+/* http.c -- GET with rate limits, retries, redirects and a byte limit.
+ *
+ * http_get() is a loop over attempts.  Each attempt offers its URL to the
+ * filter, takes a grant for the URL's host from the ratelimit registry, and
+ * runs one curl transfer on the client's easy handle (which keeps its
+ * connection cache between transfers; redirects are not followed by curl).
+ * The outcome of the transfer is then classified:
+ *
+ *   2xx, 304                    done
+ *   301/302/303/307/308         next hop: CURLINFO_REDIRECT_URL, which curl
+ *                               resolves against the current URL
+ *   429/503 with Retry-After    pause the host in the registry, retry (the
+ *                               next grant waits out the pause)
+ *   5xx, 408, 429, timeouts,
+ *   connection failures         retry after a backoff delay
+ *   anything else               done, as an error
+ *
+ * The byte limit is enforced twice: CURLOPT_MAXFILESIZE_LARGE refuses a
+ * Content-Length above it before any body is read, and the write callback
+ * stops the transfer as soon as the bytes received pass it (chunked or
+ * lying responses).  Error pages are kept only up to a small size.  The
+ * progress callback aborts a transfer when a stop is requested.
+ */
+#include "http.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "log.h"
+#include "sig.h"
+#include "timeutil.h"
+#include "xalloc.h"
+
+#ifndef IMGFEED_VERSION
+#define IMGFEED_VERSION "0"
+#endif
+
+#define HTTP_ERROR_BODY_MAX (64 * 1024)        /* bytes kept of a non-2xx body */
+#define HTTP_PAUSE_MAX_MS (24LL * 3600 * 1000) /* longest pause a Retry-After sets */
+#define HTTP_HOST_MAX 256
+
+/* The body of the transfer in progress. */
+typedef struct http_body {
+    char *data;
+    size_t len, cap;
+    int64_t limit;  /* 0: none */
+    bool too_large; /* passed limit: transfer stopped */
+    bool truncated; /* error page cut at HTTP_ERROR_BODY_MAX: transfer stopped */
+    bool no_memory; /* the buffer could not grow: transfer stopped */
+} http_body;
+
+struct http_client {
+    CURL *easy;
+    ratelimit *rl;
+    http_options opt;
+    char *user_agent;
+    http_url_filter filter;
+    void *filter_data;
+    http_body body;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* --- process-wide init --- */
+
+static pthread_once_t http_once = PTHREAD_ONCE_INIT;
+static CURLcode http_init_code = CURLE_FAILED_INIT;
+
+static void http_init_once(void) { http_init_code = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+int http_global_init(void) {
+    pthread_once(&http_once, http_init_once);
+    if (http_init_code != CURLE_OK) {
+        log_error("cannot initialise libcurl: %s", curl_easy_strerror(http_init_code));
+        return -1;
+    }
+    return 0;
+}
+
+void http_global_cleanup(void) {
+    if (http_init_code == CURLE_OK) curl_global_cleanup();
+    http_init_code = CURLE_FAILED_INIT;
+}
+
+/* --- options, names --- */
+
+void http_options_init(http_options *o) {
+    memset(o, 0, sizeof *o);
+    o->connect_timeout_ms = 10000;
+    o->timeout_ms = 30000;
+    o->max_retries = 3;
+    o->backoff_initial_ms = 1000;
+    o->backoff_max_ms = 60000;
+    o->retry_after_max_ms = 120000;
+    o->max_redirects = 5;
+}
+
+const char *http_result_name(http_result r) {
+    switch (r) {
+    case HTTP_OK: return "ok";
+    case HTTP_NOT_MODIFIED: return "not modified";
+    case HTTP_TOO_LARGE: return "too large";
+    case HTTP_TIMEOUT: return "timeout";
+    case HTTP_STATUS_ERROR: return "http error";
+    case HTTP_NETWORK_ERROR: return "network error";
+    case HTTP_REDIRECT_ERROR: return "redirect error";
+    case HTTP_RATE_LIMITED: return "rate limited";
+    case HTTP_REFUSED: return "refused";
+    case HTTP_BAD_URL: return "bad url";
+    case HTTP_STOPPED: return "stopped";
+    }
+    return "unknown";
+}
+
+/* --- helpers anyone may use --- */
+
+int64_t http_retry_after_ms(const char *value, int64_t now_wall_ms) {
+    if (!value) return -1;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    if (isdigit((unsigned char)*value)) {
+        const char *p = value;
+        int64_t seconds = 0;
+        while (isdigit((unsigned char)*p)) {
+            if (seconds < 1000000000000LL) seconds = seconds * 10 + (*p - '0'); /* enough: ~30000 years */
+            p++;
+        }
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p) return -1;
+        return seconds * 1000;
+    }
+    time_t when = curl_getdate(value, NULL);
+    if (when == (time_t)-1) return -1;
+    int64_t ms = (int64_t)when * 1000 - now_wall_ms;
+    return ms > 0 ? ms : 0;
+}
+
+int http_url_host(const char *url, char *buf, size_t buflen) {
+    int rc = -1;
+    char *host = NULL;
+    CURLU *u = curl_url();
+    if (!u) goto fail;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) goto fail;
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host) goto fail;
+    if (strlen(host) >= buflen) goto fail;
+    strcpy(buf, host);
+    rc = 0;
+fail:
+    curl_free(host);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* --- curl callbacks --- */
+
+static bool http_body_grow(http_body *b, size_t need) {
+    if (need <= b->cap) return true;
+    size_t cap = b->cap ? b->cap : 16384;
+    while (cap < need)
+        cap *= 2;
+    if (b->limit > 0 && (uint64_t)cap > (uint64_t)b->limit + 1 && need <= (uint64_t)b->limit + 1) {
+        cap = (size_t)b->limit + 1;
+    }
+    char *data = realloc(b->data, cap);
+    if (!data) return false;
+    b->data = data;
+    b->cap = cap;
+    return true;
+}
+
+static size_t http_on_write(char *data, size_t size, size_t nmemb, void *userdata) {
+    http_client *c = userdata;
+    http_body *b = &c->body;
+    size_t n = size * nmemb;
+    long status = 0;
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status > 299) {
+        /* An error page or a redirect: keep its start, stop reading the rest. */
+        size_t room = HTTP_ERROR_BODY_MAX - b->len;
+        if (n > room) {
+            b->truncated = true;
+            n = room;
+        }
+    } else if (b->limit > 0 && (uint64_t)b->len + n > (uint64_t)b->limit) {
+        b->too_large = true;
+        return 0;
+    }
+    if (!http_body_grow(b, b->len + n + 1)) {
+        b->no_memory = true;
+        return 0;
+    }
+    memcpy(b->data + b->len, data, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return b->truncated ? 0 : size * nmemb;
+}
+
+static int http_on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                            curl_off_t ulnow) {
+    return sig_stop_requested() ? 1 : 0;
+}
+
+/* --- the client --- */
+
+#define HTTP_SETOPT(option, value)                                                                                     \
+    do {                                                                                                               \
+        CURLcode setopt_rc = curl_easy_setopt(c->easy, option, value);                                                 \
+        if (setopt_rc != CURLE_OK) {                                                                                   \
+            log_error("cannot set curl option %s: %s", #option, curl_easy_strerror(setopt_rc));                        \
+            goto fail;                                                                                                 \
+        }                                                                                                              \
+    } while (0)
+
+http_client *http_client_new(const http_options *opt, ratelimit *rl) {
+    if (http_global_init() != 0) return NULL;
+    http_client *c = xcalloc(1, sizeof *c);
+    if (opt) {
+        c->opt = *opt;
+    } else {
+        http_options_init(&c->opt);
+    }
+    c->user_agent = opt && opt->user_agent ? xstrdup(opt->user_agent) : xstrdup("imgfeed/" IMGFEED_VERSION);
+    c->opt.user_agent = c->user_agent;
+    c->rl = rl;
+    c->easy = curl_easy_init();
+    if (!c->easy) {
+        log_error("cannot create a curl handle: curl_easy_init failed");
+        goto fail;
+    }
+    HTTP_SETOPT(CURLOPT_NOSIGNAL, 1L);
+    HTTP_SETOPT(CURLOPT_ERRORBUFFER, c->errbuf);
+    HTTP_SETOPT(CURLOPT_USERAGENT, c->user_agent);
+    HTTP_SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)c->opt.connect_timeout_ms);
+    HTTP_SETOPT(CURLOPT_TIMEOUT_MS, (long)c->opt.timeout_ms);
+    HTTP_SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    HTTP_SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    HTTP_SETOPT(CURLOPT_ACCEPT_ENCODING, "");
+    HTTP_SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    HTTP_SETOPT(CURLOPT_WRITEFUNCTION, http_on_write);
+    HTTP_SETOPT(CURLOPT_WRITEDATA, c);
+    HTTP_SETOPT(CURLOPT_XFERINFOFUNCTION, http_on_progress);
+    HTTP_SETOPT(CURLOPT_XFERINFODATA, c);
+    HTTP_SETOPT(CURLOPT_NOPROGRESS, 0L);
+    return c;
+fail:
+    http_client_free(c);
+    return NULL;
+}
+
+void http_client_free(http_client *c) {
+    if (!c) return;
+    if (c->easy) curl_easy_cleanup(c->easy);
+    free(c->body.data);
+    free(c->user_agent);
+    free(c);
+}
+
+void http_client_set_url_filter(http_client *c, http_url_filter filter, void *userdata) {
+    c->filter = filter;
+    c->filter_data = userdata;
+}
+
+CURL *http_client_curl(http_client *c) { return c->easy; }
+
+void http_response_release(http_response *resp) {
+    free(resp->body);
+    free(resp->content_type);
+    free(resp->last_modified);
+    free(resp->etag);
+    free(resp->effective_url);
+    memset(resp, 0, sizeof *resp);
+}
+
+/* --- one GET --- */
+
+/* What one transfer ended with. */
+typedef enum http_outcome {
+    HTTP_DONE,      /* resp->result is final */
+    HTTP_RETRY,     /* worth another attempt after a backoff delay */
+    HTTP_RETRY_NOW, /* worth another attempt once the host's pause is over */
+    HTTP_REDIRECT,  /* go to *next */
+} http_outcome;
+
+static void http_fail(http_response *resp, http_result result, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void http_fail(http_response *resp, http_result result, const char *fmt, ...) {
+    resp->result = result;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(resp->error, sizeof resp->error, fmt, ap);
+    va_end(ap);
+}
+
+static char *http_header_value(http_client *c, const char *name) {
+    struct curl_header *h = NULL;
+    if (curl_easy_header(c->easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h) return NULL;
+    return xstrdup(h->value);
+}
+
+static bool http_retryable_code(CURLcode code) {
+    switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM: return true;
+    default: return false;
+    }
+}
+
+/* Run one transfer of url and classify it.  On HTTP_REDIRECT, *next is the
+ * malloc'd target.  host is url's host, for pauses. */
+static http_outcome http_attempt(http_client *c, const char *url, const char *host, const http_request *req,
+                                 struct curl_slist *headers, http_response *resp, char **next) {
+    http_body *b = &c->body;
+    b->len = 0;
+    b->too_large = b->truncated = b->no_memory = false;
+    b->limit = req->max_bytes > 0 ? req->max_bytes : c->opt.max_bytes;
+    if (b->data) b->data[0] = '\0';
+    c->errbuf[0] = '\0';
+    resp->status = 0;
+
+    CURLcode code = curl_easy_setopt(c->easy, CURLOPT_URL, url);
+    if (code == CURLE_OK) code = curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, headers);
+    if (code == CURLE_OK) code = curl_easy_setopt(c->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->limit);
+    if (code != CURLE_OK) {
+        http_fail(resp, HTTP_NETWORK_ERROR, "cannot set up request: %s", curl_easy_strerror(code));
+        return HTTP_DONE;
+    }
+    code = curl_easy_perform(c->easy);
+    resp->attempts++;
+    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL); /* headers is freed by the caller */
+
+    long connects = 0;
+    if (curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK) {
+        resp->new_connections += (int)connects;
+    }
+    long status = 0;
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+    resp->status = status;
+    bool success_status = status >= 200 && status <= 299;
+
+    /* Failures of the transfer itself. */
+    if (code == CURLE_ABORTED_BY_CALLBACK) {
+        http_fail(resp, HTTP_STOPPED, "stopped");
+        return HTTP_DONE;
+    }
+    if (b->no_memory) {
+        http_fail(resp, HTTP_TOO_LARGE, "too large: out of memory after %zu bytes", b->len);
+        return HTTP_DONE;
+    }
+    if (b->too_large || (code == CURLE_FILESIZE_EXCEEDED && success_status)) {
+        http_fail(resp, HTTP_TOO_LARGE, "too large: over %" PRId64 " bytes", b->limit);
+        return HTTP_DONE;
+    }
+    bool cut_short = b->truncated || code == CURLE_FILESIZE_EXCEEDED; /* an error page we stopped reading */
+    if (code != CURLE_OK && !(cut_short && status > 0)) {
+        http_result result = HTTP_NETWORK_ERROR;
+        if (code == CURLE_OPERATION_TIMEDOUT) {
+            curl_off_t connect_us = 0;
+            curl_easy_getinfo(c->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+            result = HTTP_TIMEOUT;
+            if (connect_us == 0) {
+                http_fail(resp, result, "connect timeout after %" PRId64 " ms", c->opt.connect_timeout_ms);
+            } else {
+                http_fail(resp, result, "timeout after %" PRId64 " ms", c->opt.timeout_ms);
+            }
+        } else if (code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL) {
+            result = HTTP_BAD_URL;
+            http_fail(resp, result, "bad url %s: %s", url, c->errbuf[0] ? c->errbuf : curl_easy_strerror(code));
+        } else {
+            http_fail(resp, result, "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(code));
+        }
+        return http_retryable_code(code) ? HTTP_RETRY : HTTP_DONE;
+    }
+
+    /* A response arrived. */
+    if (success_status) {
+        resp->result = HTTP_OK;
+        resp->error[0] = '\0';
+        return HTTP_DONE;
+    }
+    if (status == 304) {
+        resp->result = HTTP_NOT_MODIFIED;
+        resp->error[0] = '\0';
+        return HTTP_DONE;
+    }
+    if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
+        char *location = NULL;
+        if (curl_easy_getinfo(c->easy, CURLINFO_REDIRECT_URL, &location) != CURLE_OK || !location) {
+            http_fail(resp, HTTP_REDIRECT_ERROR, "http %ld without a usable location", status);
+            return HTTP_DONE;
+        }
+        *next = xstrdup(location);
+        return HTTP_REDIRECT;
+    }
+    http_fail(resp, HTTP_STATUS_ERROR, "http %ld", status);
+    if (status == 429 || status == 503) {
+        char *value = http_header_value(c, "Retry-After");
+        int64_t wait_ms = value ? http_retry_after_ms(value, time_wall_ms()) : -1;
+        if (value && wait_ms < 0) log_warn("cannot parse retry-after \"%s\" from %s: ignored", value, url);
+        free(value);
+        if (wait_ms >= 0) {
+            resp->retry_after_ms = wait_ms;
+            int64_t pause_ms = wait_ms < HTTP_PAUSE_MAX_MS ? wait_ms : HTTP_PAUSE_MAX_MS;
+            if (c->rl) ratelimit_pause(c->rl, host, time_mono_ns() + pause_ms * TIME_NS_PER_MS);
+            if (wait_ms > c->opt.retry_after_max_ms) {
+                http_fail(resp, HTTP_RATE_LIMITED,
+                          "http %ld: retry-after %" PRId64 " ms is longer than the %" PRId64 " ms allowed", status,
+                          wait_ms, c->opt.retry_after_max_ms);
+                return HTTP_DONE;
+            }
+            if (!c->rl) {
+                if (!time_sleep_ms(wait_ms)) {
+                    http_fail(resp, HTTP_STOPPED, "stopped");
+                    return HTTP_DONE;
+                }
+            }
+            return HTTP_RETRY_NOW;
+        }
+    }
+    if (status >= 500 || status == 408 || status == 429) return HTTP_RETRY;
+    return HTTP_DONE;
+}
+
+/* Fill the response's strings from the last transfer. */
+static void http_collect(http_client *c, const http_request *req, const char *url, http_response *resp) {
+    resp->effective_url = xstrdup(url);
+    char *type = NULL;
+    if (resp->status > 0 && curl_easy_getinfo(c->easy, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type) {
+        resp->content_type = xstrdup(type);
+    }
+    if (resp->status > 0) {
+        resp->last_modified = http_header_value(c, "Last-Modified");
+        resp->etag = http_header_value(c, "ETag");
+    }
+    if (resp->result == HTTP_NOT_MODIFIED) {
+        if (!resp->last_modified) resp->last_modified = xstrdup(req->if_modified_since);
+        if (!resp->etag) resp->etag = xstrdup(req->if_none_match);
+    }
+    bool keep_body = resp->result == HTTP_OK || resp->result == HTTP_STATUS_ERROR;
+    if (keep_body && c->body.len > 0) {
+        /* Hand the buffer over; the next transfer allocates its own. */
+        resp->body = c->body.data;
+        resp->body_len = c->body.len;
+        c->body.data = NULL;
+        c->body.len = c->body.cap = 0;
+    } else {
+        resp->body = xstrdup("");
+        resp->body_len = 0;
+    }
+}
+
+static bool http_visited(char **visited, int n, const char *url) {
+    for (int i = 0; i < n; i++) {
+        if (strcmp(visited[i], url) == 0) return true;
+    }
+    return false;
+}
+
+int http_get(http_client *c, const http_request *req, http_response *resp) {
+    memset(resp, 0, sizeof *resp);
+    resp->retry_after_ms = -1;
+    if (!req->url) {
+        http_fail(resp, HTTP_BAD_URL, "bad url: none given");
+        resp->body = xstrdup("");
+        return -1;
+    }
+    struct curl_slist *headers = NULL;
+    int max_hops = c->opt.max_redirects > 0 ? c->opt.max_redirects : 0;
+    char **visited = xcalloc((size_t)max_hops + 1, sizeof *visited);
+    int nvisited = 0;
+    char *url = xstrdup(req->url);
+    char host[HTTP_HOST_MAX];
+    backoff bo;
+    backoff_init(&bo, c->opt.backoff_initial_ms, c->opt.backoff_max_ms);
+    int retries_left = c->opt.max_retries > 0 ? c->opt.max_retries : 0;
+    bool new_hop = true;
+
+    if (req->if_modified_since && *req->if_modified_since) {
+        char *line = xasprintf("If-Modified-Since: %s", req->if_modified_since);
+        struct curl_slist *more = curl_slist_append(headers, line);
+        free(line);
+        if (!more) goto no_memory;
+        headers = more;
+    }
+    if (req->if_none_match && *req->if_none_match) {
+        char *line = xasprintf("If-None-Match: %s", req->if_none_match);
+        struct curl_slist *more = curl_slist_append(headers, line);
+        free(line);
+        if (!more) goto no_memory;
+        headers = more;
+    }
+
+    for (;;) {
+        if (new_hop) {
+            if (http_url_host(url, host, sizeof host) != 0) {
+                http_fail(resp, HTTP_BAD_URL, "bad url %s: cannot find its host", url);
+                break;
+            }
+            char why[128] = "";
+            if (c->filter && !c->filter(c->filter_data, url, (unsigned)resp->redirects, why, sizeof why)) {
+                http_fail(resp, HTTP_REFUSED, "refused url %s%s%s", url, why[0] ? ": " : "", why);
+                break;
+            }
+            visited[nvisited++] = xstrdup(url);
+            new_hop = false;
+        }
+        if (c->rl) {
+            int64_t max_wait_ns = c->opt.retry_after_max_ms < INT64_MAX / TIME_NS_PER_MS
+                                      ? c->opt.retry_after_max_ms * TIME_NS_PER_MS
+                                      : -1; /* no maximum */
+            ratelimit_status rs = ratelimit_acquire(c->rl, host, max_wait_ns);
+            if (rs == RATELIMIT_STOPPED) {
+                http_fail(resp, HTTP_STOPPED, "stopped");
+                break;
+            }
+            if (rs == RATELIMIT_TOO_LONG) {
+                http_fail(resp, HTTP_RATE_LIMITED,
+                          "host %s is held back for %" PRId64 " ms, longer than the %" PRId64 " ms allowed", host,
+                          (int64_t)(ratelimit_peek(c->rl, host) / TIME_NS_PER_MS), c->opt.retry_after_max_ms);
+                break;
+            }
+        } else if (sig_stop_requested()) {
+            http_fail(resp, HTTP_STOPPED, "stopped");
+            break;
+        }
+
+        char *next = NULL;
+        http_outcome outcome = http_attempt(c, url, host, req, headers, resp, &next);
+        log_debug("get %s: status %ld, %zu bytes, attempt %d", url, resp->status, c->body.len, resp->attempts);
+        if (outcome == HTTP_DONE) break;
+        if (outcome == HTTP_REDIRECT) {
+            if (http_visited(visited, nvisited, next)) {
+                http_fail(resp, HTTP_REDIRECT_ERROR, "redirect loop at %s", next);
+                free(next);
+                break;
+            }
+            if (resp->redirects >= max_hops) {
+                http_fail(resp, HTTP_REDIRECT_ERROR, "too many redirects (more than %d) at %s", max_hops, next);
+                free(next);
+                break;
+            }
+            resp->redirects++;
+            free(url);
+            url = next;
+            new_hop = true;
+            continue;
+        }
+        if (retries_left == 0) break; /* resp holds the last attempt's error */
+        retries_left--;
+        if (outcome == HTTP_RETRY_NOW) {
+            log_warn("%s from %s: retry %d of %d after retry-after %" PRId64 " ms", resp->error, url,
+                     c->opt.max_retries - retries_left, c->opt.max_retries, resp->retry_after_ms);
+            continue;
+        }
+        int64_t delay_ms = backoff_next_ms(&bo);
+        log_warn("%s from %s: retry %d of %d in %" PRId64 " ms", resp->error, url, c->opt.max_retries - retries_left,
+                 c->opt.max_retries, delay_ms);
+        if (!time_sleep_ms(delay_ms)) {
+            http_fail(resp, HTTP_STOPPED, "stopped");
+            break;
+        }
+    }
+    http_collect(c, req, url, resp);
+    goto done;
+
+no_memory:
+    http_fail(resp, HTTP_NETWORK_ERROR, "cannot build request headers: out of memory");
+    http_collect(c, req, url, resp);
+done:
+    curl_slist_free_all(headers);
+    for (int i = 0; i < nvisited; i++)
+        free(visited[i]);
+    free(visited);
+    free(url);
+    return resp->result == HTTP_OK || resp->result == HTTP_NOT_MODIFIED ? 0 : -1;
+}

@@ -1,0 +1,1141 @@
+/* mq.c -- a RabbitMQ connection that survives the broker (see mq.h).
+ *
+ * The object is in one of two states, MQ_STATE_CLOSED or MQ_STATE_OPEN, and
+ * every change is logged with its reason.  Opening (mq_connect_once) is the
+ * whole setup: TCP (our own non-blocking connect, so that a failure says
+ * "connection refused" rather than "a socket error occurred"), login with
+ * heartbeats, channel 1 with the topology and confirm.select, channel 2 with
+ * basic.qos and basic.consume when a queue is consumed.  Any failure while
+ * open drops the connection (mq_drop) and the next operation that needs it
+ * calls mq_reconnect, which retries mq_connect_once with backoff.
+ *
+ * All reading goes through one loop, mq_pump: it waits for one frame with
+ * librabbitmq's amqp_simple_wait_frame_noblock (which also sends and checks
+ * heartbeats) and hands it to mq_dispatch.  Publisher confirms on channel 1
+ * settle the messages of the publish round in progress; basic.return and
+ * basic.deliver start a message (method, header frame, body frames) that is
+ * assembled per channel in mq_content; finished deliveries wait in a list
+ * for mq_next.  Frames are copied out at once, so librabbitmq's buffers for
+ * the channel can be recycled after each frame.
+ *
+ * A publish round sends messages with sequence numbers next_seq.. (the
+ * broker numbers confirms the same way, from 1 on each new channel) and waits
+ * until each is acked or nacked.  mq_publish_all repeats rounds from the
+ * first message not acked until all are, so nothing is lost and the order is
+ * kept.
+ */
+#include "mq.h"
+
+#include <amqp.h>
+#include <amqp_ssl_socket.h>
+#include <amqp_tcp_socket.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "log.h"
+#include "sig.h"
+#include "timeutil.h"
+#include "xalloc.h"
+
+#define MQ_CH_PUBLISH 1
+#define MQ_CH_CONSUME 2
+#define MQ_FRAME_MAX 131072
+#define MQ_CONNECT_TIMEOUT_MS 10000
+#define MQ_RPC_TIMEOUT_MS 30000
+#define MQ_SLICE_MS 200    /* longest wait between two looks at the stop flag */
+#define MQ_DRAIN_EVERY 128 /* read confirms after this many publishes */
+#define MQ_BACKOFF_INITIAL_MS 200
+#define MQ_BACKOFF_MAX_MS 30000
+#define MQ_SYSTEM_CACERT "/etc/ssl/certs/ca-certificates.crt"
+#define MQ_WHY_MAX 512
+
+typedef enum mq_state { MQ_STATE_CLOSED, MQ_STATE_OPEN } mq_state;
+
+/* A message being received on a channel: its method came, its header and
+ * body frames are coming. */
+typedef enum mq_content_kind { MQ_CONTENT_NONE, MQ_CONTENT_DELIVERY, MQ_CONTENT_RETURN } mq_content_kind;
+
+typedef struct mq_content {
+    mq_content_kind kind;
+    bool have_header;
+    uint64_t size, got;
+    mq_delivery d;       /* MQ_CONTENT_DELIVERY */
+    uint64_t return_seq; /* MQ_CONTENT_RETURN: the message-id we gave it, 0 if unknown */
+    char *return_why;    /* MQ_CONTENT_RETURN: reply code and text, exchange, routing key */
+} mq_content;
+
+typedef struct mq_node {
+    mq_delivery d;
+    struct mq_node *next;
+} mq_node;
+
+/* The confirmation state of one message of a publish round. */
+enum { MQ_UNCONFIRMED = 0, MQ_ACKED = 1, MQ_NACKED = 2 };
+
+struct mq {
+    mq_url url;
+    char *url_log; /* without password */
+    char *exchange;
+    char *connection_name;
+    char *tls_cacert;
+    char *names[MQ_QUEUE_DEAD + 1];
+    int heartbeat_s;
+    unsigned max_attempts;
+    int64_t backoff_initial_ms, backoff_max_ms;
+    backoff backoff;
+
+    mq_state state;
+    amqp_connection_state_t conn;
+    uint64_t generation;
+    uint64_t next_seq; /* publish sequence number of the next message on channel 1 */
+
+    char *queue; /* consumed queue, or NULL */
+    uint16_t prefetch;
+    mq_content content[MQ_CH_CONSUME + 1];
+    mq_node *head, *tail; /* deliveries waiting for mq_next */
+
+    struct {
+        uint64_t seq_base; /* sequence number of msgs[0] */
+        size_t n, settled, first_open;
+        unsigned char *state;
+        mq_message *msgs;
+        bool nacked;
+    } round;
+
+    mq_stats stats;
+};
+
+const char *mq_status_text(int status) {
+    switch (status) {
+    case MQ_OK: return "ok";
+    case MQ_TIMEOUT: return "timed out";
+    case MQ_STOPPED: return "stop requested";
+    case MQ_STALE: return "delivery of an earlier connection";
+    case MQ_UNROUTABLE: return "unroutable message returned";
+    case MQ_BAD_URL: return "bad broker URL";
+    case MQ_GAVE_UP: return "gave up after too many attempts";
+    case MQ_DISCONNECTED: return "connection lost";
+    case MQ_INVALID: return "invalid call";
+    }
+    return "unknown status";
+}
+
+/* --- small helpers --- */
+
+/* strerror in lower case ("connection refused"), as log lines want. */
+static void mq_strerror(int err, char *buf, size_t len) {
+    if (strerror_r(err, buf, len) != 0) snprintf(buf, len, "error %d", err);
+    buf[0] = (char)tolower((unsigned char)buf[0]);
+}
+
+/* snprintf for messages composed of other messages: cutting a long one
+ * short is intended (and keeps -Wformat-truncation quiet). */
+static void mq_format(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void mq_format(char *buf, size_t len, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}
+
+static struct timeval mq_timeval(int64_t ms) {
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000 * 1000)};
+    return tv;
+}
+
+static char *mq_bytes_dup(amqp_bytes_t b) {
+    char *s = xmalloc(b.len + 1);
+    if (b.len) memcpy(s, b.bytes, b.len);
+    s[b.len] = '\0';
+    return s;
+}
+
+/* Why a librabbitmq call failed, with the socket's own error when there is
+ * one: "a socket error occurred (connection reset by peer)". */
+static void mq_status_why(amqp_connection_state_t conn, int status, int heartbeat_s, char *why, size_t len) {
+    if (status == AMQP_STATUS_HEARTBEAT_TIMEOUT) {
+        snprintf(why, len, "no heartbeat from the broker for %d s", 2 * heartbeat_s);
+        return;
+    }
+    int fd = conn ? amqp_get_sockfd(conn) : -1, err = 0;
+    socklen_t errlen = sizeof err;
+    if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) == 0 && err != 0) {
+        char buf[128];
+        mq_strerror(err, buf, sizeof buf);
+        mq_format(why, len, "%s (%s)", amqp_error_string2(status), buf);
+    } else {
+        snprintf(why, len, "%s", amqp_error_string2(status));
+    }
+}
+
+/* Why an RPC failed: the broker's close reply ("406 PRECONDITION_FAILED -
+ * …") or the library's error.  *server is set when the broker answered, so
+ * that the connection is still good enough to be closed politely. */
+static void mq_reply_why(amqp_connection_state_t conn, amqp_rpc_reply_t r, int heartbeat_s, char *why, size_t len,
+                         bool *server) {
+    *server = false;
+    switch (r.reply_type) {
+    case AMQP_RESPONSE_NORMAL: snprintf(why, len, "no error"); return;
+    case AMQP_RESPONSE_NONE: snprintf(why, len, "no reply from the broker"); return;
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION: mq_status_why(conn, r.library_error, heartbeat_s, why, len); return;
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+        if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+            const amqp_connection_close_t *m = r.reply.decoded;
+            snprintf(why, len, "the broker closed the connection: %.*s", (int)m->reply_text.len,
+                     (const char *)m->reply_text.bytes);
+        } else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+            const amqp_channel_close_t *m = r.reply.decoded;
+            snprintf(why, len, "the broker closed the channel: %.*s", (int)m->reply_text.len,
+                     (const char *)m->reply_text.bytes);
+            *server = true;
+        } else {
+            snprintf(why, len, "unexpected reply %s", amqp_method_name(r.reply.id));
+        }
+        return;
+    }
+    snprintf(why, len, "unknown reply type %d", (int)r.reply_type);
+}
+
+/* After a synchronous librabbitmq call: true if it worked, else why. */
+static bool mq_rpc_ok(amqp_connection_state_t conn, int heartbeat_s, char *why, size_t len, bool *server,
+                      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static bool mq_rpc_ok(amqp_connection_state_t conn, int heartbeat_s, char *why, size_t len, bool *server,
+                      const char *fmt, ...) {
+    amqp_rpc_reply_t r = amqp_get_rpc_reply(conn);
+    if (r.reply_type == AMQP_RESPONSE_NORMAL) return true;
+    char what[256], detail[MQ_WHY_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    mq_reply_why(conn, r, heartbeat_s, detail, sizeof detail, server);
+    mq_format(why, len, "cannot %s: %s", what, detail);
+    return false;
+}
+
+/* --- URLs --- */
+
+int mq_url_parse(const char *text, mq_url *out) {
+    memset(out, 0, sizeof *out);
+    if (!text) return MQ_BAD_URL;
+    char *buf = xstrdup(text);
+    struct amqp_connection_info ci;
+    amqp_default_connection_info(&ci);
+    if (amqp_parse_url(buf, &ci) != AMQP_STATUS_OK || ci.port <= 0 || !*ci.host) {
+        free(buf);
+        return MQ_BAD_URL;
+    }
+    out->user = xstrdup(ci.user);
+    out->password = xstrdup(ci.password);
+    out->host = xstrdup(ci.host);
+    out->port = ci.port;
+    out->vhost = xstrdup(ci.vhost);
+    out->tls = ci.ssl != 0;
+    free(buf);
+    return MQ_OK;
+}
+
+void mq_url_release(mq_url *url) {
+    if (!url) return;
+    free(url->user);
+    free(url->password);
+    free(url->host);
+    free(url->vhost);
+    memset(url, 0, sizeof *url);
+}
+
+/* Append s to out[*pos..), percent-encoding all but the unreserved
+ * characters of RFC 3986. */
+static void mq_url_escape(char *out, size_t *pos, const char *s) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            out[(*pos)++] = (char)c;
+        } else {
+            out[(*pos)++] = '%';
+            out[(*pos)++] = hex[c >> 4];
+            out[(*pos)++] = hex[c & 15];
+        }
+    }
+}
+
+char *mq_url_describe(const mq_url *url) {
+    size_t cap = 3 * (strlen(url->user) + strlen(url->host) + strlen(url->vhost)) + 32;
+    char *out = xmalloc(cap);
+    size_t pos = (size_t)snprintf(out, cap, "%s://", url->tls ? "amqps" : "amqp");
+    mq_url_escape(out, &pos, url->user);
+    bool v6 = strchr(url->host, ':') != NULL;
+    pos += (size_t)snprintf(out + pos, cap - pos, "@%s%s%s:%d", v6 ? "[" : "", url->host, v6 ? "]" : "", url->port);
+    if (strcmp(url->vhost, "/") != 0) {
+        out[pos++] = '/';
+        mq_url_escape(out, &pos, url->vhost);
+    }
+    out[pos] = '\0';
+    return out;
+}
+
+/* --- deliveries --- */
+
+void mq_delivery_release(mq_delivery *d) {
+    if (!d) return;
+    free(d->exchange);
+    free(d->routing_key);
+    free(d->body);
+    free(d->content_type);
+    for (size_t i = 0; i < d->nheaders; i++) {
+        free(d->headers[i].name);
+        free(d->headers[i].value);
+    }
+    free(d->headers);
+    memset(d, 0, sizeof *d);
+}
+
+const char *mq_delivery_header(const mq_delivery *d, const char *name) {
+    for (size_t i = 0; i < d->nheaders; i++)
+        if (strcmp(d->headers[i].name, name) == 0) return d->headers[i].value;
+    return NULL;
+}
+
+/* A header value as text, or NULL for kinds that have none (tables, arrays…). */
+static char *mq_field_text(const amqp_field_value_t *v) {
+    switch (v->kind) {
+    case AMQP_FIELD_KIND_UTF8:
+    case AMQP_FIELD_KIND_BYTES: return mq_bytes_dup(v->value.bytes);
+    case AMQP_FIELD_KIND_BOOLEAN: return xstrdup(v->value.boolean ? "true" : "false");
+    case AMQP_FIELD_KIND_I8: return xasprintf("%d", (int)v->value.i8);
+    case AMQP_FIELD_KIND_U8: return xasprintf("%u", (unsigned)v->value.u8);
+    case AMQP_FIELD_KIND_I16: return xasprintf("%d", (int)v->value.i16);
+    case AMQP_FIELD_KIND_U16: return xasprintf("%u", (unsigned)v->value.u16);
+    case AMQP_FIELD_KIND_I32: return xasprintf("%" PRId32, v->value.i32);
+    case AMQP_FIELD_KIND_U32: return xasprintf("%" PRIu32, v->value.u32);
+    case AMQP_FIELD_KIND_I64: return xasprintf("%" PRId64, v->value.i64);
+    case AMQP_FIELD_KIND_U64:
+    case AMQP_FIELD_KIND_TIMESTAMP: return xasprintf("%" PRIu64, v->value.u64);
+    default: return NULL;
+    }
+}
+
+static void mq_copy_headers(mq_delivery *d, const amqp_table_t *t) {
+    if (t->num_entries <= 0) return;
+    d->headers = xcalloc((size_t)t->num_entries, sizeof *d->headers);
+    for (int i = 0; i < t->num_entries; i++) {
+        char *value = mq_field_text(&t->entries[i].value);
+        if (!value) continue;
+        d->headers[d->nheaders].name = mq_bytes_dup(t->entries[i].key);
+        d->headers[d->nheaders].value = value;
+        d->nheaders++;
+    }
+}
+
+static void mq_content_reset(mq_content *c) {
+    mq_delivery_release(&c->d);
+    free(c->return_why);
+    memset(c, 0, sizeof *c);
+}
+
+static void mq_free_deliveries(mq *q) {
+    while (q->head) {
+        mq_node *n = q->head;
+        q->head = n->next;
+        mq_delivery_release(&n->d);
+        free(n);
+    }
+    q->tail = NULL;
+}
+
+/* --- losing and closing the connection --- */
+
+/* Close and forget the connection.  polite: the broker is alive and answers,
+ * so say goodbye with connection.close (else just close the socket). */
+static void mq_drop(mq *q, bool polite) {
+    if (q->state != MQ_STATE_OPEN && !q->conn) return;
+    if (polite) amqp_connection_close(q->conn, AMQP_REPLY_SUCCESS);
+    amqp_destroy_connection(q->conn);
+    q->conn = NULL;
+    q->state = MQ_STATE_CLOSED;
+    size_t dropped = 0;
+    for (mq_node *n = q->head; n; n = n->next)
+        dropped++;
+    if (dropped)
+        log_info("dropping %zu deliveries of the closed connection to %s: the broker delivers them again", dropped,
+                 q->url_log);
+    mq_free_deliveries(q);
+    for (size_t i = 0; i <= MQ_CH_CONSUME; i++)
+        mq_content_reset(&q->content[i]);
+}
+
+/* The connection died (or must be given up): log why and drop it. */
+static void mq_lost(mq *q, bool polite, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void mq_lost(mq *q, bool polite, const char *fmt, ...) {
+    char why[MQ_WHY_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    log_warn("lost the connection to %s (generation %" PRIu64 "): %s", q->url_log, q->generation, why);
+    q->stats.connection_losses++;
+    mq_drop(q, polite);
+}
+
+/* A librabbitmq call returned status: the connection is lost. */
+static void mq_lost_status(mq *q, const char *what, int status) {
+    char why[MQ_WHY_MAX];
+    if (status == AMQP_STATUS_HEARTBEAT_TIMEOUT) q->stats.heartbeat_timeouts++;
+    mq_status_why(q->conn, status, q->heartbeat_s, why, sizeof why);
+    mq_lost(q, false, "%s: %s", what, why);
+}
+
+/* --- connecting --- */
+
+/* A non-blocking TCP connection to host:port within timeout_ms, as
+ * librabbitmq's TCP socket expects it; -1 with why. */
+static int mq_tcp_open(const char *host, int port, int timeout_ms, char *why, size_t len) {
+    struct addrinfo hints, *list = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    int rc = getaddrinfo(host, service, &hints, &list);
+    if (rc != 0) {
+        snprintf(why, len, "cannot resolve %s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1, err = 0;
+    for (struct addrinfo *ai = list; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
+        err = errno;
+        if (err == EINPROGRESS) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            int n;
+            do
+                n = poll(&p, 1, timeout_ms);
+            while (n < 0 && errno == EINTR);
+            socklen_t errlen = sizeof err;
+            if (n == 0)
+                err = ETIMEDOUT;
+            else if (n < 0)
+                err = errno;
+            else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) != 0)
+                err = errno;
+            if (err == 0) break;
+        }
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(list);
+    if (fd < 0) {
+        char buf[128];
+        mq_strerror(err, buf, sizeof buf);
+        snprintf(why, len, "%s", buf);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    return fd;
+}
+
+/* The one place that says what the topology is (design.md).  Each
+ * declaration is idempotent: declaring an existing thing with the same
+ * arguments is a no-op, with other arguments the broker refuses it. */
+static int mq_declare_on(const mq *q, amqp_connection_state_t conn, char *why, size_t len, bool *server) {
+    const amqp_channel_t ch = MQ_CH_PUBLISH;
+    const char *raw = q->names[MQ_EXCHANGE_RAW], *items = q->names[MQ_EXCHANGE_ITEMS],
+               *dead = q->names[MQ_EXCHANGE_DEAD];
+    const struct { const char *name, *type; } exchanges[] = {{raw, "topic"}, {items, "topic"}, {dead, "fanout"}};
+    for (size_t i = 0; i < sizeof exchanges / sizeof exchanges[0]; i++) {
+        amqp_exchange_declare(conn, ch, amqp_cstring_bytes(exchanges[i].name), amqp_cstring_bytes(exchanges[i].type), 0,
+                              1, 0, 0, amqp_empty_table);
+        if (!mq_rpc_ok(conn, q->heartbeat_s, why, len, server, "declare exchange %s", exchanges[i].name)) return -1;
+    }
+
+    amqp_table_entry_t dlx = {.key = amqp_cstring_bytes("x-dead-letter-exchange"),
+                              .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(dead)}};
+    amqp_table_t dlx_args = {.num_entries = 1, .entries = &dlx};
+    const struct {
+        const char *queue, *exchange, *key;
+        amqp_table_t args;
+    } queues[] = {
+        {q->names[MQ_QUEUE_DEAD], dead, "", amqp_empty_table},
+        {q->names[MQ_QUEUE_HASHER], raw, "#", dlx_args},
+        {q->names[MQ_QUEUE_ARCHIVER], items, "#", dlx_args},
+    };
+    for (size_t i = 0; i < sizeof queues / sizeof queues[0]; i++) {
+        amqp_queue_declare(conn, ch, amqp_cstring_bytes(queues[i].queue), 0, 1, 0, 0, queues[i].args);
+        if (!mq_rpc_ok(conn, q->heartbeat_s, why, len, server, "declare queue %s", queues[i].queue)) return -1;
+        amqp_queue_bind(conn, ch, amqp_cstring_bytes(queues[i].queue), amqp_cstring_bytes(queues[i].exchange),
+                        amqp_cstring_bytes(queues[i].key), amqp_empty_table);
+        if (!mq_rpc_ok(conn, q->heartbeat_s, why, len, server, "bind queue %s to exchange %s", queues[i].queue,
+                       queues[i].exchange))
+            return -1;
+    }
+    return 0;
+}
+
+static int mq_setup_consumer(const mq *q, amqp_connection_state_t conn, char *why, size_t len, bool *server) {
+    amqp_basic_qos(conn, MQ_CH_CONSUME, 0, q->prefetch, 0);
+    if (!mq_rpc_ok(conn, q->heartbeat_s, why, len, server, "set prefetch %u", (unsigned)q->prefetch)) return -1;
+    amqp_basic_consume(conn, MQ_CH_CONSUME, amqp_cstring_bytes(q->queue), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+    if (!mq_rpc_ok(conn, q->heartbeat_s, why, len, server, "consume queue %s", q->queue)) return -1;
+    return 0;
+}
+
+/* One attempt at the whole setup; -1 with why on failure. */
+static int mq_connect_once(mq *q, char *why, size_t len) {
+    bool server = false, logged_in = false;
+    amqp_connection_state_t conn = amqp_new_connection();
+    if (!conn) {
+        snprintf(why, len, "out of memory");
+        return -1;
+    }
+    struct timeval tv = mq_timeval(MQ_CONNECT_TIMEOUT_MS);
+    if (q->url.tls) {
+        amqp_socket_t *sock = amqp_ssl_socket_new(conn);
+        if (!sock) {
+            snprintf(why, len, "cannot create a TLS socket");
+            goto fail;
+        }
+        const char *ca = q->tls_cacert ? q->tls_cacert : MQ_SYSTEM_CACERT;
+        int rc = amqp_ssl_socket_set_cacert(sock, ca);
+        if (rc != AMQP_STATUS_OK) {
+            snprintf(why, len, "cannot load the CA certificates %s: %s", ca, amqp_error_string2(rc));
+            goto fail;
+        }
+        amqp_ssl_socket_set_verify_peer(sock, 1);
+        amqp_ssl_socket_set_verify_hostname(sock, 1);
+        rc = amqp_socket_open_noblock(sock, q->url.host, q->url.port, &tv);
+        if (rc != AMQP_STATUS_OK) {
+            snprintf(why, len, "%s", amqp_error_string2(rc));
+            goto fail;
+        }
+    } else {
+        amqp_socket_t *sock = amqp_tcp_socket_new(conn);
+        if (!sock) {
+            snprintf(why, len, "cannot create a socket");
+            goto fail;
+        }
+        int fd = mq_tcp_open(q->url.host, q->url.port, MQ_CONNECT_TIMEOUT_MS, why, len);
+        if (fd < 0) goto fail;
+        amqp_tcp_socket_set_sockfd(sock, fd); /* the connection owns it now */
+    }
+    struct timeval rpc = mq_timeval(MQ_RPC_TIMEOUT_MS);
+    amqp_set_rpc_timeout(conn, &rpc);
+
+    amqp_table_entry_t caps[] = {
+        {.key = amqp_cstring_bytes("authentication_failure_close"),
+         .value = {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}},
+        {.key = amqp_cstring_bytes("consumer_cancel_notify"),
+         .value = {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}},
+        {.key = amqp_cstring_bytes("connection.blocked"),
+         .value = {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}},
+    };
+    amqp_table_entry_t props[] = {
+        {.key = amqp_cstring_bytes("capabilities"),
+         .value = {.kind = AMQP_FIELD_KIND_TABLE, .value.table = {.num_entries = 3, .entries = caps}}},
+        {.key = amqp_cstring_bytes("connection_name"),
+         .value = {.kind = AMQP_FIELD_KIND_UTF8,
+                   .value.bytes = amqp_cstring_bytes(q->connection_name ? q->connection_name : "imgfeed")}},
+    };
+    amqp_table_t props_table = {.num_entries = 2, .entries = props};
+    amqp_rpc_reply_t r = amqp_login_with_properties(conn, q->url.vhost, 0, MQ_FRAME_MAX, q->heartbeat_s, &props_table,
+                                                    AMQP_SASL_METHOD_PLAIN, q->url.user, q->url.password);
+    if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+        char detail[MQ_WHY_MAX];
+        mq_reply_why(conn, r, q->heartbeat_s, detail, sizeof detail, &server);
+        mq_format(why, len, "cannot log in as %s to vhost '%s': %s", q->url.user, q->url.vhost, detail);
+        server = false;
+        goto fail;
+    }
+    logged_in = true;
+
+    amqp_channel_open(conn, MQ_CH_PUBLISH);
+    if (!mq_rpc_ok(conn, q->heartbeat_s, why, len, &server, "open channel %d", MQ_CH_PUBLISH)) goto fail;
+    if (mq_declare_on(q, conn, why, len, &server) != 0) goto fail;
+    amqp_confirm_select(conn, MQ_CH_PUBLISH);
+    if (!mq_rpc_ok(conn, q->heartbeat_s, why, len, &server, "select publisher confirms")) goto fail;
+    amqp_channel_open(conn, MQ_CH_CONSUME);
+    if (!mq_rpc_ok(conn, q->heartbeat_s, why, len, &server, "open channel %d", MQ_CH_CONSUME)) goto fail;
+    if (q->queue && mq_setup_consumer(q, conn, why, len, &server) != 0) goto fail;
+
+    q->conn = conn;
+    q->state = MQ_STATE_OPEN;
+    q->generation++;
+    q->next_seq = 1;
+    q->stats.connects++;
+    log_info("connected to %s (generation %" PRIu64 ", heartbeat %d s%s%s)", q->url_log, q->generation,
+             amqp_get_heartbeat(conn), q->queue ? ", consuming " : "", q->queue ? q->queue : "");
+    return 0;
+
+fail:
+    if (logged_in && server) amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+    amqp_destroy_connection(conn);
+    return -1;
+}
+
+/* Connect, retrying with backoff until it works, a stop is requested or
+ * max_attempts attempts failed. */
+static int mq_reconnect(mq *q) {
+    char why[MQ_WHY_MAX];
+    for (unsigned attempt = 1;; attempt++) {
+        if (sig_stop_requested()) {
+            log_info("not connecting to %s: stop requested", q->url_log);
+            return MQ_STOPPED;
+        }
+        if (mq_connect_once(q, why, sizeof why) == 0) {
+            backoff_reset(&q->backoff);
+            return MQ_OK;
+        }
+        if (q->max_attempts && attempt >= q->max_attempts) {
+            log_error("cannot connect to %s: %s; giving up after %u attempts", q->url_log, why, attempt);
+            return MQ_GAVE_UP;
+        }
+        int64_t delay = backoff_next_ms(&q->backoff);
+        log_warn("cannot connect to %s: %s; retrying in %" PRId64 " ms", q->url_log, why, delay);
+        if (!time_sleep_ms(delay)) {
+            log_info("not connecting to %s: stop requested", q->url_log);
+            return MQ_STOPPED;
+        }
+    }
+}
+
+/* --- reading frames --- */
+
+static void mq_on_confirm(mq *q, uint64_t tag, bool multiple, unsigned char result) {
+    if (!q->round.n || tag < q->round.seq_base) return; /* of a round given up earlier */
+    uint64_t last = q->round.seq_base + q->round.n - 1;
+    if (tag > last) tag = last;
+    size_t from = multiple ? q->round.first_open : (size_t)(tag - q->round.seq_base);
+    size_t to = (size_t)(tag - q->round.seq_base);
+    for (size_t i = from; i <= to; i++) {
+        if (q->round.state[i] != MQ_UNCONFIRMED) continue;
+        q->round.state[i] = result;
+        q->round.settled++;
+        if (result == MQ_NACKED && !q->round.nacked) {
+            q->round.nacked = true;
+            log_warn("the broker refused (nacked) message %zu of a batch, routing key %s: it will be published again",
+                     i, q->round.msgs[i].routing_key);
+        }
+    }
+    while (q->round.first_open < q->round.n && q->round.state[q->round.first_open] != MQ_UNCONFIRMED)
+        q->round.first_open++;
+}
+
+static void mq_on_returned(mq *q, mq_content *c) {
+    q->stats.returned++;
+    uint64_t seq = c->return_seq;
+    if (q->round.n && seq >= q->round.seq_base && seq - q->round.seq_base < q->round.n) {
+        q->round.msgs[seq - q->round.seq_base].returned = true;
+        log_warn("the broker returned a message as unroutable: %s", c->return_why);
+    } else {
+        log_warn("the broker returned a message of an earlier batch as unroutable: %s", c->return_why);
+    }
+}
+
+/* A message's last frame came. */
+static void mq_content_done(mq *q, mq_content *c) {
+    if (c->kind == MQ_CONTENT_DELIVERY) {
+        mq_node *n = xcalloc(1, sizeof *n);
+        n->d = c->d;
+        memset(&c->d, 0, sizeof c->d);
+        if (q->tail)
+            q->tail->next = n;
+        else
+            q->head = n;
+        q->tail = n;
+    } else {
+        mq_on_returned(q, c);
+    }
+    mq_content_reset(c);
+}
+
+static int mq_on_method(mq *q, amqp_channel_t ch, const amqp_method_t *m) {
+    mq_content *c = &q->content[ch];
+    switch (m->id) {
+    case AMQP_CONNECTION_CLOSE_METHOD: {
+        const amqp_connection_close_t *cl = m->decoded;
+        char text[MQ_WHY_MAX];
+        snprintf(text, sizeof text, "%.*s", (int)cl->reply_text.len, (const char *)cl->reply_text.bytes);
+        amqp_connection_close_ok_t ok = {0};
+        amqp_send_method(q->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+        mq_lost(q, false, "the broker closed the connection: %s", text);
+        return MQ_DISCONNECTED;
+    }
+    case AMQP_CHANNEL_CLOSE_METHOD: {
+        const amqp_channel_close_t *cl = m->decoded;
+        char text[MQ_WHY_MAX];
+        snprintf(text, sizeof text, "%.*s", (int)cl->reply_text.len, (const char *)cl->reply_text.bytes);
+        amqp_channel_close_ok_t ok = {0};
+        amqp_send_method(q->conn, ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+        mq_lost(q, true, "the broker closed channel %u: %s", (unsigned)ch, text);
+        return MQ_DISCONNECTED;
+    }
+    case AMQP_CONNECTION_BLOCKED_METHOD: {
+        const amqp_connection_blocked_t *b = m->decoded;
+        log_warn("the broker %s blocks publishing: %.*s", q->url_log, (int)b->reason.len,
+                 (const char *)b->reason.bytes);
+        return MQ_OK;
+    }
+    case AMQP_CONNECTION_UNBLOCKED_METHOD: log_info("the broker %s unblocked publishing", q->url_log); return MQ_OK;
+    case AMQP_BASIC_ACK_METHOD: {
+        const amqp_basic_ack_t *a = m->decoded;
+        if (ch == MQ_CH_PUBLISH) mq_on_confirm(q, a->delivery_tag, a->multiple != 0, MQ_ACKED);
+        return MQ_OK;
+    }
+    case AMQP_BASIC_NACK_METHOD: {
+        const amqp_basic_nack_t *a = m->decoded;
+        if (ch == MQ_CH_PUBLISH) mq_on_confirm(q, a->delivery_tag, a->multiple != 0, MQ_NACKED);
+        return MQ_OK;
+    }
+    case AMQP_BASIC_RETURN_METHOD: {
+        const amqp_basic_return_t *r = m->decoded;
+        c->kind = MQ_CONTENT_RETURN;
+        c->return_why =
+            xasprintf("%u %.*s, exchange %.*s, routing key %.*s", (unsigned)r->reply_code, (int)r->reply_text.len,
+                      (const char *)r->reply_text.bytes, (int)r->exchange.len, (const char *)r->exchange.bytes,
+                      (int)r->routing_key.len, (const char *)r->routing_key.bytes);
+        return MQ_OK;
+    }
+    case AMQP_BASIC_DELIVER_METHOD: {
+        const amqp_basic_deliver_t *d = m->decoded;
+        c->kind = MQ_CONTENT_DELIVERY;
+        c->d.tag.generation = q->generation;
+        c->d.tag.value = d->delivery_tag;
+        c->d.redelivered = d->redelivered != 0;
+        c->d.exchange = mq_bytes_dup(d->exchange);
+        c->d.routing_key = mq_bytes_dup(d->routing_key);
+        return MQ_OK;
+    }
+    case AMQP_BASIC_CANCEL_METHOD:
+        mq_lost(q, true, "the broker cancelled the consumer of queue %s (was the queue deleted?)",
+                q->queue ? q->queue : "?");
+        return MQ_DISCONNECTED;
+    default:
+        log_debug("ignoring %s on channel %u from %s", amqp_method_name(m->id), (unsigned)ch, q->url_log);
+        return MQ_OK;
+    }
+}
+
+static int mq_on_header(mq *q, mq_content *c, const amqp_frame_t *f) {
+    if (c->kind == MQ_CONTENT_NONE || c->have_header) {
+        mq_lost(q, false, "unexpected content header on channel %u", (unsigned)f->channel);
+        return MQ_DISCONNECTED;
+    }
+    const amqp_basic_properties_t *p = f->payload.properties.decoded;
+    c->have_header = true;
+    c->size = f->payload.properties.body_size;
+    if (c->size >= SIZE_MAX / 2) {
+        mq_lost(q, false, "message of %" PRIu64 " bytes on channel %u is too large", c->size, (unsigned)f->channel);
+        return MQ_DISCONNECTED;
+    }
+    if (c->kind == MQ_CONTENT_DELIVERY) {
+        c->d.body = xmalloc((size_t)c->size + 1);
+        c->d.body[c->size] = '\0';
+        c->d.len = (size_t)c->size;
+        if (p && (p->_flags & AMQP_BASIC_CONTENT_TYPE_FLAG)) c->d.content_type = mq_bytes_dup(p->content_type);
+        if (p && (p->_flags & AMQP_BASIC_DELIVERY_MODE_FLAG))
+            c->d.persistent = p->delivery_mode == AMQP_DELIVERY_PERSISTENT;
+        if (p && (p->_flags & AMQP_BASIC_HEADERS_FLAG)) mq_copy_headers(&c->d, &p->headers);
+    } else if (p && (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG)) {
+        char *id = mq_bytes_dup(p->message_id);
+        c->return_seq = strtoull(id, NULL, 10);
+        free(id);
+    }
+    if (c->size == 0) mq_content_done(q, c);
+    return MQ_OK;
+}
+
+static int mq_on_body(mq *q, mq_content *c, const amqp_frame_t *f) {
+    amqp_bytes_t frag = f->payload.body_fragment;
+    if (c->kind == MQ_CONTENT_NONE || !c->have_header || frag.len > c->size - c->got) {
+        mq_lost(q, false, "unexpected content body on channel %u", (unsigned)f->channel);
+        return MQ_DISCONNECTED;
+    }
+    if (c->kind == MQ_CONTENT_DELIVERY && frag.len) memcpy(c->d.body + c->got, frag.bytes, frag.len);
+    c->got += frag.len;
+    if (c->got == c->size) mq_content_done(q, c);
+    return MQ_OK;
+}
+
+static int mq_dispatch(mq *q, const amqp_frame_t *f) {
+    if (f->channel > MQ_CH_CONSUME) {
+        mq_lost(q, false, "frame on unknown channel %u", (unsigned)f->channel);
+        return MQ_DISCONNECTED;
+    }
+    mq_content *c = &q->content[f->channel];
+    switch (f->frame_type) {
+    case AMQP_FRAME_METHOD:
+        if (c->kind != MQ_CONTENT_NONE) {
+            mq_lost(q, false, "%s inside a message on channel %u", amqp_method_name(f->payload.method.id),
+                    (unsigned)f->channel);
+            return MQ_DISCONNECTED;
+        }
+        return mq_on_method(q, f->channel, &f->payload.method);
+    case AMQP_FRAME_HEADER: return mq_on_header(q, c, f);
+    case AMQP_FRAME_BODY: return mq_on_body(q, c, f);
+    default: return MQ_OK;
+    }
+}
+
+/* Wait up to timeout_ms for one frame and handle it: MQ_OK (a frame was
+ * handled), MQ_TIMEOUT, or MQ_DISCONNECTED (the connection was dropped). */
+static int mq_pump(mq *q, int64_t timeout_ms) {
+    amqp_frame_t frame;
+    struct timeval tv = mq_timeval(timeout_ms < 0 ? 0 : timeout_ms);
+    int rc = amqp_simple_wait_frame_noblock(q->conn, &frame, &tv);
+    if (rc == AMQP_STATUS_TIMEOUT) return MQ_TIMEOUT;
+    if (rc != AMQP_STATUS_OK) {
+        mq_lost_status(q, "cannot read from the broker", rc);
+        return MQ_DISCONNECTED;
+    }
+    rc = mq_dispatch(q, &frame);
+    if (q->state == MQ_STATE_OPEN) amqp_maybe_release_buffers_on_channel(q->conn, frame.channel);
+    return rc;
+}
+
+/* Handle every frame that has already arrived. */
+static int mq_drain(mq *q) {
+    int rc;
+    while ((rc = mq_pump(q, 0)) == MQ_OK) {
+    }
+    return rc == MQ_TIMEOUT ? MQ_OK : rc;
+}
+
+/* --- the object --- */
+
+void mq_options_init(mq_options *opts, const cfg_common *common, const char *connection_name) {
+    memset(opts, 0, sizeof *opts);
+    opts->url = common->amqp_url;
+    opts->exchange = common->exchange;
+    opts->heartbeat_ms = common->amqp_heartbeat_ms;
+    opts->connection_name = connection_name;
+}
+
+int mq_new(const mq_options *opts, mq **out) {
+    *out = NULL;
+    if (!opts || !opts->url || !opts->exchange || !*opts->exchange) return MQ_INVALID;
+    mq *q = xcalloc(1, sizeof *q);
+    if (mq_url_parse(opts->url, &q->url) != MQ_OK) {
+        /* The URL itself is not logged: it may hold a password. */
+        log_error("cannot use the broker URL: it is not of the form amqp[s]://user:password@host:port/vhost");
+        free(q);
+        return MQ_BAD_URL;
+    }
+    q->url_log = mq_url_describe(&q->url);
+    q->exchange = xstrdup(opts->exchange);
+    q->connection_name = xstrdup(opts->connection_name);
+    q->tls_cacert = xstrdup(opts->tls_cacert);
+    q->names[MQ_EXCHANGE_RAW] = xasprintf("%s.raw", q->exchange);
+    q->names[MQ_EXCHANGE_ITEMS] = xstrdup(q->exchange);
+    q->names[MQ_EXCHANGE_DEAD] = xasprintf("%s.dead", q->exchange);
+    q->names[MQ_QUEUE_HASHER] = xasprintf("%s.hasher", q->exchange);
+    q->names[MQ_QUEUE_ARCHIVER] = xasprintf("%s.archiver", q->exchange);
+    q->names[MQ_QUEUE_DEAD] = xasprintf("%s.dead", q->exchange);
+    int64_t hb = opts->heartbeat_ms <= 0 ? 0 : (opts->heartbeat_ms + 999) / 1000;
+    q->heartbeat_s = hb > 65535 ? 65535 : (int)hb;
+    q->max_attempts = opts->max_attempts;
+    q->backoff_initial_ms = opts->backoff_initial_ms > 0 ? opts->backoff_initial_ms : MQ_BACKOFF_INITIAL_MS;
+    q->backoff_max_ms = opts->backoff_max_ms > 0 ? opts->backoff_max_ms : MQ_BACKOFF_MAX_MS;
+    backoff_init(&q->backoff, q->backoff_initial_ms, q->backoff_max_ms);
+    int rc = mq_reconnect(q);
+    if (rc != MQ_OK) {
+        mq_free(q);
+        return rc;
+    }
+    *out = q;
+    return MQ_OK;
+}
+
+void mq_free(mq *q) {
+    if (!q) return;
+    if (q->state == MQ_STATE_OPEN) {
+        log_info("closing the connection to %s", q->url_log);
+        mq_drop(q, true);
+    }
+    mq_free_deliveries(q);
+    for (size_t i = 0; i <= MQ_CH_CONSUME; i++)
+        mq_content_reset(&q->content[i]);
+    mq_url_release(&q->url);
+    free(q->url_log);
+    free(q->exchange);
+    free(q->connection_name);
+    free(q->tls_cacert);
+    for (size_t i = 0; i <= MQ_QUEUE_DEAD; i++)
+        free(q->names[i]);
+    free(q->queue);
+    free(q);
+}
+
+const char *mq_target_name(const mq *q, mq_target target) {
+    return target >= MQ_EXCHANGE_RAW && target <= MQ_QUEUE_DEAD ? q->names[target] : NULL;
+}
+
+uint64_t mq_generation(const mq *q) { return q->generation; }
+
+void mq_get_stats(const mq *q, mq_stats *out) { *out = q->stats; }
+
+int mq_declare_topology(mq *q) {
+    char why[MQ_WHY_MAX];
+    for (;;) {
+        if (q->state != MQ_STATE_OPEN) return mq_reconnect(q); /* which declares it */
+        bool server = false;
+        if (mq_declare_on(q, q->conn, why, sizeof why, &server) == 0) return MQ_OK;
+        mq_lost(q, server, "%s", why);
+    }
+}
+
+int mq_tick(mq *q) {
+    if (q->state != MQ_STATE_OPEN) return MQ_DISCONNECTED;
+    return mq_drain(q);
+}
+
+/* --- publishing --- */
+
+/* Publish msgs[0..n) once, with state[0..n) recording the broker's answer
+ * for each, and wait for all answers.  MQ_OK (every message acked or
+ * nacked), MQ_DISCONNECTED or MQ_STOPPED. */
+static int mq_publish_round(mq *q, const char *exchange, mq_message *msgs, size_t n, const amqp_table_t *headers,
+                            unsigned char *state) {
+    q->round.seq_base = q->next_seq;
+    q->round.n = n;
+    q->round.settled = 0;
+    q->round.first_open = 0;
+    q->round.state = state;
+    q->round.msgs = msgs;
+    q->round.nacked = false;
+
+    int rc = MQ_OK;
+    amqp_basic_properties_t props;
+    memset(&props, 0, sizeof props);
+    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
+    props.content_type = amqp_cstring_bytes("application/json");
+    props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+    if (headers) {
+        props._flags |= AMQP_BASIC_HEADERS_FLAG;
+        props.headers = *headers;
+    }
+    amqp_bytes_t ex = amqp_cstring_bytes(exchange);
+    for (size_t i = 0; i < n; i++) {
+        char id[24];
+        snprintf(id, sizeof id, "%" PRIu64, q->next_seq);
+        props.message_id = amqp_cstring_bytes(id);
+        amqp_bytes_t body = {.len = msgs[i].len, .bytes = (void *)msgs[i].body};
+        int st =
+            amqp_basic_publish(q->conn, MQ_CH_PUBLISH, ex, amqp_cstring_bytes(msgs[i].routing_key), 1, 0, &props, body);
+        if (st != AMQP_STATUS_OK) {
+            mq_lost_status(q, "cannot publish", st);
+            rc = MQ_DISCONNECTED;
+            goto done;
+        }
+        q->next_seq++;
+        if ((i + 1) % MQ_DRAIN_EVERY == 0 && (rc = mq_drain(q)) != MQ_OK) goto done;
+    }
+    while (q->round.settled < n) {
+        if (sig_stop_requested()) {
+            rc = MQ_STOPPED;
+            goto done;
+        }
+        rc = mq_pump(q, MQ_SLICE_MS);
+        if (rc == MQ_DISCONNECTED) goto done;
+        rc = MQ_OK;
+    }
+done:
+    q->round.n = 0;
+    q->round.state = NULL;
+    q->round.msgs = NULL;
+    return rc;
+}
+
+/* Publish until every message is acked (see the top of mq.h). */
+static int mq_publish_all(mq *q, const char *exchange, mq_message *msgs, size_t n, const amqp_table_t *headers) {
+    if (!exchange || (n && !msgs)) return MQ_INVALID;
+    for (size_t i = 0; i < n; i++) {
+        if (!msgs[i].routing_key || (msgs[i].len && !msgs[i].body)) return MQ_INVALID;
+        msgs[i].returned = false;
+    }
+    if (n == 0) return MQ_OK;
+
+    unsigned char *state = xcalloc(n, 1);
+    size_t start = 0; /* msgs[0..start) are acked */
+    unsigned rounds = 0;
+    backoff retry;
+    backoff_init(&retry, q->backoff_initial_ms, q->backoff_max_ms);
+    int rc;
+    for (;;) {
+        if (sig_stop_requested()) {
+            rc = MQ_STOPPED;
+            break;
+        }
+        /* Find out first if an idle connection died meanwhile. */
+        if (q->state == MQ_STATE_OPEN) mq_drain(q);
+        if (q->state != MQ_STATE_OPEN && (rc = mq_reconnect(q)) != MQ_OK) break;
+        rc = mq_publish_round(q, exchange, msgs + start, n - start, headers, state + start);
+        if (rc == MQ_STOPPED) break;
+        size_t first = start;
+        while (first < n && state[first] == MQ_ACKED)
+            first++;
+        if (first == n) {
+            rc = MQ_OK;
+            break;
+        }
+        rounds++;
+        if (q->max_attempts && rounds >= q->max_attempts) {
+            log_error("cannot publish to exchange %s: %zu of %zu messages unconfirmed; giving up after %u attempts",
+                      exchange, n - first, n, rounds);
+            rc = MQ_GAVE_UP;
+            break;
+        }
+        log_warn("publishing %zu of %zu messages to exchange %s again, from message %zu on: %s", n - first, n, exchange,
+                 first, rc == MQ_DISCONNECTED ? "the connection was lost" : "the broker nacked one");
+        for (size_t i = first; i < n; i++) {
+            state[i] = MQ_UNCONFIRMED;
+            msgs[i].returned = false;
+        }
+        q->stats.republished += n - first;
+        start = first;
+        /* The first retry after a lost connection goes at once (reconnecting
+         * has its own backoff); the rest wait, so that a broker that refuses
+         * every time is not hammered. */
+        if ((rounds > 1 || q->state == MQ_STATE_OPEN) && !time_sleep_ms(backoff_next_ms(&retry))) {
+            rc = MQ_STOPPED;
+            break;
+        }
+    }
+    free(state);
+    if (rc == MQ_OK) {
+        for (size_t i = 0; i < n; i++)
+            if (msgs[i].returned) rc = MQ_UNROUTABLE;
+    }
+    return rc;
+}
+
+int mq_publish(mq *q, const char *exchange, mq_message *msgs, size_t n) {
+    return mq_publish_all(q, exchange, msgs, n, NULL);
+}
+
+int mq_publish_dead(mq *q, const char *routing_key, const void *body, size_t len, const char *reason) {
+    if (!routing_key || !reason) return MQ_INVALID;
+    amqp_table_entry_t entries[] = {
+        {.key = amqp_cstring_bytes("x-imgfeed-error"),
+         .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(reason)}},
+        {.key = amqp_cstring_bytes("x-imgfeed-routing-key"),
+         .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(routing_key)}},
+    };
+    amqp_table_t headers = {.num_entries = 2, .entries = entries};
+    mq_message msg = {.routing_key = routing_key, .body = body, .len = len};
+    return mq_publish_all(q, q->names[MQ_EXCHANGE_DEAD], &msg, 1, &headers);
+}
+
+/* --- consuming --- */
+
+int mq_consume(mq *q, const char *queue, uint16_t prefetch) {
+    if (!queue || !*queue) return MQ_INVALID;
+    if (q->queue) {
+        log_error("cannot consume queue %s: this connection consumes %s already", queue, q->queue);
+        return MQ_INVALID;
+    }
+    q->queue = xstrdup(queue);
+    q->prefetch = prefetch;
+    char why[MQ_WHY_MAX];
+    int rc;
+    for (;;) {
+        if (q->state != MQ_STATE_OPEN) {
+            rc = mq_reconnect(q); /* which sets up the consumer */
+            break;
+        }
+        bool server = false;
+        if (mq_setup_consumer(q, q->conn, why, sizeof why, &server) == 0) {
+            log_info("consuming queue %s on %s (prefetch %u)", queue, q->url_log, (unsigned)prefetch);
+            rc = MQ_OK;
+            break;
+        }
+        mq_lost(q, server, "%s", why);
+    }
+    if (rc != MQ_OK) {
+        free(q->queue);
+        q->queue = NULL;
+    }
+    return rc;
+}
+
+int mq_next(mq *q, mq_delivery *out, int64_t timeout_ms) {
+    memset(out, 0, sizeof *out);
+    if (!q->queue) return MQ_INVALID;
+    if (timeout_ms > INT64_MAX / (4 * TIME_NS_PER_MS)) timeout_ms = -1; /* centuries: for ever */
+    int64_t deadline = timeout_ms < 0 ? 0 : time_mono_ns() + timeout_ms * TIME_NS_PER_MS;
+    for (;;) {
+        if (q->head) {
+            mq_node *n = q->head;
+            q->head = n->next;
+            if (!q->head) q->tail = NULL;
+            *out = n->d;
+            free(n);
+            return MQ_OK;
+        }
+        if (sig_stop_requested()) return MQ_STOPPED;
+        if (q->state != MQ_STATE_OPEN) {
+            int rc = mq_reconnect(q);
+            if (rc != MQ_OK) return rc;
+            continue;
+        }
+        int64_t wait_ms = MQ_SLICE_MS;
+        if (timeout_ms >= 0) {
+            int64_t left_ns = deadline - time_mono_ns();
+            int64_t left_ms = left_ns <= 0 ? 0 : (left_ns + TIME_NS_PER_MS - 1) / TIME_NS_PER_MS;
+            if (left_ms < wait_ms) wait_ms = left_ms;
+        }
+        if (mq_pump(q, wait_ms) == MQ_TIMEOUT && timeout_ms >= 0 && time_mono_ns() >= deadline) return MQ_TIMEOUT;
+    }
+}
+
+/* Is tag of the open connection?  If not, say so: the call is a no-op. */
+static bool mq_tag_current(mq *q, mq_tag tag, const char *verb) {
+    if (q->state == MQ_STATE_OPEN && tag.generation == q->generation) return true;
+    q->stats.stale_acks++;
+    log_info("not %s delivery %" PRIu64 " of connection generation %" PRIu64
+             ": that connection is gone and the broker delivers the message again",
+             verb, tag.value, tag.generation);
+    return false;
+}
+
+static int mq_settle_status(mq *q, int st, const char *verb, mq_tag tag) {
+    if (st == AMQP_STATUS_OK) return MQ_OK;
+    char what[96];
+    mq_format(what, sizeof what, "cannot send the %s of delivery %" PRIu64, verb, tag.value);
+    mq_lost_status(q, what, st);
+    q->stats.stale_acks++;
+    return MQ_STALE;
+}
+
+int mq_ack(mq *q, mq_tag tag, bool multiple) {
+    if (!mq_tag_current(q, tag, "acknowledging")) return MQ_STALE;
+    return mq_settle_status(q, amqp_basic_ack(q->conn, MQ_CH_CONSUME, tag.value, multiple), "ack", tag);
+}
+
+int mq_nack(mq *q, mq_tag tag, bool multiple, bool requeue) {
+    if (!mq_tag_current(q, tag, "nacking")) return MQ_STALE;
+    return mq_settle_status(q, amqp_basic_nack(q->conn, MQ_CH_CONSUME, tag.value, multiple, requeue), "nack", tag);
+}
+
+int mq_reject(mq *q, mq_tag tag, bool requeue) {
+    if (!mq_tag_current(q, tag, "rejecting")) return MQ_STALE;
+    return mq_settle_status(q, amqp_basic_reject(q->conn, MQ_CH_CONSUME, tag.value, requeue), "reject", tag);
+}
