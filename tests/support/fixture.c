@@ -141,20 +141,10 @@ void fixture_stop(fixture *f) {
     f->port = 0;
 }
 
-__attribute__((format(printf, 1, 0))) static char *fixture_vformat(const char *fmt, va_list ap) {
-    va_list copy;
-    va_copy(copy, ap);
-    int len = vsnprintf(NULL, 0, fmt, copy);
-    va_end(copy);
-    char *out = xmalloc((size_t)len + 1);
-    vsnprintf(out, (size_t)len + 1, fmt, ap);
-    return out;
-}
-
 char *fixture_url(const fixture *f, const char *path_fmt, ...) {
     va_list ap;
     va_start(ap, path_fmt);
-    char *path = fixture_vformat(path_fmt, ap);
+    char *path = xvasprintf(path_fmt, ap);
     va_end(ap);
     char *url = xasprintf("http://127.0.0.1:%d%s", f->port, path);
     free(path);
@@ -164,7 +154,7 @@ char *fixture_url(const fixture *f, const char *path_fmt, ...) {
 json_object *fixture_control(const fixture *f, const char *what_fmt, ...) {
     va_list ap;
     va_start(ap, what_fmt);
-    char *what = fixture_vformat(what_fmt, ap);
+    char *what = xvasprintf(what_fmt, ap);
     va_end(ap);
     char *url = xasprintf("http://127.0.0.1:%d/_control/%s", f->port, what);
     free(what);
