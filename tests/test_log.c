@@ -11,21 +11,13 @@
 #include <json-c/json.h>
 
 #include "log.h"
+#include "testenv.h"
 
-/* Log through fn into a temporary file and return what was written. */
+/* Log through fn and return what was written. */
 static char *capture(void (*fn)(void)) {
-    char path[] = "/tmp/imgfeed-test-log.XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    unlink(path);
-    log_set_fd(fd);
+    int fd = testenv_log_begin();
     fn();
-    log_set_fd(2);
-    off_t len = lseek(fd, 0, SEEK_END);
-    char *buf = calloc(1, (size_t)len + 1);
-    assert_int_equal(pread(fd, buf, (size_t)len, 0), len);
-    close(fd);
-    return buf;
+    return testenv_log_end(fd);
 }
 
 static void emit_levels(void) {

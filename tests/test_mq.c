@@ -169,16 +169,6 @@ static void next_of(mq *q, mq_delivery *d) {
     if (rc != MQ_OK) fail_msg("mq_next: %s", mq_status_text(rc));
 }
 
-/* Read the log written to fd from its start. */
-static char *read_log(int fd) {
-    off_t size = lseek(fd, 0, SEEK_END);
-    assert_true(size >= 0);
-    char *text = xmalloc((size_t)size + 1);
-    assert_int_equal(pread(fd, text, (size_t)size, 0), size);
-    text[size] = '\0';
-    return text;
-}
-
 /* --- connecting --- */
 
 /* Every failed attempt is logged with its reason and without the password;
@@ -192,11 +182,7 @@ static void test_connect_failures(void **state) {
     char *bad_password = xasprintf("amqp://guest:sekrit-two@127.0.0.1:%d", good.port);
     char *bad_vhost = xasprintf("amqp://%s:%s@127.0.0.1:%d/no-such-vhost", good.user, good.password, good.port);
 
-    char path[] = "/tmp/test_mq_log.XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    unlink(path);
-    log_set_fd(fd);
+    int fd = testenv_log_begin();
     mq_options o;
     options_for(&o, e);
     o.max_attempts = 2;
@@ -210,10 +196,7 @@ static void test_connect_failures(void **state) {
     }
     o.url = "amqp://h:notaport";
     assert_int_equal(mq_new(&o, &q), MQ_BAD_URL);
-    log_set_fd(2);
-
-    char *text = read_log(fd);
-    close(fd);
+    char *text = testenv_log_end(fd);
     fprintf(stderr, "%s", text);
     assert_non_null(strstr(text, "cannot connect to amqp://guest@127.0.0.1:1: connection refused; retrying in"));
     assert_non_null(strstr(text, "giving up after 2 attempts"));

@@ -7,6 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "xalloc.h"
 
 #include <cmocka.h>
 
@@ -27,4 +31,24 @@ int testenv_servers(const char *command) {
              testenv_require("IMGFEED_TEST_RUNDIR"));
     int status = system(cmd);
     return status == -1 ? -1 : WEXITSTATUS(status);
+}
+
+int testenv_log_begin(void) {
+    char path[] = "/tmp/imgfeed-test-log.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    log_set_fd(fd);
+    return fd;
+}
+
+char *testenv_log_end(int fd) {
+    log_set_fd(2);
+    off_t size = lseek(fd, 0, SEEK_END);
+    assert_true(size >= 0);
+    char *text = xmalloc((size_t)size + 1);
+    assert_int_equal(pread(fd, text, (size_t)size, 0), size);
+    text[size] = '\0';
+    close(fd);
+    return text;
 }

@@ -18,4 +18,9 @@ const char *testenv_binary_dir(void);
  * testenv_servers("rabbit-restart"); returns its exit status. */
 int testenv_servers(const char *command);
 
+/* Send log lines (log.h) to a temporary file until testenv_log_end, which
+ * returns what was logged (the caller frees it) and restores stderr. */
+int testenv_log_begin(void);
+char *testenv_log_end(int fd);
+
 #endif
