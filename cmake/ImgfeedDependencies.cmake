@@ -19,3 +19,22 @@ imgfeed_require_pkg(GD gdlib libgd-dev)
 if(IMGFEED_TESTS)
   imgfeed_require_pkg(CMOCKA cmocka libcmocka-dev)
 endif()
+
+# The hasher decodes with the codec libraries directly where libgd's result
+# differs from Pillow's (see hasher/decode.c), and checksums with zlib's crc32
+# and OpenSSL's md5/sha1 (both already loaded by libcurl).
+imgfeed_require_pkg(JPEG libjpeg libjpeg62-turbo-dev)
+imgfeed_require_pkg(PNG libpng libpng-dev)
+imgfeed_require_pkg(WEBP libwebp libwebp-dev)
+imgfeed_require_pkg(WEBPDEMUX libwebpdemux libwebp-dev)
+imgfeed_require_pkg(ZLIB zlib zlib1g-dev)
+imgfeed_require_pkg(CRYPTO libcrypto libssl-dev)
+# giflib ships no .pc file.
+find_path(GIF_INCLUDE_DIR gif_lib.h)
+find_library(GIF_LIBRARY gif)
+if(NOT GIF_INCLUDE_DIR OR NOT GIF_LIBRARY)
+  message(FATAL_ERROR "giflib not found: apt-get install libgif-dev")
+endif()
+add_library(Imgfeed::GIF UNKNOWN IMPORTED)
+set_target_properties(Imgfeed::GIF PROPERTIES IMPORTED_LOCATION ${GIF_LIBRARY}
+                      INTERFACE_INCLUDE_DIRECTORIES ${GIF_INCLUDE_DIR})

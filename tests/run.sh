@@ -36,7 +36,10 @@ done
 PACKAGES=(
     build-essential cmake pkg-config
     librabbitmq-dev libcurl4-openssl-dev libjson-c-dev libpq-dev libgd-dev libcmocka-dev
+    libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev zlib1g-dev libssl-dev
     rabbitmq-server postgresql python3 procps
+    # the imagehash reference the hasher's hashes are compared with
+    python3-pil python3-numpy python3-scipy python3-pywt
 )
 
 install_missing() {

@@ -1,0 +1,45 @@
+/* decode.h -- image bytes to the gray image of Pillow's convert('L').
+ *
+ * decode_gray() turns a file into exactly the 8-bit gray pixels that
+ * `Image.open(f).convert('L')` gives in Pillow 9.4, which the perceptual
+ * hashes are computed from.  Each format has its own file (decode_jpeg.c,
+ * decode_png.c, ...); this module picks one by the detected format.
+ *
+ * Limits: the pixel count is checked against max_pixels from the header,
+ * before any pixel memory is allocated.  Truncated or corrupt data is an
+ * error, as it is in Pillow, never a partly gray image.
+ */
+#ifndef IMGFEED_DECODE_H
+#define IMGFEED_DECODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imgformat.h"
+
+/* Row-major 8-bit gray pixels, `width` bytes a row.  gray_image_release()
+ * frees the pixels and zeroes the struct; releasing a zeroed one is fine. */
+typedef struct gray_image {
+    int width;
+    int height;
+    unsigned char *pixels;
+} gray_image;
+
+void gray_image_release(gray_image *image);
+
+#define DECODE_ERROR_MAX 160
+
+/* Decodes the LEN bytes at DATA (of FORMAT, as imgformat_detect() said) into
+ * OUT.  Returns 0 on success.  On failure returns -1, leaves OUT zeroed and
+ * writes a short lower-case reason into ERR (DECODE_ERROR_MAX bytes), such
+ * as "truncated image", "corrupt image: <codec's message>", "too many
+ * pixels: 30000x30000 is over 134217728" or "not an image". */
+int decode_gray(const unsigned char *data, size_t len, img_format format, uint64_t max_pixels,
+                gray_image *out, char err[DECODE_ERROR_MAX]);
+
+/* Only the dimensions, from the header (no pixel decoding): 0 or -1 with
+ * ERR, like decode_gray(). */
+int decode_dimensions(const unsigned char *data, size_t len, img_format format, int *width,
+                      int *height, char err[DECODE_ERROR_MAX]);
+
+#endif
