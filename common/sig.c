@@ -24,3 +24,5 @@ void sig_install(void) {
 bool sig_stop_requested(void) { return atomic_load(&sig_stop) != 0; }
 void sig_request_stop(void) { atomic_store(&sig_stop, 1); }
 void sig_reset(void) { atomic_store(&sig_stop, 0); }
+
+bool sig_take_stop(void) { return atomic_exchange(&sig_stop, 0) != 0; }

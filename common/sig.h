@@ -16,6 +16,11 @@ void sig_install(void);
 bool sig_stop_requested(void);
 /* Ask for a stop from inside the process (tests, fatal conditions). */
 void sig_request_stop(void);
+/* Take a requested stop: true when one was pending, and the flag is cleared
+ * in the same atomic step.  A loop that drains in-flight work after a stop
+ * takes it, so that the publishes and acks it still owes are not refused as
+ * "stopping"; a further signal sets the flag again. */
+bool sig_take_stop(void);
 /* Forget a requested stop (tests only). */
 void sig_reset(void);
 

@@ -5,7 +5,8 @@
 #   readme_settings.sh --update BINDIR   rewrite them from the programs
 #
 # Each table stands between "<!-- settings: PROGRAM -->" and
-# "<!-- /settings -->" and is what `PROGRAM --help-markdown` prints.
+# "<!-- /settings -->" and is what `PROGRAM --help-markdown` prints
+# ("<!-- settings: PROGRAM SUBCOMMAND -->" for `PROGRAM SUBCOMMAND --help-markdown`).
 set -euo pipefail
 mode=${1:-}; bindir=${2:-}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -14,12 +15,13 @@ readme=$root/README.md
     { echo "usage: readme_settings.sh --check|--update BINDIR" >&2; exit 2; }
 
 render() {
-    local line prog
+    local line prog sub
     while IFS= read -r line; do
         printf '%s\n' "$line"
-        if [[ $line =~ ^\<!--\ settings:\ ([a-z-]+)\ --\>$ ]]; then
+        if [[ $line =~ ^\<!--\ settings:\ ([a-z-]+)(\ [a-z-]+)?\ --\>$ ]]; then
             prog=${BASH_REMATCH[1]}
-            "$bindir/${prog#imgfeed-}/$prog" --help-markdown
+            sub=(${BASH_REMATCH[2]})
+            "$bindir/${prog#imgfeed-}/$prog" "${sub[@]}" --help-markdown
             while IFS= read -r line && [[ $line != '<!-- /settings -->' ]]; do :; done
             printf '%s\n' "$line"
         fi

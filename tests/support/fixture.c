@@ -29,11 +29,25 @@
 
 #define FIXTURE_START_TIMEOUT_MS 30000
 
-static void fixture_exec(const char *script) {
+static void fixture_exec(const char *script, const fixture_options *o) {
+    const char *argv[8];
+    int n = 0;
+    argv[n++] = "python3";
+    argv[n++] = script;
+    if (o && o->host) {
+        argv[n++] = "--host";
+        argv[n++] = o->host;
+    }
+    if (o && o->files_dir) {
+        argv[n++] = "--files";
+        argv[n++] = o->files_dir;
+    }
+    argv[n] = NULL;
+    char *const *args = (char *const *)argv;
     const char *python = getenv("IMGFEED_PYTHON");
-    if (python && *python) execlp(python, python, script, (char *)NULL);
-    execlp("python3", "python3", script, (char *)NULL);
-    execl("/usr/bin/python3", "python3", script, (char *)NULL);
+    if (python && *python) execvp(python, args);
+    execvp("python3", args);
+    execv("/usr/bin/python3", args);
     fprintf(stderr, "fixture: cannot run python3 %s: %s\n", script, strerror(errno));
     _exit(127);
 }
@@ -93,9 +107,12 @@ static char *fixture_fetch(const char *url, long *status) {
     return body;
 }
 
-void fixture_start(fixture *f) {
+void fixture_start(fixture *f) { fixture_start_with(f, NULL); }
+
+void fixture_start_with(fixture *f, const fixture_options *o) {
     f->pid = 0;
     f->port = 0;
+    snprintf(f->host, sizeof f->host, "%s", o && o->host ? o->host : "127.0.0.1");
     char *script = xasprintf("%s/tests/support/fixture_server.py", testenv_source_dir());
     int fds[2];
     if (pipe(fds) != 0) fail_msg("cannot create a pipe for the fixture server: %s", strerror(errno));
@@ -105,7 +122,7 @@ void fixture_start(fixture *f) {
         close(fds[0]);
         if (dup2(fds[1], STDOUT_FILENO) < 0) _exit(127);
         close(fds[1]);
-        fixture_exec(script);
+        fixture_exec(script, o);
     }
     close(fds[1]);
     f->pid = pid;
@@ -146,7 +163,7 @@ char *fixture_url(const fixture *f, const char *path_fmt, ...) {
     va_start(ap, path_fmt);
     char *path = xvasprintf(path_fmt, ap);
     va_end(ap);
-    char *url = xasprintf("http://127.0.0.1:%d%s", f->port, path);
+    char *url = xasprintf("http://%s:%d%s", f->host, f->port, path);
     free(path);
     return url;
 }
@@ -156,7 +173,7 @@ json_object *fixture_control(const fixture *f, const char *what_fmt, ...) {
     va_start(ap, what_fmt);
     char *what = xvasprintf(what_fmt, ap);
     va_end(ap);
-    char *url = xasprintf("http://127.0.0.1:%d/_control/%s", f->port, what);
+    char *url = xasprintf("http://%s:%d/_control/%s", f->host, f->port, what);
     free(what);
     long status = 0;
     char *body = fixture_fetch(url, &status);

@@ -18,14 +18,22 @@
 typedef struct fixture {
     pid_t pid;
     int port;
+    char host[64]; /* the address it listens on, "127.0.0.1" by default */
 } fixture;
+
+typedef struct fixture_options {
+    const char *host;      /* address to listen on (any of 127/8); NULL: 127.0.0.1 */
+    const char *files_dir; /* directory served under /files/; NULL: none */
+} fixture_options;
 
 /* Start a server; fails the test when it does not come up within 30 s. */
 void fixture_start(fixture *f);
+/* The same with options (NULL: the defaults). */
+void fixture_start_with(fixture *f, const fixture_options *o);
 /* Stop it (SIGTERM, then SIGKILL if it lingers) and reap it.  Safe on a
  * fixture that was never started or is already stopped. */
 void fixture_stop(fixture *f);
-/* "http://127.0.0.1:<port>" followed by the printf-formatted path.  The
+/* "http://<host>:<port>" followed by the printf-formatted path.  The
  * caller frees the result. */
 char *fixture_url(const fixture *f, const char *path_fmt, ...) __attribute__((format(printf, 2, 3)));
 /* GET /_control/<what> and parse the JSON answer; fails the test when the

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """fixture_server.py -- a local HTTP server that plays the sites in the tests.
 
-Standard library only (Python >= 3.9).  Binds 127.0.0.1 on a free port,
+Standard library only (Python >= 3.9).  Binds 127.0.0.1 (or --host) on a free port,
 prints the port on a line of stdout (and writes it to --port-file when
 given), then serves HTTP/1.1 with keep-alive until killed.  It exits by itself
 when the process that started it goes away.
@@ -39,6 +39,11 @@ Resources:
   /redirect?to=T[&code=C][&abs=1]   C (302) to T as given, or made absolute
   /chain/N                          /chain/N -> chain/N-1 (relative) ... /chain/0: 200
   /loop/a, /loop/b                  redirect to each other forever
+  /files/NAME                       200 with the bytes of file NAME of --files DIR, 404 if none
+
+/slow, /huge, /endless, /redirect and /status/CODE also answer with a file name
+appended (/slow/x.jpg, /status/404/a.png): the hasher downloads only URLs whose
+path ends in a picture or video extension.
 """
 
 import argparse
@@ -195,6 +200,21 @@ def route_chain(req, match, query):
         req.reply(302, b"", headers={"Location": "%d" % (n - 1)})
 
 
+def route_file(req, match, query):
+    name = match.group(1)
+    root = req.server.files_dir
+    if root is None or any(part in ("", ".", "..") for part in name.split("/")):
+        req.reply(404, b"not found\n")
+        return
+    try:
+        with open(os.path.join(root, name), "rb") as f:
+            body = f.read()
+    except OSError:
+        req.reply(404, b"not found\n")
+        return
+    req.reply(200, body, "application/octet-stream")
+
+
 def route_loop(req, match, query):
     req.reply(302, b"", headers={"Location": "/loop/" + ("b" if match.group(1) == "a" else "a")})
 
@@ -248,13 +268,14 @@ ROUTES = [
     ("GET", r"/ok", route_ok),
     ("GET", r"/bytes", route_bytes),
     ("GET", r"/cond", route_cond),
-    ("GET", r"/status/(\d{3})", route_status),
-    ("GET", r"/endless", route_endless),
-    ("GET", r"/huge", route_huge),
-    ("GET", r"/slow", route_slow),
-    ("GET", r"/redirect", route_redirect),
+    ("GET", r"/status/(\d{3})(?:/[^/]+)?", route_status),
+    ("GET", r"/endless(?:/[^/]+)?", route_endless),
+    ("GET", r"/huge(?:/[^/]+)?", route_huge),
+    ("GET", r"/slow(?:/[^/]+)?", route_slow),
+    ("GET", r"/redirect(?:/[^/]+)?", route_redirect),
     ("GET", r"/chain/(\d+)", route_chain),
     ("GET", r"/loop/(a|b)", route_loop),
+    ("GET", r"/files/(.+)", route_file),
 ]
 COMPILED = [(method, re.compile(pattern + r"\Z"), handler) for method, pattern, handler in ROUTES]
 
@@ -262,6 +283,10 @@ COMPILED = [(method, re.compile(pattern + r"\Z"), handler) for method, pattern, 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "imgfeed-fixture/1"
+    # Headers and body leave in separate writes; with Nagle's algorithm the
+    # body would wait for the client's delayed ACK (40 ms) on a kept-alive
+    # connection.
+    disable_nagle_algorithm = True
 
     def do_GET(self):
         self.dispatch("GET")
@@ -323,7 +348,9 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 128  # socketserver's 5 drops the SYNs of a burst of connections
     verbose = False
+    files_dir = None
 
     def handle_error(self, request, client_address):
         if self.verbose:
@@ -342,9 +369,12 @@ def main():
     parser = argparse.ArgumentParser(description="imgfeed's HTTP fixture server")
     parser.add_argument("--port-file", help="write the port here too")
     parser.add_argument("--verbose", action="store_true", help="log requests to stderr")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (any of 127/8 works on Linux)")
+    parser.add_argument("--files", help="directory served under /files/")
     args = parser.parse_args()
-    server = Server(("127.0.0.1", 0), Handler)
+    server = Server((args.host, 0), Handler)
     server.verbose = args.verbose
+    server.files_dir = args.files
     port = server.server_address[1]
     if args.port_file:
         tmp = args.port_file + ".tmp"

@@ -1,0 +1,708 @@
+/* consumer.c -- the hasher's loop: take messages, download, hash, publish, ack.
+ *
+ * One thread (this one) talks to the broker and drives the downloads; the
+ * hashing runs on a workpool.  Each turn of consumer_loop:
+ *
+ *   1. take the deliveries waiting (mq_next; without waiting when there is
+ *      work in progress, else up to CONSUMER_IDLE_WAIT_MS): a message that
+ *      cannot be processed goes to E.dead and is acked at once; any other
+ *      becomes a consumer_msg with one consumer_image per picture or video
+ *      URL of its items, each queued as a download;
+ *   2. fetch_perform: start due downloads (unless more bodies than
+ *      max_backlog wait for hashing: that bounds memory), wait a little for
+ *      sockets, timers, or a hashing thread's fetch_wakeup, move transfers on;
+ *   3. a finished download becomes a hashing job, a failed one an `_img`
+ *      error entry; a finished hashing job is the image's `_img` entry;
+ *   4. the messages whose images are all done are published to E in one
+ *      confirmed batch, then acked one by one;
+ *   5. if the connection changed (mq reconnected inside a call), the messages
+ *      delivered on the old one are dropped: the broker delivers them again,
+ *      and their acks would be refused anyway.
+ *
+ * Message states (consumer_msg_state), each change logged at debug level:
+ *
+ *   WORKING ──every image has its entry──▶ READY ──published, acked──▶ freed
+ *   WORKING/READY ──connection lost──▶ DROPPED ──its hashing jobs back──▶ freed
+ *
+ * Stopping: the first SIGTERM/SIGINT stops the taking of messages, and the
+ * loop ends when the messages in flight are published and acked.  mq refuses
+ * to work while a stop is requested, so the consumer takes the request (it
+ * takes the flag, sig_take_stop) and remembers it; a second signal sets the flag
+ * again, and then the loop ends at once, leaving what is unfinished to be
+ * delivered again.
+ *
+ * --save-dir failures (a full disk) do not lose files: the message is not
+ * published but nacked back to the queue, and no new message is taken for a
+ * backoff delay.
+ */
+#include "consumer.h"
+
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "backoff.h"
+#include "checksum.h"
+#include "fetch.h"
+#include "hashfile.h"
+#include "imgformat.h"
+#include "log.h"
+#include "mq.h"
+#include "netguard.h"
+#include "ratelimit.h"
+#include "savedir.h"
+#include "sig.h"
+#include "timeutil.h"
+#include "workpool.h"
+#include "xalloc.h"
+
+#define CONSUMER_IDLE_WAIT_MS 200 /* longest wait for a delivery when nothing is in progress */
+#define CONSUMER_BUSY_WAIT_MS 25  /* longest wait for downloads before looking at the broker again */
+#define CONSUMER_STATS_EVERY_NS (60 * TIME_NS_PER_S)
+#define CONSUMER_BACKLOG_PER_THREAD 2 /* downloaded bodies waiting per hashing thread */
+#define CONSUMER_REASON_MAX 256
+
+typedef enum consumer_msg_state {
+    CONSUMER_MSG_WORKING, /* images downloading or hashing */
+    CONSUMER_MSG_READY,   /* every image has its `_img` entry: to publish */
+    CONSUMER_MSG_DROPPED, /* its connection is gone: waiting only for its hashing jobs to come back */
+} consumer_msg_state;
+
+typedef enum consumer_image_state {
+    CONSUMER_IMAGE_DOWNLOADING,
+    CONSUMER_IMAGE_HASHING,
+    CONSUMER_IMAGE_DONE,
+} consumer_image_state;
+
+typedef struct consumer consumer;
+typedef struct consumer_msg consumer_msg;
+
+typedef struct consumer_image {
+    workpool_job job; /* the hashing job; consumer_hash_run finds the image by offsetof */
+    consumer_msg *msg;
+    consumer_image_state state;
+    size_t item;           /* index of its item in the message */
+    int url_index;         /* index in the item's `_urls` */
+    const char *url;       /* owned by the item's JSON */
+    char expected_md5[32]; /* the site's base64 md5 of the file, or "" */
+    fetch_job *download;   /* while DOWNLOADING */
+    unsigned char *body;   /* while HASHING: the worker frees it */
+    size_t len;
+    atomic_bool cancelled; /* the message was dropped: the worker skips the work */
+    json_object *entry;    /* the `_img` entry once DONE, until it joins the item */
+    bool save_failed;
+    char save_error[SAVEDIR_ERROR_MAX];
+} consumer_image;
+
+struct consumer_msg {
+    consumer_msg *prev, *next;
+    consumer *owner;
+    uint64_t id; /* the n-th message taken, for logs */
+    consumer_msg_state state;
+    mq_tag tag;
+    char *routing_key;
+    json_object *items; /* the parsed array, which the `_img` arrays join */
+    consumer_image *images;
+    size_t nimages;
+    size_t images_left; /* not DONE yet */
+    size_t hashing;     /* images in the workpool */
+    const char *body;   /* once READY: the items as published (json-c's buffer in items) */
+    size_t body_len;
+};
+
+typedef struct consumer_stats {
+    uint64_t messages_in, messages_out, items_out, dead_lettered, dropped, requeued;
+    uint64_t images_ok, images_failed, bytes;
+} consumer_stats;
+
+struct consumer {
+    const consumer_settings *s;
+    mq *q;
+    ratelimit *rl;
+    netguard *guard;
+    fetch *fetch;
+    workpool *pool;
+    hashfile_options hash_options;
+    size_t max_backlog;
+    uint64_t generation;
+    consumer_msg *head, *tail; /* every message, in the order taken */
+    size_t live;               /* messages WORKING or READY */
+    uint64_t next_id;
+    bool draining, aborting;
+    int status; /* what consumer_run returns */
+    int64_t hold_until_ns;
+    backoff hold_backoff;
+    consumer_stats stats;
+    int64_t next_stats_ns;
+};
+
+static const char *consumer_msg_state_name(consumer_msg_state s) {
+    switch (s) {
+    case CONSUMER_MSG_WORKING: return "working";
+    case CONSUMER_MSG_READY: return "ready";
+    case CONSUMER_MSG_DROPPED: return "dropped";
+    }
+    return "unknown";
+}
+
+static void consumer_msg_set_state(consumer_msg *m, consumer_msg_state to, const char *why) {
+    log_debug("message %" PRIu64 " (%s, %zu images): %s -> %s (%s)", m->id, m->routing_key, m->nimages,
+              consumer_msg_state_name(m->state), consumer_msg_state_name(to), why);
+    m->state = to;
+}
+
+/* --- messages: life and death --- */
+
+static void consumer_msg_link(consumer *c, consumer_msg *m) {
+    m->prev = c->tail;
+    if (c->tail) {
+        c->tail->next = m;
+    } else {
+        c->head = m;
+    }
+    c->tail = m;
+}
+
+static void consumer_msg_free(consumer *c, consumer_msg *m) {
+    if (m->prev) {
+        m->prev->next = m->next;
+    } else {
+        c->head = m->next;
+    }
+    if (m->next) {
+        m->next->prev = m->prev;
+    } else {
+        c->tail = m->prev;
+    }
+    for (size_t i = 0; i < m->nimages; i++) {
+        consumer_image *im = &m->images[i];
+        if (im->download) fetch_cancel(c->fetch, im->download);
+        free(im->body);
+        if (im->entry) json_object_put(im->entry);
+    }
+    free(m->images);
+    json_object_put(m->items);
+    free(m->routing_key);
+    free(m);
+}
+
+/* Give up a message whose delivery belongs to a lost connection: stop its
+ * downloads, let its hashing jobs run out, free it once none is left. */
+static void consumer_msg_drop(consumer *c, consumer_msg *m, const char *why) {
+    if (m->state == CONSUMER_MSG_DROPPED) return;
+    for (size_t i = 0; i < m->nimages; i++) {
+        consumer_image *im = &m->images[i];
+        if (im->download) {
+            fetch_cancel(c->fetch, im->download);
+            im->download = NULL;
+        }
+        if (im->state == CONSUMER_IMAGE_HASHING) atomic_store(&im->cancelled, true);
+    }
+    consumer_msg_set_state(m, CONSUMER_MSG_DROPPED, why);
+    c->live--;
+    c->stats.dropped++;
+    if (m->hashing == 0) consumer_msg_free(c, m);
+}
+
+/* Drop every live message not delivered on the current connection. */
+static void consumer_check_generation(consumer *c) {
+    uint64_t generation = mq_generation(c->q);
+    if (generation == c->generation) return;
+    size_t n = 0;
+    for (consumer_msg *m = c->head, *next; m; m = next) {
+        next = m->next;
+        if (m->state != CONSUMER_MSG_DROPPED && m->tag.generation != generation) {
+            consumer_msg_drop(c, m, "the connection it came on is gone");
+            n++;
+        }
+    }
+    if (n) log_info("dropped %zu messages of the lost connection: the broker delivers them again", n);
+    c->generation = generation;
+}
+
+/* The connection is gone and will not be reopened (stopping): drop all. */
+static void consumer_drop_all(consumer *c, const char *why) {
+    for (consumer_msg *m = c->head, *next; m; m = next) {
+        next = m->next;
+        consumer_msg_drop(c, m, why);
+    }
+}
+
+/* --- images --- */
+
+/* An image is done: its entry is ENTRY. */
+static void consumer_image_done(consumer *c, consumer_image *im, json_object *entry) {
+    consumer_msg *m = im->msg;
+    im->state = CONSUMER_IMAGE_DONE;
+    im->entry = entry;
+    if (json_object_object_get_ex(entry, "error", NULL)) {
+        c->stats.images_failed++;
+    } else {
+        c->stats.images_ok++;
+    }
+    if (--m->images_left == 0) consumer_msg_set_state(m, CONSUMER_MSG_READY, "every image done");
+}
+
+static json_object *consumer_error_entry(int url_index, const char *error) {
+    json_object *entry = json_object_new_object();
+    json_object_object_add(entry, "url", json_object_new_int(url_index));
+    json_object_object_add(entry, "error", json_object_new_string(error));
+    return entry;
+}
+
+/* Compare the file's md5 with the site's; a mismatch keeps the hashes and
+ * says "md5 mismatch" (unless the entry has an error already). */
+static void consumer_check_md5(json_object *entry, const consumer_image *im, const hashfile_result *res) {
+    char b64[4 * ((16 + 2) / 3) + 1];
+    checksum_base64(res->sums.md5, sizeof res->sums.md5, b64);
+    if (strcmp(b64, im->expected_md5) == 0) return;
+    log_debug("%s: md5 %s, the site says %s", im->url, b64, im->expected_md5);
+    if (!json_object_object_get_ex(entry, "error", NULL))
+        json_object_object_add(entry, "error", json_object_new_string("md5 mismatch"));
+}
+
+/* The hashing job, on a worker thread: the entry, the md5 check, the copy
+ * under --save-dir.  Touches only the image. */
+static void consumer_hash_run(workpool_job *job) {
+    consumer_image *im = (consumer_image *)((char *)job - offsetof(consumer_image, job));
+    const consumer *c = im->msg->owner;
+    if (atomic_load(&im->cancelled)) goto done;
+    json_object *entry = json_object_new_object();
+    json_object_object_add(entry, "url", json_object_new_int(im->url_index));
+    hashfile_result res;
+    hashfile_describe(entry, im->body, im->len, &c->hash_options, &res);
+    if (im->expected_md5[0] && res.checksummed) consumer_check_md5(entry, im, &res);
+    if (c->s->save_dir && res.ok &&
+        savedir_store(c->s->save_dir, res.sums.sha1_hex, imgformat_extension(res.format), im->body, im->len, NULL,
+                      im->save_error) != 0)
+        im->save_failed = true;
+    im->entry = entry;
+done:
+    free(im->body);
+    im->body = NULL;
+}
+
+static void consumer_wake(void *userdata) {
+    consumer *c = userdata;
+    fetch_wakeup(c->fetch);
+}
+
+/* --- a delivery becomes a message --- */
+
+/* Why BODY cannot be processed, or NULL with *ITEMS the parsed array. */
+static const char *consumer_parse(const mq_delivery *d, json_object **items, char *why, size_t whylen) {
+    *items = NULL;
+    if (d->len > INT32_MAX) {
+        snprintf(why, whylen, "not JSON: %zu bytes is too long", d->len);
+        return why;
+    }
+    json_tokener *tok = json_tokener_new();
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    json_object *obj = json_tokener_parse_ex(tok, d->body, (int)d->len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    size_t end = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    while (obj && end < d->len && strchr(" \t\r\n", d->body[end]) && d->body[end])
+        end++;
+    if (!obj || jerr != json_tokener_success) {
+        snprintf(why, whylen, "not JSON: %s",
+                 jerr == json_tokener_continue ? "unexpected end of the text" : json_tokener_error_desc(jerr));
+        goto fail;
+    }
+    if (end != d->len) {
+        snprintf(why, whylen, "not JSON: text after the value at byte %zu", end);
+        goto fail;
+    }
+    if (!json_object_is_type(obj, json_type_array)) {
+        snprintf(why, whylen, "not a JSON array of items");
+        goto fail;
+    }
+    for (size_t i = 0; i < json_object_array_length(obj); i++) {
+        json_object *item = json_object_array_get_idx(obj, i), *id = NULL;
+        if (!json_object_is_type(item, json_type_object)) {
+            snprintf(why, whylen, "item %zu is not an object", i);
+            goto fail;
+        }
+        if (!json_object_object_get_ex(item, "_id", &id) || !json_object_is_type(id, json_type_string)) {
+            snprintf(why, whylen, "item %zu has no string _id", i);
+            goto fail;
+        }
+    }
+    *items = obj;
+    return NULL;
+fail:
+    json_object_put(obj);
+    return why;
+}
+
+/* The site's md5 of the item's file (4chan, vichan: "md5", base64 of the raw
+ * digest) into OUT when `_urls[0]` is that file (its path ends with
+ * "<tim><ext>"); false when the item says nothing checkable. */
+static bool consumer_expected_md5(json_object *item, json_object *urls, char *out, size_t outlen) {
+    json_object *md5 = NULL, *tim = NULL, *ext = NULL;
+    if (!json_object_object_get_ex(item, "md5", &md5) || !json_object_is_type(md5, json_type_string)) return false;
+    if (!json_object_object_get_ex(item, "tim", &tim) || !json_object_object_get_ex(item, "ext", &ext)) return false;
+    if (!json_object_is_type(ext, json_type_string)) return false;
+    if (!json_object_is_type(tim, json_type_int) && !json_object_is_type(tim, json_type_string)) return false;
+    const char *url = json_object_get_string(json_object_array_get_idx(urls, 0));
+    const char *digest = json_object_get_string(md5);
+    if (!url || strlen(digest) >= outlen || !*digest) return false;
+    char file[128];
+    int n = snprintf(file, sizeof file, "/%s%s", json_object_get_string(tim), json_object_get_string(ext));
+    if (n <= 1 || (size_t)n >= sizeof file) return false;
+    size_t path_end = strcspn(url, "?#");
+    if (path_end < (size_t)n || strncmp(url + path_end - (size_t)n, file, (size_t)n) != 0) return false;
+    snprintf(out, outlen, "%s", digest);
+    return true;
+}
+
+/* Count the picture/video URLs of every item (IMAGES NULL), or fill them. */
+static size_t consumer_find_images(consumer_msg *m, consumer_image *images) {
+    size_t n = 0;
+    for (size_t i = 0; i < json_object_array_length(m->items); i++) {
+        json_object *item = json_object_array_get_idx(m->items, i), *urls = NULL;
+        if (!json_object_object_get_ex(item, "_urls", &urls) || !json_object_is_type(urls, json_type_array)) continue;
+        for (size_t u = 0; u < json_object_array_length(urls) && u <= INT32_MAX; u++) {
+            json_object *url = json_object_array_get_idx(urls, u);
+            if (!json_object_is_type(url, json_type_string) || !fetch_is_media_url(json_object_get_string(url)))
+                continue;
+            if (images) {
+                consumer_image *im = &images[n];
+                im->msg = m;
+                im->item = i;
+                im->url_index = (int)u;
+                im->url = json_object_get_string(url);
+                im->job.run = consumer_hash_run;
+                atomic_init(&im->cancelled, false);
+                if (u == 0) consumer_expected_md5(item, urls, im->expected_md5, sizeof im->expected_md5);
+            }
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Send an unprocessable delivery to E.dead, then ack it. */
+static void consumer_dead_letter(consumer *c, const mq_delivery *d, const char *reason) {
+    log_warn("cannot process a message of routing key %s (%zu bytes): %s; sending it to %s", d->routing_key, d->len,
+             reason, mq_target_name(c->q, MQ_EXCHANGE_DEAD));
+    int rc = mq_publish_dead(c->q, d->routing_key, d->body, d->len, reason);
+    if (rc != MQ_OK && rc != MQ_UNROUTABLE) {
+        log_warn("cannot dead-letter the message: %s; it stays in the queue", mq_status_text(rc));
+        return;
+    }
+    c->stats.dead_lettered++;
+    mq_ack(c->q, d->tag, false);
+}
+
+static void consumer_on_delivery(consumer *c, const mq_delivery *d) {
+    c->stats.messages_in++;
+    if (d->tag.generation != mq_generation(c->q)) return; /* of a lost connection: it comes again */
+    json_object *items;
+    char why[CONSUMER_REASON_MAX];
+    if (consumer_parse(d, &items, why, sizeof why)) {
+        consumer_dead_letter(c, d, why);
+        return;
+    }
+    consumer_msg *m = xcalloc(1, sizeof *m);
+    m->owner = c;
+    m->id = ++c->next_id;
+    m->state = CONSUMER_MSG_WORKING;
+    m->tag = d->tag;
+    m->routing_key = xstrdup(d->routing_key);
+    m->items = items;
+    m->nimages = consumer_find_images(m, NULL);
+    m->images = xcalloc(m->nimages ? m->nimages : 1, sizeof *m->images);
+    consumer_find_images(m, m->images);
+    m->images_left = m->nimages;
+    consumer_msg_link(c, m);
+    c->live++;
+    log_debug("message %" PRIu64 " (%s): %zu items, %zu images%s", m->id, m->routing_key,
+              json_object_array_length(items), m->nimages, d->redelivered ? ", redelivered" : "");
+    if (m->nimages == 0) {
+        consumer_msg_set_state(m, CONSUMER_MSG_READY, "no images");
+        return;
+    }
+    for (size_t i = 0; i < m->nimages; i++) {
+        m->images[i].state = CONSUMER_IMAGE_DOWNLOADING;
+        m->images[i].download = fetch_add(c->fetch, m->images[i].url, &m->images[i]);
+    }
+}
+
+/* --- the steps of the loop --- */
+
+/* Notice a stop request: the first starts the draining, the second ends. */
+static void consumer_watch_stop(consumer *c) {
+    if (!c->draining) {
+        if (!sig_take_stop()) return; /* taken: mq works again, for the publishes and acks still due */
+        c->draining = true;
+        log_info("stop requested: finishing the %zu messages in flight, then exiting (a second signal exits at once)",
+                 c->live);
+    } else if (sig_stop_requested() && !c->aborting) {
+        c->aborting = true;
+        log_warn("stop requested again: exiting now; %zu unfinished messages will be delivered again", c->live);
+    }
+}
+
+static void consumer_take_deliveries(consumer *c, int64_t wait_ms) {
+    if (c->draining || time_mono_ns() < c->hold_until_ns) {
+        /* Taking nothing, but heartbeats and confirms still need reading. */
+        if (mq_tick(c->q) == MQ_DISCONNECTED && c->draining) consumer_drop_all(c, "connection lost while stopping");
+        return;
+    }
+    for (;;) {
+        mq_delivery d;
+        int rc = mq_next(c->q, &d, wait_ms);
+        if (rc == MQ_OK) {
+            consumer_on_delivery(c, &d);
+            mq_delivery_release(&d);
+            wait_ms = 0;
+            continue;
+        }
+        if (rc != MQ_TIMEOUT && rc != MQ_STOPPED) {
+            log_error("cannot take messages from %s: %s", mq_target_name(c->q, MQ_QUEUE_HASHER), mq_status_text(rc));
+            c->aborting = true;
+            c->status = 1;
+        }
+        return;
+    }
+}
+
+static void consumer_collect_downloads(consumer *c) {
+    fetch_result r;
+    while (fetch_take(c->fetch, &r)) {
+        consumer_image *im = r.userdata;
+        im->download = NULL;
+        if (!r.ok) {
+            log_debug("image %s of message %" PRIu64 ": %s", im->url, im->msg->id, r.error);
+            consumer_image_done(c, im, consumer_error_entry(im->url_index, r.error));
+            continue;
+        }
+        c->stats.bytes += r.len;
+        im->body = r.body;
+        im->len = r.len;
+        im->state = CONSUMER_IMAGE_HASHING;
+        im->msg->hashing++;
+        workpool_submit(c->pool, &im->job);
+    }
+}
+
+static void consumer_collect_hashes(consumer *c) {
+    workpool_job *job;
+    while ((job = workpool_take(c->pool))) {
+        consumer_image *im = (consumer_image *)((char *)job - offsetof(consumer_image, job));
+        consumer_msg *m = im->msg;
+        m->hashing--;
+        if (m->state == CONSUMER_MSG_DROPPED) {
+            if (m->hashing == 0) consumer_msg_free(c, m);
+            continue;
+        }
+        json_object *entry = im->entry;
+        im->entry = NULL;
+        consumer_image_done(c, im, entry);
+    }
+}
+
+/* Move the entries into the items as `_img` arrays, in `_urls` order, and
+ * serialize the items once (a publish interrupted by a stop is repeated). */
+static void consumer_msg_make_body(consumer_msg *m) {
+    if (m->body) return;
+    size_t next = 0;
+    for (size_t i = 0; i < json_object_array_length(m->items); i++) {
+        json_object *img = json_object_new_array();
+        for (; next < m->nimages && m->images[next].item == i; next++) {
+            json_object_array_add(img, m->images[next].entry);
+            m->images[next].entry = NULL;
+        }
+        json_object_object_add(json_object_array_get_idx(m->items, i), "_img", img);
+    }
+    m->body = json_object_to_json_string_length(m->items, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+                                                &m->body_len);
+}
+
+/* A READY message whose files could not be saved: back to the queue, and a
+ * pause before taking more. */
+static bool consumer_msg_requeue_if_unsaved(consumer *c, consumer_msg *m) {
+    for (size_t i = 0; i < m->nimages; i++) {
+        if (!m->images[i].save_failed) continue;
+        int64_t delay = backoff_next_ms(&c->hold_backoff);
+        log_error("cannot save %s of message %" PRIu64 ": %s; putting the message back and taking no new one "
+                  "for %" PRId64 " ms",
+                  m->images[i].url, m->id, m->images[i].save_error, delay);
+        c->hold_until_ns = time_mono_ns() + delay * TIME_NS_PER_MS;
+        mq_nack(c->q, m->tag, false, true);
+        c->stats.requeued++;
+        c->live--;
+        consumer_msg_free(c, m);
+        return true;
+    }
+    backoff_reset(&c->hold_backoff);
+    return false;
+}
+
+/* Publish every READY message in one confirmed batch, then ack them. */
+static void consumer_publish_ready(consumer *c) {
+    size_t n = 0;
+    for (consumer_msg *m = c->head, *next; m; m = next) {
+        next = m->next;
+        if (m->state == CONSUMER_MSG_READY && !consumer_msg_requeue_if_unsaved(c, m)) n++;
+    }
+    if (n == 0) return;
+    mq_message *out = xcalloc(n, sizeof *out);
+    consumer_msg **batch = xcalloc(n, sizeof *batch);
+    size_t k = 0;
+    for (consumer_msg *m = c->head; m && k < n; m = m->next) {
+        if (m->state != CONSUMER_MSG_READY) continue;
+        consumer_msg_make_body(m);
+        out[k] = (mq_message){.routing_key = m->routing_key, .body = m->body, .len = m->body_len};
+        batch[k++] = m;
+    }
+    int rc = mq_publish(c->q, mq_target_name(c->q, MQ_EXCHANGE_ITEMS), out, n);
+    if (rc == MQ_STOPPED) {
+        /* Not published, not acked: published again once the stop is taken
+         * (the first signal), or left to be delivered again (the second). */
+        log_info("publishing %zu messages interrupted by a stop request", n);
+        goto done;
+    }
+    if (rc != MQ_OK && rc != MQ_UNROUTABLE) {
+        log_error("cannot publish %zu messages to %s: %s", n, mq_target_name(c->q, MQ_EXCHANGE_ITEMS),
+                  mq_status_text(rc));
+        c->aborting = true;
+        c->status = 1;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        consumer_msg *m = batch[i];
+        if (out[i].returned) {
+            /* Nothing is bound to E for this key: keep the items in E.dead rather than lose them. */
+            char why[CONSUMER_REASON_MAX];
+            snprintf(why, sizeof why, "unroutable: no queue is bound to exchange %s for routing key %s",
+                     mq_target_name(c->q, MQ_EXCHANGE_ITEMS), m->routing_key);
+            log_warn("%s; sending message %" PRIu64 " to %s", why, m->id, mq_target_name(c->q, MQ_EXCHANGE_DEAD));
+            if (mq_publish_dead(c->q, m->routing_key, out[i].body, out[i].len, why) == MQ_STOPPED) continue;
+            c->stats.dead_lettered++;
+        } else {
+            c->stats.messages_out++;
+            c->stats.items_out += json_object_array_length(m->items);
+        }
+        mq_ack(c->q, m->tag, false);
+        log_debug("message %" PRIu64 " (%s): published and acked", m->id, m->routing_key);
+        c->live--;
+        consumer_msg_free(c, m);
+    }
+done:
+    free(batch);
+    free(out);
+}
+
+static void consumer_log_stats(consumer *c, bool now) {
+    int64_t t = time_mono_ns();
+    if (!now && t < c->next_stats_ns) return;
+    c->next_stats_ns = t + CONSUMER_STATS_EVERY_NS;
+    const consumer_stats *s = &c->stats;
+    log_info("%" PRIu64 " messages in, %" PRIu64 " out (%" PRIu64 " items), %" PRIu64 " dead-lettered, %" PRIu64
+             " dropped, %" PRIu64 " requeued; %" PRIu64 " images hashed, %" PRIu64 " failed, %" PRIu64
+             " bytes downloaded; %zu messages in flight",
+             s->messages_in, s->messages_out, s->items_out, s->dead_lettered, s->dropped, s->requeued, s->images_ok,
+             s->images_failed, s->bytes, c->live);
+}
+
+static void consumer_loop(consumer *c) {
+    for (;;) {
+        consumer_watch_stop(c);
+        if (c->aborting || (c->draining && c->live == 0)) break;
+        bool busy = fetch_pending(c->fetch) > 0 || workpool_backlog(c->pool) > 0;
+        bool holding = time_mono_ns() < c->hold_until_ns;
+        consumer_take_deliveries(c, busy ? 0 : CONSUMER_IDLE_WAIT_MS);
+        consumer_check_generation(c);
+        bool may_start = workpool_backlog(c->pool) < c->max_backlog;
+        int64_t wait = busy || holding || c->draining ? CONSUMER_BUSY_WAIT_MS : 0;
+        if (fetch_perform(c->fetch, wait, may_start) != 0) {
+            c->aborting = true;
+            c->status = 1;
+            break;
+        }
+        consumer_collect_downloads(c);
+        consumer_collect_hashes(c);
+        consumer_publish_ready(c);
+        consumer_check_generation(c);
+        consumer_log_stats(c, false);
+    }
+}
+
+/* --- setting up --- */
+
+static int consumer_open(consumer *c) {
+    const consumer_settings *s = c->s;
+    char err[SAVEDIR_ERROR_MAX];
+    if (s->save_dir && savedir_prepare(s->save_dir, err) != 0) {
+        log_error("cannot use --save-dir: %s", err);
+        return -1;
+    }
+    c->guard = netguard_new(s->allow_private);
+    if (s->allow_net && netguard_allow_list(c->guard, s->allow_net, err, sizeof err) != 0) {
+        log_error("bad --allow-net '%s': %s", s->allow_net, err);
+        return -1;
+    }
+    c->rl = ratelimit_new(s->rps_per_host);
+    fetch_options fo;
+    fetch_options_init(&fo);
+    fo.user_agent = s->user_agent;
+    fo.connect_timeout_ms = s->connect_timeout_ms;
+    fo.timeout_ms = s->download_timeout_ms;
+    fo.max_bytes = s->max_bytes;
+    fo.max_transfers = (int)s->max_downloads;
+    fo.max_retries = (int)s->download_retries;
+    c->fetch = fetch_new(&fo, c->rl, c->guard);
+    if (!c->fetch) return -1;
+    int threads = s->threads > 0 ? (int)s->threads : workpool_online_cores();
+    c->pool = workpool_new(threads, consumer_wake, c);
+    if (!c->pool) return -1;
+    c->max_backlog = (size_t)workpool_threads(c->pool) * CONSUMER_BACKLOG_PER_THREAD;
+    hashfile_options_init(&c->hash_options);
+    c->hash_options.max_bytes = (uint64_t)s->max_bytes;
+    c->hash_options.max_pixels = (uint64_t)s->max_pixels;
+    backoff_init(&c->hold_backoff, 1000, 60000);
+    return 0;
+}
+
+static void consumer_close(consumer *c) {
+    workpool_free(c->pool); /* no worker touches a message after this */
+    while (c->head)
+        consumer_msg_free(c, c->head);
+    fetch_free(c->fetch);
+    mq_free(c->q); /* unacknowledged deliveries go back to the queue */
+    ratelimit_free(c->rl);
+    netguard_free(c->guard);
+}
+
+int consumer_run(const consumer_settings *s) {
+    consumer c = {.s = s, .next_stats_ns = time_mono_ns() + CONSUMER_STATS_EVERY_NS};
+    if (consumer_open(&c) != 0) {
+        consumer_close(&c);
+        return 1;
+    }
+    mq_options mo;
+    mq_options_init(&mo, &s->common, "imgfeed-hasher");
+    int rc = mq_new(&mo, &c.q);
+    if (rc == MQ_OK) rc = mq_consume(c.q, mq_target_name(c.q, MQ_QUEUE_HASHER), (uint16_t)s->prefetch);
+    if (rc != MQ_OK) {
+        if (rc != MQ_STOPPED) log_error("cannot consume from the broker: %s", mq_status_text(rc));
+        consumer_close(&c);
+        return rc == MQ_STOPPED ? 0 : 1;
+    }
+    c.generation = mq_generation(c.q);
+    log_info("hashing on %d threads, up to %ld downloads at once, %g requests per second per host%s",
+             workpool_threads(c.pool), s->max_downloads, s->rps_per_host,
+             s->allow_private ? ", private addresses allowed" : "");
+    consumer_loop(&c);
+    consumer_log_stats(&c, true);
+    log_info("stopped%s", c.status ? " after an error" : "");
+    consumer_close(&c);
+    return c.status;
+}

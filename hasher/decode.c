@@ -1,0 +1,154 @@
+/* decode.c -- picks a decoder by format, and the helpers they share.
+ *
+ * Which library decodes what, and why:
+ *   JPEG  libjpeg-turbo directly (decode_jpeg.c): the same library and
+ *         settings as Pillow, scanline by scanline, so also the fastest.
+ *   PNG   libpng directly (decode_png.c): Pillow's modes (16-bit gray is
+ *         clipped, palettes keep Pillow's ramp past PLTE) need the raw rows.
+ *   GIF   giflib directly (decode_gif.c): Pillow's first frame on its
+ *         logical screen, which libgd does not give.
+ *   WebP  libwebp's WebPAnimDecoder (decode_webp.c), as Pillow's _webp does.
+ *   BMP   our own reader (decode_bmp.c): Pillow's BMP plugin has its own
+ *         rules (16-bit scaling, palettes, RLE) that libgd does not follow.
+ *   TIFF, AVIF, HEIF  libgd (decode_gd.c); Pillow 9.4 reads no AVIF or HEIF,
+ *         so for those there is no reference to be equal to.
+ * Libgd is bypassed everywhere else because its gdImage is a full RGBA copy
+ * of the picture (slow, and 4 bytes a pixel) and because its conversions
+ * differ from Pillow's in small ways that change hashes.
+ *
+ * Every decoder checks the header's size with decode_check_size() before it
+ * allocates pixel memory, and fails rather than return part of an image.
+ */
+#include "decode.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode_formats.h"
+
+void gray_image_release(gray_image *image) {
+    if (!image) return;
+    free(image->pixels);
+    memset(image, 0, sizeof *image);
+}
+
+int decode_fail(char err[DECODE_ERROR_MAX], const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, DECODE_ERROR_MAX, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int decode_fail_codec(char err[DECODE_ERROR_MAX], const char *message) {
+    while (message && (*message == ':' || *message == ' ')) message++; /* libtiff's empty file name */
+    if (!message || !*message) message = "unknown error";
+    decode_fail(err, "corrupt image: %s", message);
+    /* "Premature end" reads "premature end"; "IHDR: CRC error" stays. */
+    size_t prefix = strlen("corrupt image: ");
+    if (strlen(err) > prefix + 1 && islower((unsigned char)err[prefix + 1]))
+        err[prefix] = (char)tolower((unsigned char)err[prefix]);
+    size_t n = strlen(err);
+    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == '\r' || err[n - 1] == ' '))
+        err[--n] = '\0';
+    return -1;
+}
+
+int decode_check_size(uint64_t width, uint64_t height, uint64_t max_pixels, char err[DECODE_ERROR_MAX]) {
+    if (width == 0 || height == 0)
+        return decode_fail(err, "corrupt image: %llux%llu has no pixels", (unsigned long long)width,
+                           (unsigned long long)height);
+    if (width > DECODE_MAX_SIDE || height > DECODE_MAX_SIDE)
+        return decode_fail(err, "too many pixels: %llux%llu has a side over %d", (unsigned long long)width,
+                           (unsigned long long)height, DECODE_MAX_SIDE);
+    if (max_pixels && width * height > max_pixels)
+        return decode_fail(err, "too many pixels: %llux%llu is over %llu", (unsigned long long)width,
+                           (unsigned long long)height, (unsigned long long)max_pixels);
+    return 0;
+}
+
+int decode_alloc(gray_image *out, int width, int height, char err[DECODE_ERROR_MAX]) {
+    memset(out, 0, sizeof *out);
+    out->pixels = malloc((size_t)width * (size_t)height);
+    if (!out->pixels) return decode_fail(err, "out of memory: cannot hold a %dx%d gray image", width, height);
+    out->width = width;
+    out->height = height;
+    return 0;
+}
+
+/* Written out for each step so that the compiler vectorizes the RGBX case. */
+void decode_rgb_row(unsigned char *restrict gray, const unsigned char *restrict rgb, int count, int step) {
+    if (step == 4) {
+        for (int x = 0; x < count; x++)
+            gray[x] = decode_luma(rgb[4 * x], rgb[4 * x + 1], rgb[4 * x + 2]);
+    } else {
+        for (int x = 0; x < count; x++)
+            gray[x] = decode_luma(rgb[3 * x], rgb[3 * x + 1], rgb[3 * x + 2]);
+    }
+}
+
+void decode_palette_init(decode_palette *palette, const unsigned char *entries, int count, int step, int r, int g,
+                         int b) {
+    if (count > 256) count = 256;
+    for (int i = 0; i < 256; i++)
+        palette->gray[i] = (unsigned char)i;
+    for (int i = 0; i < count; i++) {
+        const unsigned char *e = entries + (size_t)i * (size_t)step;
+        palette->gray[i] = decode_luma(e[r], e[g], e[b]);
+    }
+}
+
+static int decode_not_image(char err[DECODE_ERROR_MAX]) { return decode_fail(err, "not an image"); }
+
+int decode_gray(const unsigned char *data, size_t len, img_format format, uint64_t max_pixels, gray_image *out,
+                char err[DECODE_ERROR_MAX]) {
+    memset(out, 0, sizeof *out);
+    err[0] = '\0';
+    if (!data || len == 0) return decode_not_image(err);
+    int status;
+    switch (format) {
+    case IMG_FORMAT_JPEG: status = decode_jpeg_gray(data, len, max_pixels, out, err); break;
+    case IMG_FORMAT_PNG: status = decode_png_gray(data, len, max_pixels, out, err); break;
+    case IMG_FORMAT_GIF: status = decode_gif_gray(data, len, max_pixels, out, err); break;
+    case IMG_FORMAT_WEBP: status = decode_webp_gray(data, len, max_pixels, out, err); break;
+    case IMG_FORMAT_BMP: status = decode_bmp_gray(data, len, max_pixels, out, err); break;
+    case IMG_FORMAT_TIFF:
+    case IMG_FORMAT_AVIF:
+    case IMG_FORMAT_HEIF: status = decode_gd_gray(data, len, format, max_pixels, out, err); break;
+    default: return decode_not_image(err);
+    }
+    if (status < 0) {
+        gray_image_release(out);
+        if (!err[0]) decode_fail(err, "corrupt image");
+        return -1;
+    }
+    return 0;
+}
+
+int decode_dimensions(const unsigned char *data, size_t len, img_format format, int *width, int *height,
+                      char err[DECODE_ERROR_MAX]) {
+    *width = *height = 0;
+    err[0] = '\0';
+    if (!data || len == 0) return decode_not_image(err);
+    int status;
+    switch (format) {
+    case IMG_FORMAT_JPEG: status = decode_jpeg_size(data, len, width, height, err); break;
+    case IMG_FORMAT_PNG: status = decode_png_size(data, len, width, height, err); break;
+    case IMG_FORMAT_GIF: status = decode_gif_size(data, len, width, height, err); break;
+    case IMG_FORMAT_WEBP: status = decode_webp_size(data, len, width, height, err); break;
+    case IMG_FORMAT_BMP: status = decode_bmp_size(data, len, width, height, err); break;
+    case IMG_FORMAT_TIFF:
+    case IMG_FORMAT_AVIF:
+    case IMG_FORMAT_HEIF: status = decode_gd_size(data, len, format, width, height, err); break;
+    default: return decode_not_image(err);
+    }
+    if (status < 0) {
+        *width = *height = 0;
+        if (!err[0]) decode_fail(err, "corrupt image");
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,632 @@
+/* fetch.c -- the downloads of the hasher on libcurl's multi interface.
+ *
+ * Jobs live on three lists, one per fetch_state.  fetch_perform() is one
+ * turn of the wheel:
+ *
+ *   1. start due jobs (fetch_start_due): in the order they were added, while
+ *      a transfer slot is free, each job whose not_before has come asks
+ *      ratelimit_try for its host; one granted gets a fresh easy handle and
+ *      joins the multi handle, one refused learns how long to wait;
+ *   2. wait in curl_multi_poll (bounded by the caller, by curl's own timers
+ *      and by the earliest waiting job), then curl_multi_perform;
+ *   3. classify every transfer curl reports done (fetch_on_done), as
+ *      common/http.c does for one request: success, redirect hop, retry
+ *      after a backoff, or a final error.
+ *
+ * Easy handles are made per attempt and cleaned up when it ends; the
+ * connections and the DNS cache belong to the multi handle, so they outlive
+ * them and are reused.  The body grows by doubling up to max_bytes (exactly
+ * the Content-Length when one is given); error pages are read up to a small
+ * size and dropped.  The open-socket callback asks the netguard about the
+ * address curl is about to connect and records why it refused, so that the
+ * resulting connect failure can be reported as a refusal and not retried.
+ */
+#include "fetch.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <curl/curl.h>
+
+#include "backoff.h"
+#include "http.h"
+#include "log.h"
+#include "timeutil.h"
+#include "xalloc.h"
+
+#define FETCH_HOST_MAX 256
+#define FETCH_ERROR_BODY_MAX (64 * 1024) /* bytes of an error page read before hanging up */
+#define FETCH_FIRST_CAP (64 * 1024)
+#define FETCH_WHY_MAX 160
+
+typedef struct fetch_list {
+    fetch_job *head, *tail;
+    size_t count;
+} fetch_list;
+
+struct fetch_job {
+    fetch_job *prev, *next;
+    fetch *owner;
+    fetch_state state;
+    void *userdata;
+    char *url; /* of the current hop */
+    char host[FETCH_HOST_MAX];
+    int64_t not_before_ns;
+    int attempts, redirects, retries_left;
+    backoff backoff;
+    CURL *easy; /* while RUNNING */
+    unsigned char *body;
+    size_t len, cap;
+    size_t dropped; /* bytes of an error page read and dropped */
+    bool too_large, no_memory;
+    char refused[FETCH_WHY_MAX]; /* why the guard refused an address of this attempt */
+    char errbuf[CURL_ERROR_SIZE];
+    long status;
+    bool ok;
+    char error[FETCH_ERROR_MAX];
+};
+
+struct fetch {
+    CURLM *multi;
+    fetch_options opt;
+    char *user_agent;
+    ratelimit *rl;
+    const netguard *guard;
+    fetch_list waiting, running, finished;
+};
+
+/* --- options, names --- */
+
+void fetch_options_init(fetch_options *o) {
+    memset(o, 0, sizeof *o);
+    o->connect_timeout_ms = 10000;
+    o->timeout_ms = 60000;
+    o->max_bytes = 64LL * 1024 * 1024;
+    o->max_transfers = 32;
+    o->max_retries = 2;
+    o->max_redirects = 5;
+    o->backoff_initial_ms = 1000;
+    o->backoff_max_ms = 30000;
+    o->retry_after_max_ms = 120000;
+}
+
+const char *fetch_state_name(fetch_state s) {
+    switch (s) {
+    case FETCH_WAITING: return "waiting";
+    case FETCH_RUNNING: return "running";
+    case FETCH_FINISHED: return "finished";
+    }
+    return "unknown";
+}
+
+bool fetch_is_media_url(const char *url) {
+    static const char *const exts[] = {"jpg",  "jpeg", "png",  "gif",  "webp", "bmp", "tif",
+                                       "tiff", "avif", "heic", "heif", "webm", "mp4", NULL};
+    const char *p = url ? strstr(url, "://") : NULL;
+    if (!p) return false;
+    p += 3;
+    const char *path = p + strcspn(p, "/?#");
+    if (*path != '/') return false;
+    const char *end = path + strcspn(path, "?#");
+    const char *dot = NULL;
+    for (const char *c = path; c < end; c++) {
+        if (*c == '/') dot = NULL;
+        if (*c == '.') dot = c;
+    }
+    if (!dot) return false;
+    size_t len = (size_t)(end - dot - 1);
+    for (size_t i = 0; exts[i]; i++)
+        if (strlen(exts[i]) == len && strncasecmp(dot + 1, exts[i], len) == 0) return true;
+    return false;
+}
+
+/* --- lists --- */
+
+static void fetch_list_append(fetch_list *l, fetch_job *job) {
+    job->prev = l->tail;
+    job->next = NULL;
+    if (l->tail) {
+        l->tail->next = job;
+    } else {
+        l->head = job;
+    }
+    l->tail = job;
+    l->count++;
+}
+
+static void fetch_list_remove(fetch_list *l, fetch_job *job) {
+    if (job->prev) {
+        job->prev->next = job->next;
+    } else {
+        l->head = job->next;
+    }
+    if (job->next) {
+        job->next->prev = job->prev;
+    } else {
+        l->tail = job->prev;
+    }
+    job->prev = job->next = NULL;
+    l->count--;
+}
+
+static fetch_list *fetch_list_of(fetch *f, fetch_state s) {
+    switch (s) {
+    case FETCH_WAITING: return &f->waiting;
+    case FETCH_RUNNING: return &f->running;
+    case FETCH_FINISHED: return &f->finished;
+    }
+    return &f->waiting;
+}
+
+/* Move JOB to state TO, logging why. */
+static void fetch_set_state(fetch_job *job, fetch_state to, const char *why) {
+    fetch *f = job->owner;
+    log_debug("download %s: %s -> %s (%s)", job->url, fetch_state_name(job->state), fetch_state_name(to), why);
+    fetch_list_remove(fetch_list_of(f, job->state), job);
+    job->state = to;
+    fetch_list_append(fetch_list_of(f, to), job);
+}
+
+/* --- the object --- */
+
+fetch *fetch_new(const fetch_options *o, ratelimit *rl, const netguard *guard) {
+    if (http_global_init() != 0) return NULL;
+    fetch *f = xcalloc(1, sizeof *f);
+    if (o) {
+        f->opt = *o;
+    } else {
+        fetch_options_init(&f->opt);
+    }
+    if (f->opt.max_transfers < 1) f->opt.max_transfers = 1;
+    f->user_agent = xstrdup(f->opt.user_agent ? f->opt.user_agent : "imgfeed");
+    f->opt.user_agent = f->user_agent;
+    f->rl = rl;
+    f->guard = guard;
+    f->multi = curl_multi_init();
+    if (!f->multi) {
+        log_error("cannot create a curl multi handle: curl_multi_init failed");
+        fetch_free(f);
+        return NULL;
+    }
+    CURLMcode mc = curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, (long)f->opt.max_transfers + 16);
+    if (mc != CURLM_OK) log_warn("cannot set the connection cache size: %s", curl_multi_strerror(mc));
+    return f;
+}
+
+static void fetch_job_free(fetch_job *job) {
+    free(job->body);
+    free(job->url);
+    free(job);
+}
+
+/* Stop JOB's transfer if it runs. */
+static void fetch_stop_transfer(fetch *f, fetch_job *job) {
+    if (!job->easy) return;
+    curl_multi_remove_handle(f->multi, job->easy);
+    curl_easy_cleanup(job->easy);
+    job->easy = NULL;
+}
+
+void fetch_free(fetch *f) {
+    if (!f) return;
+    fetch_list *lists[] = {&f->waiting, &f->running, &f->finished};
+    for (size_t i = 0; i < 3; i++) {
+        while (lists[i]->head) {
+            fetch_job *job = lists[i]->head;
+            fetch_stop_transfer(f, job);
+            fetch_list_remove(lists[i], job);
+            fetch_job_free(job);
+        }
+    }
+    if (f->multi) curl_multi_cleanup(f->multi);
+    free(f->user_agent);
+    free(f);
+}
+
+size_t fetch_pending(const fetch *f) { return f->waiting.count + f->running.count + f->finished.count; }
+
+size_t fetch_running(const fetch *f) { return f->running.count; }
+
+void fetch_wakeup(fetch *f) { curl_multi_wakeup(f->multi); }
+
+/* --- ending a job --- */
+
+static void fetch_finish_ok(fetch_job *job) {
+    job->ok = true;
+    job->error[0] = '\0';
+    fetch_set_state(job, FETCH_FINISHED, "downloaded");
+}
+
+static void fetch_finish_error(fetch_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fetch_finish_error(fetch_job *job, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(job->error, sizeof job->error, fmt, ap);
+    va_end(ap);
+    job->ok = false;
+    free(job->body);
+    job->body = NULL;
+    job->len = job->cap = 0;
+    fetch_set_state(job, FETCH_FINISHED, job->error);
+}
+
+/* Retry after a backoff delay if retries are left; else end with ERROR. */
+static void fetch_retry_or_fail(fetch_job *job, const char *error) {
+    if (job->retries_left <= 0) {
+        fetch_finish_error(job, "%s", error);
+        return;
+    }
+    job->retries_left--;
+    int64_t delay_ms = backoff_next_ms(&job->backoff);
+    job->not_before_ns = time_mono_ns() + delay_ms * TIME_NS_PER_MS;
+    char why[FETCH_ERROR_MAX + 64];
+    snprintf(why, sizeof why, "%s; retry %d of %d in %" PRId64 " ms", error,
+             job->owner->opt.max_retries - job->retries_left, job->owner->opt.max_retries, delay_ms);
+    log_debug("download %s: %s", job->url, why);
+    fetch_set_state(job, FETCH_WAITING, "retry");
+}
+
+/* Point JOB at URL (a new hop).  False when URL has no host: job ended. */
+static bool fetch_set_url(fetch_job *job, const char *url) {
+    char *copy = xstrdup(url);
+    free(job->url);
+    job->url = copy;
+    job->not_before_ns = 0;
+    if (http_url_host(url, job->host, sizeof job->host) != 0) {
+        job->host[0] = '\0';
+        return false;
+    }
+    return true;
+}
+
+/* --- curl callbacks --- */
+
+static bool fetch_body_grow(fetch_job *job, size_t need) {
+    if (need <= job->cap) return true;
+    size_t limit = (size_t)job->owner->opt.max_bytes + 1;
+    size_t cap = job->cap ? job->cap : FETCH_FIRST_CAP;
+    if (!job->cap) {
+        curl_off_t length = -1;
+        if (curl_easy_getinfo(job->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK && length > 0 &&
+            (uint64_t)length < limit)
+            cap = (size_t)length + 1;
+    }
+    while (cap < need)
+        cap *= 2;
+    if (cap > limit && need <= limit) cap = limit;
+    unsigned char *body = realloc(job->body, cap);
+    if (!body) return false;
+    job->body = body;
+    job->cap = cap;
+    return true;
+}
+
+static size_t fetch_on_write(char *data, size_t size, size_t nmemb, void *userdata) {
+    fetch_job *job = userdata;
+    size_t n = size * nmemb;
+    long status = 0;
+    curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status > 299) {
+        /* An error page or a redirect's body: drop it, and hang up on a long one. */
+        job->dropped += n;
+        return job->dropped > FETCH_ERROR_BODY_MAX ? 0 : n;
+    }
+    if ((uint64_t)job->len + n > (uint64_t)job->owner->opt.max_bytes) {
+        job->too_large = true;
+        return 0;
+    }
+    if (!fetch_body_grow(job, job->len + n + 1)) {
+        job->no_memory = true;
+        return 0;
+    }
+    memcpy(job->body + job->len, data, n);
+    job->len += n;
+    job->body[job->len] = '\0';
+    return n;
+}
+
+static curl_socket_t fetch_on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address) {
+    fetch_job *job = clientp;
+    const netguard *guard = job->owner->guard;
+    char why[FETCH_WHY_MAX - 32];
+    if (guard && !netguard_permits(guard, &address->addr, why, sizeof why)) {
+        snprintf(job->refused, sizeof job->refused, "%s", why);
+        log_debug("download %s: not connecting to %s", job->url, why);
+        return CURL_SOCKET_BAD;
+    }
+    int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    if (fd < 0) {
+        snprintf(job->errbuf, sizeof job->errbuf, "cannot create a socket: %s", strerror(errno));
+        return CURL_SOCKET_BAD;
+    }
+    return fd;
+}
+
+/* --- starting transfers --- */
+
+#define FETCH_SETOPT(option, value)                                                                                    \
+    do {                                                                                                               \
+        CURLcode setopt_rc = curl_easy_setopt(easy, option, value);                                                    \
+        if (setopt_rc != CURLE_OK) {                                                                                   \
+            snprintf(why, whylen, "cannot set curl option %s: %s", #option, curl_easy_strerror(setopt_rc));            \
+            goto fail;                                                                                                 \
+        }                                                                                                              \
+    } while (0)
+
+/* A new easy handle for JOB's current attempt, or NULL with WHY. */
+static CURL *fetch_make_easy(fetch *f, fetch_job *job, char *why, size_t whylen) {
+    CURL *easy = curl_easy_init();
+    if (!easy) {
+        snprintf(why, whylen, "cannot create a curl handle: curl_easy_init failed");
+        return NULL;
+    }
+    FETCH_SETOPT(CURLOPT_URL, job->url);
+    FETCH_SETOPT(CURLOPT_PRIVATE, job);
+    FETCH_SETOPT(CURLOPT_NOSIGNAL, 1L);
+    FETCH_SETOPT(CURLOPT_ERRORBUFFER, job->errbuf);
+    FETCH_SETOPT(CURLOPT_USERAGENT, f->user_agent);
+    FETCH_SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)f->opt.connect_timeout_ms);
+    FETCH_SETOPT(CURLOPT_TIMEOUT_MS, (long)f->opt.timeout_ms);
+    FETCH_SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    FETCH_SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    FETCH_SETOPT(CURLOPT_PROXY, ""); /* no proxy from the environment: the guard must see the real address */
+    FETCH_SETOPT(CURLOPT_ACCEPT_ENCODING, "");
+    FETCH_SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    FETCH_SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->opt.max_bytes);
+    FETCH_SETOPT(CURLOPT_WRITEFUNCTION, fetch_on_write);
+    FETCH_SETOPT(CURLOPT_WRITEDATA, job);
+    FETCH_SETOPT(CURLOPT_OPENSOCKETFUNCTION, fetch_on_open_socket);
+    FETCH_SETOPT(CURLOPT_OPENSOCKETDATA, job);
+    return easy;
+fail:
+    curl_easy_cleanup(easy);
+    return NULL;
+}
+
+/* Start JOB's next attempt now (its grant is taken). */
+static void fetch_start(fetch *f, fetch_job *job) {
+    char why[FETCH_ERROR_MAX];
+    job->len = 0;
+    job->dropped = 0;
+    job->too_large = job->no_memory = false;
+    job->refused[0] = '\0';
+    job->errbuf[0] = '\0';
+    job->status = 0;
+    job->easy = fetch_make_easy(f, job, why, sizeof why);
+    if (!job->easy) {
+        log_error("cannot download %s: %s", job->url, why);
+        fetch_finish_error(job, "network error: %s", why);
+        return;
+    }
+    CURLMcode mc = curl_multi_add_handle(f->multi, job->easy);
+    if (mc != CURLM_OK) {
+        log_error("cannot download %s: cannot add the transfer: %s", job->url, curl_multi_strerror(mc));
+        curl_easy_cleanup(job->easy);
+        job->easy = NULL;
+        fetch_finish_error(job, "network error: %s", curl_multi_strerror(mc));
+        return;
+    }
+    job->attempts++;
+    char attempt[32];
+    snprintf(attempt, sizeof attempt, "attempt %d", job->attempts);
+    fetch_set_state(job, FETCH_RUNNING, attempt);
+}
+
+/* Start the waiting jobs that are due, while slots are free.  Returns the
+ * nanoseconds until the next waiting job is due (INT64_MAX: none). */
+static int64_t fetch_start_due(fetch *f) {
+    int64_t now = time_mono_ns(), next = INT64_MAX;
+    int64_t max_wait_ns = f->opt.retry_after_max_ms * TIME_NS_PER_MS;
+    fetch_job *job = f->waiting.head;
+    while (job && f->running.count < (size_t)f->opt.max_transfers) {
+        fetch_job *following = job->next;
+        if (job->not_before_ns > now) {
+            if (job->not_before_ns - now < next) next = job->not_before_ns - now;
+        } else {
+            int64_t wait = f->rl ? ratelimit_try(f->rl, job->host) : 0;
+            if (wait == 0) {
+                fetch_start(f, job);
+            } else if (wait > max_wait_ns) {
+                fetch_finish_error(job, "rate limited: host %s is held back for %" PRId64 " s", job->host,
+                                   (int64_t)(wait / TIME_NS_PER_S));
+            } else {
+                job->not_before_ns = now + wait;
+                if (wait < next) next = wait;
+            }
+        }
+        job = following;
+    }
+    return next;
+}
+
+/* --- classifying a finished transfer --- */
+
+static bool fetch_retryable_code(CURLcode code) {
+    switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM: return true;
+    default: return false;
+    }
+}
+
+/* The Retry-After of the finished response in ms, or -1. */
+static int64_t fetch_retry_after_ms(CURL *easy) {
+    struct curl_header *h = NULL;
+    if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h) return -1;
+    return http_retry_after_ms(h->value, time_wall_ms());
+}
+
+/* A transfer that failed before a usable response (CODE). */
+static void fetch_on_transfer_error(fetch_job *job, CURLcode code) {
+    const char *text = job->errbuf[0] ? job->errbuf : curl_easy_strerror(code);
+    char error[FETCH_ERROR_MAX];
+    if (job->refused[0]) {
+        fetch_finish_error(job, "refused: private address %s", job->refused);
+    } else if (code == CURLE_OPERATION_TIMEDOUT) {
+        log_debug("download %s: %s", job->url, text);
+        fetch_retry_or_fail(job, "timeout");
+    } else if (code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL) {
+        fetch_finish_error(job, "bad url: %s", text);
+    } else if (fetch_retryable_code(code)) {
+        snprintf(error, sizeof error, "network error: %s", text);
+        fetch_retry_or_fail(job, error);
+    } else {
+        fetch_finish_error(job, "network error: %s", text);
+    }
+}
+
+/* A response with a status that is not 2xx. */
+static void fetch_on_status(fetch *f, fetch_job *job, CURL *easy) {
+    long status = job->status;
+    char error[64];
+    snprintf(error, sizeof error, "http %ld", status);
+    if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
+        char *location = NULL;
+        if (curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &location) != CURLE_OK || !location) {
+            fetch_finish_error(job, "http %ld without a usable location", status);
+        } else if (job->redirects >= f->opt.max_redirects) {
+            fetch_finish_error(job, "too many redirects (more than %d)", f->opt.max_redirects);
+        } else if (!fetch_set_url(job, location)) {
+            fetch_finish_error(job, "bad url: redirect to %s without a host", location);
+        } else {
+            job->redirects++;
+            fetch_set_state(job, FETCH_WAITING, "redirect");
+        }
+        return;
+    }
+    if (status == 429 || status == 503) {
+        int64_t wait_ms = fetch_retry_after_ms(easy);
+        if (wait_ms >= 0 && f->rl) {
+            ratelimit_pause(f->rl, job->host, time_mono_ns() + wait_ms * TIME_NS_PER_MS);
+            if (wait_ms > f->opt.retry_after_max_ms || job->retries_left <= 0) {
+                fetch_finish_error(job, "%s", error);
+            } else {
+                job->retries_left--;
+                fetch_set_state(job, FETCH_WAITING, "retry-after");
+            }
+            return;
+        }
+    }
+    if (status >= 500 || status == 408 || status == 429) {
+        fetch_retry_or_fail(job, error);
+    } else {
+        fetch_finish_error(job, "%s", error);
+    }
+}
+
+/* Curl reports JOB's transfer done with CODE: decide what comes next. */
+static void fetch_on_done(fetch *f, fetch_job *job, CURLcode code) {
+    CURL *easy = job->easy;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &job->status);
+    bool success = job->status >= 200 && job->status <= 299;
+    if (job->no_memory) {
+        fetch_finish_error(job, "too large: out of memory after %zu bytes", job->len);
+    } else if (success && (job->too_large || code == CURLE_FILESIZE_EXCEEDED)) {
+        fetch_finish_error(job, "too large");
+    } else if (code != CURLE_OK && !(job->status > 0 && !success)) {
+        fetch_on_transfer_error(job, code);
+    } else if (success) {
+        fetch_finish_ok(job);
+    } else {
+        fetch_on_status(f, job, easy); /* an error page cut short is judged by its status */
+    }
+    /* REDIRECT_URL and the headers were read above: the handle can go. */
+    curl_multi_remove_handle(f->multi, easy);
+    curl_easy_cleanup(easy);
+    job->easy = NULL;
+}
+
+static void fetch_read_done(fetch *f) {
+    CURLMsg *msg;
+    int left = 0;
+    while ((msg = curl_multi_info_read(f->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        fetch_job *job = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&job);
+        if (job) fetch_on_done(f, job, msg->data.result);
+    }
+}
+
+/* --- the public loop --- */
+
+fetch_job *fetch_add(fetch *f, const char *url, void *userdata) {
+    fetch_job *job = xcalloc(1, sizeof *job);
+    job->owner = f;
+    job->userdata = userdata;
+    job->state = FETCH_WAITING;
+    job->retries_left = f->opt.max_retries > 0 ? f->opt.max_retries : 0;
+    backoff_init(&job->backoff, f->opt.backoff_initial_ms, f->opt.backoff_max_ms);
+    fetch_list_append(&f->waiting, job);
+    if (!fetch_set_url(job, url)) fetch_finish_error(job, "bad url: cannot find its host");
+    return job;
+}
+
+void fetch_cancel(fetch *f, fetch_job *job) {
+    if (!job) return;
+    fetch_stop_transfer(f, job);
+    log_debug("download %s: %s -> cancelled", job->url, fetch_state_name(job->state));
+    fetch_list_remove(fetch_list_of(f, job->state), job);
+    fetch_job_free(job);
+}
+
+int fetch_perform(fetch *f, int64_t max_wait_ms, bool may_start) {
+    int64_t wait_ms = max_wait_ms < 0 ? 0 : max_wait_ms;
+    if (may_start) {
+        int64_t next_ns = fetch_start_due(f);
+        if (next_ns != INT64_MAX) {
+            int64_t next_ms = (next_ns + TIME_NS_PER_MS - 1) / TIME_NS_PER_MS;
+            if (next_ms < wait_ms) wait_ms = next_ms;
+        }
+    }
+    if (f->finished.count) wait_ms = 0;
+    if (wait_ms > INT32_MAX) wait_ms = INT32_MAX;
+    CURLMcode mc = curl_multi_poll(f->multi, NULL, 0, (int)wait_ms, NULL);
+    if (mc != CURLM_OK) {
+        log_error("cannot wait for downloads: %s", curl_multi_strerror(mc));
+        return -1;
+    }
+    int running = 0;
+    mc = curl_multi_perform(f->multi, &running);
+    if (mc != CURLM_OK) {
+        log_error("cannot run downloads: %s", curl_multi_strerror(mc));
+        return -1;
+    }
+    fetch_read_done(f);
+    if (may_start) fetch_start_due(f);
+    return 0;
+}
+
+bool fetch_take(fetch *f, fetch_result *out) {
+    fetch_job *job = f->finished.head;
+    memset(out, 0, sizeof *out);
+    if (!job) return false;
+    fetch_list_remove(&f->finished, job);
+    out->userdata = job->userdata;
+    out->ok = job->ok;
+    out->status = job->status;
+    out->attempts = job->attempts;
+    out->redirects = job->redirects;
+    snprintf(out->error, sizeof out->error, "%s", job->error);
+    if (job->ok) {
+        if (!job->body) job->body = xcalloc(1, 1); /* an empty body: no write callback ran */
+        out->body = job->body;
+        out->len = job->len;
+        job->body = NULL;
+    }
+    fetch_job_free(job);
+    return true;
+}

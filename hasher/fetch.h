@@ -1,0 +1,124 @@
+/* fetch.h -- many downloads at once on libcurl's multi interface.
+ *
+ * The consumer adds one job per image URL (fetch_add) and drives every
+ * transfer from its own loop (fetch_perform), taking finished jobs back with
+ * fetch_take.  Nothing blocks: the loop waits in curl_multi_poll for sockets,
+ * timers, or fetch_wakeup (which the hashing threads call when they finish a
+ * job), never longer than the caller allows.
+ *
+ * What a job goes through (fetch_state, each change logged at debug level):
+ *
+ *   WAITING ──slot free, not_before reached, host's rate-limit grant──▶ RUNNING
+ *   RUNNING ──2xx, or a final error──────────────────────────────────▶ FINISHED
+ *   RUNNING ──3xx (redirect hop), or a retryable failure + backoff────▶ WAITING
+ *
+ * - At most max_transfers run at once; the multi handle keeps the
+ *   connections and the DNS cache between transfers, so they are reused.
+ * - Each attempt, retry and redirect hop takes a grant for its own host from
+ *   the shared ratelimit registry with ratelimit_try: a host that is not due
+ *   yet leaves its job waiting while other hosts' jobs start.
+ * - Every new connection is offered to the netguard from curl's open-socket
+ *   callback: the address checked is the one about to be connected, after
+ *   DNS resolution, on every redirect hop ("refused: private address ...",
+ *   final).  Redirects are followed by this module, at most max_redirects,
+ *   and only to http and https.  Proxies from the environment are ignored,
+ *   since the guard could not see the real address behind one.
+ * - The body is limited to max_bytes: a larger Content-Length is refused
+ *   before the body (CURLOPT_MAXFILESIZE_LARGE), and a body that grows past
+ *   the limit stops the transfer ("too large").
+ * - Timeouts, connection failures, 5xx, 408 and 429 are retried up to
+ *   max_retries times with exponential backoff; a Retry-After on 429 or 503
+ *   pauses the whole host in the registry.  Other statuses are final
+ *   ("http 404").
+ *
+ * Ownership: fetch_new returns an object freed with fetch_free (which
+ * cancels every job).  A fetch_job pointer is valid from fetch_add until the
+ * job is taken or cancelled.  The body of a taken result is the caller's
+ * (free()).  One thread drives a fetch object; only fetch_wakeup may be
+ * called from other threads.
+ */
+#ifndef IMGFEED_FETCH_H
+#define IMGFEED_FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "netguard.h"
+#include "ratelimit.h"
+
+#define FETCH_ERROR_MAX 320
+
+typedef struct fetch fetch;
+typedef struct fetch_job fetch_job;
+
+typedef struct fetch_options {
+    const char *user_agent;     /* copied; NULL: "imgfeed" */
+    int64_t connect_timeout_ms; /* default 10 s */
+    int64_t timeout_ms;         /* one attempt, connecting to last byte; default 60 s */
+    int64_t max_bytes;          /* body limit; default 64 MiB */
+    int max_transfers;          /* running at once; default 32 */
+    int max_retries;            /* retries after the first attempt; default 2 */
+    int max_redirects;          /* hops followed; default 5 */
+    int64_t backoff_initial_ms; /* first retry delay (backoff.h); default 1 s */
+    int64_t backoff_max_ms;     /* default 30 s */
+    int64_t retry_after_max_ms; /* a host held back longer ends the job; default 120 s */
+} fetch_options;
+
+void fetch_options_init(fetch_options *o);
+
+typedef enum fetch_state {
+    FETCH_WAITING,  /* for a transfer slot, its host's grant, or a retry's backoff */
+    FETCH_RUNNING,  /* a transfer in curl */
+    FETCH_FINISHED, /* done; waiting for fetch_take */
+} fetch_state;
+
+const char *fetch_state_name(fetch_state s);
+
+typedef struct fetch_result {
+    void *userdata; /* as given to fetch_add */
+    bool ok;
+    unsigned char *body; /* ok: len bytes (plus a NUL), the caller's to free(); else NULL */
+    size_t len;
+    long status;   /* of the last response; 0 when none arrived */
+    int attempts;  /* transfers started: retries and redirect hops included */
+    int redirects; /* hops followed */
+    /* !ok: what `_img` records: "http 404", "timeout", "too large",
+     * "refused: private address 127.0.0.1 (loopback)", "too many redirects",
+     * "bad url: ...", "network error: <curl's message>" */
+    char error[FETCH_ERROR_MAX];
+} fetch_result;
+
+/* A fetch object with a copy of O (NULL: defaults), taking grants from RL
+ * (NULL: no rate limit) and asking GUARD (NULL: no guard) about every new
+ * connection; RL and GUARD must outlive it.  NULL, logged, when curl fails. */
+fetch *fetch_new(const fetch_options *o, ratelimit *rl, const netguard *guard);
+void fetch_free(fetch *f);
+
+/* Queue a download of URL; USERDATA comes back in its result. */
+fetch_job *fetch_add(fetch *f, const char *url, void *userdata);
+/* Forget a job that was not taken yet: its transfer stops, nothing of it
+ * comes back. */
+void fetch_cancel(fetch *f, fetch_job *job);
+
+/* Start the jobs that are due (when MAY_START: the caller stops new
+ * transfers while it has too much downloaded and not yet hashed), wait up to
+ * MAX_WAIT_MS for network activity, a timer or fetch_wakeup, and move
+ * transfers along.  Returns 0, or -1 (logged) when curl itself fails. */
+int fetch_perform(fetch *f, int64_t max_wait_ms, bool may_start);
+/* Take a finished job: fills *OUT and returns true, or false when none is
+ * finished.  The job pointer is invalid afterwards. */
+bool fetch_take(fetch *f, fetch_result *out);
+/* Make a fetch_perform that waits return now.  Thread-safe. */
+void fetch_wakeup(fetch *f);
+/* Jobs added and neither taken nor cancelled. */
+size_t fetch_pending(const fetch *f);
+/* Jobs whose transfer is running now. */
+size_t fetch_running(const fetch *f);
+
+/* True when URL names a picture or video by the extension of its path (jpg
+ * jpeg png gif webp bmp tif tiff avif heic heif webm mp4, any case; the
+ * query and fragment are ignored).  Links to pages are not downloaded. */
+bool fetch_is_media_url(const char *url);
+
+#endif

@@ -1,0 +1,1038 @@
+/* test_consumer.c -- imgfeed-hasher the daemon, end to end: the real broker,
+ * the fixture server as the image host, the program as a child process.
+ *
+ * The group setup writes a set of files (real PNG, JPEG and GIF pictures
+ * made with libgd, a WebM header, and the bad ones: HTML named .jpg, a
+ * truncated JPEG, an empty file, a PNG bomb that claims 30000x30000) and
+ * starts one fixture server that serves them under /files/.  Each test uses
+ * its own exchange name "t<pid>c<letter>", binds a queue "<E>.test" to the
+ * exchange E with "#" to see what the hasher publishes, publishes items to
+ * E.raw, runs `imgfeed-hasher --exchange <E> ...` and deletes the topology
+ * at the end.  The expected `_img` entry of a file is what
+ * hashfile_describe() (the code behind `imgfeed-hasher hash`) says for the
+ * same bytes.
+ *
+ * Nothing is timed: deadlines only keep a broken hasher from hanging the
+ * suite, and the throughput test prints its rate without judging it.  The
+ * hasher's log goes to a file that is printed when a test fails.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cmocka.h>
+#include <gd.h>
+#include <json-c/json.h>
+
+#include "checksum.h"
+#include "fixture.h"
+#include "hashfile.h"
+#include "mq.h"
+#include "mq_admin.h"
+#include "testenv.h"
+#include "timeutil.h"
+#include "xalloc.h"
+
+#define GUARD_MS 180000 /* longest any wait may take before the test fails */
+#define RSS_LIMIT_KB (200 * 1024)
+#ifdef __SANITIZE_ADDRESS__
+#undef RSS_LIMIT_KB
+#define RSS_LIMIT_KB (600 * 1024) /* ASan's shadow memory and quarantine */
+#endif
+
+/* --- the files --- */
+
+static char *files_dir;
+static fixture fx;
+
+static void write_bytes(const char *name, const void *data, size_t len) {
+    char *path = xasprintf("%s/%s", files_dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) fail_msg("cannot create %s: %s", path, strerror(errno));
+    if (len && fwrite(data, 1, len, f) != len) fail_msg("cannot write %s", path);
+    fclose(f);
+    free(path);
+}
+
+static unsigned char *read_bytes(const char *name, size_t *len) {
+    char *path = xasprintf("%s/%s", files_dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) fail_msg("cannot open %s: %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *data = xmalloc((size_t)size + 1);
+    if (size && fread(data, 1, (size_t)size, f) != (size_t)size) fail_msg("cannot read %s", path);
+    fclose(f);
+    free(path);
+    *len = (size_t)size;
+    return data;
+}
+
+/* A picture with some structure, so that its hashes are not all zero. */
+static gdImagePtr make_picture(int w, int h, int seed) {
+    gdImagePtr im = gdImageCreateTrueColor(w, h);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            gdImageSetPixel(
+                im, x, y,
+                gdTrueColor((x * 255 / w + seed * 40) % 256, (y * 255 / h) % 256, ((x / 8 + y / 8 + seed) % 2) * 200));
+    return im;
+}
+
+static void write_picture(const char *name, int w, int h, int seed, char kind) {
+    gdImagePtr im = make_picture(w, h, seed);
+    int size = 0;
+    void *data = kind == 'p'   ? gdImagePngPtr(im, &size)
+                 : kind == 'j' ? gdImageJpegPtr(im, &size, 90)
+                               : gdImageGifPtr(im, &size);
+    assert_non_null(data);
+    write_bytes(name, data, (size_t)size);
+    gdFree(data);
+    gdImageDestroy(im);
+}
+
+static void put32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static void png_chunk(FILE *f, const char *type, const unsigned char *data, uint32_t len) {
+    unsigned char head[8], tail[4];
+    put32(head, len);
+    memcpy(head + 4, type, 4);
+    fwrite(head, 1, 8, f);
+    if (len) fwrite(data, 1, len, f);
+    uLong crc = crc32(0, head + 4, 4);
+    crc = crc32(crc, data, len);
+    put32(tail, (uint32_t)crc);
+    fwrite(tail, 1, 4, f);
+}
+
+/* A 30000x30000 gray PNG whose IDAT is a valid, small zlib stream of 100
+ * rows: a decoder that allocated before checking would need 900 MB. */
+static void write_png_bomb(const char *name) {
+    char *path = xasprintf("%s/%s", files_dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite("\x89PNG\r\n\x1a\n", 1, 8, f);
+    const uint32_t side = 30000;
+    unsigned char ihdr[13] = {0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0}; /* 8-bit gray */
+    put32(ihdr, side);
+    put32(ihdr + 4, side);
+    png_chunk(f, "IHDR", ihdr, 13);
+    size_t raw_len = 100 * (side + 1);
+    unsigned char *raw = xcalloc(raw_len, 1);
+    uLongf packed_len = compressBound(raw_len);
+    unsigned char *packed = xmalloc(packed_len);
+    assert_int_equal(compress2(packed, &packed_len, raw, raw_len, 9), Z_OK);
+    png_chunk(f, "IDAT", packed, (uint32_t)packed_len);
+    png_chunk(f, "IEND", NULL, 0);
+    fclose(f);
+    free(raw);
+    free(packed);
+    free(path);
+}
+
+static int make_files(void **state) {
+    (void)state;
+    files_dir = xstrdup("/tmp/imgfeed-consumer-files.XXXXXX");
+    assert_non_null(mkdtemp(files_dir));
+    write_picture("a.png", 64, 48, 1, 'p');
+    write_picture("b.jpg", 80, 60, 2, 'j');
+    write_picture("c.gif", 40, 30, 3, 'g');
+    size_t len;
+    unsigned char *b = read_bytes("b.jpg", &len);
+    write_bytes("trunc.jpg", b, len / 2);
+    write_bytes("1400000000001.jpg", b, len);
+    write_bytes("1400000000002.jpg", b, len);
+    free(b);
+    static const char html[] = "<!doctype html><html><body>a page, not a picture</body></html>\n";
+    write_bytes("html.jpg", html, sizeof html - 1);
+    write_bytes("empty.jpg", "", 0);
+    static const unsigned char webm[] = {0x1a, 0x45, 0xdf, 0xa3, 0x9f, 0x42, 0x86, 0x81, 0x01, 0x42, 0xf7, 0x81,
+                                         0x01, 0x42, 0x82, 0x84, 'w',  'e',  'b',  'm',  0x42, 0x87, 0x81, 0x02};
+    write_bytes("v.webm", webm, sizeof webm);
+    write_png_bomb("bomb.png");
+    fixture_options o = {.files_dir = files_dir};
+    fixture_start_with(&fx, &o);
+    return 0;
+}
+
+static int remove_files(void **state) {
+    (void)state;
+    fixture_stop(&fx);
+    char *cmd = xasprintf("rm -rf '%s'", files_dir);
+    int rc = system(cmd);
+    free(cmd);
+    free(files_dir);
+    return rc == 0 ? 0 : -1;
+}
+
+/* The `_img` entry hashfile_describe gives file NAME as _urls[INDEX]. */
+static json_object *expected_entry(const char *name, int index) {
+    size_t len;
+    unsigned char *data = read_bytes(name, &len);
+    json_object *entry = json_object_new_object();
+    json_object_object_add(entry, "url", json_object_new_int(index));
+    hashfile_options o;
+    hashfile_options_init(&o);
+    hashfile_describe(entry, data, len, &o, NULL);
+    free(data);
+    return entry;
+}
+
+static json_object *error_entry(int index, const char *error) {
+    json_object *entry = json_object_new_object();
+    json_object_object_add(entry, "url", json_object_new_int(index));
+    json_object_object_add(entry, "error", json_object_new_string(error));
+    return entry;
+}
+
+static void assert_json_equal(json_object *actual, json_object *expected, const char *what) {
+    if (!json_object_equal(actual, expected))
+        fail_msg("%s:\n  got      %s\n  expected %s", what, json_object_to_json_string(actual),
+                 json_object_to_json_string(expected));
+}
+
+static bool has_error(json_object *entry) { return json_object_object_get_ex(entry, "error", NULL); }
+
+/* --- the hasher as a child process --- */
+
+typedef struct hasher_proc {
+    pid_t pid;
+    char *log;
+} hasher_proc;
+
+/* The one running now, for the teardown to kill should a test fail. */
+static hasher_proc *running_hasher;
+
+static void hasher_print_log(const hasher_proc *h) {
+    if (!h->log) return;
+    char *cmd = xasprintf("tail -n 60 '%s' >&2", h->log);
+    if (system(cmd) != 0) fprintf(stderr, "cannot show %s\n", h->log);
+    free(cmd);
+}
+
+/* Start imgfeed-hasher --exchange E with ARGS (NULL-terminated). */
+static void hasher_start(hasher_proc *h, const char *exchange, const char *const *args) {
+    static int serial;
+    char *binary = xasprintf("%s/hasher/imgfeed-hasher", testenv_binary_dir());
+    h->log = xasprintf("/tmp/imgfeed-consumer-%d-%d.log", (int)getpid(), ++serial);
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = binary;
+    argv[n++] = "--exchange";
+    argv[n++] = exchange;
+    argv[n++] = "--rps-per-host";
+    argv[n++] = "0";
+    argv[n++] = "--amqp-heartbeat";
+    argv[n++] = "5s";
+    for (size_t i = 0; args && args[i] && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    h->pid = fork();
+    assert_true(h->pid >= 0);
+    if (h->pid == 0) {
+        int fd = open(h->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDERR_FILENO);
+            dup2(fd, STDOUT_FILENO);
+        }
+        execv(binary, (char *const *)argv);
+        fprintf(stderr, "cannot run %s: %s\n", binary, strerror(errno));
+        _exit(127);
+    }
+    free(binary);
+    running_hasher = h;
+}
+
+/* Wait for the hasher to exit; its status (or 128 + signal). */
+static int hasher_wait(hasher_proc *h) {
+    int64_t deadline = time_mono_ns() + GUARD_MS * TIME_NS_PER_MS;
+    int status = 0;
+    for (;;) {
+        pid_t rc = waitpid(h->pid, &status, WNOHANG);
+        if (rc == h->pid) break;
+        if (rc < 0 && errno != EINTR) fail_msg("waitpid: %s", strerror(errno));
+        if (time_mono_ns() > deadline) {
+            hasher_print_log(h);
+            fail_msg("imgfeed-hasher did not exit");
+        }
+        time_sleep_ns(10 * TIME_NS_PER_MS);
+    }
+    h->pid = 0;
+    running_hasher = NULL;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* SIGTERM, and the exit status must be 0. */
+static void hasher_stop(hasher_proc *h) {
+    kill(h->pid, SIGTERM);
+    int status = hasher_wait(h);
+    if (status != 0) {
+        hasher_print_log(h);
+        fail_msg("imgfeed-hasher exited with %d after SIGTERM", status);
+    }
+}
+
+static void hasher_release(hasher_proc *h) {
+    if (h->log) unlink(h->log);
+    free(h->log);
+    h->log = NULL;
+}
+
+/* Peak resident memory of a live process, from /proc (kB). */
+static long peak_rss_kb(pid_t pid) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+    fclose(f);
+    return kb;
+}
+
+/* CPU time a live process has used so far, user and system (seconds). */
+static double cpu_seconds(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+    assert_non_null(p);
+    unsigned long utime = 0, stime = 0;
+    /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime), 2);
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* --- the broker side of a test --- */
+
+typedef struct ctx {
+    char *exchange;
+    mq *q; /* publishes to E.raw, consumes E.test */
+    hasher_proc hasher;
+} ctx;
+
+static ctx t;
+
+static mq *connect_to(const char *exchange) {
+    mq_options o;
+    memset(&o, 0, sizeof o);
+    o.url = testenv_require("IMGFEED_AMQP_URL");
+    o.exchange = exchange;
+    o.heartbeat_ms = 5000;
+    o.connection_name = "test_consumer";
+    o.max_attempts = 5;
+    o.backoff_initial_ms = 50;
+    o.backoff_max_ms = 500;
+    mq *q = NULL;
+    assert_int_equal(mq_new(&o, &q), MQ_OK);
+    return q;
+}
+
+static int setup_exchange(void **state) {
+    static char letter = 'a';
+    (void)state;
+    memset(&t, 0, sizeof t);
+    t.exchange = xasprintf("t%dc%c", (int)getpid(), letter++);
+    t.q = connect_to(t.exchange);
+    char *queue = xasprintf("%s.test", t.exchange);
+    mq_admin *a = mq_admin_open();
+    mq_admin_declare_queue(a, queue, NULL, t.exchange, "#");
+    mq_admin_close(a);
+    assert_int_equal(mq_consume(t.q, queue, 1000), MQ_OK);
+    free(queue);
+    return 0;
+}
+
+static int teardown_exchange(void **state) {
+    (void)state;
+    if (running_hasher && running_hasher->pid > 0) {
+        hasher_print_log(running_hasher);
+        kill(running_hasher->pid, SIGKILL);
+        waitpid(running_hasher->pid, NULL, 0);
+        running_hasher->pid = 0;
+        running_hasher = NULL;
+    }
+    hasher_release(&t.hasher);
+    mq_free(t.q);
+    static const char *const extras[] = {"test", NULL};
+    mq_admin_delete_topology(t.exchange, extras);
+    free(t.exchange);
+    return 0;
+}
+
+static void publish_json(mq *q, const char *key, json_object *items) {
+    const char *body = json_object_to_json_string_ext(items, JSON_C_TO_STRING_PLAIN);
+    mq_message m = {.routing_key = key, .body = body, .len = strlen(body)};
+    assert_int_equal(mq_publish(q, mq_target_name(q, MQ_EXCHANGE_RAW), &m, 1), MQ_OK);
+}
+
+static void publish_text(mq *q, const char *key, const char *body) {
+    mq_message m = {.routing_key = key, .body = body, .len = strlen(body)};
+    assert_int_equal(mq_publish(q, mq_target_name(q, MQ_EXCHANGE_RAW), &m, 1), MQ_OK);
+}
+
+/* Take messages from E.test until BY_ID (a JSON object used as a map from
+ * _id to the last item seen) holds WANT ids.  Returns the messages taken. */
+static size_t collect(json_object *by_id, size_t want, const char *routing_key) {
+    size_t messages = 0;
+    int64_t deadline = time_mono_ns() + GUARD_MS * TIME_NS_PER_MS;
+    while ((size_t)json_object_object_length(by_id) < want) {
+        int64_t left = (deadline - time_mono_ns()) / TIME_NS_PER_MS;
+        mq_delivery d;
+        int rc = left > 0 ? mq_next(t.q, &d, left) : MQ_TIMEOUT;
+        if (rc != MQ_OK) {
+            if (t.hasher.log) hasher_print_log(&t.hasher);
+            fail_msg("only %d of %zu items arrived: %s", json_object_object_length(by_id), want, mq_status_text(rc));
+        }
+        if (routing_key) assert_string_equal(d.routing_key, routing_key);
+        json_object *items = json_tokener_parse(d.body);
+        if (!items || !json_object_is_type(items, json_type_array)) fail_msg("hasher published %s", d.body);
+        for (size_t i = 0; i < json_object_array_length(items); i++) {
+            json_object *item = json_object_array_get_idx(items, i), *id;
+            assert_true(json_object_object_get_ex(item, "_id", &id));
+            json_object_object_add(by_id, json_object_get_string(id), json_object_get(item));
+        }
+        json_object_put(items);
+        int acked = mq_ack(t.q, d.tag, false);
+        assert_true(acked == MQ_OK || acked == MQ_STALE); /* stale after a broker restart: it comes again */
+        mq_delivery_release(&d);
+        messages++;
+    }
+    return messages;
+}
+
+static json_object *img_of(json_object *by_id, const char *id) {
+    json_object *item, *img;
+    if (!json_object_object_get_ex(by_id, id, &item)) fail_msg("item %s did not arrive", id);
+    if (!json_object_object_get_ex(item, "_img", &img)) fail_msg("item %s has no _img", id);
+    return img;
+}
+
+static json_object *urls_of(const char *const *urls) {
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; urls[i]; i++)
+        json_object_array_add(a, json_object_new_string(urls[i]));
+    return a;
+}
+
+static json_object *item_with(const char *id, json_object *urls) {
+    json_object *item = json_object_new_object();
+    json_object_object_add(item, "_id", json_object_new_string(id));
+    json_object_object_add(item, "_v", json_object_new_int(1));
+    if (urls) json_object_object_add(item, "_urls", urls);
+    return item;
+}
+
+/* --- the tests --- */
+
+/* Every kind of file in one item: good ones hashed exactly as `hash` does,
+ * every bad one an error entry, the other fields untouched, the site's md5
+ * checked, and the memory of the process bounded after all that. */
+static void test_images_and_failures(void **state) {
+    (void)state;
+    char *u[16];
+    u[0] = fixture_url(&fx, "/files/a.png");
+    u[1] = fixture_url(&fx, "/files/b.jpg");
+    u[2] = fixture_url(&fx, "/files/c.gif");
+    u[3] = fixture_url(&fx, "/status/404/x.jpg");
+    u[4] = fixture_url(&fx, "/slow/s.jpg?delay=30");
+    u[5] = fixture_url(&fx, "/files/html.jpg");
+    u[6] = fixture_url(&fx, "/files/trunc.jpg");
+    u[7] = fixture_url(&fx, "/files/empty.jpg");
+    u[8] = fixture_url(&fx, "/files/bomb.png");
+    u[9] = fixture_url(&fx, "/huge/h.jpg?key=h");
+    u[10] = xstrdup("https://example.invalid/thread/123"); /* a link, not downloaded */
+    u[11] = fixture_url(&fx, "/files/a.png?size=large#top");
+    u[12] = fixture_url(&fx, "/files/v.webm");
+    u[13] = fixture_url(&fx, "/endless/e.jpg?key=e"); /* read up to --max-bytes (64 MiB), then cut */
+    u[14] = NULL;
+    json_object *items = json_object_new_array();
+    json_object *p1 = item_with("p1", urls_of((const char *const *)u));
+    json_object_object_add(p1, "com", json_object_new_string("h\xc3\xa9llo <b>world</b> \\ \"quoted\""));
+    json_object_object_add(p1, "ratio", json_object_new_double(1.5));
+    json_object_object_add(p1, "big", json_object_new_int64(1400000000000123LL));
+    json_object *nested = json_tokener_parse("{\"a\":[1,2,{\"b\":null}],\"t\":true}");
+    json_object_object_add(p1, "nested", nested);
+    json_object_array_add(items, p1);
+
+    /* 4chan's md5: base64 of the raw digest of the file _urls[0] = tim + ext. */
+    size_t len;
+    unsigned char *b = read_bytes("b.jpg", &len);
+    checksum_set sums;
+    checksum_compute(b, len, &sums);
+    free(b);
+    char md5[32];
+    checksum_base64(sums.md5, 16, md5);
+    char *good = fixture_url(&fx, "/files/1400000000001.jpg");
+    json_object *p2 = item_with("p2", urls_of((const char *const[]){good, NULL}));
+    json_object_object_add(p2, "tim", json_object_new_int64(1400000000001LL));
+    json_object_object_add(p2, "ext", json_object_new_string(".jpg"));
+    json_object_object_add(p2, "md5", json_object_new_string(md5));
+    json_object_array_add(items, p2);
+    char *bad = fixture_url(&fx, "/files/1400000000002.jpg");
+    json_object *p3 = item_with("p3", urls_of((const char *const[]){bad, NULL}));
+    json_object_object_add(p3, "tim", json_object_new_int64(1400000000002LL));
+    json_object_object_add(p3, "ext", json_object_new_string(".jpg"));
+    json_object_object_add(p3, "md5", json_object_new_string("AAAAAAAAAAAAAAAAAAAAAA=="));
+    json_object_array_add(items, p3);
+    json_object_array_add(items, item_with("p4", NULL));
+
+    static const char *const args[] = {
+        "--allow-private", "--download-timeout", "1s", "--download-retries", "1", "--threads", "2", NULL};
+    hasher_start(&t.hasher, t.exchange, args);
+    publish_json(t.q, "site.post.g", items);
+    json_object *by_id = json_object_new_object();
+    assert_int_equal(collect(by_id, 4, "site.post.g"), 1); /* one message in, one out */
+
+    long rss = peak_rss_kb(t.hasher.pid);
+    fprintf(stderr, "peak RSS of imgfeed-hasher after the bad files: %ld kB\n", rss);
+    assert_true(rss > 0 && rss < RSS_LIMIT_KB);
+
+    json_object *expected = json_object_new_array();
+    static const char *const names[] = {"a.png",     "b.jpg",    "c.gif", NULL, NULL,    "html.jpg", "trunc.jpg",
+                                        "empty.jpg", "bomb.png", NULL,    NULL, "a.png", "v.webm",   NULL};
+    for (int i = 0; i <= 13; i++) {
+        if (i == 3) json_object_array_add(expected, error_entry(3, "http 404"));
+        if (i == 4) json_object_array_add(expected, error_entry(4, "timeout"));
+        if (i == 9) json_object_array_add(expected, error_entry(9, "too large"));
+        if (i == 13) json_object_array_add(expected, error_entry(13, "too large"));
+        if (names[i]) json_object_array_add(expected, expected_entry(names[i], i));
+    }
+    json_object *img = img_of(by_id, "p1");
+    assert_json_equal(img, expected, "_img of p1");
+    for (int i = 0; i < 3; i++)
+        assert_false(has_error(json_object_array_get_idx(img, (size_t)i)));
+    for (int i = 3; i <= 9; i++) /* 404, timeout, html, truncated, empty, bomb, huge */
+        assert_true(has_error(json_object_array_get_idx(img, (size_t)i)));
+    json_object_put(expected);
+
+    /* Every field of the source is kept. */
+    json_object *out, *copy = NULL;
+    assert_true(json_object_object_get_ex(by_id, "p1", &out));
+    assert_int_equal(json_object_deep_copy(out, &copy, NULL), 0);
+    json_object_object_del(copy, "_img");
+    assert_json_equal(copy, p1, "item p1 without _img");
+    json_object_put(copy);
+
+    img = img_of(by_id, "p2");
+    assert_int_equal(json_object_array_length(img), 1);
+    json_object *want = expected_entry("1400000000001.jpg", 0);
+    assert_json_equal(json_object_array_get_idx(img, 0), want, "_img of p2");
+    json_object_put(want);
+    img = img_of(by_id, "p3");
+    want = expected_entry("1400000000002.jpg", 0);
+    json_object_object_add(want, "error", json_object_new_string("md5 mismatch"));
+    assert_json_equal(json_object_array_get_idx(img, 0), want, "_img of p3");
+    json_object_put(want);
+    assert_int_equal(json_object_array_length(img_of(by_id, "p4")), 0);
+
+    hasher_stop(&t.hasher);
+    json_object_put(by_id);
+    json_object_put(items);
+    for (int i = 0; i < 14; i++)
+        free(u[i]);
+    free(good);
+    free(bad);
+}
+
+/* --allow-net lets one private server through; its redirect to 127.0.0.1 is
+ * refused on the address connected, and nothing reaches 127.0.0.1. */
+static void test_private_redirect_refused(void **state) {
+    (void)state;
+    fixture mirror;
+    fixture_options o = {.host = "127.0.0.2", .files_dir = files_dir};
+    fixture_start_with(&mirror, &o);
+    json_object_put(fixture_control(&fx, "reset"));
+    char *u[4];
+    u[0] = fixture_url(&mirror, "/files/a.png");
+    u[1] = fixture_url(&mirror, "/redirect/r.jpg?to=http://127.0.0.1:1/x.jpg");
+    u[2] = fixture_url(&fx, "/files/b.jpg");
+    u[3] = NULL;
+    json_object *items = json_object_new_array();
+    json_object_array_add(items, item_with("r1", urls_of((const char *const *)u)));
+    static const char *const args[] = {"--allow-net", "127.0.0.2/32", "--download-retries", "0", NULL};
+    hasher_start(&t.hasher, t.exchange, args);
+    publish_json(t.q, "site.image.x", items);
+    json_object *by_id = json_object_new_object();
+    collect(by_id, 1, NULL);
+    json_object *img = img_of(by_id, "r1");
+    assert_int_equal(json_object_array_length(img), 3);
+    json_object *want = expected_entry("a.png", 0);
+    assert_json_equal(json_object_array_get_idx(img, 0), want, "the allowed mirror's file");
+    json_object_put(want);
+    want = error_entry(1, "refused: private address 127.0.0.1 (loopback)");
+    assert_json_equal(json_object_array_get_idx(img, 1), want, "the redirect to 127.0.0.1");
+    json_object_put(want);
+    want = error_entry(2, "refused: private address 127.0.0.1 (loopback)");
+    assert_json_equal(json_object_array_get_idx(img, 2), want, "a direct 127.0.0.1");
+    json_object_put(want);
+    json_object *log = fixture_log(&mirror, "/redirect");
+    assert_int_equal(json_object_array_length(log), 1);
+    json_object_put(log);
+    log = fixture_log(&fx, "/");
+    assert_int_equal(json_object_array_length(log), 0);
+    json_object_put(log);
+    hasher_stop(&t.hasher);
+    fixture_stop(&mirror);
+    json_object_put(by_id);
+    json_object_put(items);
+    for (int i = 0; i < 3; i++)
+        free(u[i]);
+}
+
+/* Messages that can never be processed land in E.dead saying why, are
+ * acked, and the good message after them goes through. */
+static void test_poison(void **state) {
+    (void)state;
+    static const struct {
+        const char *body, *reason;
+    } poison[] = {
+        {"not json at all", "not JSON"},
+        {"[{\"_id\":\"x\"}", "not JSON: unexpected end of the text"},
+        {"[{\"_id\":\"x\"}] trailing", "not JSON"},
+        {"{\"_id\":\"x\"}", "not a JSON array of items"},
+        {"[1,2]", "item 0 is not an object"},
+        {"[{\"_urls\":[]}]", "item 0 has no string _id"},
+        {"[{\"_id\":\"a\"},{\"_id\":5}]", "item 1 has no string _id"},
+    };
+    size_t n = sizeof poison / sizeof poison[0];
+    static const char *const args[] = {"--allow-private", NULL};
+    hasher_start(&t.hasher, t.exchange, args);
+    for (size_t i = 0; i < n; i++)
+        publish_text(t.q, "site.post.bad", poison[i].body);
+    publish_text(t.q, "site.post.good", "[{\"_id\":\"good\",\"_urls\":[\"http://example.invalid/\"]}]");
+    json_object *by_id = json_object_new_object();
+    collect(by_id, 1, "site.post.good");
+    assert_int_equal(json_object_array_length(img_of(by_id, "good")), 0);
+    hasher_stop(&t.hasher);
+
+    mq *dead = connect_to(t.exchange);
+    assert_int_equal(mq_consume(dead, mq_target_name(dead, MQ_QUEUE_DEAD), 100), MQ_OK);
+    for (size_t i = 0; i < n; i++) {
+        mq_delivery d;
+        assert_int_equal(mq_next(dead, &d, GUARD_MS), MQ_OK);
+        assert_string_equal(d.body, poison[i].body);
+        const char *why = mq_delivery_header(&d, "x-imgfeed-error");
+        assert_non_null(why);
+        if (strncmp(why, poison[i].reason, strlen(poison[i].reason)) != 0)
+            fail_msg("'%s' dead-lettered as '%s', expected '%s'", poison[i].body, why, poison[i].reason);
+        assert_string_equal(mq_delivery_header(&d, "x-imgfeed-routing-key"), "site.post.bad");
+        assert_int_equal(mq_ack(dead, d.tag, false), MQ_OK);
+        mq_delivery_release(&d);
+    }
+    mq_free(dead);
+    mq_admin *a = mq_admin_open();
+    assert_int_equal(mq_admin_count(a, mq_target_name(t.q, MQ_QUEUE_HASHER)), 0); /* all acked */
+    assert_int_equal(mq_admin_count(a, mq_target_name(t.q, MQ_QUEUE_DEAD)), 0);
+    mq_admin_close(a);
+    json_object_put(by_id);
+}
+
+#define KILL_N 200
+
+/* kill -9 in the middle of the stream loses nothing: whatever was not
+ * acked comes again to the next hasher. */
+static void test_kill9_loses_nothing(void **state) {
+    (void)state;
+    static const char *const args[] = {"--allow-private", "--prefetch", "16", NULL};
+    for (int i = 0; i < KILL_N; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "k%d", i);
+        char *a = fixture_url(&fx, "/files/a.png?k=%d", i), *b = fixture_url(&fx, "/files/b.jpg?k=%d", i);
+        json_object *items = json_object_new_array();
+        json_object_array_add(items, item_with(id, urls_of((const char *const[]){a, b, NULL})));
+        publish_json(t.q, "site.post.k", items);
+        json_object_put(items);
+        free(a);
+        free(b);
+    }
+    hasher_start(&t.hasher, t.exchange, args);
+    json_object *by_id = json_object_new_object();
+    size_t before = collect(by_id, 30, NULL);
+    kill(t.hasher.pid, SIGKILL);
+    assert_int_equal(hasher_wait(&t.hasher), 128 + SIGKILL);
+    hasher_release(&t.hasher);
+    hasher_start(&t.hasher, t.exchange, args);
+    size_t after = collect(by_id, KILL_N, NULL);
+    fprintf(stderr, "kill -9 after %zu outputs: %zu more messages for %d items (%zu delivered twice)\n", before, after,
+            KILL_N, before + after - KILL_N);
+    for (int i = 0; i < KILL_N; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "k%d", i);
+        json_object *img = img_of(by_id, id);
+        assert_int_equal(json_object_array_length(img), 2);
+        assert_false(has_error(json_object_array_get_idx(img, 0)));
+        assert_false(has_error(json_object_array_get_idx(img, 1)));
+    }
+    hasher_stop(&t.hasher);
+    json_object_put(by_id);
+}
+
+#define DRAIN_N 40
+
+/* SIGTERM while busy: exit 0, the messages in flight finished, and every
+ * message that left the queue was published. */
+static void test_sigterm_drains(void **state) {
+    (void)state;
+    json_object_put(fixture_control(&fx, "reset"));
+    for (int i = 0; i < DRAIN_N; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "s%d", i);
+        char *slow = fixture_url(&fx, "/slow/s.jpg?delay=1&id=%d", i), *a = fixture_url(&fx, "/files/a.png?id=%d", i);
+        json_object *items = json_object_new_array();
+        json_object_array_add(items, item_with(id, urls_of((const char *const[]){slow, a, NULL})));
+        publish_json(t.q, "site.post.s", items);
+        json_object_put(items);
+        free(slow);
+        free(a);
+    }
+    static const char *const args[] = {"--allow-private", "--prefetch", "8", "--download-timeout", "30s", NULL};
+    hasher_start(&t.hasher, t.exchange, args);
+    /* Wait until downloads are under way, and note whose. */
+    json_object *log = NULL;
+    int64_t deadline = time_mono_ns() + GUARD_MS * TIME_NS_PER_MS;
+    for (;;) {
+        log = fixture_log(&fx, "/slow");
+        if (json_object_array_length(log) >= 4) break;
+        json_object_put(log);
+        if (time_mono_ns() > deadline) fail_msg("the hasher never started downloading");
+        time_sleep_ms(20);
+    }
+    kill(t.hasher.pid, SIGTERM);
+    int status = hasher_wait(&t.hasher);
+    if (status != 0) {
+        hasher_print_log(&t.hasher);
+        fail_msg("imgfeed-hasher exited with %d after SIGTERM", status);
+    }
+
+    mq_admin *adm = mq_admin_open();
+    long published = mq_admin_count(adm, mq_target_name(t.q, MQ_QUEUE_ARCHIVER));
+    long left = mq_admin_count(adm, mq_target_name(t.q, MQ_QUEUE_HASHER));
+    mq_admin_close(adm);
+    fprintf(stderr, "SIGTERM: %ld messages published, %ld left in the queue\n", published, left);
+    assert_true(published > 0);
+    json_object *out = json_object_new_object();
+    collect(out, (size_t)published, NULL);
+
+    /* Every message whose download had begun was finished and published. */
+    for (size_t i = 0; i < json_object_array_length(log); i++) {
+        json_object *path;
+        assert_true(json_object_object_get_ex(json_object_array_get_idx(log, i), "path", &path));
+        const char *p = strstr(json_object_get_string(path), "id=");
+        assert_non_null(p);
+        char id[16];
+        snprintf(id, sizeof id, "s%d", atoi(p + 3));
+        if (!json_object_object_get_ex(out, id, NULL)) fail_msg("%s was in flight at SIGTERM but not published", id);
+        json_object *img = img_of(out, id);
+        assert_int_equal(json_object_array_length(img), 2);
+    }
+    json_object_put(log);
+
+    /* Nothing lost: each message is published or still in E.hasher. */
+    mq *rest = connect_to(t.exchange);
+    assert_int_equal(mq_consume(rest, mq_target_name(rest, MQ_QUEUE_HASHER), 100), MQ_OK);
+    json_object *queued = json_object_new_object();
+    for (long i = 0; i < left; i++) {
+        mq_delivery d;
+        assert_int_equal(mq_next(rest, &d, GUARD_MS), MQ_OK);
+        json_object *items = json_tokener_parse(d.body), *id;
+        assert_true(json_object_object_get_ex(json_object_array_get_idx(items, 0), "_id", &id));
+        json_object_object_add(queued, json_object_get_string(id), NULL);
+        json_object_put(items);
+        mq_delivery_release(&d);
+    }
+    mq_free(rest);
+    for (int i = 0; i < DRAIN_N; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "s%d", i);
+        if (!json_object_object_get_ex(out, id, NULL) && !json_object_object_get_ex(queued, id, NULL))
+            fail_msg("%s was acked without being published", id);
+    }
+    json_object_put(queued);
+    json_object_put(out);
+}
+
+/* Count regular files under DIR, and fail on a leftover temporary. */
+static int count_files(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) fail_msg("cannot open %s: %s", dir, strerror(errno));
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        if (e->d_name[0] == '.') fail_msg("temporary file %s/%s left behind", dir, e->d_name);
+        char *path = xasprintf("%s/%s", dir, e->d_name);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        n += S_ISDIR(st.st_mode) ? count_files(path) : 1;
+        free(path);
+    }
+    closedir(d);
+    return n;
+}
+
+/* --save-dir keeps each good file once, by sha1, with its bytes. */
+static void test_save_dir(void **state) {
+    (void)state;
+    char *dir = xstrdup("/tmp/imgfeed-consumer-save.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    char *save = xasprintf("%s/files", dir);
+    static const char *const names[] = {"a.png", "b.jpg", "a.png", "html.jpg", "v.webm"};
+    char *u[6];
+    for (int i = 0; i < 5; i++)
+        u[i] = fixture_url(&fx, "/files/%s?i=%d", names[i], i);
+    u[5] = NULL;
+    json_object *items = json_object_new_array();
+    json_object_array_add(items, item_with("f1", urls_of((const char *const *)u)));
+    const char *args[] = {"--allow-private", "--save-dir", save, NULL};
+    hasher_start(&t.hasher, t.exchange, args);
+    publish_json(t.q, "site.image.f", items);
+    json_object *by_id = json_object_new_object();
+    collect(by_id, 1, NULL);
+    json_object *img = img_of(by_id, "f1");
+    assert_int_equal(json_object_array_length(img), 5);
+    static const char *const exts[] = {"png", "jpg", "png", NULL, "webm"};
+    struct stat first = {0};
+    for (int i = 0; i < 5; i++) {
+        json_object *entry = json_object_array_get_idx(img, (size_t)i), *sha1;
+        if (!exts[i]) {
+            assert_true(has_error(entry));
+            continue;
+        }
+        assert_true(json_object_object_get_ex(entry, "sha1", &sha1));
+        const char *hex = json_object_get_string(sha1);
+        char *path = xasprintf("%s/%.2s/%.2s/%s.%s", save, hex, hex + 2, hex, exts[i]);
+        size_t want_len, got_len;
+        unsigned char *want = read_bytes(names[i], &want_len);
+        FILE *f = fopen(path, "rb");
+        if (!f) fail_msg("%s was not saved as %s", names[i], path);
+        unsigned char *got = xmalloc(want_len + 16);
+        got_len = fread(got, 1, want_len + 16, f);
+        fclose(f);
+        assert_int_equal(got_len, want_len);
+        assert_memory_equal(got, want, want_len);
+        if (i == 0) assert_int_equal(stat(path, &first), 0);
+        free(got);
+        free(want);
+        free(path);
+    }
+    assert_int_equal(count_files(save), 3); /* a.png once, b.jpg, v.webm; not the HTML */
+
+    /* The same picture again: the file is not written again. */
+    json_object *again = json_object_new_array();
+    char *a = fixture_url(&fx, "/files/a.png?again=1");
+    json_object_array_add(again, item_with("f2", urls_of((const char *const[]){a, NULL})));
+    publish_json(t.q, "site.image.f", again);
+    collect(by_id, 2, NULL);
+    json_object *sha1;
+    assert_true(json_object_object_get_ex(json_object_array_get_idx(img_of(by_id, "f2"), 0), "sha1", &sha1));
+    const char *hex = json_object_get_string(sha1);
+    char *path = xasprintf("%s/%.2s/%.2s/%s.png", save, hex, hex + 2, hex);
+    struct stat later;
+    assert_int_equal(stat(path, &later), 0);
+    assert_int_equal(later.st_ino, first.st_ino);
+    assert_int_equal(later.st_mtim.tv_sec, first.st_mtim.tv_sec);
+    assert_int_equal(later.st_mtim.tv_nsec, first.st_mtim.tv_nsec);
+    assert_int_equal(count_files(save), 3);
+    hasher_stop(&t.hasher);
+
+    free(path);
+    free(a);
+    json_object_put(again);
+    json_object_put(by_id);
+    json_object_put(items);
+    for (int i = 0; i < 5; i++)
+        free(u[i]);
+    char *cmd = xasprintf("rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    free(save);
+    free(dir);
+}
+
+/* A file that cannot be saved is not lost: the message goes back to the
+ * queue, and goes through once the disk is usable again. */
+static void test_save_failure_requeues(void **state) {
+    (void)state;
+    char *dir = xstrdup("/tmp/imgfeed-consumer-save.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    size_t len;
+    unsigned char *data = read_bytes("a.png", &len);
+    checksum_set sums;
+    checksum_compute(data, len, &sums);
+    free(data);
+    /* A plain file where the first directory level must go. */
+    char *blocker = xasprintf("%s/%.2s", dir, sums.sha1_hex);
+    FILE *f = fopen(blocker, "w");
+    assert_non_null(f);
+    fclose(f);
+
+    char *url = fixture_url(&fx, "/files/a.png");
+    json_object *items = json_object_new_array();
+    json_object_array_add(items, item_with("q1", urls_of((const char *const[]){url, NULL})));
+    const char *args[] = {"--allow-private", "--save-dir", dir, NULL};
+    hasher_start(&t.hasher, t.exchange, args);
+    publish_json(t.q, "site.image.q", items);
+    int64_t deadline = time_mono_ns() + GUARD_MS * TIME_NS_PER_MS;
+    for (;;) {
+        char *cmd = xasprintf("grep -q 'cannot save' '%s'", t.hasher.log);
+        int rc = system(cmd);
+        free(cmd);
+        if (rc == 0) break;
+        if (time_mono_ns() > deadline) {
+            hasher_print_log(&t.hasher);
+            fail_msg("the hasher never reported the failed save");
+        }
+        time_sleep_ms(20);
+    }
+    assert_int_equal(unlink(blocker), 0);
+    json_object *by_id = json_object_new_object();
+    collect(by_id, 1, NULL);
+    json_object *want = expected_entry("a.png", 0);
+    assert_json_equal(json_object_array_get_idx(img_of(by_id, "q1"), 0), want, "_img of q1");
+    json_object_put(want);
+    char *path = xasprintf("%s/%.2s/%.2s/%s.png", dir, sums.sha1_hex, sums.sha1_hex + 2, sums.sha1_hex);
+    struct stat st;
+    if (stat(path, &st) != 0) fail_msg("%s was not saved", path);
+    assert_int_equal(count_files(dir), 1);
+    hasher_stop(&t.hasher);
+
+    free(path);
+    json_object_put(by_id);
+    json_object_put(items);
+    free(url);
+    free(blocker);
+    char *cmd = xasprintf("rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    free(dir);
+}
+
+#define RESTART_N 60
+
+/* The broker restarts under a busy hasher: the messages of the old
+ * connection are dropped and delivered again, and every item arrives. */
+static void test_broker_restart(void **state) {
+    (void)state;
+    for (int i = 0; i < RESTART_N; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "b%d", i);
+        char *slow = fixture_url(&fx, "/slow/s.jpg?delay=0.3&id=%d", i), *a = fixture_url(&fx, "/files/a.png?id=%d", i);
+        json_object *items = json_object_new_array();
+        json_object_array_add(items, item_with(id, urls_of((const char *const[]){slow, a, NULL})));
+        publish_json(t.q, "site.post.b", items);
+        json_object_put(items);
+        free(slow);
+        free(a);
+    }
+    static const char *const args[] = {"--allow-private", "--prefetch", "8", NULL};
+    hasher_start(&t.hasher, t.exchange, args);
+    json_object *by_id = json_object_new_object();
+    collect(by_id, 5, NULL);
+    assert_int_equal(testenv_servers("rabbit-restart"), 0);
+    collect(by_id, RESTART_N, NULL);
+    for (int i = 0; i < RESTART_N; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "b%d", i);
+        json_object *img = img_of(by_id, id);
+        assert_int_equal(json_object_array_length(img), 2);
+        /* /slow answers "slow\n": hashed as "not an image", but downloaded. */
+        if (has_error(json_object_array_get_idx(img, 1))) {
+            hasher_print_log(&t.hasher);
+            fail_msg("%s: %s", id, json_object_to_json_string(img));
+        }
+    }
+    char *cmd = xasprintf("grep -q 'dropped .* messages of the lost connection' '%s'", t.hasher.log);
+    int rc = system(cmd);
+    free(cmd);
+    if (rc != 0) {
+        hasher_print_log(&t.hasher);
+        fail_msg("the hasher did not drop the messages of the lost connection");
+    }
+    hasher_stop(&t.hasher);
+    json_object_put(by_id);
+}
+
+#define RATE_MESSAGES 200
+#define RATE_ITEMS 10
+
+/* How fast small pictures go through; printed, not judged. */
+static void test_throughput(void **state) {
+    (void)state;
+    static const char *const args[] = {"--allow-private", NULL};
+    hasher_start(&t.hasher, t.exchange, args);
+    /* One message through first, so that the clock starts with the hasher up. */
+    publish_text(t.q, "site.image.w", "[{\"_id\":\"warm\"}]");
+    json_object *by_id = json_object_new_object();
+    collect(by_id, 1, NULL);
+    double cpu_before = cpu_seconds(t.hasher.pid);
+    int64_t start = time_mono_ns();
+    for (int m = 0; m < RATE_MESSAGES; m++) {
+        json_object *items = json_object_new_array();
+        for (int i = 0; i < RATE_ITEMS; i++) {
+            char id[24];
+            int n = m * RATE_ITEMS + i;
+            snprintf(id, sizeof id, "w%d", n);
+            char *url = fixture_url(&fx, "/files/%s?n=%d", n % 3 == 0 ? "b.jpg" : n % 3 == 1 ? "a.png" : "c.gif", n);
+            json_object_array_add(items, item_with(id, urls_of((const char *const[]){url, NULL})));
+            free(url);
+        }
+        publish_json(t.q, "site.image.w", items);
+        json_object_put(items);
+    }
+    collect(by_id, 1 + RATE_MESSAGES * RATE_ITEMS, NULL);
+    double seconds = (double)(time_mono_ns() - start) / TIME_NS_PER_S;
+    int images = RATE_MESSAGES * RATE_ITEMS;
+    double cpu = cpu_seconds(t.hasher.pid) - cpu_before;
+    fprintf(stderr,
+            "throughput: %d items with one small picture each in %.2f s: %.0f items/s, %.0f images/s; "
+            "the hasher used %.2f s of CPU (%.2f ms an image)\n",
+            images, seconds, images / seconds, images / seconds, cpu, cpu * 1000 / images);
+    long rss = peak_rss_kb(t.hasher.pid);
+    fprintf(stderr, "peak RSS of imgfeed-hasher: %ld kB\n", rss);
+    hasher_stop(&t.hasher);
+    json_object_put(by_id);
+}
+
+/* `test_consumer restart` runs the test that restarts the broker, which
+ * ctest runs alone; without arguments, the rest. */
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_images_and_failures, setup_exchange, teardown_exchange),
+        cmocka_unit_test_setup_teardown(test_private_redirect_refused, setup_exchange, teardown_exchange),
+        cmocka_unit_test_setup_teardown(test_poison, setup_exchange, teardown_exchange),
+        cmocka_unit_test_setup_teardown(test_kill9_loses_nothing, setup_exchange, teardown_exchange),
+        cmocka_unit_test_setup_teardown(test_sigterm_drains, setup_exchange, teardown_exchange),
+        cmocka_unit_test_setup_teardown(test_save_dir, setup_exchange, teardown_exchange),
+        cmocka_unit_test_setup_teardown(test_save_failure_requeues, setup_exchange, teardown_exchange),
+        cmocka_unit_test_setup_teardown(test_throughput, setup_exchange, teardown_exchange),
+    };
+    const struct CMUnitTest restart[] = {
+        cmocka_unit_test_setup_teardown(test_broker_restart, setup_exchange, teardown_exchange),
+    };
+    if (argc > 1 && strcmp(argv[1], "restart") == 0) return cmocka_run_group_tests(restart, make_files, remove_files);
+    return cmocka_run_group_tests(tests, make_files, remove_files);
+}
