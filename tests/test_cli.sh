@@ -31,5 +31,23 @@ for prog in "$@"; do
     out=$(IMGFEED_LOG_LEVEL=warn "$prog" --help); status=$?
     check "$name --help ignores the environment" test $status -eq 0
 done
+# imgfeed-hasher hash: the exit status says whether every file was hashed.
+for prog in "$@"; do
+    [[ $(basename "$prog") == imgfeed-hasher ]] || continue
+    tmp=$(mktemp -d)
+    printf '<html></html>' >"$tmp/page.jpg"
+    "$prog" hash >/dev/null 2>&1; status=$?
+    check "hash without FILE exits 2" test $status -eq 2
+    "$prog" hash --hash-size 7 "$tmp/page.jpg" >/dev/null 2>&1; status=$?
+    check "hash --hash-size 7 (unsupported) exits 2" test $status -eq 2
+    out=$("$prog" hash "$tmp/page.jpg" "$tmp/missing.png"); status=$?
+    check "hash of files that fail exits 1" test $status -eq 1
+    check "hash prints one line per file" test "$(wc -l <<<"$out")" -eq 2
+    check "an HTML page is not an image" grep -q '"file":"[^"]*page.jpg".*"error":"not an image"' <<<"$out"
+    check "a missing file says why" grep -q '"error":"cannot read: No such file or directory"' <<<"$out"
+    out=$("$prog" hash --max-bytes 4 "$tmp/page.jpg"); status=$?
+    check "hash --max-bytes refuses a larger file" grep -q '"error":"too large"' <<<"$out"
+    rm -rf "$tmp"
+done
 echo "$((failures == 0 ? 1 : 0)) suites passed, $failures checks failed"
 exit $((failures > 0))
