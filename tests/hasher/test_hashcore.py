@@ -5,7 +5,7 @@ Usage: test_hashcore.py HASHCORE_DRIVER
 
 Makes a few hundred gray images in memory (noise, flat 0/128/255, gradients,
 checkerboards, near-flat noise, smooth blobs) at awkward and common sizes
-(1x1 ... 1920x1080, 4000x3, 3x4000), feeds their raw bytes to
+(1x1 ... 1920x1080, 4000x3, 3x4000, 6000x21, 30000x2), feeds their raw bytes to
 hashcore_driver (imagehash_compute + hashenc) at hash sizes 8, 12 and 16, and
 compares every hash, in hex and base64, with imagehash_ref.py's functions on
 the same pixels as a Pillow mode "L" image.  Any differing bit fails the test
@@ -25,7 +25,7 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import imagehash_ref as ref  # noqa: E402
 
-SIZES = [(1, 1), (2, 3), (7, 5), (8, 8), (48, 48), (4000, 3), (3, 4000), (640, 480),
+SIZES = [(1, 1), (2, 3), (7, 5), (8, 8), (48, 48), (4000, 3), (3, 4000), (640, 480), (6000, 21), (30000, 2),
          (1920, 1080), (13, 12), (33, 17), (257, 129), (1000, 999)]
 HASH_SIZES = (8, 12, 16)
 NAMES = ("ahash", "dhash", "phash", "whash")
