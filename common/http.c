@@ -208,6 +208,29 @@ static int http_on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow
 
 /* --- the client --- */
 
+#define HTTP_EASY_SETOPT(option, value)                                                                                \
+    do {                                                                                                               \
+        CURLcode setopt_rc = curl_easy_setopt(easy, option, value);                                                    \
+        if (setopt_rc != CURLE_OK) {                                                                                   \
+            snprintf(why, whylen, "cannot set curl option %s: %s", #option, curl_easy_strerror(setopt_rc));            \
+            return -1;                                                                                                 \
+        }                                                                                                              \
+    } while (0)
+
+int http_easy_defaults(CURL *easy, char *errbuf, const char *user_agent, int64_t connect_timeout_ms,
+                       int64_t timeout_ms, char *why, size_t whylen) {
+    HTTP_EASY_SETOPT(CURLOPT_NOSIGNAL, 1L);
+    HTTP_EASY_SETOPT(CURLOPT_ERRORBUFFER, errbuf);
+    HTTP_EASY_SETOPT(CURLOPT_USERAGENT, user_agent);
+    HTTP_EASY_SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)connect_timeout_ms);
+    HTTP_EASY_SETOPT(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    HTTP_EASY_SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    HTTP_EASY_SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    HTTP_EASY_SETOPT(CURLOPT_ACCEPT_ENCODING, "");
+    HTTP_EASY_SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    return 0;
+}
+
 #define HTTP_SETOPT(option, value)                                                                                     \
     do {                                                                                                               \
         CURLcode setopt_rc = curl_easy_setopt(c->easy, option, value);                                                 \
@@ -233,15 +256,12 @@ http_client *http_client_new(const http_options *opt, ratelimit *rl) {
         log_error("cannot create a curl handle: curl_easy_init failed");
         goto fail;
     }
-    HTTP_SETOPT(CURLOPT_NOSIGNAL, 1L);
-    HTTP_SETOPT(CURLOPT_ERRORBUFFER, c->errbuf);
-    HTTP_SETOPT(CURLOPT_USERAGENT, c->user_agent);
-    HTTP_SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)c->opt.connect_timeout_ms);
-    HTTP_SETOPT(CURLOPT_TIMEOUT_MS, (long)c->opt.timeout_ms);
-    HTTP_SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-    HTTP_SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-    HTTP_SETOPT(CURLOPT_ACCEPT_ENCODING, "");
-    HTTP_SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    char why[160];
+    if (http_easy_defaults(c->easy, c->errbuf, c->user_agent, c->opt.connect_timeout_ms, c->opt.timeout_ms, why,
+                           sizeof why) < 0) {
+        log_error("%s", why);
+        goto fail;
+    }
     HTTP_SETOPT(CURLOPT_WRITEFUNCTION, http_on_write);
     HTTP_SETOPT(CURLOPT_WRITEDATA, c);
     HTTP_SETOPT(CURLOPT_XFERINFOFUNCTION, http_on_progress);

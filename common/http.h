@@ -129,6 +129,15 @@ void http_response_release(http_response *resp);
  * HTTP date compared with now_wall_ms (UNIX milliseconds).  A date in the
  * past gives 0.  Returns -1 when the value is neither. */
 int64_t http_retry_after_ms(const char *value, int64_t now_wall_ms);
+
+/* The settings every imgfeed transfer shares, on an easy handle the caller
+ * owns (the blocking client here and the hasher's multi-interface
+ * downloads): no signals, ERRBUF (CURL_ERROR_SIZE bytes) as error buffer,
+ * USER_AGENT, the two timeouts, redirects left to the caller, http and https
+ * only, any content encoding, TCP keep-alive.  Returns 0, or -1 with the
+ * option that failed in WHY. */
+int http_easy_defaults(CURL *easy, char *errbuf, const char *user_agent, int64_t connect_timeout_ms,
+                       int64_t timeout_ms, char *why, size_t whylen);
 /* The host name of url (no port, no brackets removed for IPv6), into buf.
  * Returns 0, or -1 when url cannot be parsed or has no host. */
 int http_url_host(const char *url, char *buf, size_t buflen);

@@ -368,16 +368,10 @@ static CURL *fetch_make_easy(fetch *f, fetch_job *job, char *why, size_t whylen)
     }
     FETCH_SETOPT(CURLOPT_URL, job->url);
     FETCH_SETOPT(CURLOPT_PRIVATE, job);
-    FETCH_SETOPT(CURLOPT_NOSIGNAL, 1L);
-    FETCH_SETOPT(CURLOPT_ERRORBUFFER, job->errbuf);
-    FETCH_SETOPT(CURLOPT_USERAGENT, f->user_agent);
-    FETCH_SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)f->opt.connect_timeout_ms);
-    FETCH_SETOPT(CURLOPT_TIMEOUT_MS, (long)f->opt.timeout_ms);
-    FETCH_SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-    FETCH_SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    if (http_easy_defaults(easy, job->errbuf, f->user_agent, f->opt.connect_timeout_ms, f->opt.timeout_ms, why,
+                           whylen) < 0)
+        goto fail;
     FETCH_SETOPT(CURLOPT_PROXY, ""); /* no proxy from the environment: the guard must see the real address */
-    FETCH_SETOPT(CURLOPT_ACCEPT_ENCODING, "");
-    FETCH_SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
     FETCH_SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->opt.max_bytes);
     FETCH_SETOPT(CURLOPT_WRITEFUNCTION, fetch_on_write);
     FETCH_SETOPT(CURLOPT_WRITEDATA, job);
