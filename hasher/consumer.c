@@ -51,6 +51,7 @@
 #include "fetch.h"
 #include "hashfile.h"
 #include "imgformat.h"
+#include "items.h"
 #include "log.h"
 #include "mq.h"
 #include "netguard.h"
@@ -294,52 +295,6 @@ static void consumer_wake(void *userdata) {
 
 /* --- a delivery becomes a message --- */
 
-/* Why BODY cannot be processed, or NULL with *ITEMS the parsed array. */
-static const char *consumer_parse(const mq_delivery *d, json_object **items, char *why, size_t whylen) {
-    *items = NULL;
-    if (d->len > INT32_MAX) {
-        snprintf(why, whylen, "not JSON: %zu bytes is too long", d->len);
-        return why;
-    }
-    json_tokener *tok = json_tokener_new();
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    json_object *obj = json_tokener_parse_ex(tok, d->body, (int)d->len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    while (obj && end < d->len && strchr(" \t\r\n", d->body[end]) && d->body[end])
-        end++;
-    if (!obj || jerr != json_tokener_success) {
-        snprintf(why, whylen, "not JSON: %s",
-                 jerr == json_tokener_continue ? "unexpected end of the text" : json_tokener_error_desc(jerr));
-        goto fail;
-    }
-    if (end != d->len) {
-        snprintf(why, whylen, "not JSON: text after the value at byte %zu", end);
-        goto fail;
-    }
-    if (!json_object_is_type(obj, json_type_array)) {
-        snprintf(why, whylen, "not a JSON array of items");
-        goto fail;
-    }
-    for (size_t i = 0; i < json_object_array_length(obj); i++) {
-        json_object *item = json_object_array_get_idx(obj, i), *id = NULL;
-        if (!json_object_is_type(item, json_type_object)) {
-            snprintf(why, whylen, "item %zu is not an object", i);
-            goto fail;
-        }
-        if (!json_object_object_get_ex(item, "_id", &id) || !json_object_is_type(id, json_type_string)) {
-            snprintf(why, whylen, "item %zu has no string _id", i);
-            goto fail;
-        }
-    }
-    *items = obj;
-    return NULL;
-fail:
-    json_object_put(obj);
-    return why;
-}
-
 /* The site's md5 of the item's file (4chan, vichan: "md5", base64 of the raw
  * digest) into OUT when `_urls[0]` is that file (its path ends with
  * "<tim><ext>"); false when the item says nothing checkable. */
@@ -403,9 +358,9 @@ static void consumer_dead_letter(consumer *c, const mq_delivery *d, const char *
 static void consumer_on_delivery(consumer *c, const mq_delivery *d) {
     c->stats.messages_in++;
     if (d->tag.generation != mq_generation(c->q)) return; /* of a lost connection: it comes again */
-    json_object *items;
     char why[CONSUMER_REASON_MAX];
-    if (consumer_parse(d, &items, why, sizeof why)) {
+    json_object *items = items_parse(d->body, d->len, why, sizeof why);
+    if (!items) {
         consumer_dead_letter(c, d, why);
         return;
     }

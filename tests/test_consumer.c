@@ -38,6 +38,7 @@
 #include "fixture.h"
 #include "mq.h"
 #include "mq_admin.h"
+#include "proc.h"
 #include "testenv.h"
 #include "timeutil.h"
 #include "xalloc.h"
@@ -220,26 +221,9 @@ static bool has_error(json_object *entry) { return json_object_object_get_ex(ent
 
 /* --- the hasher as a child process --- */
 
-typedef struct hasher_proc {
-    pid_t pid;
-    char *log;
-} hasher_proc;
-
-/* The one running now, for the teardown to kill should a test fail. */
-static hasher_proc *running_hasher;
-
-static void hasher_print_log(const hasher_proc *h) {
-    if (!h->log) return;
-    char *cmd = xasprintf("tail -n 60 '%s' >&2", h->log);
-    if (system(cmd) != 0) fprintf(stderr, "cannot show %s\n", h->log);
-    free(cmd);
-}
-
 /* Start imgfeed-hasher --exchange E with ARGS (NULL-terminated). */
-static void hasher_start(hasher_proc *h, const char *exchange, const char *const *args) {
-    static int serial;
+static void hasher_start(proc *h, const char *exchange, const char *const *args) {
     char *binary = xasprintf("%s/hasher/imgfeed-hasher", testenv_binary_dir());
-    h->log = xasprintf("/tmp/imgfeed-consumer-%d-%d.log", (int)getpid(), ++serial);
     const char *argv[32];
     int n = 0;
     argv[n++] = binary;
@@ -252,86 +236,8 @@ static void hasher_start(hasher_proc *h, const char *exchange, const char *const
     for (size_t i = 0; args && args[i] && n < 31; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    h->pid = fork();
-    assert_true(h->pid >= 0);
-    if (h->pid == 0) {
-        int fd = open(h->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, STDERR_FILENO);
-            dup2(fd, STDOUT_FILENO);
-        }
-        execv(binary, (char *const *)argv);
-        fprintf(stderr, "cannot run %s: %s\n", binary, strerror(errno));
-        _exit(127);
-    }
+    proc_start(h, binary, argv);
     free(binary);
-    running_hasher = h;
-}
-
-/* Wait for the hasher to exit; its status (or 128 + signal). */
-static int hasher_wait(hasher_proc *h) {
-    int64_t deadline = time_mono_ns() + GUARD_MS * TIME_NS_PER_MS;
-    int status = 0;
-    for (;;) {
-        pid_t rc = waitpid(h->pid, &status, WNOHANG);
-        if (rc == h->pid) break;
-        if (rc < 0 && errno != EINTR) fail_msg("waitpid: %s", strerror(errno));
-        if (time_mono_ns() > deadline) {
-            hasher_print_log(h);
-            fail_msg("imgfeed-hasher did not exit");
-        }
-        time_sleep_ns(10 * TIME_NS_PER_MS);
-    }
-    h->pid = 0;
-    running_hasher = NULL;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-/* SIGTERM, and the exit status must be 0. */
-static void hasher_stop(hasher_proc *h) {
-    kill(h->pid, SIGTERM);
-    int status = hasher_wait(h);
-    if (status != 0) {
-        hasher_print_log(h);
-        fail_msg("imgfeed-hasher exited with %d after SIGTERM", status);
-    }
-}
-
-static void hasher_release(hasher_proc *h) {
-    if (h->log) unlink(h->log);
-    free(h->log);
-    h->log = NULL;
-}
-
-/* Peak resident memory of a live process, from /proc (kB). */
-static long peak_rss_kb(pid_t pid) {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
-    fclose(f);
-    return kb;
-}
-
-/* CPU time a live process has used so far, user and system (seconds). */
-static double cpu_seconds(pid_t pid) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char buf[1024];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
-    assert_non_null(p);
-    unsigned long utime = 0, stime = 0;
-    /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-    assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime), 2);
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* --- the broker side of a test --- */
@@ -339,7 +245,7 @@ static double cpu_seconds(pid_t pid) {
 typedef struct ctx {
     char *exchange;
     mq *q; /* publishes to E.raw, consumes E.test */
-    hasher_proc hasher;
+    proc hasher;
 } ctx;
 
 static ctx t;
@@ -376,14 +282,8 @@ static int setup_exchange(void **state) {
 
 static int teardown_exchange(void **state) {
     (void)state;
-    if (running_hasher && running_hasher->pid > 0) {
-        hasher_print_log(running_hasher);
-        kill(running_hasher->pid, SIGKILL);
-        waitpid(running_hasher->pid, NULL, 0);
-        running_hasher->pid = 0;
-        running_hasher = NULL;
-    }
-    hasher_release(&t.hasher);
+    proc_kill_all();
+    proc_release(&t.hasher);
     mq_free(t.q);
     static const char *const extras[] = {"test", NULL};
     mq_admin_delete_topology(t.exchange, extras);
@@ -412,7 +312,7 @@ static size_t collect(json_object *by_id, size_t want, const char *routing_key) 
         mq_delivery d;
         int rc = left > 0 ? mq_next(t.q, &d, left) : MQ_TIMEOUT;
         if (rc != MQ_OK) {
-            if (t.hasher.log) hasher_print_log(&t.hasher);
+            if (t.hasher.log) proc_print_log(&t.hasher);
             fail_msg("only %d of %zu items arrived: %s", json_object_object_length(by_id), want, mq_status_text(rc));
         }
         if (routing_key) assert_string_equal(d.routing_key, routing_key);
@@ -515,7 +415,7 @@ static void test_images_and_failures(void **state) {
     json_object *by_id = json_object_new_object();
     assert_int_equal(collect(by_id, 4, "site.post.g"), 1); /* one message in, one out */
 
-    long rss = peak_rss_kb(t.hasher.pid);
+    long rss = proc_peak_rss_kb(t.hasher.pid);
     fprintf(stderr, "peak RSS of imgfeed-hasher after the bad files: %ld kB\n", rss);
     assert_true(rss > 0 && rss < RSS_LIMIT_KB);
 
@@ -557,7 +457,7 @@ static void test_images_and_failures(void **state) {
     json_object_put(want);
     assert_int_equal(json_object_array_length(img_of(by_id, "p4")), 0);
 
-    hasher_stop(&t.hasher);
+    proc_stop(&t.hasher);
     json_object_put(by_id);
     json_object_put(items);
     for (int i = 0; i < 14; i++)
@@ -603,7 +503,7 @@ static void test_private_redirect_refused(void **state) {
     log = fixture_log(&fx, "/");
     assert_int_equal(json_object_array_length(log), 0);
     json_object_put(log);
-    hasher_stop(&t.hasher);
+    proc_stop(&t.hasher);
     fixture_stop(&mirror);
     json_object_put(by_id);
     json_object_put(items);
@@ -635,7 +535,7 @@ static void test_poison(void **state) {
     json_object *by_id = json_object_new_object();
     collect(by_id, 1, "site.post.good");
     assert_int_equal(json_object_array_length(img_of(by_id, "good")), 0);
-    hasher_stop(&t.hasher);
+    proc_stop(&t.hasher);
 
     mq *dead = connect_to(t.exchange);
     assert_int_equal(mq_consume(dead, mq_target_name(dead, MQ_QUEUE_DEAD), 100), MQ_OK);
@@ -681,8 +581,8 @@ static void test_kill9_loses_nothing(void **state) {
     json_object *by_id = json_object_new_object();
     size_t before = collect(by_id, 30, NULL);
     kill(t.hasher.pid, SIGKILL);
-    assert_int_equal(hasher_wait(&t.hasher), 128 + SIGKILL);
-    hasher_release(&t.hasher);
+    assert_int_equal(proc_wait(&t.hasher), 128 + SIGKILL);
+    proc_release(&t.hasher);
     hasher_start(&t.hasher, t.exchange, args);
     size_t after = collect(by_id, KILL_N, NULL);
     fprintf(stderr, "kill -9 after %zu outputs: %zu more messages for %d items (%zu delivered twice)\n", before, after,
@@ -695,7 +595,7 @@ static void test_kill9_loses_nothing(void **state) {
         assert_false(has_error(json_object_array_get_idx(img, 0)));
         assert_false(has_error(json_object_array_get_idx(img, 1)));
     }
-    hasher_stop(&t.hasher);
+    proc_stop(&t.hasher);
     json_object_put(by_id);
 }
 
@@ -730,9 +630,9 @@ static void test_sigterm_drains(void **state) {
         time_sleep_ms(20);
     }
     kill(t.hasher.pid, SIGTERM);
-    int status = hasher_wait(&t.hasher);
+    int status = proc_wait(&t.hasher);
     if (status != 0) {
-        hasher_print_log(&t.hasher);
+        proc_print_log(&t.hasher);
         fail_msg("imgfeed-hasher exited with %d after SIGTERM", status);
     }
 
@@ -865,7 +765,7 @@ static void test_save_dir(void **state) {
     assert_int_equal(later.st_mtim.tv_sec, first.st_mtim.tv_sec);
     assert_int_equal(later.st_mtim.tv_nsec, first.st_mtim.tv_nsec);
     assert_int_equal(count_files(save), 3);
-    hasher_stop(&t.hasher);
+    proc_stop(&t.hasher);
 
     free(path);
     free(a);
@@ -911,7 +811,7 @@ static void test_save_failure_requeues(void **state) {
         free(cmd);
         if (rc == 0) break;
         if (time_mono_ns() > deadline) {
-            hasher_print_log(&t.hasher);
+            proc_print_log(&t.hasher);
             fail_msg("the hasher never reported the failed save");
         }
         time_sleep_ms(20);
@@ -926,7 +826,7 @@ static void test_save_failure_requeues(void **state) {
     struct stat st;
     if (stat(path, &st) != 0) fail_msg("%s was not saved", path);
     assert_int_equal(count_files(dir), 1);
-    hasher_stop(&t.hasher);
+    proc_stop(&t.hasher);
 
     free(path);
     json_object_put(by_id);
@@ -969,7 +869,7 @@ static void test_broker_restart(void **state) {
         assert_int_equal(json_object_array_length(img), 2);
         /* /slow answers "slow\n": hashed as "not an image", but downloaded. */
         if (has_error(json_object_array_get_idx(img, 1))) {
-            hasher_print_log(&t.hasher);
+            proc_print_log(&t.hasher);
             fail_msg("%s: %s", id, json_object_to_json_string(img));
         }
     }
@@ -977,10 +877,10 @@ static void test_broker_restart(void **state) {
     int rc = system(cmd);
     free(cmd);
     if (rc != 0) {
-        hasher_print_log(&t.hasher);
+        proc_print_log(&t.hasher);
         fail_msg("the hasher did not drop the messages of the lost connection");
     }
-    hasher_stop(&t.hasher);
+    proc_stop(&t.hasher);
     json_object_put(by_id);
 }
 
@@ -996,7 +896,7 @@ static void test_throughput(void **state) {
     publish_text(t.q, "site.image.w", "[{\"_id\":\"warm\"}]");
     json_object *by_id = json_object_new_object();
     collect(by_id, 1, NULL);
-    double cpu_before = cpu_seconds(t.hasher.pid);
+    double cpu_before = proc_cpu_seconds(t.hasher.pid);
     int64_t start = time_mono_ns();
     for (int m = 0; m < RATE_MESSAGES; m++) {
         json_object *items = json_object_new_array();
@@ -1014,14 +914,14 @@ static void test_throughput(void **state) {
     collect(by_id, 1 + RATE_MESSAGES * RATE_ITEMS, NULL);
     double seconds = (double)(time_mono_ns() - start) / TIME_NS_PER_S;
     int images = RATE_MESSAGES * RATE_ITEMS;
-    double cpu = cpu_seconds(t.hasher.pid) - cpu_before;
+    double cpu = proc_cpu_seconds(t.hasher.pid) - cpu_before;
     fprintf(stderr,
             "throughput: %d items with one small picture each in %.2f s: %.0f items/s, %.0f images/s; "
             "the hasher used %.2f s of CPU (%.2f ms an image)\n",
             images, seconds, images / seconds, images / seconds, cpu, cpu * 1000 / images);
-    long rss = peak_rss_kb(t.hasher.pid);
+    long rss = proc_peak_rss_kb(t.hasher.pid);
     fprintf(stderr, "peak RSS of imgfeed-hasher: %ld kB\n", rss);
-    hasher_stop(&t.hasher);
+    proc_stop(&t.hasher);
     json_object_put(by_id);
 }
 

@@ -1,0 +1,45 @@
+/* proc.h -- imgfeed's programs as child processes of a test.
+ *
+ * The daemon tests run the real executables (imgfeed-hasher,
+ * imgfeed-archiver, …) the way a user does, then kill them, stop them with
+ * SIGTERM, or wait for them.  Each child writes stdout and stderr to its own
+ * log file, shown on failure.  One child at a time is "current": the
+ * teardown of a failed test kills it (proc_kill_current), so a failing test
+ * leaves no process behind.
+ *
+ * Every failure fails the test (cmocka).
+ */
+#ifndef IMGFEED_TEST_PROC_H
+#define IMGFEED_TEST_PROC_H
+
+#include <sys/types.h>
+
+#define PROC_GUARD_MS 180000 /* longest proc_wait waits before failing the test */
+
+typedef struct proc {
+    pid_t pid; /* 0 when not running */
+    char *log; /* its stdout and stderr */
+    char *name;
+} proc;
+
+/* Start BINARY with ARGV (argv[0] included, NULL-terminated); the log goes to
+ * /tmp/imgfeed-<name>-<pid>-<n>.log. */
+void proc_start(proc *p, const char *binary, const char *const *argv);
+/* Wait for the child to exit; its status, or 128 + the signal. */
+int proc_wait(proc *p);
+/* SIGTERM, and the exit status must be 0. */
+void proc_stop(proc *p);
+/* SIGKILL and reap. */
+void proc_kill(proc *p);
+/* Print the last lines of the log to stderr. */
+void proc_print_log(const proc *p);
+/* Remove the log file and free; the process must have been waited for. */
+void proc_release(proc *p);
+/* Kill and reap every child still running (for teardowns), printing their logs. */
+void proc_kill_all(void);
+
+/* Peak resident memory (kB) and CPU seconds used so far, of a live child. */
+long proc_peak_rss_kb(pid_t pid);
+double proc_cpu_seconds(pid_t pid);
+
+#endif
