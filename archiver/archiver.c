@@ -1,0 +1,364 @@
+/* archiver.c -- the archiver's loop; see archiver.h.
+ *
+ * One thread.  Each turn takes a delivery (waiting at most until the batch's
+ * flush deadline), and either adds it to the batch or, when it can never be
+ * stored (not JSON, not an array of objects with a string _id, an item over
+ * --max-item-bytes, a routing key that names no table), sends it to E.dead
+ * with the reason and acks it at once.  A full or old batch is flushed:
+ *
+ *   FILLING ──full / flush interval / stop──▶ WRITING ──COMMIT──▶ ACKED (batch emptied)
+ *                                               │  ▲
+ *                  PostgreSQL down, deadlock, … │  │ backoff, broker kept alive
+ *                                               ▼  │
+ *                                             RETRYING
+ *   WRITING ──rows refused──▶ ISOLATING: each message in its own transaction;
+ *                             a message still refused goes to E.dead with
+ *                             PostgreSQL's reason, the others are stored.
+ *
+ * Acks: after COMMIT one multiple-ack on the batch's last delivery of the
+ * current connection covers the whole batch (deliveries come in tag order
+ * and every earlier one is in the batch or already acked).  If a dead-letter
+ * could not be sent, that delivery is a hole that a multiple-ack would
+ * swallow; then the batch is acked message by message instead.  Deliveries
+ * of a connection that has since been lost cannot be acked (mq: MQ_STALE);
+ * the broker delivers them again and the upsert absorbs the repeat.
+ *
+ * Stopping: the first SIGTERM/SIGINT stops the taking of messages; the batch
+ * is written and acked, then the process exits 0.  If PostgreSQL stays
+ * unreachable for ARCHIVER_DRAIN_MS after the stop, or a second signal
+ * comes, it exits 1 without acking: the broker keeps those messages.
+ */
+#include "archiver.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "batch.h"
+#include "log.h"
+#include "mq.h"
+#include "pgstore.h"
+#include "sig.h"
+#include "timeutil.h"
+#include "xalloc.h"
+
+#define ARCHIVER_IDLE_WAIT_MS 200 /* longest wait for a delivery with an empty batch */
+#define ARCHIVER_SLICE_MS 100     /* backoff waits in slices, servicing the broker */
+#define ARCHIVER_DRAIN_MS 10000   /* after a stop, how long PostgreSQL may stay away */
+#define ARCHIVER_STATS_EVERY_NS (60 * TIME_NS_PER_S)
+#define ARCHIVER_REASON_MAX 1024
+
+typedef struct archiver_stats {
+    uint64_t messages, items, dead_lettered, refused_messages, flushes, retries;
+} archiver_stats;
+
+typedef struct archiver {
+    const archiver_settings *s;
+    mq *q;
+    pgstore *pg;
+    batch b;
+    backoff pg_backoff;
+    bool stopping;       /* a stop was taken: drain and exit */
+    bool abandoned;      /* gave up draining: exit 1 */
+    int64_t drain_deadline_ns;
+    uint64_t hole_generation; /* a delivery of this connection was neither stored nor acked */
+    archiver_stats stats;
+    int64_t next_stats_ns;
+} archiver;
+
+/* --- waiting --- */
+
+/* Called by pgstore while it waits for the server. */
+static void archiver_idle(void *arg) {
+    archiver *a = arg;
+    if (a->q) mq_tick(a->q);
+}
+
+/* Take a requested stop: the first one starts the drain, a second one (or
+ * the drain outlasting its deadline) abandons it.  False when abandoned. */
+static bool archiver_check_stop(archiver *a) {
+    if (sig_stop_requested()) {
+        sig_take_stop();
+        if (a->stopping) {
+            log_warn("second stop request: exiting without writing the batch");
+            a->abandoned = true;
+            return false;
+        }
+        log_info("stop requested: writing the batch of %zu items, then exiting", a->b.items);
+        a->stopping = true;
+        a->drain_deadline_ns = time_mono_ns() + ARCHIVER_DRAIN_MS * TIME_NS_PER_MS;
+    }
+    if (a->stopping && time_mono_ns() > a->drain_deadline_ns) {
+        log_warn("PostgreSQL stayed unreachable for %d s after the stop request: exiting", ARCHIVER_DRAIN_MS / 1000);
+        a->abandoned = true;
+        return false;
+    }
+    return true;
+}
+
+/* Wait MS while keeping the broker connection alive.  False when the wait
+ * must end for good (see archiver_check_stop). */
+static bool archiver_wait(archiver *a, int64_t ms) {
+    int64_t end = time_mono_ns() + ms * TIME_NS_PER_MS;
+    while (time_mono_ns() < end) {
+        if (!archiver_check_stop(a)) return false;
+        mq_tick(a->q);
+        time_sleep_ns(ARCHIVER_SLICE_MS * TIME_NS_PER_MS);
+    }
+    return archiver_check_stop(a);
+}
+
+/* --- dead letters and acks --- */
+
+/* Send an unstorable delivery to E.dead with REASON and ack it. */
+static void archiver_dead_letter(archiver *a, const mq_delivery *d, const char *reason) {
+    log_warn("cannot archive a message of routing key %s (%zu bytes): %s; sending it to %s", d->routing_key, d->len,
+             reason, mq_target_name(a->q, MQ_EXCHANGE_DEAD));
+    if (a->stopping) sig_take_stop(); /* a drain may still publish */
+    int rc = mq_publish_dead(a->q, d->routing_key, d->body, d->len, reason);
+    if (rc != MQ_OK && rc != MQ_UNROUTABLE) {
+        log_warn("cannot dead-letter the message: %s; it stays in the queue", mq_status_text(rc));
+        if (d->tag.generation == mq_generation(a->q)) a->hole_generation = d->tag.generation;
+        return;
+    }
+    a->stats.dead_lettered++;
+    mq_ack(a->q, d->tag, false);
+}
+
+/* Ack every message of the batch except those in SKIP (may be NULL). */
+static void archiver_ack_batch(archiver *a, const bool *skip) {
+    uint64_t gen = mq_generation(a->q);
+    bool one_by_one = skip || a->hole_generation == gen;
+    size_t last = SIZE_MAX;
+    for (size_t i = 0; i < a->b.nmsgs; i++) {
+        const mq_delivery *d = &a->b.msgs[i].d;
+        if (d->tag.generation != gen) continue; /* its connection is gone: it comes again */
+        if (skip && skip[i]) continue;
+        if (one_by_one)
+            mq_ack(a->q, d->tag, false);
+        else
+            last = i;
+    }
+    if (last != SIZE_MAX) mq_ack(a->q, a->b.msgs[last].d.tag, true);
+}
+
+/* --- writing the batch --- */
+
+/* The rows of every table of the batch (MSG < 0), or of message MSG. */
+static size_t archiver_tables(archiver *a, long msg, pgstore_table *out) {
+    size_t n = 0;
+    for (size_t t = 0; t < a->b.ntables; t++) {
+        if (msg >= 0 && a->b.msgs[msg].table != t) continue;
+        batch_table *bt = &a->b.tables[t];
+        char *param;
+        size_t len;
+        size_t rows = batch_table_param(&a->b, t, msg, &param, &len);
+        out[n++] = (pgstore_table){.name = bt->name,
+                                   .exchange = a->s->common.exchange,
+                                   .key_prefix = bt->key_prefix,
+                                   .param = param,
+                                   .param_len = len,
+                                   .nrows = rows};
+    }
+    return n;
+}
+
+static void archiver_tables_free(pgstore_table *t, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free((char *)t[i].param);
+}
+
+/* Write TABLES until it is done, refused, or the wait is abandoned. */
+static int archiver_write(archiver *a, const pgstore_table *tables, size_t n, size_t items, char *why,
+                          size_t whylen) {
+    for (;;) {
+        int rc = pgstore_write(a->pg, tables, n, why, whylen);
+        if (rc != PGSTORE_RETRY) {
+            backoff_reset(&a->pg_backoff);
+            return rc;
+        }
+        a->stats.retries++;
+        int64_t delay = backoff_next_ms(&a->pg_backoff);
+        log_warn("cannot write %zu items to PostgreSQL: %s; trying again in %" PRId64 " ms", items, why, delay);
+        if (!archiver_wait(a, delay)) return PGSTORE_RETRY;
+    }
+}
+
+/* PostgreSQL refused the batch: store each message alone, and send the
+ * ones it still refuses to E.dead.  False when abandoned. */
+static bool archiver_isolate(archiver *a) {
+    log_warn("PostgreSQL refused a batch of %zu messages: writing them one by one to find the culprit",
+             a->b.nmsgs);
+    bool *skip = xcalloc(a->b.nmsgs, sizeof *skip);
+    bool ok = true;
+    for (size_t i = 0; i < a->b.nmsgs && ok; i++) {
+        pgstore_table one;
+        char why[ARCHIVER_REASON_MAX];
+        size_t n = archiver_tables(a, (long)i, &one);
+        int rc = archiver_write(a, &one, n, a->b.msgs[i].nitems, why, sizeof why);
+        archiver_tables_free(&one, n);
+        if (rc == PGSTORE_REFUSED) {
+            char reason[ARCHIVER_REASON_MAX + 32];
+            snprintf(reason, sizeof reason, "PostgreSQL refused it: %s", why);
+            a->stats.refused_messages++;
+            archiver_dead_letter(a, &a->b.msgs[i].d, reason);
+            skip[i] = true; /* acked, or a hole */
+        } else if (rc != PGSTORE_OK) {
+            ok = false;
+        }
+    }
+    if (ok) archiver_ack_batch(a, skip);
+    free(skip);
+    return ok;
+}
+
+/* Write the batch, ack it, empty it.  False when the drain was abandoned
+ * (the batch is emptied unacked: the broker delivers it again). */
+static bool archiver_flush(archiver *a) {
+    if (!a->b.nmsgs) return true;
+    a->stats.flushes++;
+    pgstore_table *tables = xcalloc(a->b.ntables ? a->b.ntables : 1, sizeof *tables);
+    size_t n = archiver_tables(a, -1, tables);
+    char why[ARCHIVER_REASON_MAX];
+    int64_t t0 = time_mono_ns();
+    int rc = archiver_write(a, tables, n, a->b.items, why, sizeof why);
+    archiver_tables_free(tables, n);
+    free(tables);
+    bool ok = true;
+    if (rc == PGSTORE_OK) {
+        if (a->stopping) sig_take_stop(); /* the acks are owed */
+        archiver_ack_batch(a, NULL);
+        log_debug("committed %zu items of %zu messages in %" PRId64 " ms", a->b.items, a->b.nmsgs,
+                  (int64_t)((time_mono_ns() - t0) / TIME_NS_PER_MS));
+    } else if (rc == PGSTORE_REFUSED) {
+        ok = archiver_isolate(a);
+    } else {
+        ok = false;
+    }
+    if (!ok) log_warn("%zu messages were not archived; the broker will deliver them again", a->b.nmsgs);
+    batch_clear(&a->b);
+    return ok;
+}
+
+static bool archiver_batch_due(const archiver *a) {
+    if (!a->b.nmsgs) return false;
+    return a->b.items >= (size_t)a->s->batch_size || a->b.bytes >= (size_t)a->s->batch_bytes ||
+           time_mono_ns() - a->b.started_ns >= a->s->flush_interval_ms * TIME_NS_PER_MS;
+}
+
+/* --- the loop --- */
+
+static void archiver_take(archiver *a, mq_delivery *d) {
+    char why[ARCHIVER_REASON_MAX];
+    a->stats.messages++;
+    if (batch_add(&a->b, d, why, sizeof why)) {
+        a->stats.items += a->b.msgs[a->b.nmsgs - 1].nitems;
+        return;
+    }
+    archiver_dead_letter(a, d, why);
+    mq_delivery_release(d);
+}
+
+static void archiver_log_stats(archiver *a) {
+    pgstore_stats ps;
+    pgstore_get_stats(a->pg, &ps);
+    mq_stats ms;
+    mq_get_stats(a->q, &ms);
+    log_info("%" PRIu64 " messages, %" PRIu64 " items; %" PRIu64 " rows written, %" PRIu64
+             " unchanged, in %" PRIu64 " commits; %" PRIu64 " messages dead-lettered (%" PRIu64
+             " refused by PostgreSQL); %" PRIu64 " write retries, %" PRIu64 " PostgreSQL connects, %" PRIu64
+             " broker connects",
+             a->stats.messages, a->stats.items, ps.rows_written, ps.rows_unchanged, ps.commits, a->stats.dead_lettered,
+             a->stats.refused_messages, a->stats.retries, ps.connects, ms.connects);
+}
+
+static int archiver_loop(archiver *a) {
+    while (!a->stopping) {
+        if (!archiver_check_stop(a)) break;
+        if (a->stopping) break;
+        int64_t wait_ms = ARCHIVER_IDLE_WAIT_MS;
+        if (a->b.nmsgs) {
+            int64_t due = a->b.started_ns + a->s->flush_interval_ms * TIME_NS_PER_MS - time_mono_ns();
+            wait_ms = due > 0 ? due / TIME_NS_PER_MS + 1 : 0;
+            if (wait_ms > ARCHIVER_IDLE_WAIT_MS) wait_ms = ARCHIVER_IDLE_WAIT_MS;
+        }
+        mq_delivery d;
+        int rc = mq_next(a->q, &d, wait_ms);
+        if (rc == MQ_OK)
+            archiver_take(a, &d);
+        else if (rc == MQ_GAVE_UP) {
+            log_error("the broker cannot be reached: giving up");
+            return 1;
+        }
+        if (archiver_batch_due(a) && !archiver_flush(a)) break;
+        if (time_mono_ns() >= a->next_stats_ns) {
+            archiver_log_stats(a);
+            a->next_stats_ns = time_mono_ns() + ARCHIVER_STATS_EVERY_NS;
+        }
+    }
+    if (!a->abandoned && !archiver_flush(a)) a->abandoned = true;
+    archiver_log_stats(a);
+    return a->abandoned ? 1 : 0;
+}
+
+static pgstore *archiver_pgstore_new(const archiver_settings *s, archiver *a) {
+    pgstore_options po = {.conninfo = s->pg, .write_timeout_ms = s->write_timeout_ms};
+    if (a) {
+        po.idle = archiver_idle;
+        po.idle_arg = a;
+    }
+    return pgstore_new(&po);
+}
+
+int archiver_run(const archiver_settings *s) {
+    archiver a;
+    memset(&a, 0, sizeof a);
+    a.s = s;
+    batch_init(&a.b, s->common.exchange, (size_t)s->max_item_bytes);
+    backoff_init(&a.pg_backoff, 200, 30000);
+    a.next_stats_ns = time_mono_ns() + ARCHIVER_STATS_EVERY_NS;
+    int status = 1;
+
+    mq_options mo;
+    mq_options_init(&mo, &s->common, "imgfeed-archiver");
+    int rc = mq_new(&mo, &a.q);
+    if (rc != MQ_OK) {
+        status = rc == MQ_STOPPED ? 0 : 1;
+        goto done;
+    }
+    a.pg = archiver_pgstore_new(s, &a);
+    /* Install the SQL helpers before taking anything. */
+    while (pgstore_ready(a.pg) != PGSTORE_OK) {
+        int64_t delay = backoff_next_ms(&a.pg_backoff);
+        log_warn("waiting for PostgreSQL; trying again in %" PRId64 " ms", delay);
+        if (!archiver_wait(&a, delay) || a.stopping) {
+            status = a.abandoned ? 1 : 0;
+            goto done;
+        }
+    }
+    backoff_reset(&a.pg_backoff);
+    rc = mq_consume(a.q, mq_target_name(a.q, MQ_QUEUE_ARCHIVER), (uint16_t)s->prefetch);
+    if (rc != MQ_OK) {
+        status = rc == MQ_STOPPED ? 0 : 1;
+        goto done;
+    }
+    log_info("archiving %s into PostgreSQL: batches of %ld items or %" PRId64 " ms", mq_target_name(a.q, MQ_QUEUE_ARCHIVER),
+             s->batch_size, s->flush_interval_ms);
+    status = archiver_loop(&a);
+done:
+    batch_release(&a.b);
+    pgstore_free(a.pg);
+    mq_free(a.q);
+    return status;
+}
+
+int archiver_init_db(const archiver_settings *s) {
+    pgstore *pg = archiver_pgstore_new(s, NULL);
+    int rc = pgstore_ready(pg);
+    pgstore_free(pg);
+    if (rc != PGSTORE_OK) return 1;
+    log_info("the archive's SQL helpers are installed");
+    return 0;
+}

@@ -1,0 +1,229 @@
+/* itemtext.c -- cutting a batch into item texts and mending them for jsonb.
+ *
+ * Both passes walk the bytes once, outside and inside strings.  The body has
+ * passed json-c's strict parser already, so the walk can rely on balanced
+ * brackets and well-formed escapes; it still checks what it relies on and
+ * fails rather than read past the end.  See itemtext.h for what is mended.
+ */
+#include "itemtext.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char itemtext_fffd[] = "\xEF\xBF\xBD";
+
+size_t itemtext_split(const char *body, size_t len, itemtext_span *spans, size_t max) {
+    size_t depth = 0, n = 0, start = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = body[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+            continue;
+        }
+        switch (c) {
+        case '"':
+            in_string = true;
+            break;
+        case '[':
+        case '{':
+            if (depth == 0 && c != '[') return (size_t)-1;
+            if (depth == 1) {
+                if (c != '{') return (size_t)-1;
+                start = i;
+            }
+            depth++;
+            break;
+        case ']':
+        case '}':
+            if (depth == 0) return (size_t)-1;
+            depth--;
+            if (depth == 1) {
+                if (n < max) spans[n] = (itemtext_span){body + start, i + 1 - start};
+                n++;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    return depth == 0 && !in_string ? n : (size_t)-1;
+}
+
+size_t itemtext_utf8_len(const unsigned char *s, size_t len) {
+    unsigned char c = s[0];
+    if (c < 0x80) return 1;
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0; /* no overlong forms */
+        if (c == 0xED) hi = 0x9F; /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F; /* nothing above U+10FFFF */
+    } else
+        return 0;
+    if (len < n || s[1] < lo || s[1] > hi) return 0;
+    for (size_t k = 2; k < n; k++)
+        if (s[k] < 0x80 || s[k] > 0xBF) return 0;
+    return n;
+}
+
+static int itemtext_hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* The code unit of the \uXXXX escape at S (6 bytes available), or -1. */
+static long itemtext_escape_unit(const char *s, size_t avail) {
+    if (avail < 6 || s[0] != '\\' || s[1] != 'u') return -1;
+    long v = 0;
+    for (int k = 2; k < 6; k++) {
+        int h = itemtext_hex(s[k]);
+        if (h < 0) return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* A bare word outside strings must be true, false or null. */
+static bool itemtext_word_ok(const char *s, size_t avail, size_t *wlen) {
+    size_t n = 0;
+    while (n < avail && ((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z')))
+        n++;
+    *wlen = n;
+    return (n == 4 && (memcmp(s, "true", 4) == 0 || memcmp(s, "null", 4) == 0)) ||
+           (n == 5 && memcmp(s, "false", 5) == 0);
+}
+
+size_t itemtext_repair(const char *item, size_t len, char *out, itemtext_repairs *r, char *why, size_t whylen) {
+    static const char hexdigits[] = "0123456789abcdef";
+    size_t o = 0, i = 0;
+    bool in_string = false;
+    r->nul = r->utf8 = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)item[i];
+        if (!in_string) {
+            if (c == '"') {
+                in_string = true;
+            } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+                size_t wlen;
+                if (!itemtext_word_ok(item + i, len - i, &wlen)) {
+                    snprintf(why, whylen, "not JSON: %.*s is not a JSON value", (int)(wlen < 20 ? wlen : 20), item + i);
+                    return (size_t)-1;
+                }
+                memcpy(out + o, item + i, wlen);
+                o += wlen;
+                i += wlen;
+                continue;
+            }
+            out[o++] = (char)c;
+            i++;
+            continue;
+        }
+        if (c == '"') {
+            in_string = false;
+            out[o++] = '"';
+            i++;
+        } else if (c == '\\') {
+            long unit = i + 1 < len && item[i + 1] == 'u' ? itemtext_escape_unit(item + i, len - i) : -2;
+            if (unit == 0) { /* \u0000: jsonb cannot hold it */
+                r->nul++;
+                i += 6;
+            } else if (unit >= 0xD800 && unit <= 0xDBFF) {
+                long low = itemtext_escape_unit(item + i + 6, len - i - 6);
+                if (low >= 0xDC00 && low <= 0xDFFF) {
+                    memcpy(out + o, item + i, 12);
+                    o += 12;
+                    i += 12;
+                } else {
+                    memcpy(out + o, "\\ufffd", 6);
+                    o += 6;
+                    i += 6;
+                    r->utf8++;
+                }
+            } else if (unit >= 0xDC00 && unit <= 0xDFFF) {
+                memcpy(out + o, "\\ufffd", 6);
+                o += 6;
+                i += 6;
+                r->utf8++;
+            } else if (unit >= 0) {
+                memcpy(out + o, item + i, 6);
+                o += 6;
+                i += 6;
+            } else { /* a two-character escape */
+                if (i + 1 >= len) break;
+                out[o++] = '\\';
+                out[o++] = item[i + 1];
+                i += 2;
+            }
+        } else if (c < 0x20) { /* a raw control character: spell it as an escape */
+            memcpy(out + o, "\\u00", 4);
+            out[o + 4] = hexdigits[c >> 4];
+            out[o + 5] = hexdigits[c & 15];
+            o += 6;
+            i++;
+        } else if (c < 0x80) {
+            out[o++] = (char)c;
+            i++;
+        } else {
+            size_t n = itemtext_utf8_len((const unsigned char *)item + i, len - i);
+            if (n) {
+                memcpy(out + o, item + i, n);
+                o += n;
+                i += n;
+            } else {
+                memcpy(out + o, itemtext_fffd, 3);
+                o += 3;
+                i++;
+                r->utf8++;
+            }
+        }
+    }
+    if (in_string || o == 0 || out[o - 1] != '}') {
+        snprintf(why, whylen, "not JSON: the item is not a complete object");
+        return (size_t)-1;
+    }
+    if (r->nul || r->utf8) {
+        o--; /* before the closing brace */
+        size_t k = o;
+        while (k > 0 && strchr(" \t\r\n", out[k - 1]))
+            k--;
+        bool empty = k > 0 && out[k - 1] == '{';
+        o += (size_t)sprintf(out + o, "%s\"_repaired\":{\"nul\":%zu,\"utf8\":%zu}}", empty ? "" : ",", r->nul, r->utf8);
+    }
+    return o;
+}
+
+size_t itemtext_repair_string(const char *s, size_t len, char *out) {
+    size_t o = 0, i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == 0) {
+            i++;
+            continue;
+        }
+        size_t n = itemtext_utf8_len((const unsigned char *)s + i, len - i);
+        if (n) {
+            memcpy(out + o, s + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(out + o, itemtext_fffd, 3);
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}

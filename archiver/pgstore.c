@@ -1,0 +1,336 @@
+/* pgstore.c -- the archive in PostgreSQL; see pgstore.h.
+ *
+ * How a batch is written (pgstore_write):
+ *
+ *   SELECT imgfeed_ensure_table($1, $2, $3)       -- once per table and connection
+ *   BEGIN
+ *   INSERT INTO "t" AS t (id, data)               -- once per table, tables by name
+ *       SELECT d->>'_id', d FROM unnest($1::jsonb[]) AS u(d)
+ *       ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, archived_on = now()
+ *       WHERE t.data IS DISTINCT FROM EXCLUDED.data
+ *         AND (t.data->'_crawled_at' IS NULL OR EXCLUDED.data->'_crawled_at' >= t.data->'_crawled_at')
+ *   COMMIT
+ *
+ * The rows travel as one binary jsonb[] parameter per table: one round trip,
+ * no quoting, no temporary table, and PostgreSQL parses each item once.
+ * The WHERE clause is what makes writes idempotent: a replayed item finds
+ * its row equal and changes nothing (no new row version, no WAL); a changed
+ * item replaces its row unless the row holds a newer crawl.  Rows come
+ * sorted by id and tables by name, so concurrent archivers take row locks
+ * in the same order and cannot deadlock.
+ *
+ * Errors are sorted by SQLSTATE (pgstore_classify): class 22 (data
+ * exception), 23 (integrity), 54 (program limit, e.g. an index row too big)
+ * and 21000 mean the rows are refused; everything else, connection loss
+ * included, is worth a retry.
+ */
+#include "pgstore.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "log.h"
+#include "timeutil.h"
+#include "xalloc.h"
+
+#define PGSTORE_POLL_MS 100
+#define PGSTORE_JSONB_ARRAY_OID 3807
+#define PGSTORE_SCHEMA_LOCK "SELECT pg_advisory_xact_lock(hashtext('imgfeed_schema'))"
+
+struct pgstore {
+    pgstore_options opts;
+    PGconn *conn;
+    bool schema_ready;
+    char **tables; /* created on this connection */
+    size_t ntables, tables_cap;
+    pgstore_stats stats;
+};
+
+pgstore *pgstore_new(const pgstore_options *opts) {
+    pgstore *pg = xcalloc(1, sizeof *pg);
+    pg->opts = *opts;
+    return pg;
+}
+
+static void pgstore_forget_tables(pgstore *pg) {
+    for (size_t i = 0; i < pg->ntables; i++)
+        free(pg->tables[i]);
+    pg->ntables = 0;
+    pg->schema_ready = false;
+}
+
+static void pgstore_disconnect(pgstore *pg) {
+    if (pg->conn) PQfinish(pg->conn);
+    pg->conn = NULL;
+    pgstore_forget_tables(pg);
+}
+
+void pgstore_free(pgstore *pg) {
+    if (!pg) return;
+    pgstore_disconnect(pg);
+    free(pg->tables);
+    free(pg);
+}
+
+bool pgstore_connected(const pgstore *pg) { return pg->conn && PQstatus(pg->conn) == CONNECTION_OK; }
+
+void pgstore_get_stats(const pgstore *pg, pgstore_stats *out) { *out = pg->stats; }
+
+/* libpq's message without its trailing newline, for one-line logs. */
+static void pgstore_error_text(const char *msg, char *out, size_t outlen) {
+    snprintf(out, outlen, "%s", msg && *msg ? msg : "unknown error");
+    size_t n = strlen(out);
+    while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
+        out[--n] = '\0';
+    for (char *p = out; *p; p++)
+        if (*p == '\n') *p = ' ';
+}
+
+/* --- connecting --- */
+
+/* Server notices ("relation already exists, skipping") go to the debug log. */
+static void pgstore_on_notice(void *arg, const char *message) {
+    (void)arg;
+    char text[512];
+    pgstore_error_text(message, text, sizeof text);
+    log_debug("PostgreSQL: %s", text);
+}
+
+static int pgstore_connect(pgstore *pg) {
+    /* Our defaults first: the user's conninfo (expanded from "dbname")
+     * overrides them; client_encoding comes last because the archiver sends
+     * UTF-8 whatever the user's settings say. */
+    const char *keys[] = {"application_name", "connect_timeout", "keepalives_idle", "keepalives_interval",
+                          "keepalives_count", "dbname", "client_encoding", NULL};
+    const char *values[] = {"imgfeed-archiver", "10", "10", "5", "3", pg->opts.conninfo, "UTF8", NULL};
+    pg->conn = PQconnectdbParams(keys, values, 1);
+    if (!pg->conn || PQstatus(pg->conn) != CONNECTION_OK) {
+        char err[512];
+        pgstore_error_text(pg->conn ? PQerrorMessage(pg->conn) : "out of memory", err, sizeof err);
+        log_warn("cannot connect to PostgreSQL: %s", err);
+        pgstore_disconnect(pg);
+        return PGSTORE_RETRY;
+    }
+    pg->stats.connects++;
+    PQsetNoticeProcessor(pg->conn, pgstore_on_notice, NULL);
+    const char *enc = PQparameterStatus(pg->conn, "server_encoding");
+    if (enc && strcmp(enc, "UTF8") != 0)
+        log_warn("database %s has encoding %s, not UTF8: jsonb refuses \\u escapes of non-ASCII characters there",
+                 PQdb(pg->conn), enc);
+    log_info("connected to PostgreSQL %s:%s, database %s", PQhost(pg->conn), PQport(pg->conn), PQdb(pg->conn));
+    return PGSTORE_OK;
+}
+
+/* --- statements --- */
+
+/* Send SQL (with NPARAMS binary jsonb[] or text parameters) and wait for
+ * its results, calling the idle callback every PGSTORE_POLL_MS.  Returns the
+ * first error result, else the last result (the caller PQclears it), or NULL
+ * when the connection broke or the wait exceeded TIMEOUT_MS (then the
+ * connection is dropped and *ERR says why). */
+static PGresult *pgstore_exec(pgstore *pg, const char *sql, int nparams, const Oid *types,
+                              const char *const *values, const int *lengths, const int *formats,
+                              int64_t timeout_ms, char *err, size_t errlen) {
+    int sent = nparams || types ? PQsendQueryParams(pg->conn, sql, nparams, types, values, lengths, formats, 0)
+                                : PQsendQuery(pg->conn, sql);
+    if (!sent) goto broken;
+    int64_t deadline = timeout_ms > 0 ? time_mono_ns() + timeout_ms * TIME_NS_PER_MS : 0;
+    while (PQisBusy(pg->conn)) {
+        struct pollfd pfd = {.fd = PQsocket(pg->conn), .events = POLLIN};
+        if (pfd.fd < 0) goto broken;
+        int rc = poll(&pfd, 1, PGSTORE_POLL_MS);
+        if (rc < 0 && errno != EINTR) goto broken;
+        if (rc > 0 && !PQconsumeInput(pg->conn)) goto broken;
+        if (pg->opts.idle) pg->opts.idle(pg->opts.idle_arg);
+        if (deadline && time_mono_ns() > deadline) {
+            snprintf(err, errlen, "no answer within %lld ms", (long long)timeout_ms);
+            pgstore_disconnect(pg);
+            return NULL;
+        }
+    }
+    PGresult *res, *keep = NULL;
+    while ((res = PQgetResult(pg->conn))) {
+        if (keep && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
+            PQclear(res); /* keep the first error */
+        } else {
+            PQclear(keep);
+            keep = res;
+        }
+    }
+    if (!keep || PQstatus(pg->conn) != CONNECTION_OK) {
+        if (keep) {
+            pgstore_error_text(PQresultErrorMessage(keep), err, errlen);
+            PQclear(keep);
+        } else {
+            pgstore_error_text(PQerrorMessage(pg->conn), err, errlen);
+        }
+        pgstore_disconnect(pg);
+        return NULL;
+    }
+    return keep;
+broken:
+    pgstore_error_text(PQerrorMessage(pg->conn), err, errlen);
+    pgstore_disconnect(pg);
+    return NULL;
+}
+
+/* What an error result means for the caller; *ERR gets its message. */
+static int pgstore_classify(pgstore *pg, const PGresult *res, char *err, size_t errlen) {
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    char msg[768];
+    pgstore_error_text(PQresultErrorMessage(res), msg, sizeof msg);
+    snprintf(err, errlen, "%s%s%s", msg, state ? " (SQLSTATE " : "", state ? state : "");
+    if (state) strncat(err, ")", errlen - strlen(err) - 1);
+    if (!state) return PGSTORE_RETRY;
+    if (strcmp(state, "42P01") == 0 || strcmp(state, "42883") == 0 || strcmp(state, "3F000") == 0) {
+        pgstore_forget_tables(pg); /* dropped behind our back: create again */
+        return PGSTORE_RETRY;
+    }
+    if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 || strncmp(state, "54", 2) == 0 ||
+        strcmp(state, "21000") == 0)
+        return PGSTORE_REFUSED;
+    return PGSTORE_RETRY;
+}
+
+/* Run SQL that returns no rows we need; OK, RETRY or REFUSED. */
+static int pgstore_run(pgstore *pg, const char *sql, int nparams, const char *const *values, int64_t timeout_ms,
+                       char *err, size_t errlen) {
+    PGresult *res = pgstore_exec(pg, sql, nparams, NULL, values, NULL, NULL, timeout_ms, err, errlen);
+    if (!res) return PGSTORE_RETRY;
+    ExecStatusType st = PQresultStatus(res);
+    int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? PGSTORE_OK : pgstore_classify(pg, res, err, errlen);
+    PQclear(res);
+    return rc;
+}
+
+static void pgstore_rollback(pgstore *pg) {
+    char err[256];
+    if (pgstore_connected(pg) && PQtransactionStatus(pg->conn) != PQTRANS_IDLE)
+        pgstore_run(pg, "ROLLBACK", 0, NULL, pg->opts.write_timeout_ms, err, sizeof err);
+}
+
+/* --- the schema and the tables --- */
+
+static int pgstore_install_schema(pgstore *pg) {
+    char err[1024];
+    char *sql = xasprintf("BEGIN; %s; %s\nCOMMIT;", PGSTORE_SCHEMA_LOCK, pgstore_schema_sql);
+    int rc = pgstore_run(pg, sql, 0, NULL, 0, err, sizeof err);
+    free(sql);
+    if (rc != PGSTORE_OK) {
+        pgstore_rollback(pg);
+        log_error("cannot install the archive's SQL helpers: %s", err);
+        return PGSTORE_RETRY;
+    }
+    pg->schema_ready = true;
+    log_debug("archive SQL helpers installed");
+    return PGSTORE_OK;
+}
+
+int pgstore_ready(pgstore *pg) {
+    if (pg->conn && PQstatus(pg->conn) != CONNECTION_OK) pgstore_disconnect(pg);
+    if (!pg->conn && pgstore_connect(pg) != PGSTORE_OK) return PGSTORE_RETRY;
+    if (!pg->schema_ready && pgstore_install_schema(pg) != PGSTORE_OK) return PGSTORE_RETRY;
+    return PGSTORE_OK;
+}
+
+static bool pgstore_knows_table(const pgstore *pg, const char *name) {
+    for (size_t i = 0; i < pg->ntables; i++)
+        if (strcmp(pg->tables[i], name) == 0) return true;
+    return false;
+}
+
+static int pgstore_ensure_table(pgstore *pg, const pgstore_table *t, char *why, size_t whylen) {
+    if (pgstore_knows_table(pg, t->name)) return PGSTORE_OK;
+    const char *values[] = {t->name, t->exchange, t->key_prefix};
+    char err[1024];
+    int rc = pgstore_run(pg, "SELECT imgfeed_ensure_table($1, $2, $3)", 3, values, 0, err, sizeof err);
+    if (rc != PGSTORE_OK) {
+        log_warn("cannot create table %s: %s", t->name, err);
+        snprintf(why, whylen, "cannot create table %s: %s", t->name, err);
+        return rc == PGSTORE_REFUSED ? PGSTORE_RETRY : rc; /* a bad table name is ours, not the data's */
+    }
+    if (pg->ntables == pg->tables_cap) {
+        pg->tables_cap = pg->tables_cap ? 2 * pg->tables_cap : 16;
+        pg->tables = xrealloc(pg->tables, pg->tables_cap * sizeof *pg->tables);
+    }
+    pg->tables[pg->ntables++] = xstrdup(t->name);
+    pg->stats.tables_created++;
+    return PGSTORE_OK;
+}
+
+/* --- writing --- */
+
+static int pgstore_insert(pgstore *pg, const pgstore_table *t, char *why, size_t whylen) {
+    char *ident = PQescapeIdentifier(pg->conn, t->name, strlen(t->name));
+    if (!ident) {
+        snprintf(why, whylen, "cannot quote table name %s: %s", t->name, PQerrorMessage(pg->conn));
+        return PGSTORE_RETRY;
+    }
+    char *sql = xasprintf("INSERT INTO %s AS t (id, data) SELECT d->>'_id', d FROM unnest($1::jsonb[]) AS u(d) "
+                          "ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, archived_on = now() "
+                          "WHERE t.data IS DISTINCT FROM EXCLUDED.data AND (t.data->'_crawled_at' IS NULL "
+                          "OR EXCLUDED.data->'_crawled_at' >= t.data->'_crawled_at')",
+                          ident);
+    PQfreemem(ident);
+    Oid type = PGSTORE_JSONB_ARRAY_OID;
+    const char *value = t->param;
+    int length = (int)t->param_len, format = 1;
+    char err[1024];
+    PGresult *res = pgstore_exec(pg, sql, 1, &type, &value, &length, &format, pg->opts.write_timeout_ms, err,
+                                 sizeof err);
+    free(sql);
+    if (!res) {
+        snprintf(why, whylen, "%s", err);
+        return PGSTORE_RETRY;
+    }
+    int rc = PGSTORE_OK;
+    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+        unsigned long affected = strtoul(PQcmdTuples(res), NULL, 10);
+        pg->stats.rows_written += affected;
+        pg->stats.rows_unchanged += t->nrows > affected ? t->nrows - affected : 0;
+    } else {
+        rc = pgstore_classify(pg, res, err, sizeof err);
+        snprintf(why, whylen, "table %s: %s", t->name, err);
+    }
+    PQclear(res);
+    return rc;
+}
+
+int pgstore_write(pgstore *pg, const pgstore_table *tables, size_t n, char *why, size_t whylen) {
+    char err[1024];
+    if (pgstore_ready(pg) != PGSTORE_OK) {
+        snprintf(why, whylen, "PostgreSQL is not reachable");
+        return PGSTORE_RETRY;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!tables[i].nrows) continue;
+        int rc = pgstore_ensure_table(pg, &tables[i], why, whylen);
+        if (rc != PGSTORE_OK) return rc;
+    }
+    pgstore_stats before = pg->stats;
+    int rc = pgstore_run(pg, "BEGIN", 0, NULL, pg->opts.write_timeout_ms, err, sizeof err);
+    if (rc != PGSTORE_OK) {
+        snprintf(why, whylen, "BEGIN: %s", err);
+        return PGSTORE_RETRY;
+    }
+    for (size_t i = 0; i < n && rc == PGSTORE_OK; i++)
+        if (tables[i].nrows) rc = pgstore_insert(pg, &tables[i], why, whylen);
+    if (rc == PGSTORE_OK) {
+        rc = pgstore_run(pg, "COMMIT", 0, NULL, pg->opts.write_timeout_ms, err, sizeof err);
+        if (rc != PGSTORE_OK) snprintf(why, whylen, "COMMIT: %s", err);
+    }
+    if (rc != PGSTORE_OK) {
+        pgstore_rollback(pg);
+        /* Nothing was written: undo the counts. */
+        pg->stats.rows_written = before.rows_written;
+        pg->stats.rows_unchanged = before.rows_unchanged;
+        return rc;
+    }
+    pg->stats.commits++;
+    return PGSTORE_OK;
+}

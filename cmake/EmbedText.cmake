@@ -1,0 +1,14 @@
+# imgfeed_embed_text(INPUT OUTPUT SYMBOL)
+#
+# Writes OUTPUT, a C file defining `const char SYMBOL[]` with the bytes of
+# INPUT and a final NUL, so that a program carries a text file (the
+# archiver's schema.sql) without reading it at run time.  The file is
+# written at configure time, and CMake configures again when INPUT changes.
+function(imgfeed_embed_text input output symbol)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${input})
+  file(READ ${input} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  set(text "/* Generated from ${input} by cmake/EmbedText.cmake; do not edit. */\n")
+  string(APPEND text "const char ${symbol}[] = {${bytes}0x00};\n")
+  file(CONFIGURE OUTPUT ${output} CONTENT "${text}" @ONLY)
+endfunction()
