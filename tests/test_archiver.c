@@ -62,6 +62,18 @@ static void archiver_start(proc *p, const char *const *args) {
     free(binary);
 }
 
+/* How often TEXT occurs in the log of P. */
+static int log_count(const proc *p, const char *text) {
+    FILE *f = fopen(p->log, "r");
+    if (!f) fail_msg("cannot open %s", p->log);
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, text)) n++;
+    fclose(f);
+    return n;
+}
+
 /* --- publishing --- */
 
 static mq *connect_to(const char *exchange) {
@@ -568,6 +580,11 @@ static void test_pg_restart(void **state) {
     fprintf(stderr, "PostgreSQL restarted at %ld rows\n", at);
     wait_rows(t.post_table, RESTART_N);
     proc_stop(&t.archiver[0]);
+    /* It did lose PostgreSQL mid-stream, and came back. */
+    if (log_count(&t.archiver[0], "connected to PostgreSQL") < 2) {
+        proc_print_log(&t.archiver[0]);
+        fail_msg("the archiver never reconnected to PostgreSQL");
+    }
     assert_int_equal(pgtest_count(t.post_table), RESTART_N);
     assert_rows_equal(t.post_table, expect);
     assert_int_equal(queue_count(MQ_QUEUE_ARCHIVER), 0);
@@ -588,6 +605,10 @@ static void test_broker_stop(void **state) {
     assert_int_equal(testenv_servers("rabbit-start"), 0);
     wait_rows(t.post_table, RESTART_N);
     proc_stop(&t.archiver[0]);
+    if (log_count(&t.archiver[0], "connected to amqp") < 2) {
+        proc_print_log(&t.archiver[0]);
+        fail_msg("the archiver never reconnected to the broker");
+    }
     assert_int_equal(pgtest_count(t.post_table), RESTART_N);
     assert_rows_equal(t.post_table, expect);
     json_object_put(expect);

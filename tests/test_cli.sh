@@ -49,5 +49,12 @@ for prog in "$@"; do
     check "hash --max-bytes refuses a larger file" grep -q '"error":"too large"' <<<"$out"
     rm -rf "$tmp"
 done
+# imgfeed-archiver --init-db: a database that cannot be reached is an error, said plainly.
+for prog in "$@"; do
+    [[ $(basename "$prog") == imgfeed-archiver ]] || continue
+    out=$("$prog" --init-db --pg 'host=127.0.0.1 port=1 connect_timeout=2' 2>&1); status=$?
+    check "--init-db without a database exits 1" test $status -eq 1
+    check "--init-db says it cannot connect" grep -q "cannot connect to PostgreSQL" <<<"$out"
+done
 echo "$((failures == 0 ? 1 : 0)) suites passed, $failures checks failed"
 exit $((failures > 0))
