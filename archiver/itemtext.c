@@ -140,23 +140,13 @@ size_t itemtext_repair(const char *item, size_t len, char *out, itemtext_repairs
             if (unit == 0) { /* \u0000: jsonb cannot hold it */
                 r->nul++;
                 i += 6;
-            } else if (unit >= 0xD800 && unit <= 0xDBFF) {
-                long low = itemtext_escape_unit(item + i + 6, len - i - 6);
-                if (low >= 0xDC00 && low <= 0xDFFF) {
-                    memcpy(out + o, item + i, 12);
-                    o += 12;
-                    i += 12;
-                } else {
-                    memcpy(out + o, "\\ufffd", 6);
-                    o += 6;
-                    i += 6;
-                    r->utf8++;
-                }
-            } else if (unit >= 0xDC00 && unit <= 0xDFFF) {
-                memcpy(out + o, "\\ufffd", 6);
-                o += 6;
-                i += 6;
-                r->utf8++;
+            } else if (unit >= 0xD800 && unit <= 0xDFFF) {
+                long low = unit <= 0xDBFF ? itemtext_escape_unit(item + i + 6, len - i - 6) : -1;
+                bool paired = low >= 0xDC00 && low <= 0xDFFF;
+                if (!paired) r->utf8++; /* a lone surrogate: U+FFFD in its place */
+                memcpy(out + o, paired ? item + i : "\\ufffd", paired ? 12 : 6);
+                o += paired ? 12 : 6;
+                i += paired ? 12 : 6;
             } else if (unit >= 0) {
                 memcpy(out + o, item + i, 6);
                 o += 6;

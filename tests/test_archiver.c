@@ -449,26 +449,42 @@ static void test_refused_by_postgres(void **state) {
     assert_int_equal(queue_count(MQ_QUEUE_ARCHIVER), 0);
 }
 
-#define KILL_N 4000
+#define STREAM_N 5000
+
+/* Publish STREAM_N items, start an archiver that writes batches of 100,
+ * DISRUPT it once a fifth of the rows are in, and check that every item
+ * ends up once, with its JSON, and the queue empty.  When MUST_LOG is given,
+ * the archiver's logs must show it at least twice (it did reconnect). */
+static void survive(const char *what, void (*disrupt)(void), const char *must_log) {
+    json_object *expect = json_object_new_object();
+    publish_range("site.post.g", 0, STREAM_N, 5, 100, expect);
+    static const char *const args[] = {"--batch-size", "100", NULL};
+    archiver_start(&t.archiver[0], args);
+    long at = wait_rows(t.post_table, STREAM_N / 5);
+    disrupt();
+    fprintf(stderr, "%s at %ld of %d rows\n", what, at, STREAM_N);
+    if (!t.archiver[0].pid) archiver_start(&t.archiver[0], args);
+    wait_rows(t.post_table, STREAM_N);
+    proc_stop(&t.archiver[0]);
+    if (must_log && log_count(&t.archiver[0], must_log) < 2) {
+        proc_print_log(&t.archiver[0]);
+        fail_msg("%s: the archiver's log never says \"%s\" again", what, must_log);
+    }
+    assert_int_equal(pgtest_count(t.post_table), STREAM_N);
+    assert_rows_equal(t.post_table, expect);
+    assert_int_equal(queue_count(MQ_QUEUE_ARCHIVER), 0);
+    json_object_put(expect);
+}
+
+static void kill_archiver(void) {
+    proc_kill(&t.archiver[0]);
+    proc_release(&t.archiver[0]);
+}
 
 /* kill -9 mid-stream, start again: every item once. */
 static void test_kill9(void **state) {
     (void)state;
-    json_object *expect = json_object_new_object();
-    publish_range("site.post.g", 0, KILL_N, 4, 100, expect);
-    static const char *const args[] = {"--batch-size", "200", NULL};
-    archiver_start(&t.archiver[0], args);
-    long at = wait_rows(t.post_table, KILL_N / 4);
-    proc_kill(&t.archiver[0]);
-    proc_release(&t.archiver[0]);
-    fprintf(stderr, "kill -9 at %ld rows\n", at);
-    archiver_start(&t.archiver[0], args);
-    wait_rows(t.post_table, KILL_N);
-    proc_stop(&t.archiver[0]);
-    assert_int_equal(pgtest_count(t.post_table), KILL_N);
-    assert_rows_equal(t.post_table, expect);
-    assert_int_equal(queue_count(MQ_QUEUE_ARCHIVER), 0);
-    json_object_put(expect);
+    survive("kill -9", kill_archiver, NULL);
 }
 
 #define TWO_N 3000
@@ -566,52 +582,24 @@ static void test_init_db(void **state) {
 
 /* --- restarts, run alone --- */
 
-#define RESTART_N 6000
+static void restart_postgres(void) { assert_int_equal(testenv_servers("pg-restart"), 0); }
+
+static void stop_broker_3s(void) {
+    assert_int_equal(testenv_servers("rabbit-stop"), 0);
+    sleep(3);
+    assert_int_equal(testenv_servers("rabbit-start"), 0);
+}
 
 /* PostgreSQL restarted mid-stream: N rows, none twice, none lost. */
 static void test_pg_restart(void **state) {
     (void)state;
-    json_object *expect = json_object_new_object();
-    publish_range("site.post.g", 0, RESTART_N, 5, 100, expect);
-    static const char *const args[] = {"--batch-size", "100", NULL};
-    archiver_start(&t.archiver[0], args);
-    long at = wait_rows(t.post_table, RESTART_N / 5);
-    assert_int_equal(testenv_servers("pg-restart"), 0);
-    fprintf(stderr, "PostgreSQL restarted at %ld rows\n", at);
-    wait_rows(t.post_table, RESTART_N);
-    proc_stop(&t.archiver[0]);
-    /* It did lose PostgreSQL mid-stream, and came back. */
-    if (log_count(&t.archiver[0], "connected to PostgreSQL") < 2) {
-        proc_print_log(&t.archiver[0]);
-        fail_msg("the archiver never reconnected to PostgreSQL");
-    }
-    assert_int_equal(pgtest_count(t.post_table), RESTART_N);
-    assert_rows_equal(t.post_table, expect);
-    assert_int_equal(queue_count(MQ_QUEUE_ARCHIVER), 0);
-    json_object_put(expect);
+    survive("PostgreSQL restart", restart_postgres, "connected to PostgreSQL");
 }
 
 /* The broker stopped for a few seconds mid-stream: N rows. */
 static void test_broker_stop(void **state) {
     (void)state;
-    json_object *expect = json_object_new_object();
-    publish_range("site.post.g", 0, RESTART_N, 5, 100, expect);
-    static const char *const args[] = {"--batch-size", "100", NULL};
-    archiver_start(&t.archiver[0], args);
-    long at = wait_rows(t.post_table, RESTART_N / 5);
-    assert_int_equal(testenv_servers("rabbit-stop"), 0);
-    fprintf(stderr, "broker stopped at %ld rows\n", at);
-    sleep(3);
-    assert_int_equal(testenv_servers("rabbit-start"), 0);
-    wait_rows(t.post_table, RESTART_N);
-    proc_stop(&t.archiver[0]);
-    if (log_count(&t.archiver[0], "connected to amqp") < 2) {
-        proc_print_log(&t.archiver[0]);
-        fail_msg("the archiver never reconnected to the broker");
-    }
-    assert_int_equal(pgtest_count(t.post_table), RESTART_N);
-    assert_rows_equal(t.post_table, expect);
-    json_object_put(expect);
+    survive("broker stop", stop_broker_3s, "connected to amqp");
 }
 
 static int done(void **state) {
