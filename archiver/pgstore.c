@@ -118,6 +118,11 @@ static int pgstore_connect(pgstore *pg) {
     }
     pg->stats.connects++;
     PQsetNoticeProcessor(pg->conn, pgstore_on_notice, NULL);
+    if (PQsetnonblocking(pg->conn, 1) != 0) {
+        log_warn("cannot make the PostgreSQL connection nonblocking: %s", PQerrorMessage(pg->conn));
+        pgstore_disconnect(pg);
+        return PGSTORE_RETRY;
+    }
     const char *enc = PQparameterStatus(pg->conn, "server_encoding");
     if (enc && strcmp(enc, "UTF8") != 0)
         log_warn("database %s has encoding %s, not UTF8: jsonb refuses \\u escapes of non-ASCII characters there",
@@ -139,13 +144,19 @@ static PGresult *pgstore_exec(pgstore *pg, const char *sql, int nparams, const O
     int sent = nparams || types ? PQsendQueryParams(pg->conn, sql, nparams, types, values, lengths, formats, 0)
                                 : PQsendQuery(pg->conn, sql);
     if (!sent) goto broken;
+    /* Nonblocking: send the statement (a batch can be tens of MB) and read
+     * the answer in the same loop, so that a server that stops reading
+     * cannot block us past the deadline. */
     int64_t deadline = timeout_ms > 0 ? time_mono_ns() + timeout_ms * TIME_NS_PER_MS : 0;
-    while (PQisBusy(pg->conn)) {
-        struct pollfd pfd = {.fd = PQsocket(pg->conn), .events = POLLIN};
+    for (;;) {
+        int unsent = PQflush(pg->conn); /* 0: all sent, 1: more to send, -1: failed */
+        if (unsent < 0) goto broken;
+        if (!unsent && !PQisBusy(pg->conn)) break;
+        struct pollfd pfd = {.fd = PQsocket(pg->conn), .events = (short)(POLLIN | (unsent ? POLLOUT : 0))};
         if (pfd.fd < 0) goto broken;
         int rc = poll(&pfd, 1, PGSTORE_POLL_MS);
         if (rc < 0 && errno != EINTR) goto broken;
-        if (rc > 0 && !PQconsumeInput(pg->conn)) goto broken;
+        if (rc > 0 && (pfd.revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(pg->conn)) goto broken;
         if (pg->opts.idle) pg->opts.idle(pg->opts.idle_arg);
         if (deadline && time_mono_ns() > deadline) {
             snprintf(err, errlen, "no answer within %lld ms", (long long)timeout_ms);
