@@ -1,10 +1,15 @@
 /* archiver.c -- the archiver's loop; see archiver.h.
  *
- * One thread.  Each turn takes a delivery (waiting at most until the batch's
- * flush deadline), and either adds it to the batch or, when it can never be
- * stored (not JSON, not an array of objects with a string _id, an item over
- * --max-item-bytes, a routing key that names no table), sends it to E.dead
- * with the reason and acks it at once.  A full or old batch is flushed:
+ * One thread, two batches: one filling, one being written.  Each turn takes
+ * a delivery (waiting at most until the batch's flush deadline), and either
+ * adds it to the filling batch or, when it can never be stored (not JSON,
+ * not an array of objects with a string _id, an item over --max-item-bytes,
+ * a routing key that names no table), sends it to E.dead with the reason
+ * and acks it at once.  A full or old batch is flushed: it becomes the
+ * writing batch, and while PostgreSQL works on it, pgstore's idle callback
+ * (archiver_idle) keeps taking deliveries into the other one, so that the
+ * archiver parses the next batch while the server writes this one.  At most
+ * two batches are held; the filling one stops taking when it is full.
  *
  *   FILLING ──full / flush interval / stop──▶ WRITING ──COMMIT──▶ ACKED (batch emptied)
  *                                               │  ▲
@@ -49,6 +54,8 @@
 #define ARCHIVER_DRAIN_MS 10000   /* after a stop, how long PostgreSQL may stay away */
 #define ARCHIVER_STATS_EVERY_NS (60 * TIME_NS_PER_S)
 #define ARCHIVER_REASON_MAX 1024
+#define ARCHIVER_IDLE_TAKE 2 /* deliveries taken per idle call while a batch is written: few, so that
+                                PostgreSQL's answer is read soon */
 
 typedef struct archiver_stats {
     uint64_t messages, items, dead_lettered, refused_messages, flushes, retries;
@@ -58,7 +65,9 @@ typedef struct archiver {
     const archiver_settings *s;
     mq *q;
     pgstore *pg;
-    batch b;
+    batch batches[2];
+    batch *filling; /* takes deliveries */
+    batch *writing; /* being written; NULL between flushes */
     backoff pg_backoff;
     bool stopping;       /* a stop was taken: drain and exit */
     bool abandoned;      /* gave up draining: exit 1 */
@@ -70,26 +79,52 @@ typedef struct archiver {
 
 /* --- waiting --- */
 
-/* Called by pgstore while it waits for the server. */
-static void archiver_idle(void *arg) {
-    archiver *a = arg;
-    if (a->q) mq_tick(a->q);
+static void archiver_take(archiver *a, mq_delivery *d);
+
+static bool archiver_batch_full(const archiver *a, const batch *b) {
+    return b->items >= (size_t)a->s->batch_size || b->bytes >= (size_t)a->s->batch_bytes;
 }
 
-/* Take a requested stop: the first one starts the drain, a second one (or
- * the drain outlasting its deadline) abandons it.  False when abandoned. */
-static bool archiver_check_stop(archiver *a) {
-    if (sig_stop_requested()) {
-        sig_take_stop();
-        if (a->stopping) {
-            log_warn("second stop request: exiting without writing the batch");
-            a->abandoned = true;
-            return false;
-        }
-        log_info("stop requested: writing the batch of %zu items, then exiting", a->b.items);
-        a->stopping = true;
-        a->drain_deadline_ns = time_mono_ns() + ARCHIVER_DRAIN_MS * TIME_NS_PER_MS;
+/* Called by pgstore while it waits for the server: take what the broker
+ * delivered into the filling batch, a few messages a call.  True when it
+ * took something (pgstore looks at its socket and calls again at once). */
+static bool archiver_idle(void *arg) {
+    archiver *a = arg;
+    if (!a->q) return false;
+    if (!a->writing || a->stopping || archiver_batch_full(a, a->filling)) {
+        mq_tick(a->q);
+        return false;
     }
+    bool took = false;
+    for (int i = 0; i < ARCHIVER_IDLE_TAKE && !archiver_batch_full(a, a->filling); i++) {
+        mq_delivery d;
+        if (mq_next(a->q, &d, 0) != MQ_OK) break;
+        archiver_take(a, &d);
+        took = true;
+    }
+    return took;
+}
+
+/* Take a requested stop (mq refuses to work while one is pending): the
+ * first one starts the drain, a second one abandons it. */
+static void archiver_take_stop(archiver *a) {
+    if (!sig_take_stop()) return;
+    if (a->stopping) {
+        log_warn("second stop request: exiting without writing what is held");
+        a->abandoned = true;
+        return;
+    }
+    log_info("stop requested: writing the %zu items held, then exiting",
+             a->filling->items + (a->writing ? a->writing->items : 0));
+    a->stopping = true;
+    a->drain_deadline_ns = time_mono_ns() + ARCHIVER_DRAIN_MS * TIME_NS_PER_MS;
+}
+
+/* Take a requested stop; false when waiting must end for good: a second
+ * signal, or PostgreSQL away past the drain deadline. */
+static bool archiver_check_stop(archiver *a) {
+    archiver_take_stop(a);
+    if (a->abandoned) return false;
     if (a->stopping && time_mono_ns() > a->drain_deadline_ns) {
         log_warn("PostgreSQL stayed unreachable for %d s after the stop request: exiting", ARCHIVER_DRAIN_MS / 1000);
         a->abandoned = true;
@@ -116,7 +151,7 @@ static bool archiver_wait(archiver *a, int64_t ms) {
 static void archiver_dead_letter(archiver *a, const mq_delivery *d, const char *reason) {
     log_warn("cannot archive a message of routing key %s (%zu bytes): %s; sending it to %s", d->routing_key, d->len,
              reason, mq_target_name(a->q, MQ_EXCHANGE_DEAD));
-    if (a->stopping) sig_take_stop(); /* a drain may still publish */
+    archiver_take_stop(a); /* a drain may still publish */
     int rc = mq_publish_dead(a->q, d->routing_key, d->body, d->len, reason);
     if (rc != MQ_OK && rc != MQ_UNROUTABLE) {
         log_warn("cannot dead-letter the message: %s; it stays in the queue", mq_status_text(rc));
@@ -127,13 +162,14 @@ static void archiver_dead_letter(archiver *a, const mq_delivery *d, const char *
     mq_ack(a->q, d->tag, false);
 }
 
-/* Ack every message of the batch except those in SKIP (may be NULL). */
-static void archiver_ack_batch(archiver *a, const bool *skip) {
+/* Ack every message of batch B except those in SKIP (may be NULL). */
+static void archiver_ack_batch(archiver *a, const batch *b, const bool *skip) {
     uint64_t gen = mq_generation(a->q);
     bool one_by_one = skip || a->hole_generation == gen;
     size_t last = SIZE_MAX;
-    for (size_t i = 0; i < a->b.nmsgs; i++) {
-        const mq_delivery *d = &a->b.msgs[i].d;
+    archiver_take_stop(a); /* the acks are owed */
+    for (size_t i = 0; i < b->nmsgs; i++) {
+        const mq_delivery *d = &b->msgs[i].d;
         if (d->tag.generation != gen) continue; /* its connection is gone: it comes again */
         if (skip && skip[i]) continue;
         if (one_by_one)
@@ -141,20 +177,20 @@ static void archiver_ack_batch(archiver *a, const bool *skip) {
         else
             last = i;
     }
-    if (last != SIZE_MAX) mq_ack(a->q, a->b.msgs[last].d.tag, true);
+    if (last != SIZE_MAX) mq_ack(a->q, b->msgs[last].d.tag, true);
 }
 
 /* --- writing the batch --- */
 
-/* The rows of every table of the batch (MSG < 0), or of message MSG. */
-static size_t archiver_tables(archiver *a, long msg, pgstore_table *out) {
+/* The rows of every table of batch B (MSG < 0), or of its message MSG. */
+static size_t archiver_tables(const archiver *a, const batch *b, long msg, pgstore_table *out) {
     size_t n = 0;
-    for (size_t t = 0; t < a->b.ntables; t++) {
-        if (msg >= 0 && a->b.msgs[msg].table != t) continue;
-        batch_table *bt = &a->b.tables[t];
+    for (size_t t = 0; t < b->ntables; t++) {
+        if (msg >= 0 && b->msgs[msg].table != t) continue;
+        const batch_table *bt = &b->tables[t];
         char *param;
         size_t len;
-        size_t rows = batch_table_param(&a->b, t, msg, &param, &len);
+        size_t rows = batch_table_param(b, t, msg, &param, &len);
         out[n++] = (pgstore_table){.name = bt->name,
                                    .exchange = a->s->common.exchange,
                                    .key_prefix = bt->key_prefix,
@@ -188,64 +224,68 @@ static int archiver_write(archiver *a, const pgstore_table *tables, size_t n, si
 
 /* PostgreSQL refused the batch: store each message alone, and send the
  * ones it still refuses to E.dead.  False when abandoned. */
-static bool archiver_isolate(archiver *a) {
-    log_warn("PostgreSQL refused a batch of %zu messages: writing them one by one to find the culprit",
-             a->b.nmsgs);
-    bool *skip = xcalloc(a->b.nmsgs, sizeof *skip);
+static bool archiver_isolate(archiver *a, batch *b) {
+    log_warn("PostgreSQL refused a batch of %zu messages: writing them one by one to find the culprit", b->nmsgs);
+    bool *skip = xcalloc(b->nmsgs, sizeof *skip);
     bool ok = true;
-    for (size_t i = 0; i < a->b.nmsgs && ok; i++) {
+    for (size_t i = 0; i < b->nmsgs && ok; i++) {
         pgstore_table one;
         char why[ARCHIVER_REASON_MAX];
-        size_t n = archiver_tables(a, (long)i, &one);
-        int rc = archiver_write(a, &one, n, a->b.msgs[i].nitems, why, sizeof why);
+        size_t n = archiver_tables(a, b, (long)i, &one);
+        int rc = archiver_write(a, &one, n, b->msgs[i].nitems, why, sizeof why);
         archiver_tables_free(&one, n);
         if (rc == PGSTORE_REFUSED) {
             char reason[ARCHIVER_REASON_MAX + 32];
             snprintf(reason, sizeof reason, "PostgreSQL refused it: %s", why);
             a->stats.refused_messages++;
-            archiver_dead_letter(a, &a->b.msgs[i].d, reason);
+            archiver_dead_letter(a, &b->msgs[i].d, reason);
             skip[i] = true; /* acked, or a hole */
         } else if (rc != PGSTORE_OK) {
             ok = false;
         }
     }
-    if (ok) archiver_ack_batch(a, skip);
+    if (ok) archiver_ack_batch(a, b, skip);
     free(skip);
     return ok;
 }
 
-/* Write the batch, ack it, empty it.  False when the drain was abandoned
- * (the batch is emptied unacked: the broker delivers it again). */
+/* Write the filling batch, ack it, empty it; meanwhile the other batch
+ * fills.  False when the drain was abandoned (the batch is emptied unacked:
+ * the broker delivers it again). */
 static bool archiver_flush(archiver *a) {
-    if (!a->b.nmsgs) return true;
+    batch *b = a->filling;
+    if (!b->nmsgs) return true;
+    a->writing = b;
+    a->filling = b == &a->batches[0] ? &a->batches[1] : &a->batches[0];
     a->stats.flushes++;
-    pgstore_table *tables = xcalloc(a->b.ntables ? a->b.ntables : 1, sizeof *tables);
-    size_t n = archiver_tables(a, -1, tables);
+    pgstore_table *tables = xcalloc(b->ntables ? b->ntables : 1, sizeof *tables);
+    size_t n = archiver_tables(a, b, -1, tables);
     char why[ARCHIVER_REASON_MAX];
     int64_t t0 = time_mono_ns();
-    int rc = archiver_write(a, tables, n, a->b.items, why, sizeof why);
+    int rc = archiver_write(a, tables, n, b->items, why, sizeof why);
     archiver_tables_free(tables, n);
     free(tables);
     bool ok = true;
     if (rc == PGSTORE_OK) {
-        if (a->stopping) sig_take_stop(); /* the acks are owed */
-        archiver_ack_batch(a, NULL);
-        log_debug("committed %zu items of %zu messages in %" PRId64 " ms", a->b.items, a->b.nmsgs,
-                  (int64_t)((time_mono_ns() - t0) / TIME_NS_PER_MS));
+        archiver_ack_batch(a, b, NULL);
+        log_debug("committed %zu items of %zu messages in %" PRId64 " ms; %zu items taken meanwhile", b->items,
+                  b->nmsgs, (int64_t)((time_mono_ns() - t0) / TIME_NS_PER_MS), a->filling->items);
     } else if (rc == PGSTORE_REFUSED) {
-        ok = archiver_isolate(a);
+        ok = archiver_isolate(a, b);
     } else {
         ok = false;
     }
-    if (!ok) log_warn("%zu messages were not archived; the broker will deliver them again", a->b.nmsgs);
-    batch_clear(&a->b);
+    if (!ok) log_warn("%zu messages were not archived; the broker will deliver them again", b->nmsgs);
+    batch_clear(b);
+    a->writing = NULL;
     return ok;
 }
 
 static bool archiver_batch_due(const archiver *a) {
-    if (!a->b.nmsgs) return false;
-    return a->b.items >= (size_t)a->s->batch_size || a->b.bytes >= (size_t)a->s->batch_bytes ||
-           time_mono_ns() - a->b.started_ns >= a->s->flush_interval_ms * TIME_NS_PER_MS;
+    const batch *b = a->filling;
+    if (!b->nmsgs) return false;
+    return archiver_batch_full(a, b) ||
+           time_mono_ns() - b->started_ns >= a->s->flush_interval_ms * TIME_NS_PER_MS;
 }
 
 /* --- the loop --- */
@@ -253,8 +293,8 @@ static bool archiver_batch_due(const archiver *a) {
 static void archiver_take(archiver *a, mq_delivery *d) {
     char why[ARCHIVER_REASON_MAX];
     a->stats.messages++;
-    if (batch_add(&a->b, d, why, sizeof why)) {
-        a->stats.items += a->b.msgs[a->b.nmsgs - 1].nitems;
+    if (batch_add(a->filling, d, why, sizeof why)) {
+        a->stats.items += a->filling->msgs[a->filling->nmsgs - 1].nitems;
         return;
     }
     archiver_dead_letter(a, d, why);
@@ -279,8 +319,8 @@ static int archiver_loop(archiver *a) {
         if (!archiver_check_stop(a)) break;
         if (a->stopping) break;
         int64_t wait_ms = ARCHIVER_IDLE_WAIT_MS;
-        if (a->b.nmsgs) {
-            int64_t due = a->b.started_ns + a->s->flush_interval_ms * TIME_NS_PER_MS - time_mono_ns();
+        if (a->filling->nmsgs) {
+            int64_t due = a->filling->started_ns + a->s->flush_interval_ms * TIME_NS_PER_MS - time_mono_ns();
             wait_ms = due > 0 ? due / TIME_NS_PER_MS + 1 : 0;
             if (wait_ms > ARCHIVER_IDLE_WAIT_MS) wait_ms = ARCHIVER_IDLE_WAIT_MS;
         }
@@ -316,7 +356,9 @@ int archiver_run(const archiver_settings *s) {
     archiver a;
     memset(&a, 0, sizeof a);
     a.s = s;
-    batch_init(&a.b, s->common.exchange, (size_t)s->max_item_bytes);
+    batch_init(&a.batches[0], s->common.exchange, (size_t)s->max_item_bytes);
+    batch_init(&a.batches[1], s->common.exchange, (size_t)s->max_item_bytes);
+    a.filling = &a.batches[0];
     backoff_init(&a.pg_backoff, 200, 30000);
     a.next_stats_ns = time_mono_ns() + ARCHIVER_STATS_EVERY_NS;
     int status = 1;
@@ -348,7 +390,8 @@ int archiver_run(const archiver_settings *s) {
              s->batch_size, s->flush_interval_ms);
     status = archiver_loop(&a);
 done:
-    batch_release(&a.b);
+    batch_release(&a.batches[0]);
+    batch_release(&a.batches[1]);
     pgstore_free(a.pg);
     mq_free(a.q);
     return status;

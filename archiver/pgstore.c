@@ -3,14 +3,15 @@
  * How a batch is written (pgstore_write):
  *
  *   SELECT imgfeed_ensure_table($1, $2, $3)       -- once per table and connection
- *   BEGIN
- *   INSERT INTO "t" AS t (id, data)               -- once per table, tables by name
- *       SELECT d->>'_id', d FROM unnest($1::jsonb[]) AS u(d)
+ *   INSERT INTO "t" AS t (id, data)               -- a lone table; for several, one
+ *       SELECT d->>'_id', d FROM unnest($1::jsonb[]) AS u(d)      -- WITH clause each,
  *       ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, archived_on = now()
- *       WHERE t.data IS DISTINCT FROM EXCLUDED.data
- *         AND (t.data->'_crawled_at' IS NULL OR EXCLUDED.data->'_crawled_at' >= t.data->'_crawled_at')
- *   COMMIT
+ *       WHERE t.data IS DISTINCT FROM EXCLUDED.data               -- ... RETURNING 1,
+ *         AND (t.data->'_crawled_at' IS NULL                      -- and the sum of
+ *              OR EXCLUDED.data->'_crawled_at' >= t.data->'_crawled_at')   -- their rows
  *
+ * One statement is one transaction and one round trip, whatever the number
+ * of tables.
  * The rows travel as one binary jsonb[] parameter per table: one round trip,
  * no quoting, no temporary table, and PostgreSQL parses each item once.
  * The WHERE clause is what makes writes idempotent: a replayed item finds
@@ -134,7 +135,7 @@ static int pgstore_connect(pgstore *pg) {
 /* --- statements --- */
 
 /* Send SQL (with NPARAMS binary jsonb[] or text parameters) and wait for
- * its results, calling the idle callback every PGSTORE_POLL_MS.  Returns the
+ * its results, calling the idle callback between looks at the socket.  Returns the
  * first error result, else the last result (the caller PQclears it), or NULL
  * when the connection broke or the wait exceeded TIMEOUT_MS (then the
  * connection is dropped and *ERR says why). */
@@ -148,16 +149,17 @@ static PGresult *pgstore_exec(pgstore *pg, const char *sql, int nparams, const O
      * the answer in the same loop, so that a server that stops reading
      * cannot block us past the deadline. */
     int64_t deadline = timeout_ms > 0 ? time_mono_ns() + timeout_ms * TIME_NS_PER_MS : 0;
+    bool busy = false; /* the idle callback did work: look at the socket without waiting */
     for (;;) {
         int unsent = PQflush(pg->conn); /* 0: all sent, 1: more to send, -1: failed */
         if (unsent < 0) goto broken;
         if (!unsent && !PQisBusy(pg->conn)) break;
         struct pollfd pfd = {.fd = PQsocket(pg->conn), .events = (short)(POLLIN | (unsent ? POLLOUT : 0))};
         if (pfd.fd < 0) goto broken;
-        int rc = poll(&pfd, 1, PGSTORE_POLL_MS);
+        int rc = poll(&pfd, 1, busy ? 0 : PGSTORE_POLL_MS);
         if (rc < 0 && errno != EINTR) goto broken;
         if (rc > 0 && (pfd.revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(pg->conn)) goto broken;
-        if (pg->opts.idle) pg->opts.idle(pg->opts.idle_arg);
+        busy = pg->opts.idle && pg->opts.idle(pg->opts.idle_arg);
         if (deadline && time_mono_ns() > deadline) {
             snprintf(err, errlen, "no answer within %lld ms", (long long)timeout_ms);
             pgstore_disconnect(pg);
@@ -276,72 +278,110 @@ static int pgstore_ensure_table(pgstore *pg, const pgstore_table *t, char *why, 
 
 /* --- writing --- */
 
-static int pgstore_insert(pgstore *pg, const pgstore_table *t, char *why, size_t whylen) {
-    char *ident = PQescapeIdentifier(pg->conn, t->name, strlen(t->name));
-    if (!ident) {
-        snprintf(why, whylen, "cannot quote table name %s: %s", t->name, PQerrorMessage(pg->conn));
-        return PGSTORE_RETRY;
+/* The upsert of one table, its rows in parameter $PARAM (see the top). */
+static char *pgstore_upsert_sql(const char *ident, int param, bool returning) {
+    return xasprintf("INSERT INTO %s AS t (id, data) SELECT d->>'_id', d FROM unnest($%d::jsonb[]) AS u(d) "
+                     "ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, archived_on = now() "
+                     "WHERE t.data IS DISTINCT FROM EXCLUDED.data AND (t.data->'_crawled_at' IS NULL "
+                     "OR EXCLUDED.data->'_crawled_at' >= t.data->'_crawled_at')%s",
+                     ident, param, returning ? " RETURNING 1" : "");
+}
+
+static int pgstore_table_cmp(const void *a, const void *b) {
+    const pgstore_table *x = *(const pgstore_table *const *)a, *y = *(const pgstore_table *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+/* One statement for every table: a lone table's INSERT, or one INSERT …
+ * RETURNING a WITH clause for each table and the sum of their rows.  A
+ * single statement is one round trip and its own transaction.  Tables go in
+ * name order, as rows go in id order, for the same lock order everywhere.
+ * NULL when a name cannot be quoted. */
+static char *pgstore_statement(pgstore *pg, const pgstore_table **t, size_t n) {
+    char *sql = NULL;
+    for (size_t i = 0; i < n; i++) {
+        char *ident = PQescapeIdentifier(pg->conn, t[i]->name, strlen(t[i]->name));
+        if (!ident) {
+            free(sql);
+            return NULL;
+        }
+        char *one = pgstore_upsert_sql(ident, (int)i + 1, n > 1);
+        PQfreemem(ident);
+        char *next = n == 1 ? xstrdup(one) : xasprintf("%s%sw%zu AS (%s)", sql ? sql : "WITH ", sql ? ", " : "", i, one);
+        free(one);
+        free(sql);
+        sql = next;
     }
-    char *sql = xasprintf("INSERT INTO %s AS t (id, data) SELECT d->>'_id', d FROM unnest($1::jsonb[]) AS u(d) "
-                          "ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, archived_on = now() "
-                          "WHERE t.data IS DISTINCT FROM EXCLUDED.data AND (t.data->'_crawled_at' IS NULL "
-                          "OR EXCLUDED.data->'_crawled_at' >= t.data->'_crawled_at')",
-                          ident);
-    PQfreemem(ident);
-    Oid type = PGSTORE_JSONB_ARRAY_OID;
-    const char *value = t->param;
-    int length = (int)t->param_len, format = 1;
-    char err[1024];
-    PGresult *res = pgstore_exec(pg, sql, 1, &type, &value, &length, &format, pg->opts.write_timeout_ms, err,
-                                 sizeof err);
-    free(sql);
-    if (!res) {
-        snprintf(why, whylen, "%s", err);
-        return PGSTORE_RETRY;
+    if (n > 1) {
+        for (size_t i = 0; i < n; i++) {
+            char *next = xasprintf("%s%s(SELECT count(*) FROM w%zu)", sql, i ? " + " : " SELECT ", i);
+            free(sql);
+            sql = next;
+        }
     }
-    int rc = PGSTORE_OK;
-    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-        unsigned long affected = strtoul(PQcmdTuples(res), NULL, 10);
-        pg->stats.rows_written += affected;
-        pg->stats.rows_unchanged += t->nrows > affected ? t->nrows - affected : 0;
-    } else {
-        rc = pgstore_classify(pg, res, err, sizeof err);
-        snprintf(why, whylen, "table %s: %s", t->name, err);
-    }
-    PQclear(res);
-    return rc;
+    return sql;
 }
 
 int pgstore_write(pgstore *pg, const pgstore_table *tables, size_t n, char *why, size_t whylen) {
-    char err[1024];
     if (pgstore_ready(pg) != PGSTORE_OK) {
         snprintf(why, whylen, "PostgreSQL is not reachable");
         return PGSTORE_RETRY;
     }
+    const pgstore_table **t = xmalloc((n ? n : 1) * sizeof *t);
+    size_t k = 0, rows = 0;
     for (size_t i = 0; i < n; i++) {
         if (!tables[i].nrows) continue;
         int rc = pgstore_ensure_table(pg, &tables[i], why, whylen);
-        if (rc != PGSTORE_OK) return rc;
+        if (rc != PGSTORE_OK) {
+            free(t);
+            return rc;
+        }
+        t[k++] = &tables[i];
+        rows += tables[i].nrows;
     }
-    pgstore_stats before = pg->stats;
-    int rc = pgstore_run(pg, "BEGIN", 0, NULL, pg->opts.write_timeout_ms, err, sizeof err);
-    if (rc != PGSTORE_OK) {
-        snprintf(why, whylen, "BEGIN: %s", err);
+    if (!k) {
+        free(t);
+        return PGSTORE_OK;
+    }
+    qsort(t, k, sizeof *t, pgstore_table_cmp);
+    char *sql = pgstore_statement(pg, t, k);
+    if (!sql) {
+        snprintf(why, whylen, "cannot quote a table name: %s", PQerrorMessage(pg->conn));
+        free(t);
         return PGSTORE_RETRY;
     }
-    for (size_t i = 0; i < n && rc == PGSTORE_OK; i++)
-        if (tables[i].nrows) rc = pgstore_insert(pg, &tables[i], why, whylen);
-    if (rc == PGSTORE_OK) {
-        rc = pgstore_run(pg, "COMMIT", 0, NULL, pg->opts.write_timeout_ms, err, sizeof err);
-        if (rc != PGSTORE_OK) snprintf(why, whylen, "COMMIT: %s", err);
+    Oid *types = xmalloc(k * sizeof *types);
+    const char **values = xmalloc(k * sizeof *values);
+    int *lengths = xmalloc(k * sizeof *lengths), *formats = xmalloc(k * sizeof *formats);
+    for (size_t i = 0; i < k; i++) {
+        types[i] = PGSTORE_JSONB_ARRAY_OID;
+        values[i] = t[i]->param;
+        lengths[i] = (int)t[i]->param_len;
+        formats[i] = 1;
     }
-    if (rc != PGSTORE_OK) {
-        pgstore_rollback(pg);
-        /* Nothing was written: undo the counts. */
-        pg->stats.rows_written = before.rows_written;
-        pg->stats.rows_unchanged = before.rows_unchanged;
-        return rc;
+    char err[1024];
+    PGresult *res = pgstore_exec(pg, sql, (int)k, types, values, lengths, formats, pg->opts.write_timeout_ms, err,
+                                 sizeof err);
+    free(sql);
+    free(types);
+    free(values);
+    free(lengths);
+    free(formats);
+    int rc = PGSTORE_OK;
+    if (!res) {
+        snprintf(why, whylen, "%s", err);
+        rc = PGSTORE_RETRY;
+    } else if (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK) {
+        const char *count = PQresultStatus(res) == PGRES_TUPLES_OK ? PQgetvalue(res, 0, 0) : PQcmdTuples(res);
+        unsigned long written = strtoul(count, NULL, 10);
+        pg->stats.rows_written += written;
+        pg->stats.rows_unchanged += rows > written ? rows - written : 0;
+        pg->stats.commits++;
+    } else {
+        rc = pgstore_classify(pg, res, err, sizeof err);
+        snprintf(why, whylen, "%s%s: %s", t[0]->name, k > 1 ? " and others" : "", err);
     }
-    pg->stats.commits++;
-    return PGSTORE_OK;
+    PQclear(res);
+    free(t);
+    return rc;
 }

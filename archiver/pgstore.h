@@ -9,9 +9,10 @@
  * help).  The caller owns the backoff, which lets it keep the broker
  * connection alive while it waits.
  *
- * While a statement runs, pgstore waits on the socket in slices of 100 ms
- * and calls the idle callback between them (the archiver services its AMQP
- * heartbeats there); a batch write that takes longer than write_timeout_ms
+ * While a statement runs, pgstore waits on the socket in slices of up to
+ * 100 ms and calls the idle callback between them: the archiver takes and
+ * prepares the next batch there, so that it works while PostgreSQL writes,
+ * and keeps its AMQP heartbeats going.  A batch write that takes longer than write_timeout_ms
  * is abandoned and the connection dropped, which catches a server that hangs
  * without closing the socket.
  *
@@ -40,7 +41,8 @@ typedef enum pgstore_status {
 typedef struct pgstore_options {
     const char *conninfo;      /* libpq conninfo string or postgresql:// URI */
     int64_t write_timeout_ms;  /* longest one batch write may take (0: no limit) */
-    void (*idle)(void *arg);   /* called about every 100 ms while waiting for the server; may be NULL */
+    bool (*idle)(void *arg);   /* called while waiting for the server: at once again when it returns true
+                                  (it did work), else after up to 100 ms; may be NULL */
     void *idle_arg;
 } pgstore_options;
 
