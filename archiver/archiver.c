@@ -54,7 +54,7 @@
 #define ARCHIVER_DRAIN_MS 10000   /* after a stop, how long PostgreSQL may stay away */
 #define ARCHIVER_STATS_EVERY_NS (60 * TIME_NS_PER_S)
 #define ARCHIVER_REASON_MAX 1024
-#define ARCHIVER_IDLE_TAKE 2 /* deliveries taken per idle call while a batch is written: few, so that
+#define ARCHIVER_IDLE_TAKE 1 /* deliveries taken per idle call while a batch is written: few, so that
                                 PostgreSQL's answer is read soon */
 
 typedef struct archiver_stats {

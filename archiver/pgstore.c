@@ -149,7 +149,7 @@ static PGresult *pgstore_exec(pgstore *pg, const char *sql, int nparams, const O
      * the answer in the same loop, so that a server that stops reading
      * cannot block us past the deadline. */
     int64_t deadline = timeout_ms > 0 ? time_mono_ns() + timeout_ms * TIME_NS_PER_MS : 0;
-    bool busy = false; /* the idle callback did work: look at the socket without waiting */
+    bool busy = true; /* the idle callback has work: look at the socket without waiting (so it runs at once) */
     for (;;) {
         int unsent = PQflush(pg->conn); /* 0: all sent, 1: more to send, -1: failed */
         if (unsent < 0) goto broken;
@@ -159,6 +159,7 @@ static PGresult *pgstore_exec(pgstore *pg, const char *sql, int nparams, const O
         int rc = poll(&pfd, 1, busy ? 0 : PGSTORE_POLL_MS);
         if (rc < 0 && errno != EINTR) goto broken;
         if (rc > 0 && (pfd.revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(pg->conn)) goto broken;
+        if (unsent && rc > 0 && (pfd.revents & POLLOUT)) continue; /* the server waits for the rest: send first */
         busy = pg->opts.idle && pg->opts.idle(pg->opts.idle_arg);
         if (deadline && time_mono_ns() > deadline) {
             snprintf(err, errlen, "no answer within %lld ms", (long long)timeout_ms);
