@@ -77,6 +77,22 @@ size_t itemtext_utf8_len(const unsigned char *s, size_t len) {
     return n;
 }
 
+/* Copy the UTF-8 sequence at S[*I] to OUT[*O], or U+FFFD in place of its
+ * first byte when it is not one (false then); both indexes move on. */
+static bool itemtext_copy_utf8(const char *s, size_t len, size_t *i, char *out, size_t *o) {
+    size_t n = itemtext_utf8_len((const unsigned char *)s + *i, len - *i);
+    if (!n) {
+        memcpy(out + *o, itemtext_fffd, 3);
+        *o += 3;
+        *i += 1;
+        return false;
+    }
+    memcpy(out + *o, s + *i, n);
+    *o += n;
+    *i += n;
+    return true;
+}
+
 static int itemtext_hex(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -166,18 +182,8 @@ size_t itemtext_repair(const char *item, size_t len, char *out, itemtext_repairs
         } else if (c < 0x80) {
             out[o++] = (char)c;
             i++;
-        } else {
-            size_t n = itemtext_utf8_len((const unsigned char *)item + i, len - i);
-            if (n) {
-                memcpy(out + o, item + i, n);
-                o += n;
-                i += n;
-            } else {
-                memcpy(out + o, itemtext_fffd, 3);
-                o += 3;
-                i++;
-                r->utf8++;
-            }
+        } else if (!itemtext_copy_utf8(item, len, &i, out, &o)) {
+            r->utf8++;
         }
     }
     if (in_string || o == 0 || out[o - 1] != '}') {
@@ -203,16 +209,7 @@ size_t itemtext_repair_string(const char *s, size_t len, char *out) {
             i++;
             continue;
         }
-        size_t n = itemtext_utf8_len((const unsigned char *)s + i, len - i);
-        if (n) {
-            memcpy(out + o, s + i, n);
-            o += n;
-            i += n;
-        } else {
-            memcpy(out + o, itemtext_fffd, 3);
-            o += 3;
-            i++;
-        }
+        itemtext_copy_utf8(s, len, &i, out, &o);
     }
     out[o] = '\0';
     return o;

@@ -259,47 +259,6 @@ static char *conninfo_with_dbname(const char *base, const char *dbname) {
     return out;
 }
 
-static PGresult *db_query(const char *sql, int nparams, const char *const *values) {
-    PGresult *res = PQexecParams(t.db, sql, nparams, NULL, values, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail_msg("%s: %s", sql, PQerrorMessage(t.db));
-    return res;
-}
-
-static void db_exec(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void db_exec(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char *sql = xvasprintf(fmt, ap);
-    va_end(ap);
-    PQclear(db_query(sql, 0, NULL));
-    free(sql);
-}
-
-static long db_long(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static long db_long(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char *sql = xvasprintf(fmt, ap);
-    va_end(ap);
-    PGresult *res = db_query(sql, 0, NULL);
-    if (PQntuples(res) < 1) fail_msg("%s: no rows", sql);
-    long v = PQgetisnull(res, 0, 0) ? -1 : atol(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    free(sql);
-    return v;
-}
-
-/* Rows of TABLE, or -1 while it does not exist. */
-static long db_count(const char *table) {
-    char *sql = xasprintf("SELECT count(*) FROM \"%s\"", table);
-    PGresult *res = PQexec(t.db, sql);
-    free(sql);
-    long n = PQresultStatus(res) == PGRES_TUPLES_OK ? atol(PQgetvalue(res, 0, 0)) : -1;
-    PQclear(res);
-    return n;
-}
-
 static void db_create(void) {
     t.dbname = xasprintf("imgfeed_sql_%d", (int)getpid());
     pgtest_exec("DROP DATABASE IF EXISTS %s WITH (FORCE)", t.dbname);
@@ -623,7 +582,7 @@ static char *exchange_table(const char *key) {
 static void wait_rows(const char *table, long want) {
     int64_t deadline = time_mono_ns() + GUARD_MS * TIME_NS_PER_MS;
     long n;
-    while ((n = db_count(table)) < want) {
+    while ((n = pgtest_count_on(t.db, table)) < want) {
         if (time_mono_ns() > deadline) {
             proc_print_log(&t.archiver);
             fail_msg("%s holds %ld rows, expected %ld", table, n, want);
@@ -658,33 +617,33 @@ static void rename_to_chan(void) {
     char *prefix = xasprintf("%s_", t.exchange);
     const char *values[] = {prefix};
     PGresult *res =
-        db_query("SELECT c.relkind, c.relname FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace "
+        pgtest_query_on(t.db, "SELECT c.relkind, c.relname FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace "
                  "WHERE s.nspname = 'public' AND c.relkind IN ('r', 'i') AND starts_with(c.relname, $1) "
                  "ORDER BY c.relkind DESC",
                  1, values);
     for (int i = 0; i < PQntuples(res); i++) {
         const char *name = PQgetvalue(res, i, 1);
-        db_exec("ALTER %s \"%s\" RENAME TO \"chan_%s\"", PQgetvalue(res, i, 0)[0] == 'r' ? "TABLE" : "INDEX", name,
+        pgtest_exec_on(t.db, "ALTER %s \"%s\" RENAME TO \"chan_%s\"", PQgetvalue(res, i, 0)[0] == 'r' ? "TABLE" : "INDEX", name,
                 name + strlen(prefix));
     }
     PQclear(res);
-    PQclear(db_query("UPDATE imgfeed_tables SET name = 'chan_' || substr(name, length($1) + 1), exchange = 'chan' "
+    PQclear(pgtest_query_on(t.db, "UPDATE imgfeed_tables SET name = 'chan_' || substr(name, length($1) + 1), exchange = 'chan' "
                      "WHERE starts_with(name, $1)",
                      1, values));
     free(prefix);
     static const char *const tables[][2] = {{"chan_4chan_thread", "4chan.thread"}, {"chan_4chan_post", "4chan.post"}};
     for (int i = 0; i < 2; i++) {
         const char *name = tables[i][0];
-        long before = db_long("SELECT count(*) FROM pg_indexes WHERE tablename = '%s'", name);
-        db_exec("SELECT imgfeed_ensure_table('%s', 'chan', '%s')", name, tables[i][1]);
-        long after = db_long("SELECT count(*) FROM pg_indexes WHERE tablename = '%s'", name);
+        long before = pgtest_long_on(t.db, "SELECT count(*) FROM pg_indexes WHERE tablename = '%s'", name);
+        pgtest_exec_on(t.db, "SELECT imgfeed_ensure_table('%s', 'chan', '%s')", name, tables[i][1]);
+        long after = pgtest_long_on(t.db, "SELECT count(*) FROM pg_indexes WHERE tablename = '%s'", name);
         if (before != 3 || after != 3)
             fail_msg("%s has %ld indexes after renaming and %ld after imgfeed_ensure_table, expected 3 and 3", name,
                      before, after);
     }
-    assert_int_equal(db_long("SELECT count(*) FROM imgfeed_tables WHERE exchange = 'chan'"), 2);
-    assert_int_equal(db_count("chan_4chan_thread"), t.nthread_items);
-    assert_int_equal(db_count("chan_4chan_post"), t.npost_items);
+    assert_int_equal(pgtest_long_on(t.db, "SELECT count(*) FROM imgfeed_tables WHERE exchange = 'chan'"), 2);
+    assert_int_equal(pgtest_count_on(t.db, "chan_4chan_thread"), t.nthread_items);
+    assert_int_equal(pgtest_count_on(t.db, "chan_4chan_post"), t.npost_items);
 }
 
 /* --- the README's blocks and psql --- */

@@ -30,29 +30,20 @@ void pgtest_close(void) {
     pgtest_connection = NULL;
 }
 
-PGresult *pgtest_query(const char *sql, int nparams, const char *const *values) {
-    PGconn *conn = pgtest_conn();
-    PGresult *res = PQexecParams(conn, sql, nparams, NULL, values, NULL, NULL, 0);
+PGresult *pgtest_query_on(PGconn *c, const char *sql, int nparams, const char *const *values) {
+    PGresult *res = PQexecParams(c, sql, nparams, NULL, values, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail_msg("%s: %s", sql, PQerrorMessage(conn));
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail_msg("%s: %s", sql, PQerrorMessage(c));
     return res;
 }
 
-void pgtest_exec(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char *sql = xvasprintf(fmt, ap);
-    va_end(ap);
-    PQclear(pgtest_query(sql, 0, NULL));
-    free(sql);
+PGresult *pgtest_query(const char *sql, int nparams, const char *const *values) {
+    return pgtest_query_on(pgtest_conn(), sql, nparams, values);
 }
 
-long pgtest_long(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
+static long pgtest_vlong(PGconn *c, const char *fmt, va_list ap) {
     char *sql = xvasprintf(fmt, ap);
-    va_end(ap);
-    PGresult *res = pgtest_query(sql, 0, NULL);
+    PGresult *res = pgtest_query_on(c, sql, 0, NULL);
     if (PQntuples(res) < 1) fail_msg("%s: no rows", sql);
     long v = PQgetisnull(res, 0, 0) ? -1 : atol(PQgetvalue(res, 0, 0));
     PQclear(res);
@@ -60,17 +51,54 @@ long pgtest_long(const char *fmt, ...) {
     return v;
 }
 
-long pgtest_count(const char *table) {
-    PGconn *conn = pgtest_conn();
-    char *ident = PQescapeIdentifier(conn, table, strlen(table));
-    char *sql = xasprintf("SELECT count(*) FROM %s", ident);
+static void pgtest_vexec(PGconn *c, const char *fmt, va_list ap) {
+    char *sql = xvasprintf(fmt, ap);
+    PQclear(pgtest_query_on(c, sql, 0, NULL));
+    free(sql);
+}
+
+void pgtest_exec(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    pgtest_vexec(pgtest_conn(), fmt, ap);
+    va_end(ap);
+}
+
+void pgtest_exec_on(PGconn *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    pgtest_vexec(c, fmt, ap);
+    va_end(ap);
+}
+
+long pgtest_long(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    long v = pgtest_vlong(pgtest_conn(), fmt, ap);
+    va_end(ap);
+    return v;
+}
+
+long pgtest_long_on(PGconn *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    long v = pgtest_vlong(c, fmt, ap);
+    va_end(ap);
+    return v;
+}
+
+long pgtest_count_on(PGconn *c, const char *table) {
+    char *ident = PQescapeIdentifier(c, table, strlen(table));
+    char *sql = xasprintf("SELECT count(*) FROM %s", ident ? ident : "\"\"");
     PQfreemem(ident);
-    PGresult *res = PQexec(conn, sql);
+    PGresult *res = PQexec(c, sql);
     free(sql);
     long n = PQresultStatus(res) == PGRES_TUPLES_OK ? atol(PQgetvalue(res, 0, 0)) : -1;
     PQclear(res);
     return n;
 }
+
+long pgtest_count(const char *table) { return pgtest_count_on(pgtest_conn(), table); }
 
 void pgtest_drop_tables(const char *prefix) {
     const char *values[] = {prefix};

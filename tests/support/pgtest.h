@@ -26,6 +26,12 @@ long pgtest_long(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Number of rows of TABLE, or -1 when it does not exist; a broken
  * connection (a server restarting) also gives -1 instead of failing. */
 long pgtest_count(const char *table);
+/* The same on another connection C (a test's own database). */
+PGresult *pgtest_query_on(PGconn *c, const char *sql, int nparams, const char *const *values);
+void pgtest_exec_on(PGconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+long pgtest_long_on(PGconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+long pgtest_count_on(PGconn *c, const char *table);
+
 /* Drop every archive table whose name starts with PREFIX, and their rows in
  * imgfeed_tables (tests use a fresh exchange name each, so PREFIX is "E_"). */
 void pgtest_drop_tables(const char *prefix);
