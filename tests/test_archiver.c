@@ -588,6 +588,12 @@ static void test_init_db(void **state) {
 
 static void restart_postgres(void) { assert_int_equal(testenv_servers("pg-restart"), 0); }
 
+static void stop_postgres_3s(void) {
+    assert_int_equal(testenv_servers("pg-stop"), 0);
+    sleep(3);
+    assert_int_equal(testenv_servers("pg-start"), 0);
+}
+
 static void stop_broker_3s(void) {
     assert_int_equal(testenv_servers("rabbit-stop"), 0);
     sleep(3);
@@ -598,6 +604,12 @@ static void stop_broker_3s(void) {
 static void test_pg_restart(void **state) {
     (void)state;
     survive("PostgreSQL restart", restart_postgres, "connected to PostgreSQL");
+}
+
+/* PostgreSQL down for a few seconds mid-stream: the batch waits, N rows. */
+static void test_pg_down(void **state) {
+    (void)state;
+    survive("PostgreSQL stop", stop_postgres_3s, "connected to PostgreSQL");
 }
 
 /* The broker stopped for a few seconds mid-stream: N rows. */
@@ -626,6 +638,7 @@ int main(int argc, char **argv) {
     };
     const struct CMUnitTest restart[] = {
         cmocka_unit_test_setup_teardown(test_pg_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_stop, setup, teardown),
     };
     if (argc > 1 && strcmp(argv[1], "restart") == 0) return cmocka_run_group_tests(restart, NULL, done);
