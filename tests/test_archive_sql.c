@@ -652,7 +652,10 @@ static void rename_to_chan(void) {
 static char *readme_block(const char *name) {
     char *marker = xasprintf("<!-- sql-example: %s -->\n", name);
     const char *at = strstr(t.readme, marker);
-    if (!at) fail_msg("README.md has no line %s", marker);
+    if (!at) {
+        fail_msg("README.md has no line %s", marker);
+        return NULL; /* not reached: fail_msg leaves the test */
+    }
     if (strstr(at + 1, marker)) fail_msg("README.md has the line %s twice", marker);
     at += strlen(marker);
     if (strncmp(at, "```sql\n", 7) != 0) fail_msg("README.md: %s is not followed by a ```sql block", marker);
