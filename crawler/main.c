@@ -1,35 +1,88 @@
-/* main.c -- imgfeed-crawler: polls image sites and publishes their posts.
+/* main.c -- imgfeed-crawler: polls image boards and publishes their posts.
  *
- * The crawler reads the sites file, polls each board within the site's rate
- * limit and publishes every new post or item to the exchange E.raw, keeping
- * what it has already published under --state-dir so that it resumes after a
- * crash.  This file only loads the settings and starts; the crawl itself
- * arrives with the crawler issue.
+ * The crawler reads the sites file (sites.h), polls each board within the
+ * site's rate limit and publishes every new post to the exchange E.raw,
+ * keeping what it has published under --state-dir so that it resumes after
+ * a crash (crawler.c).  This file holds the settings table and starts it.
  */
 #include <stddef.h>
 #include <stdio.h>
 
 #include "config.h"
+#include "crawler.h"
 #include "log.h"
 #include "sig.h"
-
-typedef struct crawler_settings {
-    cfg_common common;
-    char *sites;
-} crawler_settings;
+#include "sites.h"
 
 static const cfg_option crawler_options[] = {
     CFG_COMMON_OPTIONS(crawler_settings, common),
-    {.name = "sites", .env = "IMGFEED_SITES", .type = CFG_STRING, .offset = offsetof(crawler_settings, sites),
-     .defval = "sites.json", .metavar = "FILE",
+    {.name = "sites",
+     .env = "IMGFEED_SITES",
+     .type = CFG_STRING,
+     .offset = offsetof(crawler_settings, sites),
+     .defval = "sites.json",
+     .metavar = "FILE",
      .help = "JSON file listing the sites to crawl: name, kind, base URLs, boards, requests per second, User-Agent"},
+    {.name = "state-dir",
+     .env = "IMGFEED_STATE_DIR",
+     .type = CFG_STRING,
+     .offset = offsetof(crawler_settings, state_dir),
+     .defval = "state",
+     .metavar = "DIR",
+     .help = "where the crawler remembers, per board, what it published (one file a board)"},
+    {.name = "once",
+     .type = CFG_BOOL,
+     .offset = offsetof(crawler_settings, once),
+     .defval = "false",
+     .help = "crawl every board one time, then exit (for cron and tests)"},
+    {.name = "batch-size",
+     .env = "IMGFEED_BATCH_SIZE",
+     .type = CFG_INT,
+     .offset = offsetof(crawler_settings, batch_size),
+     .defval = "250",
+     .min = 1,
+     .max = 100000,
+     .help = "posts gathered (whole threads) before they are published and the state saved"},
+    {.name = "poll-interval",
+     .env = "IMGFEED_POLL_INTERVAL",
+     .type = CFG_MILLIS,
+     .offset = offsetof(crawler_settings, poll_interval_ms),
+     .defval = "10s",
+     .min = 0,
+     .max = 86400000,
+     .help = "a board's threads.json at most this often, for sites that set no poll_interval"},
+    {.name = "request-timeout",
+     .env = "IMGFEED_REQUEST_TIMEOUT",
+     .type = CFG_MILLIS,
+     .offset = offsetof(crawler_settings, request_timeout_ms),
+     .defval = "30s",
+     .min = 1,
+     .max = 3600000,
+     .help = "longest one request may take, connecting included"},
+    {.name = "retries",
+     .env = "IMGFEED_RETRIES",
+     .type = CFG_INT,
+     .offset = offsetof(crawler_settings, retries),
+     .defval = "3",
+     .min = 0,
+     .max = 20,
+     .help = "retries with backoff after a timeout, a connection failure, a 5xx or a 429"},
+    {.name = "max-body",
+     .env = "IMGFEED_MAX_BODY",
+     .type = CFG_BYTES,
+     .offset = offsetof(crawler_settings, max_body_bytes),
+     .defval = "32MiB",
+     .min = 1024,
+     .max = 4294967296.0,
+     .help = "largest threads.json or thread JSON read"},
     {0},
 };
 
 static const cfg_program crawler_program = {
-    "imgfeed-crawler", "[OPTION]...",
-    "Polls image boards and image APIs within their rate limits and publishes every new post\n"
-    "or item to the exchange E.raw, remembering what it published so that it resumes after a crash.",
+    "imgfeed-crawler",
+    "[OPTION]...",
+    "Polls image boards (4chan and vichan JSON APIs) within their rate limits and publishes every\n"
+    "new post to the exchange E.raw, remembering what it published so that it resumes after a crash.",
     crawler_options,
 };
 
@@ -39,7 +92,15 @@ int main(int argc, char **argv) {
     if (status >= 0) return status;
     cfg_common_apply(&crawler_program, &settings.common);
     sig_install();
-    log_error("crawling is not implemented yet in this version: only --help and settings work");
+    sites list;
+    char why[512];
+    if (sites_load(settings.sites, settings.poll_interval_ms, &list, why, sizeof why) != 0) {
+        log_error("%s", why);
+        cfg_release(&crawler_program, &settings);
+        return 2;
+    }
+    status = crawler_run(&settings, &list);
+    sites_release(&list);
     cfg_release(&crawler_program, &settings);
-    return 1;
+    return status;
 }
