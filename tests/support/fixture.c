@@ -30,7 +30,7 @@
 #define FIXTURE_START_TIMEOUT_MS 30000
 
 static void fixture_exec(const char *script, const fixture_options *o) {
-    const char *argv[8];
+    const char *argv[10];
     int n = 0;
     argv[n++] = "python3";
     argv[n++] = script;
@@ -41,6 +41,10 @@ static void fixture_exec(const char *script, const fixture_options *o) {
     if (o && o->files_dir) {
         argv[n++] = "--files";
         argv[n++] = o->files_dir;
+    }
+    if (o && o->fixtures_dir) {
+        argv[n++] = "--fixtures";
+        argv[n++] = o->fixtures_dir;
     }
     argv[n] = NULL;
     char *const *args = (char *const *)argv;

@@ -24,6 +24,9 @@ typedef struct fixture {
 typedef struct fixture_options {
     const char *host;      /* address to listen on (any of 127/8); NULL: 127.0.0.1 */
     const char *files_dir; /* directory served under /files/; NULL: none */
+    /* The recorded API responses for /_control/chan/recorded (--fixtures);
+     * NULL: the server's default, <source>/../shared/fixtures/real. */
+    const char *fixtures_dir;
 } fixture_options;
 
 /* Start a server; fails the test when it does not come up within 30 s. */

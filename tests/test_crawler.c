@@ -1,0 +1,561 @@
+/* test_crawler.c -- imgfeed-crawler against the fixture server and the real broker.
+ *
+ * Each test starts tests/support/fixture_server.py, creates image-board
+ * sites on it (generated boards, or the recorded 4chan and lainchan
+ * responses), writes a sites file pointing at it, runs the real
+ * imgfeed-crawler as a child process (mostly with --once), and reads what it
+ * published from a queue of its own bound to E.raw.  The fixture server's
+ * log and per-second counts show which requests the crawler made.
+ *
+ * `test_crawler rate` runs the test that measures the request rate, which
+ * ctest runs alone so that no other test's load disturbs the timing.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "fixture.h"
+#include "mq.h"
+#include "mq_admin.h"
+#include "proc.h"
+#include "testenv.h"
+#include "timeutil.h"
+#include "xalloc.h"
+
+#define GUARD_MS 120000
+
+typedef struct ctx {
+    char *exchange;
+    char *queue; /* E.test, bound to E.raw with # */
+    char *dir;   /* sites file and state */
+    char *sites_file;
+    char *state_dir;
+    fixture fx;
+    mq *q;
+    proc crawler;
+} ctx;
+
+static ctx t;
+
+/* --- setup --- */
+
+static mq *connect_to(const char *exchange) {
+    mq_options o;
+    memset(&o, 0, sizeof o);
+    o.url = testenv_require("IMGFEED_AMQP_URL");
+    o.exchange = exchange;
+    o.heartbeat_ms = 5000;
+    o.connection_name = "test_crawler";
+    o.backoff_initial_ms = 50;
+    o.backoff_max_ms = 500;
+    mq *q = NULL;
+    assert_int_equal(mq_new(&o, &q), MQ_OK);
+    return q;
+}
+
+static int setup(void **state) {
+    static char letter = 'a';
+    (void)state;
+    memset(&t, 0, sizeof t);
+    t.exchange = xasprintf("t%dc%c", (int)getpid(), letter++);
+    t.queue = xasprintf("%s.test", t.exchange);
+    char tmpl[] = "/tmp/imgfeed-crawler-test.XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    t.dir = xstrdup(tmpl);
+    t.sites_file = xasprintf("%s/sites.json", t.dir);
+    t.state_dir = xasprintf("%s/state", t.dir);
+    t.q = connect_to(t.exchange);
+    mq_admin *a = mq_admin_open();
+    mq_admin_declare_queue(a, t.queue, NULL, mq_target_name(t.q, MQ_EXCHANGE_RAW), "#");
+    mq_admin_close(a);
+    assert_int_equal(mq_consume(t.q, t.queue, 1000), MQ_OK);
+    fixture_start(&t.fx);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    proc_kill_all();
+    proc_release(&t.crawler);
+    fixture_stop(&t.fx);
+    mq_free(t.q);
+    static const char *const extras[] = {"test", NULL};
+    mq_admin_delete_topology(t.exchange, extras);
+    char *cmd = xasprintf("rm -rf '%s'", t.dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", t.dir);
+    free(cmd);
+    free(t.sites_file);
+    free(t.state_dir);
+    free(t.dir);
+    free(t.queue);
+    free(t.exchange);
+    return 0;
+}
+
+/* --- the fixture's sites --- */
+
+/* A generated site NAME of KIND with BOARDS boards "b0".."bN" of THREADS
+ * threads of POSTS posts. */
+static void make_site(const char *name, const char *kind, int boards, int threads, int posts) {
+    json_object_put(fixture_control(&t.fx, "chan/site?name=%s&kind=%s", name, kind));
+    for (int b = 0; b < boards; b++)
+        json_object_put(
+            fixture_control(&t.fx, "chan/board?site=%s&board=b%d&threads=%d&posts=%d&seed=%d", name, b, threads, posts, b));
+}
+
+/* The sites file entry of fixture site NAME (its API under /NAME). */
+static json_object *site_entry(const char *name, const char *kind, int boards, double rps) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "name", json_object_new_string(name));
+    json_object_object_add(o, "kind", json_object_new_string(kind));
+    char *api = fixture_url(&t.fx, "/%s", name);
+    json_object_object_add(o, "api", json_object_new_string(api));
+    if (strcmp(kind, "4chan") == 0) {
+        char *media = fixture_url(&t.fx, "/%s/media", name);
+        json_object_object_add(o, "media", json_object_new_string(media));
+        free(media);
+    }
+    free(api);
+    json_object *list = json_object_new_array();
+    for (int b = 0; b < boards; b++) {
+        char board[16];
+        snprintf(board, sizeof board, "b%d", b);
+        json_object_array_add(list, json_object_new_string(board));
+    }
+    json_object_object_add(o, "boards", list);
+    json_object_object_add(o, "rps", json_object_new_double(rps));
+    return o;
+}
+
+static void write_sites(json_object *entries) {
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "user_agent", json_object_new_string("imgfeed-test/1 (+https://example.invalid/contact)"));
+    json_object_object_add(root, "sites", entries);
+    assert_int_equal(json_object_to_file_ext(t.sites_file, root, JSON_C_TO_STRING_PRETTY), 0);
+    json_object_put(root);
+}
+
+/* --- the crawler --- */
+
+static void crawler_start(const char *const *args) {
+    char *binary = xasprintf("%s/crawler/imgfeed-crawler", testenv_binary_dir());
+    const char *argv[40];
+    int n = 0;
+    argv[n++] = binary;
+    argv[n++] = "--exchange";
+    argv[n++] = t.exchange;
+    argv[n++] = "--sites";
+    argv[n++] = t.sites_file;
+    argv[n++] = "--state-dir";
+    argv[n++] = t.state_dir;
+    argv[n++] = "--amqp-heartbeat";
+    argv[n++] = "5s";
+    argv[n++] = "--retries";
+    argv[n++] = "1";
+    for (size_t i = 0; args && args[i] && n < 39; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    proc_start(&t.crawler, binary, argv);
+    free(binary);
+}
+
+/* Run the crawler with --once (and ARGS); it must exit 0. */
+static void crawl_once(const char *const *args) {
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = "--once";
+    for (size_t i = 0; args && args[i] && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    crawler_start(argv);
+    int status = proc_wait(&t.crawler);
+    if (status != 0) {
+        proc_print_log(&t.crawler);
+        fail_msg("imgfeed-crawler --once exited with %d", status);
+    }
+}
+
+/* --- what was published --- */
+
+typedef struct harvest {
+    json_object *by_id;  /* _id -> item (the last copy) */
+    json_object *keys;   /* routing key -> items published under it */
+    size_t items;        /* items taken, copies included */
+    size_t messages;
+} harvest;
+
+static void harvest_init(harvest *h) {
+    memset(h, 0, sizeof *h);
+    h->by_id = json_object_new_object();
+    h->keys = json_object_new_object();
+}
+
+static void harvest_release(harvest *h) {
+    json_object_put(h->by_id);
+    json_object_put(h->keys);
+}
+
+/* Take messages from E.test until none comes for QUIET_MS. */
+static void harvest_take(harvest *h, int64_t quiet_ms) {
+    for (;;) {
+        mq_delivery d;
+        int rc = mq_next(t.q, &d, quiet_ms);
+        if (rc == MQ_TIMEOUT) return;
+        assert_int_equal(rc, MQ_OK);
+        json_object *items = json_tokener_parse(d.body);
+        if (!items || !json_object_is_type(items, json_type_array)) fail_msg("the crawler published %.200s", d.body);
+        h->messages++;
+        json_object *count;
+        if (!json_object_object_get_ex(h->keys, d.routing_key, &count)) {
+            count = json_object_new_int(0);
+            json_object_object_add(h->keys, d.routing_key, count);
+        }
+        json_object_int_inc(count, (int64_t)json_object_array_length(items));
+        for (size_t i = 0; i < json_object_array_length(items); i++) {
+            json_object *item = json_object_array_get_idx(items, i), *id;
+            if (!json_object_object_get_ex(item, "_id", &id)) fail_msg("an item without _id");
+            json_object_object_add(h->by_id, json_object_get_string(id), json_object_get(item));
+            h->items++;
+        }
+        json_object_put(items);
+        assert_int_equal(mq_ack(t.q, d.tag, false), MQ_OK);
+        mq_delivery_release(&d);
+    }
+}
+
+static long key_count(const harvest *h, const char *key) {
+    json_object *v;
+    return json_object_object_get_ex(h->keys, key, &v) ? (long)json_object_get_int64(v) : 0;
+}
+
+/* The fixture's requests whose path starts with PREFIX. */
+static json_object *requests(const char *prefix) { return fixture_log(&t.fx, prefix); }
+
+static const char *header_of(json_object *entry, const char *name) {
+    json_object *headers, *v;
+    if (!json_object_object_get_ex(entry, "headers", &headers)) return NULL;
+    json_object_object_foreach(headers, key, val) {
+        if (strcasecmp(key, name) == 0) return json_object_get_string(val);
+    }
+    (void)v;
+    return NULL;
+}
+
+/* --- tests --- */
+
+/* A crawl publishes every post once, under the right keys, with the _
+ * fields and the file URLs; a second crawl with nothing changed sends only
+ * conditional requests and publishes nothing; a changed thread publishes
+ * its new posts only. */
+static void test_crawl_twice_and_change(void **state) {
+    (void)state;
+    make_site("gen", "4chan", 3, 6, 8);
+    json_object *entries = json_object_new_array();
+    json_object_array_add(entries, site_entry("gen", "4chan", 3, 100));
+    write_sites(entries);
+
+    crawl_once(NULL);
+    harvest h;
+    harvest_init(&h);
+    harvest_take(&h, 1000);
+    assert_int_equal(json_object_object_length(h.by_id), 3 * 6 * 8);
+    assert_int_equal(h.items, 3 * 6 * 8); /* each once */
+    for (int b = 0; b < 3; b++) {
+        char key[64];
+        snprintf(key, sizeof key, "gen.thread.b%d", b);
+        assert_int_equal(key_count(&h, key), 6);
+        snprintf(key, sizeof key, "gen.post.b%d", b);
+        assert_int_equal(key_count(&h, key), 6 * 7);
+    }
+    /* The _ fields, and file URLs that the fixture serves. */
+    int64_t a_thread = 0;
+    size_t with_files = 0;
+    json_object_object_foreach(h.by_id, id, item) {
+        json_object *v, *board, *no, *urls;
+        assert_true(json_object_object_get_ex(item, "_v", &v) && json_object_get_int(v) == 1);
+        assert_true(json_object_object_get_ex(item, "_chan", &v) && strcmp(json_object_get_string(v), "gen") == 0);
+        assert_true(json_object_object_get_ex(item, "_board", &board));
+        assert_true(json_object_object_get_ex(item, "no", &no));
+        char want[64];
+        snprintf(want, sizeof want, "%s.%" PRId64, json_object_get_string(board), json_object_get_int64(no));
+        assert_string_equal(id, want);
+        assert_true(json_object_object_get_ex(item, "_crawled_at", &v) && json_object_get_int64(v) > 1700000000);
+        assert_true(json_object_object_get_ex(item, "_urls", &urls));
+        json_object *tim, *ext;
+        if (json_object_object_get_ex(item, "tim", &tim) && json_object_object_get_ex(item, "ext", &ext)) {
+            char *url = fixture_url(&t.fx, "/gen/media/%s/%" PRId64 "%s", json_object_get_string(board),
+                                    json_object_get_int64(tim), json_object_get_string(ext));
+            assert_string_equal(json_object_get_string(json_object_array_get_idx(urls, 0)), url);
+            free(url);
+            with_files++;
+        }
+        assert_true(json_object_object_get_ex(item, "_type", &v));
+        if (strcmp(json_object_get_string(v), "thread") == 0 && strcmp(json_object_get_string(board), "b1") == 0)
+            a_thread = json_object_get_int64(no);
+    }
+    assert_true(with_files > 0);
+    assert_true(a_thread > 0);
+
+    /* Nothing changed: every request conditional, nothing published. */
+    json_object_put(fixture_control(&t.fx, "reset"));
+    crawl_once(NULL);
+    harvest h2;
+    harvest_init(&h2);
+    harvest_take(&h2, 500);
+    assert_int_equal(h2.items, 0);
+    json_object *log = requests("/gen/");
+    assert_int_equal(json_object_array_length(log), 3); /* the three threads.json */
+    for (size_t i = 0; i < json_object_array_length(log); i++) {
+        json_object *e = json_object_array_get_idx(log, i);
+        if (!header_of(e, "If-Modified-Since")) fail_msg("request %zu was not conditional", i);
+    }
+    json_object_put(log);
+
+    /* A thread gains 3 posts: those 3 only. */
+    json_object_put(fixture_control(&t.fx, "chan/thread?site=gen&board=b1&no=%" PRId64 "&add=3", a_thread));
+    crawl_once(NULL);
+    harvest h3;
+    harvest_init(&h3);
+    harvest_take(&h3, 1000);
+    assert_int_equal(h3.items, 3);
+    assert_int_equal(key_count(&h3, "gen.post.b1"), 3);
+    json_object_object_foreach(h3.by_id, id3, item3) {
+        (void)item3;
+        if (json_object_object_get_ex(h.by_id, id3, NULL)) fail_msg("%s was published again", id3);
+    }
+    harvest_release(&h);
+    harvest_release(&h2);
+    harvest_release(&h3);
+}
+
+/* The recorded 4chan and lainchan boards: every recorded post is published
+ * with its file URLs; threads that answer 404 are dropped and not asked
+ * again. */
+static void test_recorded_boards(void **state) {
+    (void)state;
+    json_object_put(fixture_control(&t.fx, "chan/recorded?site=rec&kind=4chan"));
+    json_object_put(fixture_control(&t.fx, "chan/recorded?site=lain&kind=vichan"));
+    json_object *entries = json_object_new_array();
+    json_object *rec = site_entry("rec", "4chan", 0, 100), *lain = site_entry("lain", "vichan", 0, 100);
+    json_object *b = json_object_new_array();
+    json_object_array_add(b, json_object_new_string("g"));
+    json_object_array_add(b, json_object_new_string("v"));
+    json_object_object_add(rec, "boards", b);
+    b = json_object_new_array();
+    json_object_array_add(b, json_object_new_string("lambda"));
+    json_object_object_add(lain, "boards", b);
+    json_object_array_add(entries, rec);
+    json_object_array_add(entries, lain);
+    write_sites(entries);
+    crawl_once(NULL);
+    harvest h;
+    harvest_init(&h);
+    harvest_take(&h, 1000);
+    /* Counted from the recorded files themselves. */
+    long want = 0;
+    static const char *const files[] = {"4chan/g-thread-39894014-sticky.json", "4chan/g-thread-41693287-filedeleted.json",
+                                        "4chan/g-thread-41703336-webm-gif.json", "4chan/g-thread-41704783.json",
+                                        "4chan/v-thread-393603295.json", "vichan/lainchan-lambda-thread-30364.json"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char *path = xasprintf("%s/../shared/fixtures/real/%s", testenv_source_dir(), files[i]);
+        json_object *root = json_object_from_file(path), *posts;
+        if (!root || !json_object_object_get_ex(root, "posts", &posts)) fail_msg("cannot read %s", path);
+        want += (long)json_object_array_length(posts);
+        json_object_put(root);
+        free(path);
+    }
+    assert_int_equal((long)json_object_object_length(h.by_id), want);
+    assert_int_equal((long)h.items, want);
+    /* A webm of /g/ and a vichan string tim keep their exact file URLs. */
+    json_object *item, *urls;
+    assert_true(json_object_object_get_ex(h.by_id, "lambda.30364", &item));
+    assert_true(json_object_object_get_ex(item, "_urls", &urls));
+    const char *first = json_object_get_string(json_object_array_get_idx(urls, 0));
+    if (!strstr(first, "/lain/lambda/src/") || strstr(first, "e+")) fail_msg("vichan file URL %s", first);
+    harvest_release(&h);
+
+    /* lainchan's recorded threads.json lists threads the fixture does not
+     * have: they answered 404 once and are not asked for again. */
+    json_object *gone = requests("/lain/lambda/res/");
+    size_t first_crawl = json_object_array_length(gone);
+    json_object_put(gone);
+    assert_true(first_crawl > 1);
+    json_object_put(fixture_control(&t.fx, "reset"));
+    crawl_once(NULL);
+    gone = requests("/lain/lambda/res/");
+    assert_int_equal(json_object_array_length(gone), 0);
+    json_object_put(gone);
+}
+
+#define KILL_BOARDS 4
+
+/* kill -9 in the middle of a crawl, start again: every post arrives,
+ * duplicates at most one batch. */
+static void test_kill9_resumes(void **state) {
+    (void)state;
+    make_site("kill", "4chan", KILL_BOARDS, 20, 10);
+    json_object *entries = json_object_new_array();
+    json_object_array_add(entries, site_entry("kill", "4chan", KILL_BOARDS, 40)); /* about 2 s of requests */
+    write_sites(entries);
+    static const char *const args[] = {"--once", "--batch-size", "20", NULL};
+    crawler_start(args);
+    harvest h;
+    harvest_init(&h);
+    int64_t deadline = time_mono_ns() + GUARD_MS * TIME_NS_PER_MS;
+    while (json_object_object_length(h.by_id) < 150) {
+        if (time_mono_ns() > deadline) fail_msg("the crawler published only %d posts", json_object_object_length(h.by_id));
+        harvest_take(&h, 20);
+    }
+    proc_kill(&t.crawler);
+    proc_release(&t.crawler);
+    size_t before = h.items;
+    if (before >= (size_t)(KILL_BOARDS * 20 * 10)) fail_msg("the crawl ended before the kill");
+    crawl_once((const char *const[]){"--batch-size", "20", NULL});
+    harvest_take(&h, 1000);
+    int total = KILL_BOARDS * 20 * 10;
+    assert_int_equal(json_object_object_length(h.by_id), total);
+    size_t duplicates = h.items - (size_t)total;
+    fprintf(stderr, "kill -9 after %zu posts: %zu published twice\n", before, duplicates);
+    /* At most one batch: --batch-size posts, plus the rest of the thread
+     * that filled it (10 posts a thread), per routing key. */
+    assert_true(duplicates <= 20 + 10);
+    harvest_release(&h);
+}
+
+/* A board answering 500 or broken JSON is logged; the other boards go on.
+ * 429 with Retry-After is honoured. */
+static void test_faults(void **state) {
+    (void)state;
+    make_site("flt", "4chan", 4, 3, 4);
+    json_object *entries = json_object_new_array();
+    json_object_array_add(entries, site_entry("flt", "4chan", 4, 100));
+    write_sites(entries);
+    json_object_put(fixture_control(&t.fx, "chan/fault?site=flt&path=/flt/b0/&status=500"));
+    json_object_put(fixture_control(&t.fx, "chan/fault?site=flt&path=/flt/b1/threads.json&broken=1"));
+    json_object_put(fixture_control(&t.fx, "chan/fault?site=flt&path=/flt/b2/threads.json&status=429&retry_after=2&count=1"));
+    int64_t t0 = time_mono_ns();
+    crawl_once(NULL);
+    int64_t took_ms = (time_mono_ns() - t0) / TIME_NS_PER_MS;
+    harvest h;
+    harvest_init(&h);
+    harvest_take(&h, 1000);
+    /* b2 after its 429, and b3: 2 boards × 3 threads × 4 posts. */
+    assert_int_equal(key_count(&h, "flt.thread.b2") + key_count(&h, "flt.post.b2"), 12);
+    assert_int_equal(key_count(&h, "flt.thread.b3") + key_count(&h, "flt.post.b3"), 12);
+    assert_int_equal(key_count(&h, "flt.post.b0") + key_count(&h, "flt.post.b1"), 0);
+    assert_true(took_ms >= 2000); /* it waited out the Retry-After before asking b2 again */
+    /* The log says what failed. */
+    FILE *f = fopen(t.crawler.log, "r");
+    assert_non_null(f);
+    char line[2048];
+    bool saw500 = false, sawjson = false;
+    while (fgets(line, sizeof line, f)) {
+        if (strstr(line, "/b0/") && strstr(line, "500")) saw500 = true;
+        if (strstr(line, "/b1/") && strstr(line, "JSON")) sawjson = true;
+    }
+    fclose(f);
+    if (!saw500 || !sawjson) {
+        proc_print_log(&t.crawler);
+        fail_msg("the log does not name the failures (500: %d, broken JSON: %d)", saw500, sawjson);
+    }
+    /* Once repaired, those boards come in whole at the next crawl. */
+    json_object_put(fixture_control(&t.fx, "chan/fault?site=flt&clear=1"));
+    crawl_once(NULL);
+    harvest_take(&h, 1000);
+    assert_int_equal(json_object_object_length(h.by_id), 4 * 3 * 4);
+    harvest_release(&h);
+}
+
+/* Without --once the crawler polls until SIGTERM, then exits 0; a deleted
+ * thread (404) is dropped. */
+static void test_daemon_sigterm(void **state) {
+    (void)state;
+    make_site("dmn", "vichan", 2, 3, 5);
+    json_object *entries = json_object_new_array();
+    json_object *e = site_entry("dmn", "vichan", 2, 100);
+    json_object_object_add(e, "poll_interval", json_object_new_string("300ms"));
+    json_object_array_add(entries, e);
+    write_sites(entries);
+    crawler_start(NULL);
+    harvest h;
+    harvest_init(&h);
+    int64_t deadline = time_mono_ns() + GUARD_MS * TIME_NS_PER_MS;
+    while (json_object_object_length(h.by_id) < 2 * 3 * 5) {
+        if (time_mono_ns() > deadline) fail_msg("only %d posts", json_object_object_length(h.by_id));
+        harvest_take(&h, 50);
+    }
+    /* Posts added while it runs arrive by themselves, at the next poll. */
+    int64_t op = 0;
+    json_object_object_foreach(h.by_id, id, item) {
+        json_object *type, *board, *no;
+        (void)id;
+        if (json_object_object_get_ex(item, "_type", &type) && strcmp(json_object_get_string(type), "thread") == 0 &&
+            json_object_object_get_ex(item, "_board", &board) && strcmp(json_object_get_string(board), "b0") == 0 &&
+            json_object_object_get_ex(item, "no", &no))
+            op = json_object_get_int64(no);
+    }
+    assert_true(op > 0);
+    json_object_put(fixture_control(&t.fx, "chan/thread?site=dmn&board=b0&no=%" PRId64 "&add=2", op));
+    size_t before = h.items;
+    while (h.items < before + 2) {
+        if (time_mono_ns() > deadline) fail_msg("the added posts never came");
+        harvest_take(&h, 50);
+    }
+    assert_int_equal(json_object_object_length(h.by_id), 2 * 3 * 5 + 2);
+    proc_stop(&t.crawler);
+    harvest_release(&h);
+}
+
+#define RATE_RPS 5
+
+/* The requests to a site never exceed its rps, whatever the number of
+ * boards: 6 boards, rps 5. */
+static void test_rate(void **state) {
+    (void)state;
+    make_site("rate", "4chan", 6, 4, 3);
+    json_object *entries = json_object_new_array();
+    json_object_array_add(entries, site_entry("rate", "4chan", 6, RATE_RPS));
+    write_sites(entries);
+    crawl_once(NULL);
+    json_object *counts = fixture_control(&t.fx, "counts?prefix=/rate/"), *per_second;
+    assert_true(json_object_object_get_ex(counts, "counts", &per_second));
+    int total = 0, max = 0;
+    json_object_object_foreach(per_second, second, n) {
+        (void)second;
+        int c = json_object_get_int(n);
+        total += c;
+        if (c > max) max = c;
+    }
+    fprintf(stderr, "%d requests, at most %d in one second (rps %d)\n", total, max, RATE_RPS);
+    assert_int_equal(total, 6 + 6 * 4); /* threads.json and every thread, once */
+    assert_true(max <= RATE_RPS);
+    json_object_put(counts);
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_crawl_twice_and_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recorded_boards, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill9_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_sigterm, setup, teardown),
+    };
+    const struct CMUnitTest rate[] = {
+        cmocka_unit_test_setup_teardown(test_rate, setup, teardown),
+    };
+    if (argc > 1 && strcmp(argv[1], "rate") == 0) return cmocka_run_group_tests(rate, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
