@@ -156,6 +156,11 @@ static int sites_load_one(json_object *o, const char *default_ua, int64_t defaul
             return -1;
         }
         c->boards[i] = xstrdup(json_object_get_string(b));
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(c->boards[k], c->boards[i]) == 0) {
+                snprintf(why, whylen, "board \"%s\" is listed twice", c->boards[i]);
+                return -1;
+            }
     }
     if (!json_object_object_get_ex(o, "rps", &rps) ||
         !(json_object_is_type(rps, json_type_int) || json_object_is_type(rps, json_type_double)) ||
