@@ -321,6 +321,9 @@ static void test_crawl_twice_and_change(void **state) {
     for (size_t i = 0; i < json_object_array_length(log); i++) {
         json_object *e = json_object_array_get_idx(log, i);
         if (!header_of(e, "If-Modified-Since")) fail_msg("request %zu was not conditional", i);
+        const char *ua = header_of(e, "User-Agent");
+        if (!ua || strcmp(ua, "imgfeed-test/1 (+https://example.invalid/contact)") != 0)
+            fail_msg("request %zu sent User-Agent %s, not the sites file's", i, ua ? ua : "(none)");
     }
     json_object_put(log);
 
