@@ -28,8 +28,9 @@
  * of a connection that has since been lost cannot be acked (mq: MQ_STALE);
  * the broker delivers them again and the upsert absorbs the repeat.
  *
- * Stopping: the first SIGTERM/SIGINT stops the taking of messages; the batch
- * is written and acked, then the process exits 0.  If PostgreSQL stays
+ * Stopping: the first SIGTERM/SIGINT stops the taking of new messages; the
+ * batch, and whatever the broker had already delivered, are written and
+ * acked, then the process exits 0.  If PostgreSQL stays
  * unreachable for ARCHIVER_DRAIN_MS after the stop, or a second signal
  * comes, it exits 1 without acking: the broker keeps those messages.
  */
@@ -314,6 +315,27 @@ static void archiver_log_stats(archiver *a) {
              a->stats.refused_messages, a->stats.retries, ps.connects, ms.connects);
 }
 
+/* After a stop: store what the broker already delivered (it sits in the
+ * socket or in mq's list, unacked) along with the batch, rather than leave
+ * it to come again.  Bounded by the prefetch, since the broker sends no more
+ * than that unacknowledged. */
+static void archiver_drain(archiver *a) {
+    bool connected = mq_tick(a->q) == MQ_OK; /* else mq_next would reconnect: take nothing more */
+    for (long taken = 0;;) {
+        mq_delivery d;
+        while (connected && taken < a->s->prefetch && !archiver_batch_full(a, a->filling) && mq_next(a->q, &d, 0) == MQ_OK) {
+            archiver_take(a, &d);
+            taken++;
+        }
+        bool more = archiver_batch_full(a, a->filling) && taken < a->s->prefetch;
+        if (!archiver_flush(a)) {
+            a->abandoned = true;
+            return;
+        }
+        if (!more) return;
+    }
+}
+
 static int archiver_loop(archiver *a) {
     while (!a->stopping) {
         if (!archiver_check_stop(a)) break;
@@ -338,7 +360,7 @@ static int archiver_loop(archiver *a) {
             a->next_stats_ns = time_mono_ns() + ARCHIVER_STATS_EVERY_NS;
         }
     }
-    if (!a->abandoned && !archiver_flush(a)) a->abandoned = true;
+    if (!a->abandoned) archiver_drain(a);
     archiver_log_stats(a);
     return a->abandoned ? 1 : 0;
 }

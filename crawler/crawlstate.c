@@ -95,7 +95,7 @@ static int crawlstate_int64_cmp(const void *a, const void *b) {
 
 void crawlstate_retain(crawlstate_board *b, const int64_t *listed, size_t n) {
     int64_t *sorted = xmalloc((n ? n : 1) * sizeof *sorted);
-    memcpy(sorted, listed, n * sizeof *sorted);
+    if (n) memcpy(sorted, listed, n * sizeof *sorted);
     qsort(sorted, n, sizeof *sorted, crawlstate_int64_cmp);
     size_t keep = 0;
     for (size_t i = 0; i < b->n; i++)
