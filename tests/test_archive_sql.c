@@ -525,17 +525,7 @@ static const char *item_table(json_object *item) {
 
 /* --- publishing and archiving --- */
 
-static void connect_broker(void) {
-    mq_options o;
-    memset(&o, 0, sizeof o);
-    o.url = testenv_require("IMGFEED_AMQP_URL");
-    o.exchange = t.exchange;
-    o.heartbeat_ms = 5000;
-    o.connection_name = "test_archive_sql";
-    o.backoff_initial_ms = 50;
-    o.backoff_max_ms = 500;
-    assert_int_equal(mq_new(&o, &t.q), MQ_OK);
-}
+static void connect_broker(void) { t.q = mq_admin_connect(t.exchange, "test_archive_sql"); }
 
 static void publish_batch(const char *type, const char *board, json_object *batch) {
     if (json_object_array_length(batch) == 0) return;

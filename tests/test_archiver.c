@@ -76,20 +76,6 @@ static int log_count(const proc *p, const char *text) {
 
 /* --- publishing --- */
 
-static mq *connect_to(const char *exchange) {
-    mq_options o;
-    memset(&o, 0, sizeof o);
-    o.url = testenv_require("IMGFEED_AMQP_URL");
-    o.exchange = exchange;
-    o.heartbeat_ms = 5000;
-    o.connection_name = "test_archiver";
-    o.backoff_initial_ms = 50;
-    o.backoff_max_ms = 500;
-    mq *q = NULL;
-    assert_int_equal(mq_new(&o, &q), MQ_OK);
-    return q;
-}
-
 static void publish_text(const char *key, const char *body, size_t len) {
     mq_message m = {.routing_key = key, .body = body, .len = len};
     assert_int_equal(mq_publish(t.q, mq_target_name(t.q, MQ_EXCHANGE_ITEMS), &m, 1), MQ_OK);
@@ -210,7 +196,7 @@ static void assert_rows_equal(const char *table, json_object *expect) {
 /* The reason header of every message in E.dead, in order (a JSON array of
  * [reason, body-prefix] pairs); the queue is emptied. */
 static json_object *take_dead(long want) {
-    mq *dead = connect_to(t.exchange);
+    mq *dead = mq_admin_connect(t.exchange, "test_archiver");
     assert_int_equal(mq_consume(dead, mq_target_name(dead, MQ_QUEUE_DEAD), 100), MQ_OK);
     json_object *out = json_object_new_array();
     for (long i = 0; i < want; i++) {
@@ -245,7 +231,7 @@ static int setup(void **state) {
     t.exchange = xasprintf("t%da%c", (int)getpid(), letter++);
     t.post_table = table_of("site_post");
     t.thread_table = table_of("site_thread");
-    t.q = connect_to(t.exchange);
+    t.q = mq_admin_connect(t.exchange, "test_archiver");
     return 0;
 }
 

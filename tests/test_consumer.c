@@ -250,27 +250,12 @@ typedef struct ctx {
 
 static ctx t;
 
-static mq *connect_to(const char *exchange) {
-    mq_options o;
-    memset(&o, 0, sizeof o);
-    o.url = testenv_require("IMGFEED_AMQP_URL");
-    o.exchange = exchange;
-    o.heartbeat_ms = 5000;
-    o.connection_name = "test_consumer";
-    o.max_attempts = 5;
-    o.backoff_initial_ms = 50;
-    o.backoff_max_ms = 500;
-    mq *q = NULL;
-    assert_int_equal(mq_new(&o, &q), MQ_OK);
-    return q;
-}
-
 static int setup_exchange(void **state) {
     static char letter = 'a';
     (void)state;
     memset(&t, 0, sizeof t);
     t.exchange = xasprintf("t%dc%c", (int)getpid(), letter++);
-    t.q = connect_to(t.exchange);
+    t.q = mq_admin_connect(t.exchange, "test_consumer");
     char *queue = xasprintf("%s.test", t.exchange);
     mq_admin *a = mq_admin_open();
     mq_admin_declare_queue(a, queue, NULL, t.exchange, "#");
@@ -537,7 +522,7 @@ static void test_poison(void **state) {
     assert_int_equal(json_object_array_length(img_of(by_id, "good")), 0);
     proc_stop(&t.hasher);
 
-    mq *dead = connect_to(t.exchange);
+    mq *dead = mq_admin_connect(t.exchange, "test_consumer");
     assert_int_equal(mq_consume(dead, mq_target_name(dead, MQ_QUEUE_DEAD), 100), MQ_OK);
     for (size_t i = 0; i < n; i++) {
         mq_delivery d;
@@ -660,7 +645,7 @@ static void test_sigterm_drains(void **state) {
     json_object_put(log);
 
     /* Nothing lost: each message is published or still in E.hasher. */
-    mq *rest = connect_to(t.exchange);
+    mq *rest = mq_admin_connect(t.exchange, "test_consumer");
     assert_int_equal(mq_consume(rest, mq_target_name(rest, MQ_QUEUE_HASHER), 100), MQ_OK);
     json_object *queued = json_object_new_object();
     for (long i = 0; i < left; i++) {

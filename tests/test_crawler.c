@@ -52,20 +52,6 @@ static ctx t;
 
 /* --- setup --- */
 
-static mq *connect_to(const char *exchange) {
-    mq_options o;
-    memset(&o, 0, sizeof o);
-    o.url = testenv_require("IMGFEED_AMQP_URL");
-    o.exchange = exchange;
-    o.heartbeat_ms = 5000;
-    o.connection_name = "test_crawler";
-    o.backoff_initial_ms = 50;
-    o.backoff_max_ms = 500;
-    mq *q = NULL;
-    assert_int_equal(mq_new(&o, &q), MQ_OK);
-    return q;
-}
-
 static int setup(void **state) {
     static char letter = 'a';
     (void)state;
@@ -77,7 +63,7 @@ static int setup(void **state) {
     t.dir = xstrdup(tmpl);
     t.sites_file = xasprintf("%s/sites.json", t.dir);
     t.state_dir = xasprintf("%s/state", t.dir);
-    t.q = connect_to(t.exchange);
+    t.q = mq_admin_connect(t.exchange, "test_crawler");
     mq_admin *a = mq_admin_open();
     mq_admin_declare_queue(a, t.queue, NULL, mq_target_name(t.q, MQ_EXCHANGE_RAW), "#");
     mq_admin_close(a);

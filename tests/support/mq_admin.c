@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -112,4 +113,19 @@ void mq_admin_delete_topology(const char *exchange, const char *const *extras) {
         mq_admin_delete_exchange(a, name);
     }
     mq_admin_close(a);
+}
+
+mq *mq_admin_connect(const char *exchange, const char *name) {
+    mq_options o;
+    memset(&o, 0, sizeof o);
+    o.url = testenv_require("IMGFEED_AMQP_URL");
+    o.exchange = exchange;
+    o.heartbeat_ms = 5000;
+    o.connection_name = name;
+    o.max_attempts = 20;
+    o.backoff_initial_ms = 50;
+    o.backoff_max_ms = 500;
+    mq *q = NULL;
+    assert_int_equal(mq_new(&o, &q), MQ_OK);
+    return q;
 }

@@ -11,7 +11,16 @@
 
 #include <amqp.h>
 
+#include "mq.h"
+
 typedef struct mq_admin mq_admin;
+
+/* An mq connection (imgfeed's own, common/mq.h) to the test broker for
+ * exchange E, as the daemon tests use to publish and consume: 5 s
+ * heartbeats, quick retries (50 to 500 ms), giving up after 20 failed
+ * connects.  NAME shows in rabbitmqctl list_connections.  Fails the test when
+ * it cannot connect; the caller mq_frees it. */
+mq *mq_admin_connect(const char *exchange, const char *name);
 
 mq_admin *mq_admin_open(void);
 void mq_admin_close(mq_admin *a);
