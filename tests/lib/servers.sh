@@ -69,6 +69,8 @@ rabbit_env() {
     export RABBITMQ_DIST_PORT=$RABBIT_DIST_PORT
     export ERL_EPMD_PORT=$EPMD_PORT
     export ERL_EPMD_ADDRESS=127.0.0.1
+    # The Erlang distribution port listens on loopback only, like everything else.
+    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
     export RABBITMQ_MNESIA_BASE=$RUNDIR/rabbit/mnesia
     export RABBITMQ_LOG_BASE=$RUNDIR/rabbit/log
     export RABBITMQ_PID_FILE=$RUNDIR/rabbit/pid

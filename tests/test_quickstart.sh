@@ -1,0 +1,299 @@
+#!/usr/bin/env bash
+# test_quickstart.sh -- deploy/quickstart.sh --demo end to end, as a user runs it.
+#
+# In a fresh data directory: the demo starts (build, private RabbitMQ and
+# PostgreSQL on other ports than the suite's, own epmd, the demo board, the
+# three programs) and every post of the demo board reaches the archive once,
+# its pictures with sha1 and phash; nothing it started listens beyond
+# loopback; a second start while it runs starts nothing; `stop` ends every
+# process it started (and their children) and leaves the suite's servers
+# alone, and says so again when run twice; a start after the stop reuses the
+# cluster, the ports and the crawl state, and archives no post a second time.
+#
+# It runs quickstart.sh with --no-install (tests/run.sh installed the
+# packages) and --rabbit-port 0 --pg-port 0 (any free ports: 5672 and 5432
+# stay for a user's own quickstart).  About 40 s once build/quickstart is
+# built; the first build adds a minute or so.
+#
+# Usage: test_quickstart.sh SOURCE_DIR
+set -u
+ROOT=${1:?usage: test_quickstart.sh SOURCE_DIR}
+QS=$ROOT/deploy/quickstart.sh
+PREFIX=${TMPDIR:-/tmp}/imgfeed-quickstart-test.
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+failures=0
+T0=$SECONDS
+
+check() { # check DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    if "$@"; then echo "ok - $what"; else echo "not ok - $what"; failures=$((failures + 1)); fi
+}
+note() { echo "# [$((SECONDS - T0))s] $*"; }
+
+# Data directories of earlier runs that were killed before their cleanup.
+for dir in "$PREFIX"*; do
+    [[ -f $dir/test-owner ]] || continue
+    owner=$(cat "$dir/test-owner")
+    [[ $owner =~ ^[0-9]+$ ]] && kill -0 "$owner" 2>/dev/null && continue
+    note "stopping what an interrupted run left in $dir"
+    bash "$QS" stop --data-dir "$dir" >/dev/null 2>&1
+    rm -rf "$dir"
+done
+
+DATA=$(mktemp -d "${PREFIX}XXXXXX")
+echo $$ >"$DATA/test-owner"
+cleanup() {
+    local status=$?
+    trap - EXIT
+    bash "$QS" stop --data-dir "$DATA" >/dev/null 2>&1 || true
+    rm -rf "$DATA"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+qs() { # qs ARGS...: run quickstart.sh, its output in $OUT (shown), status in $STATUS
+    OUT=$(bash "$QS" "$@" --data-dir "$DATA" 2>&1)
+    STATUS=$?
+    sed 's/^/#   /' <<<"$OUT"
+}
+sql() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$PG_PORT user=postgres dbname=imgfeed" -c "$1"; }
+has() { grep -qF -- "$1" <<<"$OUT"; }
+ALL="(SELECT id, archived_on, data FROM chan_demo_thread UNION ALL SELECT id, archived_on, data FROM chan_demo_post) AS p"
+
+# Every post the demo board serves now, as archive ids (board.no), sorted.
+board_ids() {
+    python3 - "$DEMO_PORT" <<'PY'
+import json, sys, urllib.request
+base = "http://127.0.0.1:%s/_control/chan/info?site=demo" % sys.argv[1]
+get = lambda q: json.load(urllib.request.urlopen(base + q, timeout=10))
+ids = []
+for board in get("")["boards"]:
+    for t in get("&board=" + board)["threads"]:
+        ids += ["%s.%d" % (board, no) for no in get("&board=%s&no=%d" % (board, t["no"]))["post_nos"]]
+print("\n".join(sorted(ids)))
+PY
+}
+archive_ids() { sql "SELECT id FROM $ALL ORDER BY 1" | LC_ALL=C sort; }
+
+# wait_converged SECONDS: the archive holds exactly the board's posts (the
+# board adds a post every few seconds: wait for a moment where the pipeline
+# has caught up).
+wait_converged() {
+    local deadline=$((SECONDS + $1))
+    while ((SECONDS < deadline)); do
+        BOARD_IDS=$(board_ids | LC_ALL=C sort) || BOARD_IDS=x
+        ARCHIVE_IDS=$(archive_ids 2>/dev/null) || ARCHIVE_IDS=y
+        [[ $BOARD_IDS == "$ARCHIVE_IDS" ]] && return 0
+        sleep 1
+    done
+    echo "# board has $(wc -l <<<"$BOARD_IDS") posts, archive $(wc -l <<<"$ARCHIVE_IDS"); differences:"
+    diff <(echo "$BOARD_IDS") <(echo "$ARCHIVE_IDS") | head -n 10 | sed 's/^/#   /'
+    return 1
+}
+
+# Every recorded process and all its descendants, as "pid starttime" lines.
+process_trees() {
+    local roots
+    roots=$(cat "$DATA"/pids/*.pid 2>/dev/null | cut -d' ' -f1)
+    python3 - $roots <<'PY'
+import os, sys
+def stat(pid):
+    try:
+        s = open("/proc/%s/stat" % pid).read()
+    except OSError:
+        return None
+    f = s[s.rindex(")") + 2:].split()
+    return int(f[1]), f[19], f[0]  # ppid, starttime, state
+children = {}
+for p in os.listdir("/proc"):
+    if p.isdigit():
+        st = stat(p)
+        if st:
+            children.setdefault(st[0], []).append(int(p))
+todo, seen = [int(a) for a in sys.argv[1:]], set()
+while todo:
+    p = todo.pop()
+    if p in seen:
+        continue
+    seen.add(p)
+    todo += children.get(p, [])
+for p in sorted(seen):
+    st = stat(p)
+    if st and st[2] != "Z":
+        print(p, st[1])
+PY
+}
+
+# still_running "pid starttime" lines: print those that still run.
+still_running() {
+    local pid start now rest
+    while read -r pid start; do
+        [[ -n $pid ]] || continue
+        now=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        rest=${now##*) }
+        read -ra f <<<"$rest"
+        [[ ${f[0]} != Z && ${f[19]} == "$start" ]] && echo "$pid $(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-80)"
+    done <<<"$1"
+}
+
+# Listening TCP sockets of the given pids that are not on loopback.
+non_loopback_listeners() {
+    python3 - "$@" <<'PY'
+import os, sys
+inodes = {}
+for pid in sys.argv[1:]:
+    try:
+        fds = os.listdir("/proc/%s/fd" % pid)
+    except OSError:
+        continue
+    for fd in fds:
+        try:
+            link = os.readlink("/proc/%s/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes[link[8:-1]] = pid
+for proto in ("tcp", "tcp6"):
+    with open("/proc/net/" + proto) as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            addr, port = parts[1].split(":")
+            if parts[3] != "0A" or parts[9] not in inodes:
+                continue
+            loop = (addr[6:8] == "7F" if len(addr) == 8 else
+                    addr == "00000000000000000000000001000000" or
+                    (addr.startswith("0000000000000000FFFF0000") and addr[-2:] == "7F"))
+            if not loop:
+                print("pid %s listens on %s port %d" % (inodes[parts[9]], addr, int(port, 16)))
+PY
+}
+
+# wait_idle SECONDS: the crawler's first crawl since its last start is done
+# for every board, and what it published has gone through: both queues are
+# empty (ready and unacknowledged), so the archive holds all of it.
+wait_idle() {
+    local deadline=$((SECONDS + $1)) board queues
+    while ((SECONDS < deadline)); do
+        local crawled=1
+        for board in pics art; do
+            awk '/^=== /{n=0} /demo \/'"$board"'\/: .*published/{n=1} END{exit !n}' "$DATA/logs/crawler.log" || crawled=0
+        done
+        if ((crawled)); then
+            queues=$(. "$DATA/rabbitmq.env" && rabbitmqctl -n imgfeed@localhost -q list_queues name messages 2>/dev/null)
+            if grep -q "^chan.hasher\s0$" <<<"$queues" && grep -q "^chan.archiver\s0$" <<<"$queues"; then
+                return 0
+            fi
+        fi
+        sleep 1
+    done
+    echo "# not idle: $(tail -n 3 "$DATA/logs/crawler.log")"
+    echo "# queues: ${queues:-}"
+    return 1
+}
+
+port_of() { sed -n 's/.*port=\([0-9]*\).*/\1/p; s|.*@[^:]*:\([0-9]*\).*|\1|p' <<<"$1" | head -n 1; }
+accepts() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# --- first start ------------------------------------------------------------
+note "first start: deploy/quickstart.sh --demo --data-dir $DATA --rabbit-port 0 --pg-port 0 --no-install"
+qs --demo --rabbit-port 0 --pg-port 0 --no-install --wait 150
+check "the first start exits 0" test "$STATUS" -eq 0
+((STATUS == 0)) || exit 1
+note "first start done"
+# shellcheck source=/dev/null
+. "$DATA/ports"
+check "it prints the psql line that opens the archive" has "psql \"host=127.0.0.1 port=$PG_PORT user=postgres dbname=imgfeed\""
+check "it prints how to watch the logs" has "tail -f $DATA/logs/*.log"
+check "it prints the rabbitmqctl line" has "rabbitmqctl -n imgfeed@localhost list_queues"
+check "it prints how to stop" has "deploy/quickstart.sh stop --data-dir $DATA"
+check "it shows archived phashes" grep -Eq '\| [0-9a-f]{40} \| [A-Za-z0-9+/]{24}$' <<<"$OUT"
+check "its build is Release, without the tests" grep -q '^CMAKE_BUILD_TYPE:STRING=Release' "$ROOT/build/quickstart/CMakeCache.txt"
+check "the hasher may reach loopback only" grep -q -- '--allow-net 127.0.0.0/8$' "$DATA/logs/hasher.log"
+check "the hasher is not given --allow-private" bash -c "! grep -q -- --allow-private '$DATA/logs/hasher.log'"
+SUITE_PORTS="$(port_of "${IMGFEED_AMQP_URL:-}") $(port_of "${IMGFEED_PG:-}")"
+for p in $RABBIT_PORT $PG_PORT $EPMD_PORT $RABBIT_DIST_PORT; do
+    check "port $p is none of the suite's servers' ($SUITE_PORTS)" bash -c "[[ ' $SUITE_PORTS ' != *' $p '* ]]"
+done
+
+check "the archive holds pictures with sha1 and phash" \
+    test "$(sql "SELECT count(*) FROM $ALL, imgfeed_images(p.data) AS i
+                 WHERE i.sha1 ~ '^[0-9a-f]{40}$' AND length(i.phash) = 24")" -gt 50
+check "no picture failed" test "$(sql "SELECT count(*) FROM $ALL, imgfeed_images(p.data) AS i WHERE i.error IS NOT NULL")" -eq 0
+check "every post with a file has its picture hashed" \
+    test "$(sql "SELECT count(*) FROM $ALL WHERE data ? 'tim' AND NOT EXISTS
+                 (SELECT 1 FROM imgfeed_images(p.data) AS i WHERE i.n = 0 AND i.phash IS NOT NULL)")" -eq 0
+check "each id is in one table once" test "$(sql "SELECT count(*) - count(DISTINCT id) FROM $ALL")" -eq 0
+check "every post of the board is in the archive, and nothing else" wait_converged 90
+FIRST_IDS=$ARCHIVE_IDS
+note "$(wc -l <<<"$FIRST_IDS") posts archived"
+
+PIDS=$(process_trees)
+ROOT_PIDS=$(cat "$DATA"/pids/*.pid | cut -d' ' -f1 | sort)
+check "it recorded its 8 processes (3 programs, demo board, RabbitMQ wrapper and node, epmd, PostgreSQL)" \
+    test "$(wc -l <<<"$ROOT_PIDS")" -eq 8
+# shellcheck disable=SC2046
+LISTEN=$(non_loopback_listeners $(cut -d' ' -f1 <<<"$PIDS"))
+check "nothing it started listens beyond loopback" test -z "$LISTEN"
+[[ -z $LISTEN ]] || echo "$LISTEN" | sed 's/^/#   /'
+
+# --- a second start while it runs -----------------------------------------------
+BEFORE=$(cat "$DATA"/pids/*.pid)
+qs --demo --no-install
+check "a second start exits 0" test "$STATUS" -eq 0
+check "a second start says what already runs" has "crawler already running"
+check "a second start starts nothing" test "$BEFORE" == "$(cat "$DATA"/pids/*.pid)"
+qs status
+check "status shows the queues" has "chan.archiver"
+check "status shows the tables" has "chan_demo_post"
+
+# --- stop -------------------------------------------------------------------------
+# What is archived now is never written again (a post the board adds in the
+# meantime is archived once, before the stop or after the restart).
+BEFORE_STOP=$(archive_ids)
+check "the archive holds the board's posts before the stop" test "$(grep -c . <<<"$BEFORE_STOP")" -ge 400
+qs stop
+check "stop exits 0" test "$STATUS" -eq 0
+LEFT=$(still_running "$PIDS")
+check "every process it started, and their children, are gone ($(wc -l <<<"$PIDS") processes)" test -z "$LEFT"
+[[ -z $LEFT ]] || echo "$LEFT" | sed 's/^/#   /'
+check "no pid file is left" test -z "$(ls "$DATA/pids")"
+for p in $SUITE_PORTS; do
+    check "the suite's server on port $p still answers" accepts "$p"
+done
+qs stop
+check "a second stop exits 0" test "$STATUS" -eq 0
+check "a second stop says nothing was running" has "nothing was running"
+note "stopped"
+
+# --- start again: the same data ------------------------------------------------------
+PORTS_BEFORE=$(cat "$DATA/ports")
+MNESIA=$(stat -c %i "$DATA/rabbit/mnesia/imgfeed@localhost")
+RESTART=$(date -u '+%F %T+00')
+qs --demo --no-install
+check "the start after a stop exits 0" test "$STATUS" -eq 0
+check "it reuses the PostgreSQL cluster" bash -c "! grep -q 'creating a PostgreSQL cluster' <<<\"\$0\"" "$OUT"
+check "it reuses the database" bash -c "! grep -q 'creating database' <<<\"\$0\"" "$OUT"
+check "it reuses the ports" test "$PORTS_BEFORE" == "$(cat "$DATA/ports")"
+check "the pipeline has carried the first crawl after the restart" wait_idle 90
+check "every post of the board is in the archive after the restart" wait_converged 90
+RECENT=$(sql "SELECT id FROM $ALL WHERE archived_on >= '$RESTART'")
+check "the rows written since the restart can be listed" test $? -eq 0
+REWRITTEN=$(comm -12 <(echo "$BEFORE_STOP") <(LC_ALL=C sort <<<"$RECENT"))
+note "$(grep -c . <<<"$RECENT") rows written since the restart (posts added meanwhile)"
+check "no post archived before the stop is written again" test -z "$REWRITTEN"
+[[ -z $REWRITTEN ]] || head -n 5 <<<"$REWRITTEN" | sed 's/^/#   /'
+check "RabbitMQ reuses its database" test "$MNESIA" == "$(stat -c %i "$DATA/rabbit/mnesia/imgfeed@localhost")"
+
+PIDS=$(process_trees)
+qs stop
+check "stop after the restart exits 0" test "$STATUS" -eq 0
+LEFT=$(still_running "$PIDS")
+check "every process of the restart is gone" test -z "$LEFT"
+[[ -z $LEFT ]] || echo "$LEFT" | sed 's/^/#   /'
+
+note "done, $failures failures"
+((failures == 0))
