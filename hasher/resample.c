@@ -232,26 +232,29 @@ static int resample_axis_init(resample_axis *axis, int in_size, int out_size) {
  * heights) reuse it.  Entries are immutable once in; REFS counts the users
  * so that only unused ones are replaced (least recently used first), and
  * big filters (huge images) are not kept. */
-#define RESAMPLE_CACHE_SLOTS 16
-#define RESAMPLE_CACHE_MAX_BYTES (512 * 1024)
+#define RESAMPLE_CACHE_SLOTS 512                     /* many image sizes, each with ~8 filters */
+#define RESAMPLE_CACHE_MAX_BYTES (512 * 1024)         /* a larger filter is not kept */
+#define RESAMPLE_CACHE_TOTAL_BYTES (16 * 1024 * 1024) /* all kept filters together */
 
 typedef struct resample_cached {
     int in_size;
     int refs;
     unsigned long last_use;
+    size_t bytes; /* 0: the slot is free */
     resample_axis axis;
 } resample_cached;
 
 static pthread_mutex_t resample_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static resample_cached resample_cache[RESAMPLE_CACHE_SLOTS];
 static unsigned long resample_cache_clock;
+static size_t resample_cache_bytes; /* of every kept filter */
 
 /* The cached entry for IN_SIZE -> OUT_SIZE, its use counted; caller holds
  * the lock. */
 static resample_cached *resample_cache_find(int in_size, int out_size) {
     for (int i = 0; i < RESAMPLE_CACHE_SLOTS; i++) {
         resample_cached *c = &resample_cache[i];
-        if (c->axis.out_size == out_size && c->in_size == in_size) {
+        if (c->bytes && c->axis.out_size == out_size && c->in_size == in_size) {
             c->refs++;
             c->last_use = ++resample_cache_clock;
             return c;
@@ -260,18 +263,41 @@ static resample_cached *resample_cache_find(int in_size, int out_size) {
     return NULL;
 }
 
-/* Moves OWN into a free or least recently used unused slot, or returns
- * NULL when every slot is in use; caller holds the lock. */
-static resample_cached *resample_cache_insert(int in_size, resample_axis *own) {
+/* The least recently used slot nobody uses (a free one first), or NULL. */
+static resample_cached *resample_cache_victim(bool occupied_only) {
     resample_cached *slot = NULL;
     for (int i = 0; i < RESAMPLE_CACHE_SLOTS; i++) {
         resample_cached *c = &resample_cache[i];
-        if (c->refs == 0 && (!slot || c->last_use < slot->last_use)) slot = c;
+        if (c->refs != 0 || (occupied_only && !c->bytes)) continue;
+        if (!c->bytes && !occupied_only) return c;
+        if (!slot || c->last_use < slot->last_use) slot = c;
     }
+    return slot;
+}
+
+static void resample_cache_evict(resample_cached *c) {
+    resample_axis_release(&c->axis);
+    resample_cache_bytes -= c->bytes;
+    c->bytes = 0;
+    c->in_size = 0;
+}
+
+/* Moves OWN (BYTES big) into a free or least recently used unused slot,
+ * evicting unused filters while the total would pass its budget; NULL when
+ * it cannot (every slot in use).  Caller holds the lock. */
+static resample_cached *resample_cache_insert(int in_size, resample_axis *own, size_t bytes) {
+    while (resample_cache_bytes + bytes > RESAMPLE_CACHE_TOTAL_BYTES) {
+        resample_cached *old = resample_cache_victim(true);
+        if (!old) return NULL;
+        resample_cache_evict(old);
+    }
+    resample_cached *slot = resample_cache_victim(false);
     if (!slot) return NULL;
-    resample_axis_release(&slot->axis);
+    if (slot->bytes) resample_cache_evict(slot);
     slot->in_size = in_size;
     slot->axis = *own;
+    slot->bytes = bytes;
+    resample_cache_bytes += bytes;
     slot->refs = 1;
     slot->last_use = ++resample_cache_clock;
     memset(own, 0, sizeof *own);
@@ -288,13 +314,13 @@ static const resample_axis *resample_axis_get(int in_size, int out_size, resampl
     pthread_mutex_unlock(&resample_cache_lock);
     if (c) return &c->axis;
     if (resample_axis_init(own, in_size, out_size) < 0) return NULL;
-    if ((size_t)own->out_size * (size_t)own->ksize * sizeof(int32_t) +
-            (size_t)own->out_size * (size_t)own->split_stride * 2 * sizeof(int16_t) >
-        RESAMPLE_CACHE_MAX_BYTES)
-        return own;
+    size_t bytes = (size_t)own->out_size * (size_t)own->ksize * sizeof(int32_t) +
+                   (size_t)own->out_size * (size_t)own->split_stride * 2 * sizeof(int16_t) +
+                   (size_t)own->out_size * 2 * sizeof(int);
+    if (bytes > RESAMPLE_CACHE_MAX_BYTES) return own;
     pthread_mutex_lock(&resample_cache_lock);
     c = resample_cache_find(in_size, out_size); /* another thread may have been faster */
-    if (!c) c = resample_cache_insert(in_size, own);
+    if (!c) c = resample_cache_insert(in_size, own, bytes);
     pthread_mutex_unlock(&resample_cache_lock);
     if (!c) return own;
     resample_axis_release(own); /* a no-op when it went into the cache */
