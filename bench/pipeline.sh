@@ -1,0 +1,387 @@
+#!/usr/bin/env bash
+# pipeline.sh -- images per second through the whole pipeline, against imgfeed-hasher hash alone.
+#
+# Usage: bash bench/pipeline.sh [BOARDS [THREADS [POSTS]]]   (default 8 50 25: 10000 posts; RUNS=3 runs)
+#
+# Starts its own RabbitMQ and PostgreSQL (tests/lib/servers.sh, in a temporary
+# directory, stopped at exit) and the fixture server (tests/support/
+# fixture_server.py), which plays a 4chan-like site "bench" of BOARDS generated
+# boards of THREADS threads of POSTS posts each, every post with a picture
+# (images=10; the fixture's PNGs, 24 to 250 pixels a side, 0.1 to 50 KB),
+# every thread body rendered beforehand (prerender=1).  Everything runs on this
+# machine, with the rate limits lifted: rps 1000000 in the sites file,
+# --rps-per-host 0 for the hasher, which may download from loopback
+# (--allow-net 127.0.0.0/8).
+#
+# Before the runs, every picture is downloaded once into a directory (which
+# also warms the fixture server's picture cache, so that no run pays for
+# drawing them).  Then, in each run, on a fresh exchange pipe<run>:
+#   pipeline   imgfeed-archiver and imgfeed-hasher (defaults, apart from the
+#              above: --threads 0, one hashing thread per core) are started and
+#              ready (both queues have their consumer); the clock starts with
+#              imgfeed-crawler --once (fresh --state-dir) and stops at the
+#              commit of the last row (track_commit_timestamp), once every post
+#              is a row; the rows must hold one `_img` entry each, without
+#              error, whose sha1 is that of the downloaded file
+#   hash       imgfeed-hasher hash over the downloaded files, one process
+#              (the command is single-threaded): the standalone rate
+#   hash x N   the same files split over N = nproc processes at once: the
+#              machine's hashing ceiling, for context
+# and prints images per second of each, pipeline / hash (goal: at least
+# 0.80), and the CPU seconds each process spent during the pipeline run
+# (crawler, hasher, archiver, fixture server, RabbitMQ, PostgreSQL), which say
+# where the time went.  The archiver's last transaction waits up to
+# --flush-interval for a batch that will not fill, as a steady stream never
+# does: the archiver runs with --flush-interval 100ms (ARCHIVER_OPTS).
+# PERF=FILE records the hasher during the pipeline of run 1 with perf record
+# (999 Hz, DWARF call graphs, attached to its pid; on few cores perf's own CPU
+# slows the run): read it with perf report -i FILE --no-children --sort dso,sym.
+# HASHER_OPTS and ARCHIVER_OPTS replace the extra options of those two
+# ("--threads 1", "--flush-interval 1s").
+# Builds Release binaries in build/bench unless IMGFEED_BUILD names a build directory.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BOARDS=${1:-8}
+THREADS=${2:-50}
+POSTS=${3:-25}
+RUNS=${RUNS:-3}
+read -r -a HASHER_OPTS <<<"${HASHER_OPTS:-}"
+read -r -a ARCHIVER_OPTS <<<"${ARCHIVER_OPTS:---flush-interval 100ms}"
+PGBIN=${PGBIN:-$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1)}
+PERF=${PERF:-}
+PY=/usr/bin/python3
+SITE=bench
+GOAL=0.80
+POLL=0.25 # psql every POLL s while the pipeline runs: the time comes from the commit stamps
+
+for v in BOARDS THREADS POSTS RUNS; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/pipeline.sh [BOARDS [THREADS [POSTS]]] (positive integers; RUNS too)" >&2; exit 2; }
+done
+for tool in "$PGBIN/psql" /usr/bin/time /usr/lib/rabbitmq/bin/rabbitmq-server /usr/lib/rabbitmq/bin/rabbitmqctl "$PY"; do
+    [[ -x $tool ]] || { echo "pipeline.sh: $tool missing (tests/run.sh installs what the servers need)" >&2; exit 2; }
+done
+[[ -z $PERF ]] || command -v perf >/dev/null || { echo "pipeline.sh: PERF needs perf: apt-get install linux-perf" >&2; exit 2; }
+NPOSTS=$((BOARDS * THREADS * POSTS))
+NCPU=$(nproc)
+
+BUILD=${IMGFEED_BUILD:-$ROOT/build/bench}
+if [[ -z ${IMGFEED_BUILD:-} ]]; then
+    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DIMGFEED_TESTS=OFF >/dev/null
+fi
+cmake --build "$BUILD" --target imgfeed-crawler imgfeed-hasher imgfeed-archiver -j"$NCPU" >/dev/null
+CRAWLER=$BUILD/crawler/imgfeed-crawler
+HASHER=$BUILD/hasher/imgfeed-hasher
+ARCHIVER=$BUILD/archiver/imgfeed-archiver
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/imgfeed-bench.XXXXXX")
+chmod 755 "$WORK" # the postgres user reaches its data directory through it
+FIXTURE_PID=
+HASHER_PID=
+ARCHIVER_PID=
+CRAWLER_PID=
+PERF_PID=
+cleanup() {
+    local pid
+    if [[ -n $PERF_PID ]]; then
+        kill -INT "$PERF_PID" 2>/dev/null || true
+        wait "$PERF_PID" 2>/dev/null || true
+    fi
+    if [[ -n $CRAWLER_PID ]]; then
+        pkill -KILL -P "$CRAWLER_PID" 2>/dev/null || true # the crawler, child of /usr/bin/time
+    fi
+    for pid in "$HASHER_PID" "$ARCHIVER_PID" "$FIXTURE_PID"; do
+        [[ -z $pid ]] || { kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; } || true
+    done
+    bash "$ROOT/tests/lib/servers.sh" stop "$WORK/servers" >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+bash "$ROOT/tests/lib/servers.sh" start "$WORK/servers" >/dev/null
+# shellcheck source=/dev/null
+. "$WORK/servers/env"
+# shellcheck source=/dev/null
+. "$WORK/servers/ports"
+psql() { "$PGBIN/psql" "$IMGFEED_PG" -v ON_ERROR_STOP=1 -Atq "$@"; }
+# Commit times tell when the last row was stored.
+psql -c "ALTER SYSTEM SET track_commit_timestamp = on"
+bash "$ROOT/tests/lib/servers.sh" pg-restart "$WORK/servers" >/dev/null
+"$ARCHIVER" --init-db --pg "$IMGFEED_PG" --log-level warn
+PG_PID=$(cat "$WORK/servers/pg/pid")
+RABBIT_PID=$(cat "$WORK/servers/rabbit/pid")
+# rabbitmqctl reaches the private node as servers.sh set it up.
+rabbitmqctl() {
+    HOME=$WORK/servers/rabbit RABBITMQ_NODENAME=imgfeedtest$RABBIT_PORT@localhost ERL_EPMD_PORT=$EPMD_PORT \
+        RABBITMQ_CONF_ENV_FILE=$WORK/servers/rabbit/rabbitmq-env.conf \
+        /usr/lib/rabbitmq/bin/rabbitmqctl -q "$@"
+}
+
+TICK=$(getconf CLK_TCK)
+now() { date +%s.%N; }
+# CPU seconds of one process (its threads included; with WITH_CHILDREN=1
+# also the children it has reaped).
+proc_cpu() {
+    awk -v t="$TICK" -v c="${WITH_CHILDREN:-0}" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13 + c * ($14 + $15)) / t }' \
+        "/proc/$1/stat" 2>/dev/null || echo 0
+}
+# CPU seconds of the whole PostgreSQL server: the postmaster, the children
+# it has reaped, and its live children.
+pg_cpu() {
+    local total pid
+    total=$(WITH_CHILDREN=1 proc_cpu "$PG_PID")
+    for pid in $(pgrep -P "$PG_PID"); do
+        total=$(awk -v a="$total" -v b="$(proc_cpu "$pid")" 'BEGIN { printf "%.2f", a + b }')
+    done
+    echo "$total"
+}
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
+
+# The fixture server and the site.
+CACHE_MB=$((NPOSTS * 400 / 1000000 + 64))
+((CACHE_MB > 256)) || CACHE_MB=256
+"$PY" "$ROOT/tests/support/fixture_server.py" --port-file "$WORK/fixture.port" --chan-cache-mb "$CACHE_MB" \
+    >/dev/null 2>"$WORK/fixture.log" &
+FIXTURE_PID=$!
+for _ in $(seq 100); do [[ -s $WORK/fixture.port ]] && break; sleep 0.1; done
+[[ -s $WORK/fixture.port ]] || { cat "$WORK/fixture.log" >&2; echo "pipeline.sh: the fixture server did not start" >&2; exit 1; }
+PORT=$(cat "$WORK/fixture.port")
+BASE=http://127.0.0.1:$PORT
+control() { curl -fsS --max-time 600 "$BASE/_control/chan/$1"; }
+control "site?name=$SITE&kind=4chan" >/dev/null
+boards_json=
+for b in $(seq "$BOARDS"); do
+    control "board?site=$SITE&board=b$b&threads=$THREADS&posts=$POSTS&images=10&seed=$b&prerender=1" >/dev/null
+    boards_json+="${boards_json:+,}\"b$b\""
+done
+cat >"$WORK/sites.json" <<JSON
+{"user_agent": "imgfeed-bench/1 (bench/pipeline.sh)",
+ "sites": [{"name": "$SITE", "kind": "4chan", "api": "$BASE/$SITE", "media": "$BASE/$SITE/media",
+            "boards": [$boards_json], "rps": 1000000}]}
+JSON
+
+# Every picture, downloaded once: FILES/<board>-<no>.png, and "id sha1" lines.
+mkdir "$WORK/files"
+"$PY" - "$BASE" "$SITE" "$BOARDS" "$WORK/files" "$WORK/sha1" <<'PYEOF'
+import hashlib, http.client, json, sys
+base, site, boards, out, sha1_out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+host, port = base.split("//")[1].split(":")
+conn = http.client.HTTPConnection(host, int(port))
+def get(path):
+    conn.request("GET", path)
+    r = conn.getresponse()
+    body = r.read()
+    if r.status != 200:
+        sys.exit(f"GET {path}: {r.status}")
+    return body
+with open(sha1_out, "w") as s:
+    for b in range(1, boards + 1):
+        info = json.loads(get(f"/_control/chan/info?site={site}&board=b{b}"))
+        for th in info["threads"]:
+            t = json.loads(get(f"/_control/chan/info?site={site}&board=b{b}&no={th['no']}"))
+            if len(t["files"]) != len(t["post_nos"]):
+                sys.exit(f"thread {th['no']} of b{b}: {len(t['files'])} files for {len(t['post_nos'])} posts")
+            for f in t["files"]:
+                body = get(f["path"])
+                with open(f"{out}/b{b}-{f['no']}.png", "wb") as o:
+                    o.write(body)
+                s.write(f"b{b}.{f['no']} {hashlib.sha1(body).hexdigest()}\n")
+PYEOF
+NFILES=$(wc -l <"$WORK/sha1")
+((NFILES == NPOSTS)) || { echo "pipeline.sh: $NFILES pictures for $NPOSTS posts" >&2; exit 1; }
+sort "$WORK/sha1" -o "$WORK/sha1"
+FILES_MB=$(du -sm "$WORK/files" | cut -f1)
+ls "$WORK"/files/*.png >"$WORK/all"
+split -n "r/$NCPU" "$WORK/all" "$WORK/part."
+
+echo "machine:   $(lscpu | sed -n 's/^Model name: *//p' | head -1), $NCPU cores, $(free -g | awk '/^Mem/ {print $2}') GiB, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
+echo "servers:   PostgreSQL $(psql -c 'SHOW server_version'), RabbitMQ $(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null || echo '?'), fixture server on $BASE"
+echo "site:      $BOARDS boards x $THREADS threads x $POSTS posts = $NPOSTS posts, each with a picture: $NFILES PNGs, $FILES_MB MB"
+echo "crawler:   $CRAWLER --once (rps 1000000, fresh --state-dir)"
+HASH_THREADS="$NCPU, one per core"
+if [[ " ${HASHER_OPTS[*]} " =~ \ --threads\ ([0-9]+)\  ]] && ((BASH_REMATCH[1] > 0)); then HASH_THREADS=${BASH_REMATCH[1]}; fi
+echo "hasher:    $HASHER --allow-net 127.0.0.0/8 --rps-per-host 0${HASHER_OPTS[*]:+ ${HASHER_OPTS[*]}} (hashing threads: $HASH_THREADS)"
+echo "archiver:  $ARCHIVER${ARCHIVER_OPTS[*]:+ ${ARCHIVER_OPTS[*]}}"
+echo
+
+# wait_ready E: both queues of exchange E have their consumer.
+wait_ready() {
+    local e=$1 deadline=$((SECONDS + 60)) list
+    while ((SECONDS < deadline)); do
+        list=$(rabbitmqctl list_queues name consumers 2>/dev/null || true)
+        if grep -qE "^$e\.hasher[[:space:]]+[1-9]" <<<"$list" && grep -qE "^$e\.archiver[[:space:]]+[1-9]" <<<"$list"; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    echo "pipeline.sh: the hasher and the archiver of $e never both consumed" >&2
+    return 1
+}
+
+rows_stored() {
+    psql -c "SELECT coalesce((SELECT count(*) FROM ${1}_${SITE}_thread), 0) + coalesce((SELECT count(*) FROM ${1}_${SITE}_post), 0)" \
+        2>/dev/null || echo 0
+}
+
+# stop_daemon PID LOG NAME: SIGTERM, it must exit 0.
+stop_daemon() {
+    kill -TERM "$1"
+    local rc=0
+    wait "$1" || rc=$?
+    ((rc == 0)) || { tail -n 20 "$2" >&2; echo "pipeline.sh: $3 exited $rc after SIGTERM" >&2; exit 1; }
+}
+
+# pipeline_run R: prints "seconds images first_row_seconds first_commit_rows crawler_cpu hasher_cpu archiver_cpu fixture_cpu rabbit_cpu pg_cpu".
+pipeline_run() {
+    local r=$1 e=pipe$1 t0 h0 a0 f0 q0 p0
+    "$ARCHIVER" --exchange "$e" --pg "$IMGFEED_PG" --amqp-url "$IMGFEED_AMQP_URL" "${ARCHIVER_OPTS[@]}" \
+        >"$WORK/archiver.log" 2>&1 &
+    ARCHIVER_PID=$!
+    "$HASHER" --exchange "$e" --amqp-url "$IMGFEED_AMQP_URL" --allow-net 127.0.0.0/8 --rps-per-host 0 \
+        "${HASHER_OPTS[@]}" >"$WORK/hasher.log" 2>&1 &
+    HASHER_PID=$!
+    wait_ready "$e" || { tail -n 20 "$WORK/hasher.log" "$WORK/archiver.log" >&2; exit 1; }
+    h0=$(proc_cpu "$HASHER_PID")
+    a0=$(proc_cpu "$ARCHIVER_PID")
+    f0=$(proc_cpu "$FIXTURE_PID")
+    q0=$(proc_cpu "$RABBIT_PID")
+    p0=$(pg_cpu)
+    if [[ -n $PERF && $r == 1 ]]; then
+        perf record -F 999 --call-graph dwarf,16384 -p "$HASHER_PID" -o "$PERF" >"$WORK/perf.log" 2>&1 &
+        PERF_PID=$!
+        sleep 1 # perf attaches
+    fi
+    t0=$(now)
+    /usr/bin/time -f '%U %S' -o "$WORK/crawler.time" "$CRAWLER" --once --sites "$WORK/sites.json" \
+        --state-dir "$WORK/state$r" --exchange "$e" --amqp-url "$IMGFEED_AMQP_URL" >"$WORK/crawler.log" 2>&1 &
+    CRAWLER_PID=$!
+    while :; do
+        if [[ -n $CRAWLER_PID ]] && ! kill -0 "$CRAWLER_PID" 2>/dev/null; then
+            local rc=0
+            wait "$CRAWLER_PID" || rc=$?
+            CRAWLER_PID=
+            ((rc == 0)) || { tail -n 20 "$WORK/crawler.log" >&2; echo "pipeline.sh: the crawler exited $rc" >&2; exit 1; }
+        fi
+        kill -0 "$HASHER_PID" 2>/dev/null || { tail -n 20 "$WORK/hasher.log" >&2; echo "pipeline.sh: the hasher exited" >&2; exit 1; }
+        kill -0 "$ARCHIVER_PID" 2>/dev/null || { tail -n 20 "$WORK/archiver.log" >&2; echo "pipeline.sh: the archiver exited" >&2; exit 1; }
+        (($(rows_stored "$e") >= NPOSTS)) && break
+        sleep "$POLL"
+    done
+    local h1 a1 f1 q1 p1
+    if [[ -n $PERF_PID ]]; then
+        kill -INT "$PERF_PID"
+        wait "$PERF_PID" || { cat "$WORK/perf.log" >&2; echo "pipeline.sh: perf record failed" >&2; }
+        PERF_PID=
+    fi
+    h1=$(proc_cpu "$HASHER_PID")
+    a1=$(proc_cpu "$ARCHIVER_PID")
+    f1=$(proc_cpu "$FIXTURE_PID")
+    q1=$(proc_cpu "$RABBIT_PID")
+    p1=$(pg_cpu)
+    if [[ -n $CRAWLER_PID ]]; then
+        local rc=0
+        wait "$CRAWLER_PID" || rc=$?
+        CRAWLER_PID=
+        ((rc == 0)) || { tail -n 20 "$WORK/crawler.log" >&2; echo "pipeline.sh: the crawler exited $rc" >&2; exit 1; }
+    fi
+    local crawler_cpu
+    crawler_cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/crawler.time")
+    stop_daemon "$HASHER_PID" "$WORK/hasher.log" imgfeed-hasher
+    HASHER_PID=
+    stop_daemon "$ARCHIVER_PID" "$WORK/archiver.log" imgfeed-archiver
+    ARCHIVER_PID=
+    local last
+    # The commits: the last one, and the first one with its rows (a commit may
+    # hold rows of both tables).
+    local last first first_rows
+    read -r last first first_rows <<<"$(psql -F ' ' -c "
+        WITH c AS (SELECT pg_xact_commit_timestamp(xmin) AS c FROM ${e}_${SITE}_thread
+                   UNION ALL SELECT pg_xact_commit_timestamp(xmin) FROM ${e}_${SITE}_post)
+        SELECT extract(epoch FROM max(c)), extract(epoch FROM min(c)),
+               (SELECT count(*) FROM c WHERE c = (SELECT min(c) FROM c)) FROM c")"
+    # Every post once, one `_img` entry each, no error, the sha1 of the file downloaded.
+    psql -F ' ' -c "SELECT id, e->>'sha1' FROM (SELECT id, data FROM ${e}_${SITE}_thread UNION ALL SELECT id, data FROM ${e}_${SITE}_post) p,
+                    jsonb_array_elements(p.data->'_img') e WHERE NOT e ? 'error' ORDER BY 1" >"$WORK/got.sha1"
+    local entries errors
+    entries=$(psql -c "SELECT count(*) FROM (SELECT data FROM ${e}_${SITE}_thread UNION ALL SELECT data FROM ${e}_${SITE}_post) p, jsonb_array_elements(p.data->'_img')")
+    errors=$(psql -c "SELECT count(*) FROM (SELECT data FROM ${e}_${SITE}_thread UNION ALL SELECT data FROM ${e}_${SITE}_post) p, jsonb_array_elements(p.data->'_img') e WHERE e ? 'error'")
+    ((errors == 0)) || { echo "pipeline.sh: run $r: $errors _img entries with an error" >&2; exit 1; }
+    ((entries == NFILES)) || { echo "pipeline.sh: run $r: $entries _img entries for $NFILES pictures" >&2; exit 1; }
+    LC_ALL=C sort -o "$WORK/got.sha1" "$WORK/got.sha1"
+    LC_ALL=C sort -o "$WORK/sha1" "$WORK/sha1"
+    cmp -s "$WORK/got.sha1" "$WORK/sha1" || { diff "$WORK/got.sha1" "$WORK/sha1" | head >&2; echo "pipeline.sh: run $r: the archive's sha1s differ from the files'" >&2; exit 1; }
+    psql -c "DROP TABLE ${e}_${SITE}_thread, ${e}_${SITE}_post; DELETE FROM imgfeed_tables WHERE exchange = '$e'"
+    echo "$(sub "$last" "$t0") $entries $(sub "$first" "$t0") $first_rows $crawler_cpu $(sub "$h1" "$h0") $(sub "$a1" "$a0") $(sub "$f1" "$f0") $(sub "$q1" "$q0") $(sub "$p1" "$p0")"
+}
+
+# hash_run: seconds of imgfeed-hasher hash over every file, one process; then
+# of NCPU processes over a share each; then the CPU seconds of the first.
+hash_run() {
+    local t0 t1 t2 pids=() f
+    t0=$(now)
+    /usr/bin/time -f '%U %S' -o "$WORK/hash.cpu" xargs -d '\n' -a "$WORK/all" "$HASHER" hash >"$WORK/hash.out"
+    t1=$(now)
+    for f in "$WORK"/part.*; do
+        xargs -d '\n' -a "$f" "$HASHER" hash >/dev/null &
+        pids+=($!)
+    done
+    for f in "${pids[@]}"; do wait "$f"; done
+    t2=$(now)
+    local lines
+    lines=$(grep -c '"sha1"' "$WORK/hash.out")
+    ((lines == NFILES)) || { echo "pipeline.sh: imgfeed-hasher hash hashed $lines of $NFILES files" >&2; exit 1; }
+    echo "$(sub "$t1" "$t0") $(sub "$t2" "$t1") $(awk '{ printf "%.2f", $1 + $2 }' "$WORK/hash.cpu")"
+}
+
+: >"$WORK/results"
+for r in $(seq "$RUNS"); do
+    pipeline_run "$r" >"$WORK/pipeline.out"
+    hash_run >"$WORK/hash.time"
+    read -r ps pn fs fn ccpu hcpu acpu fcpu qcpu pcpu <"$WORK/pipeline.out"
+    read -r hs hps hcpu1 <"$WORK/hash.time"
+    echo "$r $ps $pn $hs $hps $ccpu $hcpu $acpu $fcpu $qcpu $pcpu $fs $fn $hcpu1" >>"$WORK/results"
+    "$PY" - "$WORK/results" "$GOAL" "$NCPU" <<'PYEOF'
+import sys
+r, ps, pn, hs, hps, ccpu, hcpu, acpu, fcpu, qcpu, pcpu, fs, fn, hcpu1 = open(sys.argv[1]).read().splitlines()[-1].split()
+goal, ncpu = float(sys.argv[2]), int(sys.argv[3])
+n = int(pn)
+p, h, hp = n / float(ps), n / float(hs), n / float(hps)
+print(f"run {r}: pipeline {p:7.0f} images/s ({n} in {float(ps):.2f} s)   hash {h:7.0f} images/s ({float(hs):.2f} s)"
+      f"   hash x {ncpu} {hp:7.0f} images/s   pipeline/hash {p / h:.2f}")
+sust = (n - int(fn)) / (float(ps) - float(fs))
+print(f"       first row committed after {float(fs):.2f} s; from then on {sust:.0f} images/s ({sust / h:.2f} of hash)")
+print(f"       CPU during the pipeline run: hasher {hcpu} s, archiver {acpu} s, crawler {ccpu} s,"
+      f" fixture server {fcpu} s, RabbitMQ {qcpu} s, PostgreSQL {pcpu} s")
+PYEOF
+done
+
+"$PY" - "$WORK/results" "$GOAL" "$NCPU" <<'PYEOF'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+goal, ncpu = float(sys.argv[2]), int(sys.argv[3])
+n = int(rows[0][2])
+med = lambda f: statistics.median(f(r) for r in rows)
+p = med(lambda r: n / float(r[1]))
+h = med(lambda r: n / float(r[3]))
+hp = med(lambda r: n / float(r[4]))
+ratio = med(lambda r: (n / float(r[1])) / (n / float(r[3])))
+print()
+print(f"median of {len(rows)} run{'s' if len(rows) > 1 else ''}, {n} images:")
+print(f"  pipeline (crawl -> hash -> archive, until the last row is committed)  {p:7.0f} images/s")
+print(f"  imgfeed-hasher hash alone, one process                                 {h:7.0f} images/s")
+print(f"  imgfeed-hasher hash, {ncpu} processes at once (the machine's ceiling)      {hp:7.0f} images/s")
+print(f"  pipeline / hash  {ratio:.2f}   (goal: >= {goal:.2f}: {'met' if ratio >= goal else 'MISSED'})")
+first = med(lambda r: float(r[11]))
+sust = med(lambda r: (n - int(r[12])) / (float(r[1]) - float(r[11])))
+print(f"  first row committed after {first:.2f} s; from then on {sust:.0f} images/s ({sust / h:.2f} of hash alone)")
+names = ["crawler", "hasher", "archiver", "fixture server", "RabbitMQ", "PostgreSQL"]
+cpu = [med(lambda r, i=i: float(r[5 + i])) for i in range(6)]
+wall = med(lambda r: float(r[1]))
+print(f"  CPU seconds during the pipeline's {wall:.2f} s (of {ncpu * wall:.2f} core-seconds): "
+      + ", ".join(f"{k} {v:.2f}" for k, v in zip(names, cpu)))
+alone = med(lambda r: float(r[13]))
+print(f"  CPU milliseconds per image: pipeline {1000 * sum(cpu) / n:.3f} ("
+      + ", ".join(f"{k} {1000 * v / n:.3f}" for k, v in zip(names, cpu))
+      + f"); imgfeed-hasher hash alone {1000 * alone / n:.3f}")
+PYEOF
