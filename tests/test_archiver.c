@@ -47,19 +47,7 @@ static ctx t;
 
 /* Start imgfeed-archiver --exchange E with ARGS (NULL-terminated). */
 static void archiver_start(proc *p, const char *const *args) {
-    char *binary = xasprintf("%s/archiver/imgfeed-archiver", testenv_binary_dir());
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = binary;
-    argv[n++] = "--exchange";
-    argv[n++] = t.exchange;
-    argv[n++] = "--amqp-heartbeat";
-    argv[n++] = "5s";
-    for (size_t i = 0; args && args[i] && n < 31; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    proc_start(p, binary, argv);
-    free(binary);
+    proc_start_imgfeed(p, "archiver/imgfeed-archiver", t.exchange, args);
 }
 
 /* How often TEXT occurs in the log of P. */

@@ -223,21 +223,12 @@ static bool has_error(json_object *entry) { return json_object_object_get_ex(ent
 
 /* Start imgfeed-hasher --exchange E with ARGS (NULL-terminated). */
 static void hasher_start(proc *h, const char *exchange, const char *const *args) {
-    char *binary = xasprintf("%s/hasher/imgfeed-hasher", testenv_binary_dir());
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = binary;
-    argv[n++] = "--exchange";
-    argv[n++] = exchange;
-    argv[n++] = "--rps-per-host";
-    argv[n++] = "0";
-    argv[n++] = "--amqp-heartbeat";
-    argv[n++] = "5s";
-    for (size_t i = 0; args && args[i] && n < 31; i++)
+    const char *argv[33] = {"--rps-per-host", "0"};
+    size_t n = 2;
+    for (size_t i = 0; args && args[i] && n < 32; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    proc_start(h, binary, argv);
-    free(binary);
+    proc_start_imgfeed(h, "hasher/imgfeed-hasher", exchange, argv);
 }
 
 /* --- the broker side of a test --- */

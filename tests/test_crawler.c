@@ -137,25 +137,12 @@ static void write_sites(json_object *entries) {
 /* --- the crawler --- */
 
 static void crawler_start(const char *const *args) {
-    char *binary = xasprintf("%s/crawler/imgfeed-crawler", testenv_binary_dir());
-    const char *argv[40];
-    int n = 0;
-    argv[n++] = binary;
-    argv[n++] = "--exchange";
-    argv[n++] = t.exchange;
-    argv[n++] = "--sites";
-    argv[n++] = t.sites_file;
-    argv[n++] = "--state-dir";
-    argv[n++] = t.state_dir;
-    argv[n++] = "--amqp-heartbeat";
-    argv[n++] = "5s";
-    argv[n++] = "--retries";
-    argv[n++] = "1";
-    for (size_t i = 0; args && args[i] && n < 39; i++)
+    const char *argv[33] = {"--sites", t.sites_file, "--state-dir", t.state_dir, "--retries", "1"};
+    size_t n = 6;
+    for (size_t i = 0; args && args[i] && n < 32; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    proc_start(&t.crawler, binary, argv);
-    free(binary);
+    proc_start_imgfeed(&t.crawler, "crawler/imgfeed-crawler", t.exchange, argv);
 }
 
 /* Run the crawler with --once (and ARGS); it must exit 0. */

@@ -330,20 +330,9 @@ static void reference_hashes(void) {
 /* --- the programs --- */
 
 static void start(proc *p, const char *dir, const char *name, const char *const *args) {
-    char *binary = xasprintf("%s/%s/%s", testenv_binary_dir(), dir, name);
-    const char *argv[40];
-    int n = 0;
-    argv[n++] = binary;
-    argv[n++] = "--exchange";
-    argv[n++] = t.exchange;
-    argv[n++] = "--amqp-heartbeat";
-    argv[n++] = "5s";
-    for (size_t i = 0; args && args[i] && n < 39; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    proc_release(p);
-    proc_start(p, binary, argv);
-    free(binary);
+    char *program = xasprintf("%s/%s", dir, name);
+    proc_start_imgfeed(p, program, t.exchange, args);
+    free(program);
 }
 
 static void hasher_start(void) {

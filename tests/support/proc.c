@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "testenv.h"
 #include "timeutil.h"
 #include "xalloc.h"
 
@@ -62,6 +63,25 @@ void proc_start(proc *p, const char *binary, const char *const *argv) {
         _exit(127);
     }
     proc_track(p, true);
+}
+
+void proc_start_imgfeed(proc *p, const char *program, const char *exchange, const char *const *args) {
+    char *binary = xasprintf("%s/%s", testenv_binary_dir(), program);
+    const char *argv[40];
+    int n = 0;
+    argv[n++] = binary;
+    argv[n++] = "--exchange";
+    argv[n++] = exchange;
+    argv[n++] = "--amqp-heartbeat";
+    argv[n++] = "5s";
+    for (size_t i = 0; args && args[i]; i++) {
+        if (n == 39) fail_msg("too many arguments for %s", program);
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    proc_release(p);
+    proc_start(p, binary, argv);
+    free(binary);
 }
 
 void proc_print_log(const proc *p) {

@@ -25,6 +25,11 @@ typedef struct proc {
 /* Start BINARY with ARGV (argv[0] included, NULL-terminated); the log goes to
  * /tmp/imgfeed-<name>-<pid>-<n>.log. */
 void proc_start(proc *p, const char *binary, const char *const *argv);
+/* Start one of imgfeed's programs from the build tree: PROGRAM is its path
+ * under IMGFEED_BINARY_DIR ("archiver/imgfeed-archiver"), run with
+ * --exchange EXCHANGE --amqp-heartbeat 5s, then ARGS (NULL-terminated, may
+ * be NULL; at most 32).  Releases what P held from an earlier run first. */
+void proc_start_imgfeed(proc *p, const char *program, const char *exchange, const char *const *args);
 /* Wait for the child to exit; its status, or 128 + the signal. */
 int proc_wait(proc *p);
 /* SIGTERM, and the exit status must be 0. */
