@@ -13,9 +13,14 @@
 # --rps-per-host 0 for the hasher, which may download from loopback
 # (--allow-net 127.0.0.0/8).
 #
-# Before the runs, every picture is downloaded once into a directory (which
-# also warms the fixture server's picture cache, so that no run pays for
-# drawing them).  Then, in each run, on a fresh exchange pipe<run>:
+# Before the runs, every picture is downloaded once from the fixture server
+# into MEDIA/<board>/<tim>.png, and bench_media (bench/media.c, a static file
+# server on libmicrohttpd) serves that directory as the site's "media" host:
+# a real board's pictures come from its CDN, not from the crawler's machine,
+# and the Python fixture server would spend 0.12 ms of CPU a picture, as much
+# as hashing one, taken from the pipeline being measured.  PICTURES=fixture
+# serves them from the fixture server instead.  Then, in each run, on a fresh
+# exchange pipe<run>:
 #   pipeline   imgfeed-archiver and imgfeed-hasher (defaults, apart from the
 #              above: --threads 0, one hashing thread per core) are started and
 #              ready (both queues have their consumer); the clock starts with
@@ -29,8 +34,8 @@
 #              machine's hashing ceiling, for context
 # and prints images per second of each, pipeline / hash (goal: at least
 # 0.80), and the CPU seconds each process spent during the pipeline run
-# (crawler, hasher, archiver, fixture server, RabbitMQ, PostgreSQL), which say
-# where the time went.  The archiver's last transaction waits up to
+# (crawler, hasher, archiver, fixture server, picture server, RabbitMQ,
+# PostgreSQL), which say where the time went.  The archiver's last transaction waits up to
 # --flush-interval for a batch that will not fill, as a steady stream never
 # does: the archiver runs with --flush-interval 100ms (ARCHIVER_OPTS).
 # PERF=FILE records the hasher during the pipeline of run 1 with perf record
@@ -50,11 +55,13 @@ read -r -a HASHER_OPTS <<<"${HASHER_OPTS:-}"
 read -r -a ARCHIVER_OPTS <<<"${ARCHIVER_OPTS:---flush-interval 100ms}"
 PGBIN=${PGBIN:-$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1)}
 PERF=${PERF:-}
+PICTURES=${PICTURES:-media}
 PY=/usr/bin/python3
 SITE=bench
 GOAL=0.80
 POLL=0.25 # psql every POLL s while the pipeline runs: the time comes from the commit stamps
 
+[[ $PICTURES == media || $PICTURES == fixture ]] || { echo "pipeline.sh: PICTURES is media or fixture" >&2; exit 2; }
 for v in BOARDS THREADS POSTS RUNS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/pipeline.sh [BOARDS [THREADS [POSTS]]] (positive integers; RUNS too)" >&2; exit 2; }
 done
@@ -69,14 +76,22 @@ BUILD=${IMGFEED_BUILD:-$ROOT/build/bench}
 if [[ -z ${IMGFEED_BUILD:-} ]]; then
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DIMGFEED_TESTS=OFF >/dev/null
 fi
-cmake --build "$BUILD" --target imgfeed-crawler imgfeed-hasher imgfeed-archiver -j"$NCPU" >/dev/null
+TARGETS=(imgfeed-crawler imgfeed-hasher imgfeed-archiver)
+if [[ $PICTURES == media ]]; then
+    grep -q '^MHD_FOUND:INTERNAL=1' "$BUILD/CMakeCache.txt" ||
+        { echo "pipeline.sh: bench_media needs libmicrohttpd: apt-get install libmicrohttpd-dev, then run again (or PICTURES=fixture)" >&2; exit 2; }
+    TARGETS+=(bench_media)
+fi
+cmake --build "$BUILD" --target "${TARGETS[@]}" -j"$NCPU" >/dev/null
 CRAWLER=$BUILD/crawler/imgfeed-crawler
 HASHER=$BUILD/hasher/imgfeed-hasher
 ARCHIVER=$BUILD/archiver/imgfeed-archiver
+MEDIA_SERVER=$BUILD/bench/bench_media
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/imgfeed-bench.XXXXXX")
 chmod 755 "$WORK" # the postgres user reaches its data directory through it
 FIXTURE_PID=
+MEDIA_PID=
 HASHER_PID=
 ARCHIVER_PID=
 CRAWLER_PID=
@@ -90,7 +105,7 @@ cleanup() {
     if [[ -n $CRAWLER_PID ]]; then
         pkill -KILL -P "$CRAWLER_PID" 2>/dev/null || true # the crawler, child of /usr/bin/time
     fi
-    for pid in "$HASHER_PID" "$ARCHIVER_PID" "$FIXTURE_PID"; do
+    for pid in "$HASHER_PID" "$ARCHIVER_PID" "$FIXTURE_PID" "$MEDIA_PID"; do
         [[ -z $pid ]] || { kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; } || true
     done
     bash "$ROOT/tests/lib/servers.sh" stop "$WORK/servers" >/dev/null 2>&1 || true
@@ -155,19 +170,15 @@ for b in $(seq "$BOARDS"); do
     control "board?site=$SITE&board=b$b&threads=$THREADS&posts=$POSTS&images=10&seed=$b&prerender=1" >/dev/null
     boards_json+="${boards_json:+,}\"b$b\""
 done
-cat >"$WORK/sites.json" <<JSON
-{"user_agent": "imgfeed-bench/1 (bench/pipeline.sh)",
- "sites": [{"name": "$SITE", "kind": "4chan", "api": "$BASE/$SITE", "media": "$BASE/$SITE/media",
-            "boards": [$boards_json], "rps": 1000000}]}
-JSON
-
-# Every picture, downloaded once: FILES/<board>-<no>.png, and "id sha1" lines.
-mkdir "$WORK/files"
-"$PY" - "$BASE" "$SITE" "$BOARDS" "$WORK/files" "$WORK/sha1" <<'PYEOF'
-import hashlib, http.client, json, sys
+# Every picture, downloaded once from the fixture server: MEDIA/<board>/<tim>.png
+# (the path of its URL under the site's media), and "id sha1" lines.
+mkdir "$WORK/media"
+"$PY" - "$BASE" "$SITE" "$BOARDS" "$WORK/media" "$WORK/sha1" <<'PYEOF'
+import hashlib, http.client, json, os, sys
 base, site, boards, out, sha1_out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 host, port = base.split("//")[1].split(":")
 conn = http.client.HTTPConnection(host, int(port))
+prefix = f"/{site}/media/"
 def get(path):
     conn.request("GET", path)
     r = conn.getresponse()
@@ -177,22 +188,41 @@ def get(path):
     return body
 with open(sha1_out, "w") as s:
     for b in range(1, boards + 1):
+        os.mkdir(f"{out}/b{b}")
         info = json.loads(get(f"/_control/chan/info?site={site}&board=b{b}"))
         for th in info["threads"]:
             t = json.loads(get(f"/_control/chan/info?site={site}&board=b{b}&no={th['no']}"))
             if len(t["files"]) != len(t["post_nos"]):
                 sys.exit(f"thread {th['no']} of b{b}: {len(t['files'])} files for {len(t['post_nos'])} posts")
             for f in t["files"]:
+                if not f["path"].startswith(prefix + f"b{b}/"):
+                    sys.exit(f"{f['path']}: not under {prefix}b{b}/")
                 body = get(f["path"])
-                with open(f"{out}/b{b}-{f['no']}.png", "wb") as o:
+                with open(out + "/" + f["path"][len(prefix):], "wb") as o:
                     o.write(body)
                 s.write(f"b{b}.{f['no']} {hashlib.sha1(body).hexdigest()}\n")
 PYEOF
+# The picture host: bench_media over those files, or (PICTURES=fixture) the
+# fixture server itself.
+if [[ $PICTURES == media ]]; then
+    "$MEDIA_SERVER" --root "$WORK/media" --port-file "$WORK/media.port" 2>"$WORK/media.log" &
+    MEDIA_PID=$!
+    for _ in $(seq 100); do [[ -s $WORK/media.port ]] && break; sleep 0.1; done
+    [[ -s $WORK/media.port ]] || { cat "$WORK/media.log" >&2; echo "pipeline.sh: bench_media did not start" >&2; exit 1; }
+    MEDIA_BASE=http://127.0.0.1:$(cat "$WORK/media.port")
+else
+    MEDIA_BASE=$BASE/$SITE/media
+fi
+cat >"$WORK/sites.json" <<JSON
+{"user_agent": "imgfeed-bench/1 (bench/pipeline.sh)",
+ "sites": [{"name": "$SITE", "kind": "4chan", "api": "$BASE/$SITE", "media": "$MEDIA_BASE",
+            "boards": [$boards_json], "rps": 1000000}]}
+JSON
 NFILES=$(wc -l <"$WORK/sha1")
 ((NFILES == NPOSTS)) || { echo "pipeline.sh: $NFILES pictures for $NPOSTS posts" >&2; exit 1; }
 sort "$WORK/sha1" -o "$WORK/sha1"
-FILES_MB=$(du -sm "$WORK/files" | cut -f1)
-ls "$WORK"/files/*.png >"$WORK/all"
+FILES_MB=$(du -sm "$WORK/media" | cut -f1)
+find "$WORK/media" -name '*.png' | sort >"$WORK/all"
 split -n "r/$NCPU" "$WORK/all" "$WORK/part."
 
 echo "machine:   $(lscpu | sed -n 's/^Model name: *//p' | head -1), $NCPU cores, $(free -g | awk '/^Mem/ {print $2}') GiB, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
@@ -232,9 +262,9 @@ stop_daemon() {
     ((rc == 0)) || { tail -n 20 "$2" >&2; echo "pipeline.sh: $3 exited $rc after SIGTERM" >&2; exit 1; }
 }
 
-# pipeline_run R: prints "seconds images first_row_seconds first_commit_rows crawler_cpu hasher_cpu archiver_cpu fixture_cpu rabbit_cpu pg_cpu".
+# pipeline_run R: prints "seconds images first_row_seconds first_commit_rows crawler_cpu hasher_cpu archiver_cpu fixture_cpu rabbit_cpu pg_cpu media_cpu crawler_seconds".
 pipeline_run() {
-    local r=$1 e=pipe$1 t0 h0 a0 f0 q0 p0
+    local r=$1 e=pipe$1 t0 h0 a0 f0 q0 p0 m0=0
     "$ARCHIVER" --exchange "$e" --pg "$IMGFEED_PG" --amqp-url "$IMGFEED_AMQP_URL" "${ARCHIVER_OPTS[@]}" \
         >"$WORK/archiver.log" 2>&1 &
     ARCHIVER_PID=$!
@@ -245,6 +275,7 @@ pipeline_run() {
     h0=$(proc_cpu "$HASHER_PID")
     a0=$(proc_cpu "$ARCHIVER_PID")
     f0=$(proc_cpu "$FIXTURE_PID")
+    [[ -z $MEDIA_PID ]] || m0=$(proc_cpu "$MEDIA_PID")
     q0=$(proc_cpu "$RABBIT_PID")
     p0=$(pg_cpu)
     if [[ -n $PERF && $r == 1 ]]; then
@@ -253,7 +284,7 @@ pipeline_run() {
         sleep 1 # perf attaches
     fi
     t0=$(now)
-    /usr/bin/time -f '%U %S' -o "$WORK/crawler.time" "$CRAWLER" --once --sites "$WORK/sites.json" \
+    /usr/bin/time -f '%U %S %e' -o "$WORK/crawler.time" "$CRAWLER" --once --sites "$WORK/sites.json" \
         --state-dir "$WORK/state$r" --exchange "$e" --amqp-url "$IMGFEED_AMQP_URL" >"$WORK/crawler.log" 2>&1 &
     CRAWLER_PID=$!
     while :; do
@@ -268,7 +299,7 @@ pipeline_run() {
         (($(rows_stored "$e") >= NPOSTS)) && break
         sleep "$POLL"
     done
-    local h1 a1 f1 q1 p1
+    local h1 a1 f1 q1 p1 m1=0
     if [[ -n $PERF_PID ]]; then
         kill -INT "$PERF_PID"
         wait "$PERF_PID" || { cat "$WORK/perf.log" >&2; echo "pipeline.sh: perf record failed" >&2; }
@@ -277,6 +308,7 @@ pipeline_run() {
     h1=$(proc_cpu "$HASHER_PID")
     a1=$(proc_cpu "$ARCHIVER_PID")
     f1=$(proc_cpu "$FIXTURE_PID")
+    [[ -z $MEDIA_PID ]] || m1=$(proc_cpu "$MEDIA_PID")
     q1=$(proc_cpu "$RABBIT_PID")
     p1=$(pg_cpu)
     if [[ -n $CRAWLER_PID ]]; then
@@ -285,8 +317,9 @@ pipeline_run() {
         CRAWLER_PID=
         ((rc == 0)) || { tail -n 20 "$WORK/crawler.log" >&2; echo "pipeline.sh: the crawler exited $rc" >&2; exit 1; }
     fi
-    local crawler_cpu
+    local crawler_cpu crawler_wall
     crawler_cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/crawler.time")
+    crawler_wall=$(awk '{ print $3 }' "$WORK/crawler.time")
     stop_daemon "$HASHER_PID" "$WORK/hasher.log" imgfeed-hasher
     HASHER_PID=
     stop_daemon "$ARCHIVER_PID" "$WORK/archiver.log" imgfeed-archiver
@@ -312,7 +345,7 @@ pipeline_run() {
     LC_ALL=C sort -o "$WORK/sha1" "$WORK/sha1"
     cmp -s "$WORK/got.sha1" "$WORK/sha1" || { diff "$WORK/got.sha1" "$WORK/sha1" | head >&2; echo "pipeline.sh: run $r: the archive's sha1s differ from the files'" >&2; exit 1; }
     psql -c "DROP TABLE ${e}_${SITE}_thread, ${e}_${SITE}_post; DELETE FROM imgfeed_tables WHERE exchange = '$e'"
-    echo "$(sub "$last" "$t0") $entries $(sub "$first" "$t0") $first_rows $crawler_cpu $(sub "$h1" "$h0") $(sub "$a1" "$a0") $(sub "$f1" "$f0") $(sub "$q1" "$q0") $(sub "$p1" "$p0")"
+    echo "$(sub "$last" "$t0") $entries $(sub "$first" "$t0") $first_rows $crawler_cpu $(sub "$h1" "$h0") $(sub "$a1" "$a0") $(sub "$f1" "$f0") $(sub "$q1" "$q0") $(sub "$p1" "$p0") $(sub "$m1" "$m0") $crawler_wall"
 }
 
 # hash_run: seconds of imgfeed-hasher hash over every file, one process; then
@@ -338,21 +371,22 @@ hash_run() {
 for r in $(seq "$RUNS"); do
     pipeline_run "$r" >"$WORK/pipeline.out"
     hash_run >"$WORK/hash.time"
-    read -r ps pn fs fn ccpu hcpu acpu fcpu qcpu pcpu <"$WORK/pipeline.out"
+    read -r ps pn fs fn ccpu hcpu acpu fcpu qcpu pcpu mcpu cwall <"$WORK/pipeline.out"
     read -r hs hps hcpu1 <"$WORK/hash.time"
-    echo "$r $ps $pn $hs $hps $ccpu $hcpu $acpu $fcpu $qcpu $pcpu $fs $fn $hcpu1" >>"$WORK/results"
+    echo "$r $ps $pn $hs $hps $ccpu $hcpu $acpu $fcpu $qcpu $pcpu $fs $fn $hcpu1 $mcpu $cwall" >>"$WORK/results"
     "$PY" - "$WORK/results" "$GOAL" "$NCPU" <<'PYEOF'
 import sys
-r, ps, pn, hs, hps, ccpu, hcpu, acpu, fcpu, qcpu, pcpu, fs, fn, hcpu1 = open(sys.argv[1]).read().splitlines()[-1].split()
+r, ps, pn, hs, hps, ccpu, hcpu, acpu, fcpu, qcpu, pcpu, fs, fn, hcpu1, mcpu, cwall = open(sys.argv[1]).read().splitlines()[-1].split()
 goal, ncpu = float(sys.argv[2]), int(sys.argv[3])
 n = int(pn)
 p, h, hp = n / float(ps), n / float(hs), n / float(hps)
 print(f"run {r}: pipeline {p:7.0f} images/s ({n} in {float(ps):.2f} s)   hash {h:7.0f} images/s ({float(hs):.2f} s)"
       f"   hash x {ncpu} {hp:7.0f} images/s   pipeline/hash {p / h:.2f}")
 sust = (n - int(fn)) / (float(ps) - float(fs))
-print(f"       first row committed after {float(fs):.2f} s; from then on {sust:.0f} images/s ({sust / h:.2f} of hash)")
+print(f"       first row committed after {float(fs):.2f} s; from then on {sust:.0f} images/s ({sust / h:.2f} of hash);"
+      f" the crawler was done after {float(cwall):.2f} s")
 print(f"       CPU during the pipeline run: hasher {hcpu} s, archiver {acpu} s, crawler {ccpu} s,"
-      f" fixture server {fcpu} s, RabbitMQ {qcpu} s, PostgreSQL {pcpu} s")
+      f" fixture server {fcpu} s, picture server {mcpu} s, RabbitMQ {qcpu} s, PostgreSQL {pcpu} s")
 PYEOF
 done
 
@@ -375,8 +409,8 @@ print(f"  pipeline / hash  {ratio:.2f}   (goal: >= {goal:.2f}: {'met' if ratio >
 first = med(lambda r: float(r[11]))
 sust = med(lambda r: (n - int(r[12])) / (float(r[1]) - float(r[11])))
 print(f"  first row committed after {first:.2f} s; from then on {sust:.0f} images/s ({sust / h:.2f} of hash alone)")
-names = ["crawler", "hasher", "archiver", "fixture server", "RabbitMQ", "PostgreSQL"]
-cpu = [med(lambda r, i=i: float(r[5 + i])) for i in range(6)]
+names = ["crawler", "hasher", "archiver", "fixture server", "RabbitMQ", "PostgreSQL", "picture server"]
+cpu = [med(lambda r, i=i: float(r[5 + i])) for i in range(6)] + [med(lambda r: float(r[14]))]
 wall = med(lambda r: float(r[1]))
 print(f"  CPU seconds during the pipeline's {wall:.2f} s (of {ncpu * wall:.2f} core-seconds): "
       + ", ".join(f"{k} {v:.2f}" for k, v in zip(names, cpu)))

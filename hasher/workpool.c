@@ -2,7 +2,11 @@
  *
  * One mutex guards both lists (FIFO queues of intrusive jobs) and the stop
  * flag; workers sleep on one condition variable until a job is queued or the
- * pool stops.  The owner's backlog count is kept by the owner alone
+ * pool stops.  A worker calls the notify callback only when the job it
+ * finished is the first on the finished list: the owner takes jobs until the
+ * list is empty, so the ones finished meanwhile need no wake-up of their own
+ * (one wake-up, a write to curl's wake-up pipe and a switch of thread, for
+ * many results when images are small and finish close together).  The owner's backlog count is kept by the owner alone
  * (incremented by submit, decremented by take), so it needs no lock.
  */
 #include "workpool.h"
@@ -62,10 +66,15 @@ static void *workpool_worker(void *arg) {
         pthread_mutex_unlock(&p->lock);
         job->run(job);
         pthread_mutex_lock(&p->lock);
+        bool first = !p->finished.head;
         workpool_push(&p->finished, job);
-        pthread_mutex_unlock(&p->lock);
-        if (p->notify) p->notify(p->userdata);
-        pthread_mutex_lock(&p->lock);
+        if (first && p->notify) {
+            /* Only the job that finds the list empty notifies: the owner
+             * takes until the list is empty, so a later one is taken with it. */
+            pthread_mutex_unlock(&p->lock);
+            p->notify(p->userdata);
+            pthread_mutex_lock(&p->lock);
+        }
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;

@@ -4,9 +4,11 @@
  * hashing an image takes CPU for milliseconds to seconds, so it runs here, on
  * as many threads as the machine has cores.  The main thread submits jobs
  * (workpool_submit) and later takes them back finished (workpool_take), in
- * the order they finished.  After each job a worker calls the notify
- * function, which the consumer uses to wake its poll (curl_multi_wakeup), so
- * the main thread never waits for a result it could already have.
+ * the order they finished.  When a finished job finds the finished list
+ * empty, its worker calls the notify function, which the consumer uses to
+ * wake its poll (curl_multi_wakeup), so the main thread never waits for a
+ * result it could already have.  The owner must therefore take until
+ * workpool_take returns NULL each time it is woken.
  *
  * A job is the caller's memory: a workpool_job embedded in the caller's own
  * struct, whose run function finds that struct again (offsetof).  The pool
