@@ -5,13 +5,17 @@
  * adds it to the filling batch or, when it can never be stored (not JSON,
  * not an array of objects with a string _id, an item over --max-item-bytes,
  * a routing key that names no table), sends it to E.dead with the reason
- * and acks it at once.  A full or old batch is flushed: it becomes the
+ * and acks it at once.  A batch is flushed when it is full, as old as
+ * --flush-interval, or quiet: no delivery was taken for --flush-quiet (time
+ * spent parsing one does not count).  So the end of a burst is stored at once, while a steady
+ * stream (a message at least every few milliseconds) or a backlog in the
+ * queue still fills batches.  Flushed, it becomes the
  * writing batch, and while PostgreSQL works on it, pgstore's idle callback
  * (archiver_idle) keeps taking deliveries into the other one, so that the
  * archiver parses the next batch while the server writes this one.  At most
  * two batches are held; the filling one stops taking when it is full.
  *
- *   FILLING ──full / flush interval / stop──▶ WRITING ──COMMIT──▶ ACKED (batch emptied)
+ *   FILLING ──full / flush interval / quiet / stop──▶ WRITING ──COMMIT──▶ ACKED (batch emptied)
  *                                               │  ▲
  *                  PostgreSQL down, deadlock, … │  │ backoff, broker kept alive
  *                                               ▼  │
@@ -73,6 +77,7 @@ typedef struct archiver {
     bool stopping;       /* a stop was taken: drain and exit */
     bool abandoned;      /* gave up draining: exit 1 */
     int64_t drain_deadline_ns;
+    int64_t last_take_ns; /* when the last delivery was taken, its parsing done (--flush-quiet) */
     uint64_t hole_generation; /* a delivery of this connection was neither stored nor acked */
     archiver_stats stats;
     int64_t next_stats_ns;
@@ -282,11 +287,20 @@ static bool archiver_flush(archiver *a) {
     return ok;
 }
 
+/* Whether the filling batch is to be written: full, or as old as the
+ * flush interval.  (Quiet is decided by the loop, which waited.) */
 static bool archiver_batch_due(const archiver *a) {
     const batch *b = a->filling;
     if (!b->nmsgs) return false;
     return archiver_batch_full(a, b) ||
            time_mono_ns() - b->started_ns >= a->s->flush_interval_ms * TIME_NS_PER_MS;
+}
+
+/* Whether the filling batch is quiet: the loop's wait for a delivery ended
+ * with none (RC), and none was taken for --flush-quiet. */
+static bool archiver_batch_quiet(const archiver *a, int rc) {
+    if (!a->filling->nmsgs || a->s->flush_quiet_ms <= 0 || rc != MQ_TIMEOUT) return false;
+    return time_mono_ns() - a->last_take_ns >= a->s->flush_quiet_ms * TIME_NS_PER_MS;
 }
 
 /* --- the loop --- */
@@ -296,10 +310,11 @@ static void archiver_take(archiver *a, mq_delivery *d) {
     a->stats.messages++;
     if (batch_add(a->filling, d, why, sizeof why)) {
         a->stats.items += a->filling->msgs[a->filling->nmsgs - 1].nitems;
-        return;
+    } else {
+        archiver_dead_letter(a, d, why);
+        mq_delivery_release(d);
     }
-    archiver_dead_letter(a, d, why);
-    mq_delivery_release(d);
+    a->last_take_ns = time_mono_ns();
 }
 
 static void archiver_log_stats(archiver *a) {
@@ -342,7 +357,10 @@ static int archiver_loop(archiver *a) {
         if (a->stopping) break;
         int64_t wait_ms = ARCHIVER_IDLE_WAIT_MS;
         if (a->filling->nmsgs) {
-            int64_t due = a->filling->started_ns + a->s->flush_interval_ms * TIME_NS_PER_MS - time_mono_ns();
+            int64_t due = a->filling->started_ns + a->s->flush_interval_ms * TIME_NS_PER_MS;
+            if (a->s->flush_quiet_ms > 0 && a->last_take_ns + a->s->flush_quiet_ms * TIME_NS_PER_MS < due)
+                due = a->last_take_ns + a->s->flush_quiet_ms * TIME_NS_PER_MS;
+            due -= time_mono_ns();
             wait_ms = due > 0 ? due / TIME_NS_PER_MS + 1 : 0;
             if (wait_ms > ARCHIVER_IDLE_WAIT_MS) wait_ms = ARCHIVER_IDLE_WAIT_MS;
         }
@@ -354,7 +372,7 @@ static int archiver_loop(archiver *a) {
             log_error("the broker cannot be reached: giving up");
             return 1;
         }
-        if (archiver_batch_due(a) && !archiver_flush(a)) break;
+        if ((archiver_batch_quiet(a, rc) || archiver_batch_due(a)) && !archiver_flush(a)) break;
         if (time_mono_ns() >= a->next_stats_ns) {
             archiver_log_stats(a);
             a->next_stats_ns = time_mono_ns() + ARCHIVER_STATS_EVERY_NS;
@@ -408,8 +426,8 @@ int archiver_run(const archiver_settings *s) {
         status = rc == MQ_STOPPED ? 0 : 1;
         goto done;
     }
-    log_info("archiving %s into PostgreSQL: batches of %ld items or %" PRId64 " ms", mq_target_name(a.q, MQ_QUEUE_ARCHIVER),
-             s->batch_size, s->flush_interval_ms);
+    log_info("archiving %s into PostgreSQL: batches of %ld items or %" PRId64 " ms, or after %" PRId64 " ms without a message",
+             mq_target_name(a.q, MQ_QUEUE_ARCHIVER), s->batch_size, s->flush_interval_ms, s->flush_quiet_ms);
     status = archiver_loop(&a);
 done:
     batch_release(&a.batches[0]);

@@ -20,6 +20,7 @@ typedef struct archiver_settings {
     long batch_size;           /* items per transaction, at most */
     int64_t batch_bytes;       /* item text per transaction, at most (a larger lone message still goes) */
     int64_t flush_interval_ms; /* longest an item waits for its batch to fill */
+    int64_t flush_quiet_ms;    /* a batch is written once no message came for this long (0: never early) */
     long prefetch;             /* unacknowledged messages the broker may send ahead */
     int64_t max_item_bytes;    /* a larger item makes its message go to E.dead */
     int64_t write_timeout_ms;  /* a batch write that takes longer: the connection is taken as dead */

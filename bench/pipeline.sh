@@ -35,9 +35,9 @@
 # and prints images per second of each, pipeline / hash (goal: at least
 # 0.80), and the CPU seconds each process spent during the pipeline run
 # (crawler, hasher, archiver, fixture server, picture server, RabbitMQ,
-# PostgreSQL), which say where the time went.  The archiver's last transaction waits up to
-# --flush-interval for a batch that will not fill, as a steady stream never
-# does: the archiver runs with --flush-interval 100ms (ARCHIVER_OPTS).
+# PostgreSQL), which say where the time went.  The archiver runs with its
+# defaults: its last batch is written once no message came for --flush-quiet
+# (10 ms), not after --flush-interval.
 # PERF=FILE records the hasher during the pipeline of run 1 with perf record
 # (999 Hz, DWARF call graphs, attached to its pid; on few cores perf's own CPU
 # slows the run): read it with perf report -i FILE --no-children --sort dso,sym.
@@ -52,7 +52,7 @@ THREADS=${2:-50}
 POSTS=${3:-25}
 RUNS=${RUNS:-3}
 read -r -a HASHER_OPTS <<<"${HASHER_OPTS:-}"
-read -r -a ARCHIVER_OPTS <<<"${ARCHIVER_OPTS:---flush-interval 100ms}"
+read -r -a ARCHIVER_OPTS <<<"${ARCHIVER_OPTS:-}"
 PGBIN=${PGBIN:-$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1)}
 PERF=${PERF:-}
 PICTURES=${PICTURES:-media}

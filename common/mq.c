@@ -95,6 +95,8 @@ struct mq {
     unsigned max_attempts;
     int64_t backoff_initial_ms, backoff_max_ms;
     backoff backoff;
+    mq_idle_fn idle;
+    void *idle_arg;
 
     mq_state state;
     amqp_connection_state_t conn;
@@ -819,6 +821,23 @@ static int mq_drain(mq *q) {
     return rc == MQ_TIMEOUT ? MQ_OK : rc;
 }
 
+/* Wait up to MQ_SLICE_MS for frames and handle them: in mq_pump, or, with
+ * an idle callback, handle what has arrived and let the callback do the
+ * waiting on the socket (librabbitmq has nothing buffered once mq_drain saw
+ * no whole frame, so the socket alone says when more comes).  MQ_OK or
+ * MQ_DISCONNECTED. */
+static int mq_wait_readable(mq *q) {
+    if (!q->idle) {
+        int rc = mq_pump(q, MQ_SLICE_MS);
+        return rc == MQ_DISCONNECTED ? rc : MQ_OK;
+    }
+    int rc = mq_drain(q);
+    if (rc != MQ_OK) return rc;
+    if (q->round.settled >= q->round.n) return MQ_OK;
+    q->idle(q->idle_arg, amqp_get_sockfd(q->conn), MQ_SLICE_MS);
+    return MQ_OK;
+}
+
 /* --- the object --- */
 
 void mq_options_init(mq_options *opts, const cfg_common *common, const char *connection_name) {
@@ -854,6 +873,8 @@ int mq_new(const mq_options *opts, mq **out) {
     q->max_attempts = opts->max_attempts;
     q->backoff_initial_ms = opts->backoff_initial_ms > 0 ? opts->backoff_initial_ms : MQ_BACKOFF_INITIAL_MS;
     q->backoff_max_ms = opts->backoff_max_ms > 0 ? opts->backoff_max_ms : MQ_BACKOFF_MAX_MS;
+    q->idle = opts->idle;
+    q->idle_arg = opts->idle_arg;
     backoff_init(&q->backoff, q->backoff_initial_ms, q->backoff_max_ms);
     int rc = mq_reconnect(q);
     if (rc != MQ_OK) {
@@ -953,8 +974,7 @@ static int mq_publish_round(mq *q, const char *exchange, mq_message *msgs, size_
             rc = MQ_STOPPED;
             goto done;
         }
-        rc = mq_pump(q, MQ_SLICE_MS);
-        if (rc == MQ_DISCONNECTED) goto done;
+        if ((rc = mq_wait_readable(q)) == MQ_DISCONNECTED) goto done;
         rc = MQ_OK;
     }
 done:

@@ -109,6 +109,11 @@ char *mq_url_describe(const mq_url *url);
 
 typedef struct mq mq;
 
+/* The idle callback: do the caller's own work, and wait at most MAX_WAIT_MS
+ * for it or for FD (the broker's socket) to become readable, whichever comes
+ * first.  It runs inside an mq call, so it must not call mq functions. */
+typedef void (*mq_idle_fn)(void *arg, int fd, int64_t max_wait_ms);
+
 typedef struct mq_options {
     const char *url;             /* amqp:// or amqps:// URL */
     const char *exchange;        /* E of design.md, "chan" by default */
@@ -119,6 +124,8 @@ typedef struct mq_options {
     int64_t backoff_initial_ms;  /* first retry delay; 0: 200 ms */
     int64_t backoff_max_ms;      /* longest retry delay; 0: 30 s */
     const char *tls_cacert;      /* amqps: CA bundle (PEM); NULL: the system's */
+    mq_idle_fn idle;             /* called while a publish waits for confirms (see mq_publish); may be NULL */
+    void *idle_arg;
 } mq_options;
 
 /* Options from the common settings (url, exchange, heartbeat), the rest at
@@ -177,7 +184,11 @@ typedef struct mq_message {
 } mq_message;
 
 /* Publish msgs[0..n) to the exchange and wait until the broker confirmed all
- * of them (see the top of this file).  Returns MQ_OK, MQ_UNROUTABLE (all
+ * of them (see the top of this file).  The broker confirms a persistent
+ * message once it is on disk, which can take milliseconds: while waiting,
+ * mq calls the idle callback of mq_options, when there is one, with the
+ * broker's socket, instead of sleeping on that socket itself, so that a
+ * caller's other work (the hasher's downloads) goes on.  Returns MQ_OK, MQ_UNROUTABLE (all
  * confirmed, some returned), or MQ_STOPPED / MQ_GAVE_UP: then the batch is
  * not done and the caller must not treat it as published (some messages may
  * have arrived, which at-least-once allows). */

@@ -578,6 +578,10 @@ void fetch_cancel(fetch *f, fetch_job *job) {
 }
 
 int fetch_perform(fetch *f, int64_t max_wait_ms, bool may_start) {
+    return fetch_perform_watch(f, max_wait_ms, may_start, -1);
+}
+
+int fetch_perform_watch(fetch *f, int64_t max_wait_ms, bool may_start, int watch_fd) {
     int64_t wait_ms = max_wait_ms < 0 ? 0 : max_wait_ms;
     if (may_start) {
         int64_t next_ns = fetch_start_due(f);
@@ -588,7 +592,8 @@ int fetch_perform(fetch *f, int64_t max_wait_ms, bool may_start) {
     }
     if (f->finished.count) wait_ms = 0;
     if (wait_ms > INT32_MAX) wait_ms = INT32_MAX;
-    CURLMcode mc = curl_multi_poll(f->multi, NULL, 0, (int)wait_ms, NULL);
+    struct curl_waitfd watch = {.fd = watch_fd, .events = CURL_WAIT_POLLIN};
+    CURLMcode mc = curl_multi_poll(f->multi, watch_fd >= 0 ? &watch : NULL, watch_fd >= 0 ? 1 : 0, (int)wait_ms, NULL);
     if (mc != CURLM_OK) {
         log_error("cannot wait for downloads: %s", curl_multi_strerror(mc));
         return -1;

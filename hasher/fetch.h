@@ -106,6 +106,10 @@ void fetch_cancel(fetch *f, fetch_job *job);
  * MAX_WAIT_MS for network activity, a timer or fetch_wakeup, and move
  * transfers along.  Returns 0, or -1 (logged) when curl itself fails. */
 int fetch_perform(fetch *f, int64_t max_wait_ms, bool may_start);
+/* fetch_perform that also stops waiting when WATCH_FD (-1: none) becomes
+ * readable: the consumer watches the broker's socket this way while a
+ * publish waits for its confirms. */
+int fetch_perform_watch(fetch *f, int64_t max_wait_ms, bool may_start, int watch_fd);
 /* Take a finished job: fills *OUT and returns true, or false when none is
  * finished.  The job pointer is invalid afterwards. */
 bool fetch_take(fetch *f, fetch_result *out);

@@ -520,7 +520,7 @@ static void test_injection(void **state) {
  * is written within the flush interval. */
 static void test_sigterm_and_flush_interval(void **state) {
     (void)state;
-    static const char *const hold[] = {"--flush-interval", "10m", "--batch-size", "100000", NULL};
+    static const char *const hold[] = {"--flush-interval", "10m", "--flush-quiet", "0", "--batch-size", "100000", NULL};
     archiver_start(&t.archiver[0], hold);
     publish_range("site.post.g", 0, 500, 10, 100, NULL);
     /* Wait until the broker handed every message over (none ready). */
@@ -539,6 +539,30 @@ static void test_sigterm_and_flush_interval(void **state) {
     publish_range("site.post.g", 1000, 1, 1, 100, NULL);
     wait_rows(t.post_table, 501);
     proc_stop(&t.archiver[0]);
+}
+
+/* --flush-quiet: a batch is written as soon as no message came for that
+ * long, long before --flush-interval; a stream with shorter gaps still goes
+ * in one batch (one transaction: one xmin). */
+static void test_flush_quiet(void **state) {
+    (void)state;
+    static const char *const quiet[] = {"--flush-interval", "10m", NULL}; /* default --flush-quiet */
+    archiver_start(&t.archiver[0], quiet);
+    publish_range("site.post.g", 0, 1, 1, 100, NULL);
+    wait_rows(t.post_table, 1); /* within GUARD_MS, where the flush interval is 10 minutes */
+    proc_stop(&t.archiver[0]);
+
+    static const char *const stream[] = {"--flush-interval", "10m", "--flush-quiet", "2s", NULL};
+    archiver_start(&t.archiver[0], stream);
+    for (long i = 0; i < 40; i++) {
+        publish_range("site.post.g", 100 + i, 1, 1, 100, NULL);
+        time_sleep_ns(10 * TIME_NS_PER_MS);
+    }
+    wait_rows(t.post_table, 41);
+    proc_stop(&t.archiver[0]);
+    long transactions =
+        pgtest_long("SELECT count(DISTINCT xmin::text) FROM \"%s\" WHERE id <> 'g.0'", t.post_table);
+    if (transactions != 1) fail_msg("40 messages 10 ms apart went in %ld transactions, expected 1", transactions);
 }
 
 /* --init-db runs alone, twice at once, and installs the helpers. */
@@ -608,6 +632,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_two_archivers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_injection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_and_flush_interval, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_quiet, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_db, setup, teardown),
     };
     const struct CMUnitTest restart[] = {
