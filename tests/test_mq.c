@@ -6,6 +6,7 @@
  * end.  Nothing here is timed: a negative check ("nothing else arrives")
  * publishes a sentinel after the fact and expects the sentinel next.
  */
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -344,6 +345,59 @@ static void test_publish_consume_order(void **state) {
     free(e);
 }
 
+/* The idle callback: called while a publish waits for confirms, with the
+ * broker's socket, on which it does the waiting. */
+typedef struct idle_record {
+    int calls, bad_fd, bad_wait;
+} idle_record;
+
+static void record_idle(void *arg, int fd, int64_t max_wait_ms) {
+    idle_record *r = arg;
+    r->calls++;
+    if (fd < 0) r->bad_fd++;
+    if (max_wait_ms <= 0 || max_wait_ms > 1000) r->bad_wait++;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    if (fd >= 0 && poll(&pfd, 1, (int)max_wait_ms) < 0) r->bad_fd++;
+}
+
+static void test_publish_idle(void **state) {
+    (void)state;
+    char *e = exchange_for('p');
+    mq_options o;
+    options_for(&o, e);
+    idle_record rec = {0};
+    o.idle = record_idle;
+    o.idle_arg = &rec;
+    mq *q = NULL;
+    assert_int_equal(mq_new(&o, &q), MQ_OK);
+    mq_message *msgs = xcalloc(ORDER_N, sizeof *msgs);
+    for (int i = 0; i < ORDER_N; i++) {
+        char *body = body_of(i);
+        msgs[i] = (mq_message){.routing_key = "site1.post.g", .body = body, .len = strlen(body)};
+    }
+    assert_int_equal(mq_publish(q, mq_target_name(q, MQ_EXCHANGE_RAW), msgs, ORDER_N), MQ_OK);
+    assert_true(rec.calls >= 1); /* the last confirms cannot be there as the last message leaves */
+    assert_int_equal(rec.bad_fd, 0);
+    assert_int_equal(rec.bad_wait, 0);
+    /* Every message arrived, once, in order. */
+    assert_int_equal(mq_consume(q, mq_target_name(q, MQ_QUEUE_HASHER), 100), MQ_OK);
+    for (int i = 0; i < ORDER_N; i++) {
+        mq_delivery d;
+        next_of(q, &d);
+        assert_string_equal(d.body, msgs[i].body);
+        assert_int_equal(mq_ack(q, d.tag, false), MQ_OK);
+        mq_delivery_release(&d);
+    }
+    mq_delivery d;
+    assert_int_equal(mq_next(q, &d, 200), MQ_TIMEOUT);
+    for (int i = 0; i < ORDER_N; i++)
+        free((void *)msgs[i].body);
+    free(msgs);
+    mq_free(q);
+    mq_admin_delete_topology(e, NULL);
+    free(e);
+}
+
 /* Acknowledging the last tag with multiple acknowledges all: a new
  * connection gets nothing of them again. */
 static void test_ack_multiple(void **state) {
@@ -665,6 +719,7 @@ int main(void) {
         cmocka_unit_test(test_topology_twice),
         cmocka_unit_test(test_topology_conflict),
         cmocka_unit_test(test_publish_consume_order),
+        cmocka_unit_test(test_publish_idle),
         cmocka_unit_test(test_ack_multiple),
         cmocka_unit_test(test_nack_requeue),
         cmocka_unit_test(test_reject_dead_letters),
