@@ -23,8 +23,8 @@
 # Prints rows/s of both, archiver/copy per run and the medians (goal: at least
 # 0.5), the archiver's CPU seconds and peak memory (/usr/bin/time -v), and the
 # CPU that PostgreSQL (every server process) and RabbitMQ spent meanwhile.
-# "sustained" leaves out the archiver's last transaction, which waits
-# --flush-interval (1 s) for a batch that will not fill, as a steady stream never does.
+# "sustained" leaves out the archiver's last transaction (written once no
+# message came for --flush-quiet, 10 ms by default).
 # ARCHIVER_OPTS adds options to the archiver's command line ("--batch-size 5000").
 # Builds Release binaries in build/bench unless IMGFEED_BUILD names a build directory.
 set -euo pipefail
