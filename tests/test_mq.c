@@ -157,6 +157,23 @@ static mq *connect_to(const char *exchange) {
 
 static char *body_of(int n) { return xasprintf("[{\"_id\":\"%d\",\"n\":%d}]", n, n); }
 
+/* N messages with bodies body_of(i), routed to KEYS[(i / 7) % NKEYS]; free
+ * with messages_free. */
+static mq_message *messages_new(int n, const char *const *keys, int nkeys) {
+    mq_message *msgs = xcalloc((size_t)n, sizeof *msgs);
+    for (int i = 0; i < n; i++) {
+        char *body = body_of(i);
+        msgs[i] = (mq_message){.routing_key = keys[(i / 7) % nkeys], .body = body, .len = strlen(body)};
+    }
+    return msgs;
+}
+
+static void messages_free(mq_message *msgs, int n) {
+    for (int i = 0; i < n; i++)
+        free((void *)msgs[i].body);
+    free(msgs);
+}
+
 /* Publish one message and expect MQ_OK. */
 static void publish_one(mq *q, const char *exchange, const char *key, const char *body) {
     mq_message m = {.routing_key = key, .body = body, .len = strlen(body)};
@@ -298,11 +315,7 @@ static void test_publish_consume_order(void **state) {
     static const char *const keys[] = {"site1.post.g", "site1.thread.g", "site2.image.neko", "site3.post.tech"};
     char *e = exchange_for('e');
     mq *q = connect_to(e);
-    mq_message *msgs = xcalloc(ORDER_N, sizeof *msgs);
-    for (int i = 0; i < ORDER_N; i++) {
-        char *body = body_of(i);
-        msgs[i] = (mq_message){.routing_key = keys[(i / 7) % 4], .body = body, .len = strlen(body)};
-    }
+    mq_message *msgs = messages_new(ORDER_N, keys, 4);
     assert_int_equal(mq_publish(q, mq_target_name(q, MQ_EXCHANGE_RAW), msgs, ORDER_N), MQ_OK);
     for (int i = 0; i < ORDER_N; i++)
         assert_false(msgs[i].returned);
@@ -337,9 +350,7 @@ static void test_publish_consume_order(void **state) {
     assert_int_equal(mq_ack(q, d.tag, false), MQ_OK);
     mq_delivery_release(&d);
 
-    for (int i = 0; i < ORDER_N; i++)
-        free((void *)msgs[i].body);
-    free(msgs);
+    messages_free(msgs, ORDER_N);
     mq_free(q);
     mq_admin_delete_topology(e, NULL);
     free(e);
@@ -370,11 +381,8 @@ static void test_publish_idle(void **state) {
     o.idle_arg = &rec;
     mq *q = NULL;
     assert_int_equal(mq_new(&o, &q), MQ_OK);
-    mq_message *msgs = xcalloc(ORDER_N, sizeof *msgs);
-    for (int i = 0; i < ORDER_N; i++) {
-        char *body = body_of(i);
-        msgs[i] = (mq_message){.routing_key = "site1.post.g", .body = body, .len = strlen(body)};
-    }
+    static const char *const key[] = {"site1.post.g"};
+    mq_message *msgs = messages_new(ORDER_N, key, 1);
     assert_int_equal(mq_publish(q, mq_target_name(q, MQ_EXCHANGE_RAW), msgs, ORDER_N), MQ_OK);
     assert_true(rec.calls >= 1); /* the last confirms cannot be there as the last message leaves */
     assert_int_equal(rec.bad_fd, 0);
@@ -390,9 +398,7 @@ static void test_publish_idle(void **state) {
     }
     mq_delivery d;
     assert_int_equal(mq_next(q, &d, 200), MQ_TIMEOUT);
-    for (int i = 0; i < ORDER_N; i++)
-        free((void *)msgs[i].body);
-    free(msgs);
+    messages_free(msgs, ORDER_N);
     mq_free(q);
     mq_admin_delete_topology(e, NULL);
     free(e);
