@@ -296,11 +296,18 @@ static bool archiver_batch_due(const archiver *a) {
            time_mono_ns() - b->started_ns >= a->s->flush_interval_ms * TIME_NS_PER_MS;
 }
 
+/* When the filling batch becomes quiet (no delivery taken for
+ * --flush-quiet); INT64_MAX when --flush-quiet is 0. */
+static int64_t archiver_quiet_at_ns(const archiver *a) {
+    if (a->s->flush_quiet_ms <= 0) return INT64_MAX;
+    return a->last_take_ns + a->s->flush_quiet_ms * TIME_NS_PER_MS;
+}
+
 /* Whether the filling batch is quiet: the loop's wait for a delivery ended
  * with none (RC), and none was taken for --flush-quiet. */
 static bool archiver_batch_quiet(const archiver *a, int rc) {
-    if (!a->filling->nmsgs || a->s->flush_quiet_ms <= 0 || rc != MQ_TIMEOUT) return false;
-    return time_mono_ns() - a->last_take_ns >= a->s->flush_quiet_ms * TIME_NS_PER_MS;
+    if (!a->filling->nmsgs || rc != MQ_TIMEOUT) return false;
+    return time_mono_ns() >= archiver_quiet_at_ns(a);
 }
 
 /* --- the loop --- */
@@ -358,8 +365,8 @@ static int archiver_loop(archiver *a) {
         int64_t wait_ms = ARCHIVER_IDLE_WAIT_MS;
         if (a->filling->nmsgs) {
             int64_t due = a->filling->started_ns + a->s->flush_interval_ms * TIME_NS_PER_MS;
-            if (a->s->flush_quiet_ms > 0 && a->last_take_ns + a->s->flush_quiet_ms * TIME_NS_PER_MS < due)
-                due = a->last_take_ns + a->s->flush_quiet_ms * TIME_NS_PER_MS;
+            int64_t quiet = archiver_quiet_at_ns(a);
+            if (quiet < due) due = quiet;
             due -= time_mono_ns();
             wait_ms = due > 0 ? due / TIME_NS_PER_MS + 1 : 0;
             if (wait_ms > ARCHIVER_IDLE_WAIT_MS) wait_ms = ARCHIVER_IDLE_WAIT_MS;

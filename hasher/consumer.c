@@ -590,6 +590,21 @@ static void consumer_log_stats(consumer *c, bool now) {
              s->images_failed, s->bytes, c->live);
 }
 
+/* Steps 2 and 3 of the loop: run the downloads, waiting at most WAIT_MS
+ * (for curl, a hashing thread's wake-up, or WATCH_FD when >= 0), then turn
+ * finished downloads into hashing jobs and finished hashing jobs into
+ * entries.  False, with the consumer aborting, when curl itself failed. */
+static bool consumer_advance(consumer *c, int64_t wait_ms, int watch_fd) {
+    if (fetch_perform_watch(c->fetch, wait_ms, consumer_may_download(c), watch_fd) != 0) {
+        c->aborting = true;
+        c->status = 1;
+        return false;
+    }
+    consumer_collect_downloads(c);
+    consumer_collect_hashes(c);
+    return true;
+}
+
 /* The idle callback of mq (mq_options.idle): while a publish waits for the
  * broker's confirms, which for persistent messages take as long as the
  * broker's disk, the downloads and the hashing go on, instead of the hashing
@@ -602,14 +617,7 @@ static void consumer_idle(void *arg, int fd, int64_t max_wait_ms) {
         poll(&pfd, 1, (int)max_wait_ms);
         return;
     }
-    bool may_start = consumer_may_download(c);
-    if (fetch_perform_watch(c->fetch, max_wait_ms, may_start, fd) != 0) {
-        c->aborting = true;
-        c->status = 1;
-        return;
-    }
-    consumer_collect_downloads(c);
-    consumer_collect_hashes(c);
+    consumer_advance(c, max_wait_ms, fd);
 }
 
 static void consumer_loop(consumer *c) {
@@ -620,15 +628,8 @@ static void consumer_loop(consumer *c) {
         bool holding = time_mono_ns() < c->hold_until_ns;
         consumer_take_deliveries(c, busy ? 0 : CONSUMER_IDLE_WAIT_MS);
         consumer_check_generation(c);
-        bool may_start = consumer_may_download(c);
         int64_t wait = busy || holding || c->draining ? CONSUMER_BUSY_WAIT_MS : 0;
-        if (fetch_perform(c->fetch, wait, may_start) != 0) {
-            c->aborting = true;
-            c->status = 1;
-            break;
-        }
-        consumer_collect_downloads(c);
-        consumer_collect_hashes(c);
+        if (!consumer_advance(c, wait, -1)) break;
         consumer_publish_ready(c);
         consumer_check_generation(c);
         consumer_log_stats(c, false);
