@@ -34,9 +34,10 @@ N=${1:-200000}
 RUNS=${RUNS:-3}
 ITEMS=${ITEMS:-files}
 read -r -a ARCHIVER_OPTS <<<"${ARCHIVER_OPTS:-}"
-PGBIN=${PGBIN:-$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1)}
-PY=/usr/bin/python3
 POLL=0.2
+BENCH=archive.sh
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 [[ $N =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/archive.sh [N]" >&2; exit 2; }
 case $ITEMS in files) FEED_OPTS=(--only-files) ;; all) FEED_OPTS=() ;; *) echo "archive.sh: ITEMS is files or all" >&2; exit 2 ;; esac
@@ -44,54 +45,20 @@ for tool in "$PGBIN/psql" /usr/bin/time /usr/lib/rabbitmq/bin/rabbitmq-server "$
     [[ -x $tool ]] || { echo "archive.sh: $tool missing (tests/run.sh installs what the servers need)" >&2; exit 2; }
 done
 
-BUILD=${IMGFEED_BUILD:-$ROOT/build/bench}
-if [[ -z ${IMGFEED_BUILD:-} ]]; then
-    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DIMGFEED_TESTS=OFF >/dev/null
-fi
-cmake --build "$BUILD" --target imgfeed-archiver bench_feed -j"$(nproc)" >/dev/null
+bench_build imgfeed-archiver bench_feed
 ARCHIVER=$BUILD/archiver/imgfeed-archiver
 FEED=$BUILD/bench/bench_feed
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/imgfeed-bench.XXXXXX")
-chmod 755 "$WORK" # the postgres user reaches its data directory through it
 TIME_PID=
-cleanup() {
+bench_stop_processes() {
     if [[ -n $TIME_PID ]]; then
         pkill -KILL -P "$TIME_PID" 2>/dev/null || true # the archiver, child of /usr/bin/time
     fi
-    bash "$ROOT/tests/lib/servers.sh" stop "$WORK/servers" >/dev/null 2>&1 || true
-    rm -rf "$WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-bash "$ROOT/tests/lib/servers.sh" start "$WORK/servers" >/dev/null
-# shellcheck source=/dev/null
-. "$WORK/servers/env"
-psql() { "$PGBIN/psql" "$IMGFEED_PG" -v ON_ERROR_STOP=1 -Atq "$@"; }
+bench_start_servers
 # Commit times tell when the archiver's last row was stored.
-psql -c "ALTER SYSTEM SET track_commit_timestamp = on"
-bash "$ROOT/tests/lib/servers.sh" pg-restart "$WORK/servers" >/dev/null
+bench_track_commits
 "$ARCHIVER" --init-db --pg "$IMGFEED_PG" --log-level warn
-
-PG_PID=$(cat "$WORK/servers/pg/pid")
-RABBIT_PID=$(cat "$WORK/servers/rabbit/pid")
-TICK=$(getconf CLK_TCK)
-
-now() { date +%s.%N; }
-# CPU seconds of one process (its threads included).
-proc_cpu() { awk -v t="$TICK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/stat"; }
-# CPU seconds of the whole PostgreSQL server: the postmaster, its live
-# children, and the children it has reaped (backends that have exited).
-pg_cpu() {
-    local total pid
-    total=$(awk -v t="$TICK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13 + $14 + $15) / t }' "/proc/$PG_PID/stat")
-    for pid in $(pgrep -P "$PG_PID"); do
-        total=$(awk -v a="$total" -v b="$(proc_cpu "$pid" 2>/dev/null || echo 0)" 'BEGIN { printf "%.2f", a + b }')
-    done
-    echo "$total"
-}
-sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
 
 # The items, and the same rows as COPY text files, one per table.
 "$FEED" "${FEED_OPTS[@]}" items "$N" "$WORK/items.jsonl" 2>/dev/null

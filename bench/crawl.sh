@@ -49,10 +49,12 @@ POSTS=${3:-50}
 RUNS=${RUNS:-1}
 read -r -a CRAWLER_OPTS <<<"${CRAWLER_OPTS:-}"
 PERF=${PERF:-}
-PY=/usr/bin/python3
 SITE=bench
 GOAL_CPU=2   # CPU seconds per 100,000 posts
 GOAL_MB=50   # peak RSS, MB (10^6 bytes)
+BENCH=crawl.sh
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 for v in BOARDS THREADS POSTS RUNS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/crawl.sh [BOARDS [THREADS [POSTS]]] (positive integers; RUNS too)" >&2; exit 2; }
@@ -64,61 +66,22 @@ done
 NPOSTS=$((BOARDS * THREADS * POSTS))
 NREQ=$((BOARDS + BOARDS * THREADS))
 
-BUILD=${IMGFEED_BUILD:-$ROOT/build/bench}
-if [[ -z ${IMGFEED_BUILD:-} ]]; then
-    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DIMGFEED_TESTS=OFF >/dev/null
-fi
-cmake --build "$BUILD" --target imgfeed-crawler -j"$(nproc)" >/dev/null
+bench_build imgfeed-crawler
 CRAWLER=$BUILD/crawler/imgfeed-crawler
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/imgfeed-bench.XXXXXX")
-chmod 755 "$WORK" # the postgres user reaches its data directory through it
 TIME_PID=
-FIXTURE_PID=
-cleanup() {
+bench_stop_processes() {
     if [[ -n $TIME_PID ]]; then
         pkill -KILL -P "$TIME_PID" 2>/dev/null || true # the crawler, child of /usr/bin/time
     fi
-    if [[ -n $FIXTURE_PID ]]; then
-        kill "$FIXTURE_PID" 2>/dev/null || true
-    fi
-    bash "$ROOT/tests/lib/servers.sh" stop "$WORK/servers" >/dev/null 2>&1 || true
-    rm -rf "$WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-bash "$ROOT/tests/lib/servers.sh" start "$WORK/servers" >/dev/null
-# shellcheck source=/dev/null
-. "$WORK/servers/env"
-# shellcheck source=/dev/null
-. "$WORK/servers/ports"
-RABBIT_PID=$(cat "$WORK/servers/rabbit/pid")
-# rabbitmqctl reaches the private node as servers.sh set it up.
-rabbitmqctl() {
-    HOME=$WORK/servers/rabbit RABBITMQ_NODENAME=imgfeedtest$RABBIT_PORT@localhost ERL_EPMD_PORT=$EPMD_PORT \
-        RABBITMQ_CONF_ENV_FILE=$WORK/servers/rabbit/rabbitmq-env.conf \
-        /usr/lib/rabbitmq/bin/rabbitmqctl -q "$@"
-}
+bench_start_servers
 
 # The fixture server keeps every rendered thread: about 280 bytes a post,
 # 210 MB for 750,000 posts; give it room for all of them.
 CACHE_MB=$((NPOSTS * 400 / 1000000 + 64))
 ((CACHE_MB > 256)) || CACHE_MB=256
-"$PY" "$ROOT/tests/support/fixture_server.py" --port-file "$WORK/fixture.port" --chan-cache-mb "$CACHE_MB" \
-    >/dev/null 2>"$WORK/fixture.log" &
-FIXTURE_PID=$!
-for _ in $(seq 100); do [[ -s $WORK/fixture.port ]] && break; sleep 0.1; done
-[[ -s $WORK/fixture.port ]] || { cat "$WORK/fixture.log" >&2; echo "crawl.sh: the fixture server did not start" >&2; exit 1; }
-PORT=$(cat "$WORK/fixture.port")
-BASE=http://127.0.0.1:$PORT
-control() { curl -fsS --max-time 600 "$BASE/_control/chan/$1"; }
-
-TICK=$(getconf CLK_TCK)
-now() { date +%s.%N; }
-# CPU seconds of one process (its threads included).
-proc_cpu() { awk -v t="$TICK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/stat"; }
-sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
+bench_start_fixture "$CACHE_MB"
 
 # The site, its boards rendered now.
 control "site?name=$SITE&kind=4chan" >/dev/null

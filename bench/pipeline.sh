@@ -53,13 +53,14 @@ POSTS=${3:-25}
 RUNS=${RUNS:-3}
 read -r -a HASHER_OPTS <<<"${HASHER_OPTS:-}"
 read -r -a ARCHIVER_OPTS <<<"${ARCHIVER_OPTS:-}"
-PGBIN=${PGBIN:-$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1)}
 PERF=${PERF:-}
 PICTURES=${PICTURES:-media}
-PY=/usr/bin/python3
 SITE=bench
 GOAL=0.80
 POLL=0.25 # psql every POLL s while the pipeline runs: the time comes from the commit stamps
+BENCH=pipeline.sh
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 [[ $PICTURES == media || $PICTURES == fixture ]] || { echo "pipeline.sh: PICTURES is media or fixture" >&2; exit 2; }
 for v in BOARDS THREADS POSTS RUNS; do
@@ -72,31 +73,23 @@ done
 NPOSTS=$((BOARDS * THREADS * POSTS))
 NCPU=$(nproc)
 
-BUILD=${IMGFEED_BUILD:-$ROOT/build/bench}
-if [[ -z ${IMGFEED_BUILD:-} ]]; then
-    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DIMGFEED_TESTS=OFF >/dev/null
-fi
-TARGETS=(imgfeed-crawler imgfeed-hasher imgfeed-archiver)
+bench_build imgfeed-crawler imgfeed-hasher imgfeed-archiver
 if [[ $PICTURES == media ]]; then
     grep -q '^MHD_FOUND:INTERNAL=1' "$BUILD/CMakeCache.txt" ||
         { echo "pipeline.sh: bench_media needs libmicrohttpd: apt-get install libmicrohttpd-dev, then run again (or PICTURES=fixture)" >&2; exit 2; }
-    TARGETS+=(bench_media)
+    bench_build bench_media
 fi
-cmake --build "$BUILD" --target "${TARGETS[@]}" -j"$NCPU" >/dev/null
 CRAWLER=$BUILD/crawler/imgfeed-crawler
 HASHER=$BUILD/hasher/imgfeed-hasher
 ARCHIVER=$BUILD/archiver/imgfeed-archiver
 MEDIA_SERVER=$BUILD/bench/bench_media
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/imgfeed-bench.XXXXXX")
-chmod 755 "$WORK" # the postgres user reaches its data directory through it
-FIXTURE_PID=
 MEDIA_PID=
 HASHER_PID=
 ARCHIVER_PID=
 CRAWLER_PID=
 PERF_PID=
-cleanup() {
+bench_stop_processes() {
     local pid
     if [[ -n $PERF_PID ]]; then
         kill -INT "$PERF_PID" 2>/dev/null || true
@@ -105,65 +98,19 @@ cleanup() {
     if [[ -n $CRAWLER_PID ]]; then
         pkill -KILL -P "$CRAWLER_PID" 2>/dev/null || true # the crawler, child of /usr/bin/time
     fi
-    for pid in "$HASHER_PID" "$ARCHIVER_PID" "$FIXTURE_PID" "$MEDIA_PID"; do
+    for pid in "$HASHER_PID" "$ARCHIVER_PID" "$MEDIA_PID"; do
         [[ -z $pid ]] || { kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; } || true
     done
-    bash "$ROOT/tests/lib/servers.sh" stop "$WORK/servers" >/dev/null 2>&1 || true
-    rm -rf "$WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-bash "$ROOT/tests/lib/servers.sh" start "$WORK/servers" >/dev/null
-# shellcheck source=/dev/null
-. "$WORK/servers/env"
-# shellcheck source=/dev/null
-. "$WORK/servers/ports"
-psql() { "$PGBIN/psql" "$IMGFEED_PG" -v ON_ERROR_STOP=1 -Atq "$@"; }
+bench_start_servers
 # Commit times tell when the last row was stored.
-psql -c "ALTER SYSTEM SET track_commit_timestamp = on"
-bash "$ROOT/tests/lib/servers.sh" pg-restart "$WORK/servers" >/dev/null
+bench_track_commits
 "$ARCHIVER" --init-db --pg "$IMGFEED_PG" --log-level warn
-PG_PID=$(cat "$WORK/servers/pg/pid")
-RABBIT_PID=$(cat "$WORK/servers/rabbit/pid")
-# rabbitmqctl reaches the private node as servers.sh set it up.
-rabbitmqctl() {
-    HOME=$WORK/servers/rabbit RABBITMQ_NODENAME=imgfeedtest$RABBIT_PORT@localhost ERL_EPMD_PORT=$EPMD_PORT \
-        RABBITMQ_CONF_ENV_FILE=$WORK/servers/rabbit/rabbitmq-env.conf \
-        /usr/lib/rabbitmq/bin/rabbitmqctl -q "$@"
-}
-
-TICK=$(getconf CLK_TCK)
-now() { date +%s.%N; }
-# CPU seconds of one process (its threads included; with WITH_CHILDREN=1
-# also the children it has reaped).
-proc_cpu() {
-    awk -v t="$TICK" -v c="${WITH_CHILDREN:-0}" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13 + c * ($14 + $15)) / t }' \
-        "/proc/$1/stat" 2>/dev/null || echo 0
-}
-# CPU seconds of the whole PostgreSQL server: the postmaster, the children
-# it has reaped, and its live children.
-pg_cpu() {
-    local total pid
-    total=$(WITH_CHILDREN=1 proc_cpu "$PG_PID")
-    for pid in $(pgrep -P "$PG_PID"); do
-        total=$(awk -v a="$total" -v b="$(proc_cpu "$pid")" 'BEGIN { printf "%.2f", a + b }')
-    done
-    echo "$total"
-}
-sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
 
 # The fixture server and the site.
 CACHE_MB=$((NPOSTS * 400 / 1000000 + 64))
 ((CACHE_MB > 256)) || CACHE_MB=256
-"$PY" "$ROOT/tests/support/fixture_server.py" --port-file "$WORK/fixture.port" --chan-cache-mb "$CACHE_MB" \
-    >/dev/null 2>"$WORK/fixture.log" &
-FIXTURE_PID=$!
-for _ in $(seq 100); do [[ -s $WORK/fixture.port ]] && break; sleep 0.1; done
-[[ -s $WORK/fixture.port ]] || { cat "$WORK/fixture.log" >&2; echo "pipeline.sh: the fixture server did not start" >&2; exit 1; }
-PORT=$(cat "$WORK/fixture.port")
-BASE=http://127.0.0.1:$PORT
-control() { curl -fsS --max-time 600 "$BASE/_control/chan/$1"; }
+bench_start_fixture "$CACHE_MB"
 control "site?name=$SITE&kind=4chan" >/dev/null
 boards_json=
 for b in $(seq "$BOARDS"); do
