@@ -864,9 +864,7 @@ static json_object *sorted_values(json_object *lines) {
 static int group_setup(void **state) {
     (void)state;
     memset(&t, 0, sizeof t);
-    char dir[] = "/tmp/imgfeed-sql-XXXXXX";
-    if (!mkdtemp(dir)) fail_msg("mkdtemp: %s", strerror(errno));
-    t.dir = xstrdup(dir);
+    t.dir = testenv_tmpdir("sql");
     t.exchange = xasprintf("t%ds", (int)getpid());
     char *readme = xasprintf("%s/README.md", testenv_source_dir());
     t.readme = read_file(readme);
@@ -892,11 +890,7 @@ static int group_teardown(void **state) {
     if (t.exchange) mq_admin_delete_topology(t.exchange, NULL);
     db_drop();
     pgtest_close();
-    if (t.dir) {
-        char *cmd = xasprintf("rm -rf '%s'", t.dir);
-        if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", t.dir);
-        free(cmd);
-    }
+    if (t.dir) testenv_rmtree(t.dir);
     for (size_t i = 0; i < t.nthreads; i++) {
         free(t.threads[i].board);
         json_object_put(t.threads[i].posts);

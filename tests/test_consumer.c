@@ -148,8 +148,7 @@ static void write_png_bomb(const char *name) {
 
 static int make_files(void **state) {
     (void)state;
-    files_dir = xstrdup("/tmp/imgfeed-consumer-files.XXXXXX");
-    assert_non_null(mkdtemp(files_dir));
+    files_dir = testenv_tmpdir("consumer-files");
     write_picture("a.png", 64, 48, 1, 'p');
     write_picture("b.jpg", 80, 60, 2, 'j');
     write_picture("c.gif", 40, 30, 3, 'g');
@@ -174,11 +173,9 @@ static int make_files(void **state) {
 static int remove_files(void **state) {
     (void)state;
     fixture_stop(&fx);
-    char *cmd = xasprintf("rm -rf '%s'", files_dir);
-    int rc = system(cmd);
-    free(cmd);
+    int rc = testenv_rmtree(files_dir);
     free(files_dir);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 /* The `_img` entry for file NAME as _urls[INDEX]: what `imgfeed-hasher hash`
@@ -681,8 +678,7 @@ static int count_files(const char *dir) {
 /* --save-dir keeps each good file once, by sha1, with its bytes. */
 static void test_save_dir(void **state) {
     (void)state;
-    char *dir = xstrdup("/tmp/imgfeed-consumer-save.XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    char *dir = testenv_tmpdir("consumer-save");
     char *save = xasprintf("%s/files", dir);
     static const char *const names[] = {"a.png", "b.jpg", "a.png", "html.jpg", "v.webm"};
     char *u[6];
@@ -750,9 +746,7 @@ static void test_save_dir(void **state) {
     json_object_put(items);
     for (int i = 0; i < 5; i++)
         free(u[i]);
-    char *cmd = xasprintf("rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    free(cmd);
+    assert_int_equal(testenv_rmtree(dir), 0);
     free(save);
     free(dir);
 }
@@ -761,8 +755,7 @@ static void test_save_dir(void **state) {
  * queue, and goes through once the disk is usable again. */
 static void test_save_failure_requeues(void **state) {
     (void)state;
-    char *dir = xstrdup("/tmp/imgfeed-consumer-save.XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    char *dir = testenv_tmpdir("consumer-save");
     size_t len;
     unsigned char *data = read_bytes("a.png", &len);
     checksum_set sums;
@@ -809,9 +802,7 @@ static void test_save_failure_requeues(void **state) {
     json_object_put(items);
     free(url);
     free(blocker);
-    char *cmd = xasprintf("rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    free(cmd);
+    assert_int_equal(testenv_rmtree(dir), 0);
     free(dir);
 }
 

@@ -58,9 +58,7 @@ static int setup(void **state) {
     memset(&t, 0, sizeof t);
     t.exchange = xasprintf("t%dc%c", (int)getpid(), letter++);
     t.queue = xasprintf("%s.test", t.exchange);
-    char tmpl[] = "/tmp/imgfeed-crawler-test.XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    t.dir = xstrdup(tmpl);
+    t.dir = testenv_tmpdir("crawler-test");
     t.sites_file = xasprintf("%s/sites.json", t.dir);
     t.state_dir = xasprintf("%s/state", t.dir);
     t.q = mq_admin_connect(t.exchange, "test_crawler");
@@ -80,9 +78,7 @@ static int teardown(void **state) {
     mq_free(t.q);
     static const char *const extras[] = {"test", NULL};
     mq_admin_delete_topology(t.exchange, extras);
-    char *cmd = xasprintf("rm -rf '%s'", t.dir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", t.dir);
-    free(cmd);
+    testenv_rmtree(t.dir);
     free(t.sites_file);
     free(t.state_dir);
     free(t.dir);

@@ -11,21 +11,22 @@
 #include <cmocka.h>
 
 #include "crawlstate.h"
+#include "testenv.h"
 #include "xalloc.h"
 
-static char dir[] = "/tmp/imgfeed-crawlstate-test.XXXXXX";
+static char *dir;
 
 static int make_dir(void **state) {
     (void)state;
-    return mkdtemp(dir) ? 0 : -1;
+    dir = testenv_tmpdir("crawlstate-test");
+    return 0;
 }
 
 static int remove_dir(void **state) {
     (void)state;
-    char *cmd = xasprintf("rm -rf '%s'", dir);
-    int rc = system(cmd);
-    free(cmd);
-    return rc == 0 ? 0 : -1;
+    int rc = testenv_rmtree(dir);
+    free(dir);
+    return rc;
 }
 
 static void test_roundtrip(void **state) {

@@ -94,9 +94,7 @@ static int setup(void **state) {
     (void)state;
     memset(&t, 0, sizeof t);
     t.exchange = xasprintf("t%dp%c", (int)getpid(), letter++);
-    char tmpl[] = "/tmp/imgfeed-pipeline-test.XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    t.dir = xstrdup(tmpl);
+    t.dir = testenv_tmpdir("pipeline-test");
     t.sites_file = xasprintf("%s/sites.json", t.dir);
     t.state_dir = xasprintf("%s/state", t.dir);
     t.files_dir = xasprintf("%s/files", t.dir);
@@ -122,9 +120,7 @@ static int teardown(void **state) {
     pgtest_drop_tables(prefix);
     free(prefix);
     pgtest_close();
-    char *cmd = xasprintf("rm -rf '%s'", t.dir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", t.dir);
-    free(cmd);
+    testenv_rmtree(t.dir);
     json_object_put(t.posts);
     json_object_put(t.refs);
     free(t.thread_table);

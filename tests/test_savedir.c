@@ -20,21 +20,10 @@
 #include <cmocka.h>
 
 #include "savedir.h"
+#include "testenv.h"
 #include "xalloc.h"
 
 #define SHA1_A "5d6151241dfb5c65cb3f736f22b4cda978cc1cd0"
-
-static char *make_tmpdir(void) {
-    char *dir = xstrdup("/tmp/imgfeed-savedir.XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return dir;
-}
-
-static void remove_tree(const char *path) {
-    char *cmd = xasprintf("rm -rf '%s'", path);
-    assert_int_equal(system(cmd), 0);
-    free(cmd);
-}
 
 static char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -66,7 +55,7 @@ static void test_path(void **state) {
 
 static void test_store_once(void **state) {
     (void)state;
-    char *root = make_tmpdir();
+    char *root = testenv_tmpdir("savedir");
     char *dir = xasprintf("%s/new/deeper", root);
     char err[SAVEDIR_ERROR_MAX];
     assert_int_equal(savedir_prepare(dir, err), 0);
@@ -102,13 +91,13 @@ static void test_store_once(void **state) {
     free(leaf);
     free(path);
     free(dir);
-    remove_tree(root);
+    assert_int_equal(testenv_rmtree(root), 0);
     free(root);
 }
 
 static void test_failures(void **state) {
     (void)state;
-    char *root = make_tmpdir();
+    char *root = testenv_tmpdir("savedir");
     char *file = xasprintf("%s/plain-file", root);
     FILE *f = fopen(file, "w");
     assert_non_null(f);
@@ -137,7 +126,7 @@ static void test_failures(void **state) {
     free(dir);
     free(under);
     free(file);
-    remove_tree(root);
+    assert_int_equal(testenv_rmtree(root), 0);
     free(root);
 }
 

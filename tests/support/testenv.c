@@ -1,11 +1,13 @@
 /* testenv.c -- environment lookups shared by the tests. */
 #include "testenv.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +33,21 @@ int testenv_servers(const char *command) {
              testenv_require("IMGFEED_TEST_RUNDIR"));
     int status = system(cmd);
     return status == -1 ? -1 : WEXITSTATUS(status);
+}
+
+char *testenv_tmpdir(const char *name) {
+    char *dir = xasprintf("/tmp/imgfeed-%s.XXXXXX", name);
+    if (!mkdtemp(dir)) fail_msg("cannot create a directory %s: %s", dir, strerror(errno));
+    return dir;
+}
+
+int testenv_rmtree(const char *dir) {
+    char *cmd = xasprintf("rm -rf '%s'", dir);
+    int status = system(cmd);
+    free(cmd);
+    if (status == 0) return 0;
+    fprintf(stderr, "cannot remove %s\n", dir);
+    return -1;
 }
 
 int testenv_log_begin(void) {

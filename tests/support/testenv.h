@@ -18,6 +18,13 @@ const char *testenv_binary_dir(void);
  * testenv_servers("rabbit-restart"); returns its exit status. */
 int testenv_servers(const char *command);
 
+/* A new empty directory /tmp/imgfeed-NAME.XXXXXX; the caller frees the path
+ * and removes the directory with testenv_rmtree.  Fails the test when it
+ * cannot be made. */
+char *testenv_tmpdir(const char *name);
+/* Remove DIR and everything below it; 0, or -1 with a message on stderr. */
+int testenv_rmtree(const char *dir);
+
 /* Send log lines (log.h) to a temporary file until testenv_log_end, which
  * returns what was logged (the caller frees it) and restores stderr. */
 int testenv_log_begin(void);
