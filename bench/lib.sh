@@ -25,6 +25,8 @@
 #   proc_cpu PID            CPU seconds of a process, its threads included
 #                           (WITH_CHILDREN=1: also the children it reaped); 0
 #                           when it is gone
+#   main_thread_cpu PID     CPU seconds of a process's first thread (the one
+#                           that runs main); 0 when it is gone
 #   pg_cpu                  CPU seconds of the whole PostgreSQL server: the
 #                           postmaster, the children it reaped, the live ones
 # shellcheck shell=bash
@@ -101,6 +103,10 @@ sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
 proc_cpu() {
     awk -v t="$TICK" -v c="${WITH_CHILDREN:-0}" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13 + c * ($14 + $15)) / t }' \
         "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+main_thread_cpu() {
+    awk -v t="$TICK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/task/$1/stat" 2>/dev/null || echo 0
 }
 
 pg_cpu() {

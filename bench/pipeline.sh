@@ -209,9 +209,9 @@ stop_daemon() {
     ((rc == 0)) || { tail -n 20 "$2" >&2; echo "pipeline.sh: $3 exited $rc after SIGTERM" >&2; exit 1; }
 }
 
-# pipeline_run R: prints "seconds images first_row_seconds first_commit_rows crawler_cpu hasher_cpu archiver_cpu fixture_cpu rabbit_cpu pg_cpu media_cpu crawler_seconds".
+# pipeline_run R: prints "seconds images first_row_seconds first_commit_rows crawler_cpu hasher_cpu archiver_cpu fixture_cpu rabbit_cpu pg_cpu media_cpu crawler_seconds hasher_main_thread_cpu".
 pipeline_run() {
-    local r=$1 e=pipe$1 t0 h0 a0 f0 q0 p0 m0=0
+    local r=$1 e=pipe$1 t0 h0 hm0 a0 f0 q0 p0 m0=0
     "$ARCHIVER" --exchange "$e" --pg "$IMGFEED_PG" --amqp-url "$IMGFEED_AMQP_URL" "${ARCHIVER_OPTS[@]}" \
         >"$WORK/archiver.log" 2>&1 &
     ARCHIVER_PID=$!
@@ -220,6 +220,7 @@ pipeline_run() {
     HASHER_PID=$!
     wait_ready "$e" || { tail -n 20 "$WORK/hasher.log" "$WORK/archiver.log" >&2; exit 1; }
     h0=$(proc_cpu "$HASHER_PID")
+    hm0=$(main_thread_cpu "$HASHER_PID")
     a0=$(proc_cpu "$ARCHIVER_PID")
     f0=$(proc_cpu "$FIXTURE_PID")
     [[ -z $MEDIA_PID ]] || m0=$(proc_cpu "$MEDIA_PID")
@@ -246,13 +247,14 @@ pipeline_run() {
         (($(rows_stored "$e") >= NPOSTS)) && break
         sleep "$POLL"
     done
-    local h1 a1 f1 q1 p1 m1=0
+    local h1 hm1 a1 f1 q1 p1 m1=0
     if [[ -n $PERF_PID ]]; then
         kill -INT "$PERF_PID"
         wait "$PERF_PID" || { cat "$WORK/perf.log" >&2; echo "pipeline.sh: perf record failed" >&2; }
         PERF_PID=
     fi
     h1=$(proc_cpu "$HASHER_PID")
+    hm1=$(main_thread_cpu "$HASHER_PID")
     a1=$(proc_cpu "$ARCHIVER_PID")
     f1=$(proc_cpu "$FIXTURE_PID")
     [[ -z $MEDIA_PID ]] || m1=$(proc_cpu "$MEDIA_PID")
@@ -292,7 +294,7 @@ pipeline_run() {
     LC_ALL=C sort -o "$WORK/sha1" "$WORK/sha1"
     cmp -s "$WORK/got.sha1" "$WORK/sha1" || { diff "$WORK/got.sha1" "$WORK/sha1" | head >&2; echo "pipeline.sh: run $r: the archive's sha1s differ from the files'" >&2; exit 1; }
     psql -c "DROP TABLE ${e}_${SITE}_thread, ${e}_${SITE}_post; DELETE FROM imgfeed_tables WHERE exchange = '$e'"
-    echo "$(sub "$last" "$t0") $entries $(sub "$first" "$t0") $first_rows $crawler_cpu $(sub "$h1" "$h0") $(sub "$a1" "$a0") $(sub "$f1" "$f0") $(sub "$q1" "$q0") $(sub "$p1" "$p0") $(sub "$m1" "$m0") $crawler_wall"
+    echo "$(sub "$last" "$t0") $entries $(sub "$first" "$t0") $first_rows $crawler_cpu $(sub "$h1" "$h0") $(sub "$a1" "$a0") $(sub "$f1" "$f0") $(sub "$q1" "$q0") $(sub "$p1" "$p0") $(sub "$m1" "$m0") $crawler_wall $(sub "$hm1" "$hm0")"
 }
 
 # hash_run: seconds of imgfeed-hasher hash over every file, one process; then
@@ -318,12 +320,12 @@ hash_run() {
 for r in $(seq "$RUNS"); do
     pipeline_run "$r" >"$WORK/pipeline.out"
     hash_run >"$WORK/hash.time"
-    read -r ps pn fs fn ccpu hcpu acpu fcpu qcpu pcpu mcpu cwall <"$WORK/pipeline.out"
+    read -r ps pn fs fn ccpu hcpu acpu fcpu qcpu pcpu mcpu cwall hmcpu <"$WORK/pipeline.out"
     read -r hs hps hcpu1 <"$WORK/hash.time"
-    echo "$r $ps $pn $hs $hps $ccpu $hcpu $acpu $fcpu $qcpu $pcpu $fs $fn $hcpu1 $mcpu $cwall" >>"$WORK/results"
+    echo "$r $ps $pn $hs $hps $ccpu $hcpu $acpu $fcpu $qcpu $pcpu $fs $fn $hcpu1 $mcpu $cwall $hmcpu" >>"$WORK/results"
     "$PY" - "$WORK/results" "$GOAL" "$NCPU" <<'PYEOF'
 import sys
-r, ps, pn, hs, hps, ccpu, hcpu, acpu, fcpu, qcpu, pcpu, fs, fn, hcpu1, mcpu, cwall = open(sys.argv[1]).read().splitlines()[-1].split()
+r, ps, pn, hs, hps, ccpu, hcpu, acpu, fcpu, qcpu, pcpu, fs, fn, hcpu1, mcpu, cwall, hmcpu = open(sys.argv[1]).read().splitlines()[-1].split()
 goal, ncpu = float(sys.argv[2]), int(sys.argv[3])
 n = int(pn)
 p, h, hp = n / float(ps), n / float(hs), n / float(hps)
@@ -332,7 +334,7 @@ print(f"run {r}: pipeline {p:7.0f} images/s ({n} in {float(ps):.2f} s)   hash {h
 sust = (n - int(fn)) / (float(ps) - float(fs))
 print(f"       first row committed after {float(fs):.2f} s; from then on {sust:.0f} images/s ({sust / h:.2f} of hash);"
       f" the crawler was done after {float(cwall):.2f} s")
-print(f"       CPU during the pipeline run: hasher {hcpu} s, archiver {acpu} s, crawler {ccpu} s,"
+print(f"       CPU during the pipeline run: hasher {hcpu} s (main thread {hmcpu} s), archiver {acpu} s, crawler {ccpu} s,"
       f" fixture server {fcpu} s, picture server {mcpu} s, RabbitMQ {qcpu} s, PostgreSQL {pcpu} s")
 PYEOF
 done
@@ -365,4 +367,7 @@ alone = med(lambda r: float(r[13]))
 print(f"  CPU milliseconds per image: pipeline {1000 * sum(cpu) / n:.3f} ("
       + ", ".join(f"{k} {1000 * v / n:.3f}" for k, v in zip(names, cpu))
       + f"); imgfeed-hasher hash alone {1000 * alone / n:.3f}")
+main = med(lambda r: float(r[16]))
+print(f"  of the hasher's, its main thread (broker, downloads, JSON) {1000 * main / n:.3f},"
+      f" its hashing threads {1000 * (cpu[1] - main) / n:.3f}")
 PYEOF

@@ -132,9 +132,10 @@ int64_t http_retry_after_ms(const char *value, int64_t now_wall_ms);
 
 /* The settings every imgfeed transfer shares, on an easy handle the caller
  * owns (the blocking client here and the hasher's multi-interface
- * downloads): no signals, ERRBUF (CURL_ERROR_SIZE bytes) as error buffer,
- * USER_AGENT, the two timeouts, redirects left to the caller, http and https
- * only, any content encoding, TCP keep-alive.  Returns 0, or -1 with the
+ * downloads): no signals, ERRBUF (CURL_ERROR_SIZE bytes; NULL when the
+ * caller sets one per transfer) as error buffer, USER_AGENT, the two
+ * timeouts, redirects left to the caller, http and https only, any content
+ * encoding, TCP keep-alive.  Returns 0, or -1 with the
  * option that failed in WHY. */
 int http_easy_defaults(CURL *easy, char *errbuf, const char *user_agent, int64_t connect_timeout_ms,
                        int64_t timeout_ms, char *why, size_t whylen);
