@@ -27,6 +27,8 @@
 #                           when it is gone
 #   main_thread_cpu PID     CPU seconds of a process's first thread (the one
 #                           that runs main); 0 when it is gone
+#   cpu_ticks               "busy idle" clock ticks of the whole machine so
+#                           far (/proc/stat; idle counts iowait, busy the rest)
 #   pg_cpu                  CPU seconds of the whole PostgreSQL server: the
 #                           postmaster, the children it reaped, the live ones
 # shellcheck shell=bash
@@ -107,6 +109,10 @@ proc_cpu() {
 
 main_thread_cpu() {
     awk -v t="$TICK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/task/$1/stat" 2>/dev/null || echo 0
+}
+
+cpu_ticks() {
+    awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat
 }
 
 pg_cpu() {

@@ -29,7 +29,10 @@
 #              is a row; the rows must hold one `_img` entry each, without
 #              error, whose sha1 is that of the downloaded file
 #   hash       imgfeed-hasher hash over the downloaded files, one process
-#              (the command is single-threaded): the standalone rate
+#              (the command is single-threaded), right before and right
+#              after the pipeline, averaged: the standalone rate, measured
+#              on both sides so that the machine's drift (its other tenants)
+#              weighs on it as on the pipeline
 #   hash x N   the same files split over N = nproc processes at once: the
 #              machine's hashing ceiling, for context
 # and prints images per second of each, pipeline / hash (goal: at least
@@ -57,7 +60,7 @@ PERF=${PERF:-}
 PICTURES=${PICTURES:-media}
 SITE=bench
 GOAL=0.80
-POLL=0.25 # psql every POLL s while the pipeline runs: the time comes from the commit stamps
+POLL=0.05 # count the rows every POLL s while the pipeline runs (the time comes from the commit stamps)
 BENCH=pipeline.sh
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
@@ -89,6 +92,7 @@ HASHER_PID=
 ARCHIVER_PID=
 CRAWLER_PID=
 PERF_PID=
+POLL_PID=
 bench_stop_processes() {
     local pid
     if [[ -n $PERF_PID ]]; then
@@ -98,7 +102,7 @@ bench_stop_processes() {
     if [[ -n $CRAWLER_PID ]]; then
         pkill -KILL -P "$CRAWLER_PID" 2>/dev/null || true # the crawler, child of /usr/bin/time
     fi
-    for pid in "$HASHER_PID" "$ARCHIVER_PID" "$MEDIA_PID"; do
+    for pid in "$HASHER_PID" "$ARCHIVER_PID" "$MEDIA_PID" "$POLL_PID"; do
         [[ -z $pid ]] || { kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; } || true
     done
 }
@@ -196,9 +200,40 @@ wait_ready() {
     return 1
 }
 
+# The rows stored so far are counted by one psql that stays connected for
+# the run (reading queries from a fifo, answering through another): a psql and a PostgreSQL
+# backend started for every poll would take their CPU from the pipeline.
+# bench_rows(E) counts the rows of E's two tables, 0 for a table not made yet.
+poll_start() {
+    psql -c "CREATE OR REPLACE FUNCTION bench_rows(e text) RETURNS bigint LANGUAGE plpgsql AS \$\$
+        DECLARE t text; n bigint; total bigint := 0;
+        BEGIN
+            FOREACH t IN ARRAY ARRAY[e || '_${SITE}_thread', e || '_${SITE}_post'] LOOP
+                IF to_regclass(quote_ident(t)) IS NOT NULL THEN
+                    EXECUTE format('SELECT count(*) FROM %I', t) INTO n;
+                    total := total + n;
+                END IF;
+            END LOOP;
+            RETURN total;
+        END \$\$"
+    rm -f "$WORK/poll.in" "$WORK/poll.out"
+    mkfifo "$WORK/poll.in" "$WORK/poll.out"
+    "$PGBIN/psql" "$IMGFEED_PG" -AtqX <"$WORK/poll.in" >"$WORK/poll.out" 2>&1 &
+    POLL_PID=$!
+    exec {POLL_IN}>"$WORK/poll.in" {POLL_OUT}<"$WORK/poll.out"
+}
+
+# rows_stored E: ROWS = the rows of E's tables.
 rows_stored() {
-    psql -c "SELECT coalesce((SELECT count(*) FROM ${1}_${SITE}_thread), 0) + coalesce((SELECT count(*) FROM ${1}_${SITE}_post), 0)" \
-        2>/dev/null || echo 0
+    echo "SELECT bench_rows('$1');" >&"$POLL_IN"
+    read -r -t 10 ROWS <&"$POLL_OUT" || { echo "pipeline.sh: the polling psql did not answer" >&2; exit 1; }
+    [[ $ROWS =~ ^[0-9]+$ ]] || { echo "pipeline.sh: the polling psql said: $ROWS" >&2; exit 1; }
+}
+
+poll_stop() {
+    exec {POLL_IN}>&- {POLL_OUT}<&-
+    wait "$POLL_PID" 2>/dev/null || true
+    POLL_PID=
 }
 
 # stop_daemon PID LOG NAME: SIGTERM, it must exit 0.
@@ -209,9 +244,10 @@ stop_daemon() {
     ((rc == 0)) || { tail -n 20 "$2" >&2; echo "pipeline.sh: $3 exited $rc after SIGTERM" >&2; exit 1; }
 }
 
-# pipeline_run R: prints "seconds images first_row_seconds first_commit_rows crawler_cpu hasher_cpu archiver_cpu fixture_cpu rabbit_cpu pg_cpu media_cpu crawler_seconds hasher_main_thread_cpu".
+# pipeline_run R: prints "seconds images first_row_seconds first_commit_rows crawler_cpu hasher_cpu archiver_cpu fixture_cpu rabbit_cpu pg_cpu media_cpu crawler_seconds hasher_main_thread_cpu
+# busy_ticks idle_ticks" (the last two: the whole machine's, from the start to the last row seen).
 pipeline_run() {
-    local r=$1 e=pipe$1 t0 h0 hm0 a0 f0 q0 p0 m0=0
+    local r=$1 e=pipe$1 t0 h0 hm0 a0 f0 q0 p0 m0=0 busy0 idle0
     "$ARCHIVER" --exchange "$e" --pg "$IMGFEED_PG" --amqp-url "$IMGFEED_AMQP_URL" "${ARCHIVER_OPTS[@]}" \
         >"$WORK/archiver.log" 2>&1 &
     ARCHIVER_PID=$!
@@ -231,6 +267,8 @@ pipeline_run() {
         PERF_PID=$!
         sleep 1 # perf attaches
     fi
+    poll_start
+    read -r busy0 idle0 <<<"$(cpu_ticks)"
     t0=$(now)
     /usr/bin/time -f '%U %S %e' -o "$WORK/crawler.time" "$CRAWLER" --once --sites "$WORK/sites.json" \
         --state-dir "$WORK/state$r" --exchange "$e" --amqp-url "$IMGFEED_AMQP_URL" >"$WORK/crawler.log" 2>&1 &
@@ -244,9 +282,13 @@ pipeline_run() {
         fi
         kill -0 "$HASHER_PID" 2>/dev/null || { tail -n 20 "$WORK/hasher.log" >&2; echo "pipeline.sh: the hasher exited" >&2; exit 1; }
         kill -0 "$ARCHIVER_PID" 2>/dev/null || { tail -n 20 "$WORK/archiver.log" >&2; echo "pipeline.sh: the archiver exited" >&2; exit 1; }
-        (($(rows_stored "$e") >= NPOSTS)) && break
+        rows_stored "$e"
+        ((ROWS >= NPOSTS)) && break
         sleep "$POLL"
     done
+    local busy1 idle1
+    read -r busy1 idle1 <<<"$(cpu_ticks)"
+    poll_stop
     local h1 hm1 a1 f1 q1 p1 m1=0
     if [[ -n $PERF_PID ]]; then
         kill -INT "$PERF_PID"
@@ -294,46 +336,57 @@ pipeline_run() {
     LC_ALL=C sort -o "$WORK/sha1" "$WORK/sha1"
     cmp -s "$WORK/got.sha1" "$WORK/sha1" || { diff "$WORK/got.sha1" "$WORK/sha1" | head >&2; echo "pipeline.sh: run $r: the archive's sha1s differ from the files'" >&2; exit 1; }
     psql -c "DROP TABLE ${e}_${SITE}_thread, ${e}_${SITE}_post; DELETE FROM imgfeed_tables WHERE exchange = '$e'"
-    echo "$(sub "$last" "$t0") $entries $(sub "$first" "$t0") $first_rows $crawler_cpu $(sub "$h1" "$h0") $(sub "$a1" "$a0") $(sub "$f1" "$f0") $(sub "$q1" "$q0") $(sub "$p1" "$p0") $(sub "$m1" "$m0") $crawler_wall $(sub "$hm1" "$hm0")"
+    echo "$(sub "$last" "$t0") $entries $(sub "$first" "$t0") $first_rows $crawler_cpu $(sub "$h1" "$h0") $(sub "$a1" "$a0") $(sub "$f1" "$f0") $(sub "$q1" "$q0") $(sub "$p1" "$p0") $(sub "$m1" "$m0") $crawler_wall $(sub "$hm1" "$hm0") $((busy1 - busy0)) $((idle1 - idle0))"
 }
 
-# hash_run: seconds of imgfeed-hasher hash over every file, one process; then
-# of NCPU processes over a share each; then the CPU seconds of the first.
-hash_run() {
-    local t0 t1 t2 pids=() f
+# hash_one: "seconds cpu_seconds" of imgfeed-hasher hash over every file, one process.
+hash_one() {
+    local t0 t1 lines
     t0=$(now)
     /usr/bin/time -f '%U %S' -o "$WORK/hash.cpu" xargs -d '\n' -a "$WORK/all" "$HASHER" hash >"$WORK/hash.out"
     t1=$(now)
+    lines=$(grep -c '"sha1"' "$WORK/hash.out")
+    ((lines == NFILES)) || { echo "pipeline.sh: imgfeed-hasher hash hashed $lines of $NFILES files" >&2; exit 1; }
+    echo "$(sub "$t1" "$t0") $(awk '{ printf "%.2f", $1 + $2 }' "$WORK/hash.cpu")"
+}
+
+# hash_all: seconds of imgfeed-hasher hash over every file, NCPU processes over a share each.
+hash_all() {
+    local t0 t1 pids=() f
+    t0=$(now)
     for f in "$WORK"/part.*; do
         xargs -d '\n' -a "$f" "$HASHER" hash >/dev/null &
         pids+=($!)
     done
     for f in "${pids[@]}"; do wait "$f"; done
-    t2=$(now)
-    local lines
-    lines=$(grep -c '"sha1"' "$WORK/hash.out")
-    ((lines == NFILES)) || { echo "pipeline.sh: imgfeed-hasher hash hashed $lines of $NFILES files" >&2; exit 1; }
-    echo "$(sub "$t1" "$t0") $(sub "$t2" "$t1") $(awk '{ printf "%.2f", $1 + $2 }' "$WORK/hash.cpu")"
+    t1=$(now)
+    sub "$t1" "$t0"
 }
 
 : >"$WORK/results"
 for r in $(seq "$RUNS"); do
+    # hash alone right before and right after the pipeline, so that the
+    # machine's drift (other tenants) weighs on both sides alike
+    read -r hs0 hcpu0 <<<"$(hash_one)"
     pipeline_run "$r" >"$WORK/pipeline.out"
-    hash_run >"$WORK/hash.time"
-    read -r ps pn fs fn ccpu hcpu acpu fcpu qcpu pcpu mcpu cwall hmcpu <"$WORK/pipeline.out"
-    read -r hs hps hcpu1 <"$WORK/hash.time"
-    echo "$r $ps $pn $hs $hps $ccpu $hcpu $acpu $fcpu $qcpu $pcpu $fs $fn $hcpu1 $mcpu $cwall $hmcpu" >>"$WORK/results"
+    read -r hs1 hcpu1 <<<"$(hash_one)"
+    hps=$(hash_all)
+    read -r ps pn fs fn ccpu hcpu acpu fcpu qcpu pcpu mcpu cwall hmcpu busy idle <"$WORK/pipeline.out"
+    hs=$(awk -v a="$hs0" -v b="$hs1" 'BEGIN { printf "%.3f", (a + b) / 2 }')
+    hcpu1=$(awk -v a="$hcpu0" -v b="$hcpu1" 'BEGIN { printf "%.2f", (a + b) / 2 }')
+    echo "$r $ps $pn $hs $hps $ccpu $hcpu $acpu $fcpu $qcpu $pcpu $fs $fn $hcpu1 $mcpu $cwall $hmcpu $busy $idle $hs0 $hs1" >>"$WORK/results"
     "$PY" - "$WORK/results" "$GOAL" "$NCPU" <<'PYEOF'
 import sys
-r, ps, pn, hs, hps, ccpu, hcpu, acpu, fcpu, qcpu, pcpu, fs, fn, hcpu1, mcpu, cwall, hmcpu = open(sys.argv[1]).read().splitlines()[-1].split()
+r, ps, pn, hs, hps, ccpu, hcpu, acpu, fcpu, qcpu, pcpu, fs, fn, hcpu1, mcpu, cwall, hmcpu, busy, idle, hs0, hs1 = open(sys.argv[1]).read().splitlines()[-1].split()
 goal, ncpu = float(sys.argv[2]), int(sys.argv[3])
 n = int(pn)
 p, h, hp = n / float(ps), n / float(hs), n / float(hps)
-print(f"run {r}: pipeline {p:7.0f} images/s ({n} in {float(ps):.2f} s)   hash {h:7.0f} images/s ({float(hs):.2f} s)"
+print(f"run {r}: pipeline {p:7.0f} images/s ({n} in {float(ps):.2f} s)   hash {h:7.0f} images/s"
+      f" ({float(hs0):.2f} s before, {float(hs1):.2f} s after)"
       f"   hash x {ncpu} {hp:7.0f} images/s   pipeline/hash {p / h:.2f}")
 sust = (n - int(fn)) / (float(ps) - float(fs))
 print(f"       first row committed after {float(fs):.2f} s; from then on {sust:.0f} images/s ({sust / h:.2f} of hash);"
-      f" the crawler was done after {float(cwall):.2f} s")
+      f" the crawler was done after {float(cwall):.2f} s; the machine was idle {100 * int(idle) / (int(busy) + int(idle)):.0f}% of the time")
 print(f"       CPU during the pipeline run: hasher {hcpu} s (main thread {hmcpu} s), archiver {acpu} s, crawler {ccpu} s,"
       f" fixture server {fcpu} s, picture server {mcpu} s, RabbitMQ {qcpu} s, PostgreSQL {pcpu} s")
 PYEOF
@@ -358,6 +411,8 @@ print(f"  pipeline / hash  {ratio:.2f}   (goal: >= {goal:.2f}: {'met' if ratio >
 first = med(lambda r: float(r[11]))
 sust = med(lambda r: (n - int(r[12])) / (float(r[1]) - float(r[11])))
 print(f"  first row committed after {first:.2f} s; from then on {sust:.0f} images/s ({sust / h:.2f} of hash alone)")
+idle = med(lambda r: int(r[18]) / (int(r[17]) + int(r[18])))
+print(f"  the machine's cores were idle {100 * idle:.0f}% of the time (/proc/stat, until the last row was seen)")
 names = ["crawler", "hasher", "archiver", "fixture server", "RabbitMQ", "PostgreSQL", "picture server"]
 cpu = [med(lambda r, i=i: float(r[5 + i])) for i in range(6)] + [med(lambda r: float(r[14]))]
 wall = med(lambda r: float(r[1]))
