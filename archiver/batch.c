@@ -154,10 +154,10 @@ bool batch_add(batch *b, mq_delivery *d, char *why, size_t whylen) {
     json_object *items = items_parse(d->body, d->len, why, whylen);
     if (!items) return false;
     size_t n = json_object_array_length(items);
-    itemtext_span *spans = xmalloc((n ? n : 1) * sizeof *spans);
+    items_span *spans = xmalloc((n ? n : 1) * sizeof *spans);
     size_t *offs = xmalloc((n ? n : 1) * 2 * sizeof *offs);
     bool ok = false;
-    if (itemtext_split(d->body, d->len, spans, n) != n) {
+    if (items_split(d->body, d->len, spans, n) != n) {
         snprintf(why, whylen, "not JSON: cannot find its %zu items", n);
         goto done;
     }

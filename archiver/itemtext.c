@@ -1,9 +1,10 @@
-/* itemtext.c -- cutting a batch into item texts and mending them for jsonb.
+/* itemtext.c -- mending item texts for jsonb.
  *
- * Both passes walk the bytes once, outside and inside strings.  The body has
- * passed json-c's strict parser already, so the walk can rely on balanced
- * brackets and well-formed escapes; it still checks what it relies on and
- * fails rather than read past the end.  See itemtext.h for what is mended.
+ * The repair walks the bytes once, outside and inside strings.  The item has
+ * passed json-c's strict parser already (and common/items.c cut it out of
+ * its batch), so the walk can rely on balanced brackets and well-formed
+ * escapes; it still checks what it relies on and fails rather than read past
+ * the end.  See itemtext.h for what is mended.
  */
 #include "itemtext.h"
 
@@ -12,47 +13,6 @@
 #include <string.h>
 
 static const char itemtext_fffd[] = "\xEF\xBF\xBD";
-
-size_t itemtext_split(const char *body, size_t len, itemtext_span *spans, size_t max) {
-    size_t depth = 0, n = 0, start = 0;
-    bool in_string = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = body[i];
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = false;
-            continue;
-        }
-        switch (c) {
-        case '"':
-            in_string = true;
-            break;
-        case '[':
-        case '{':
-            if (depth == 0 && c != '[') return (size_t)-1;
-            if (depth == 1) {
-                if (c != '{') return (size_t)-1;
-                start = i;
-            }
-            depth++;
-            break;
-        case ']':
-        case '}':
-            if (depth == 0) return (size_t)-1;
-            depth--;
-            if (depth == 1) {
-                if (n < max) spans[n] = (itemtext_span){body + start, i + 1 - start};
-                n++;
-            }
-            break;
-        default:
-            break;
-        }
-    }
-    return depth == 0 && !in_string ? n : (size_t)-1;
-}
 
 size_t itemtext_utf8_len(const unsigned char *s, size_t len) {
     unsigned char c = s[0];

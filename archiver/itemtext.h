@@ -2,8 +2,8 @@
  *
  * The archiver stores each item's JSON text as the message carried it
  * (numbers keep every digit, keys their order until jsonb sorts them), so
- * it cuts the body into item texts (itemtext_split) instead of printing the
- * parsed tree again.
+ * it cuts the body into item texts (items_split, common/items.h) instead of
+ * printing the parsed tree again.
  *
  * JSON that json-c accepts but jsonb refuses is mended on the way
  * (itemtext_repair), and nothing is lost:
@@ -21,17 +21,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-
-typedef struct itemtext_span {
-    const char *text;
-    size_t len;
-} itemtext_span;
-
-/* The items of BODY, a JSON array of objects that items_parse accepted:
- * spans[i] is the text of item i, from its '{' to its '}'.  Fills at most
- * max spans and returns how many items there are; (size_t)-1 if BODY is not
- * an array of objects after all. */
-size_t itemtext_split(const char *body, size_t len, itemtext_span *spans, size_t max);
 
 typedef struct itemtext_repairs {
     size_t nul;  /* \u0000 removed */

@@ -42,7 +42,7 @@
 # defaults: its last batch is written once no message came for --flush-quiet
 # (10 ms), not after --flush-interval.
 # PERF=FILE records the hasher during the pipeline of run 1 with perf record
-# (999 Hz, DWARF call graphs, attached to its pid; on few cores perf's own CPU
+# (999 Hz or PERF_HZ, DWARF call graphs, attached to its pid; on few cores perf's own CPU
 # slows the run): read it with perf report -i FILE --no-children --sort dso,sym.
 # HASHER_OPTS and ARCHIVER_OPTS replace the extra options of those two
 # ("--threads 1", "--flush-interval 1s").
@@ -263,7 +263,7 @@ pipeline_run() {
     q0=$(proc_cpu "$RABBIT_PID")
     p0=$(pg_cpu)
     if [[ -n $PERF && $r == 1 ]]; then
-        perf record -F 999 --call-graph dwarf,16384 -p "$HASHER_PID" -o "$PERF" >"$WORK/perf.log" 2>&1 &
+        perf record -F "${PERF_HZ:-999}" --call-graph dwarf,16384 -p "$HASHER_PID" -o "$PERF" >"$WORK/perf.log" 2>&1 &
         PERF_PID=$!
         sleep 1 # perf attaches
     fi

@@ -2,7 +2,11 @@
  *
  * json-c's strict tokenizer decides what is JSON; whitespace may follow the
  * value, anything else after it is refused (json-c alone would stop at the
- * end of the first value and ignore the rest).  See items.h.
+ * end of the first value and ignore the rest).  items_split walks the bytes
+ * once, outside and inside strings; the body has passed the strict parser,
+ * so the walk can rely on balanced brackets and well-formed escapes, but it
+ * still checks what it relies on and fails rather than read past the end.
+ * See items.h.
  */
 #include "items.h"
 
@@ -51,4 +55,51 @@ json_object *items_parse(const char *body, size_t len, char *why, size_t whylen)
 fail:
     json_object_put(obj);
     return NULL;
+}
+
+size_t items_split(const char *body, size_t len, items_span *spans, size_t max) {
+    size_t depth = 0, n = 0, start = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = body[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+            continue;
+        }
+        switch (c) {
+        case '"':
+            in_string = true;
+            break;
+        case '[':
+        case '{':
+            if (depth == 0 && c != '[') return (size_t)-1;
+            if (depth == 1) {
+                if (c != '{') return (size_t)-1;
+                start = i;
+            }
+            depth++;
+            break;
+        case ']':
+        case '}':
+            if (depth == 0) return (size_t)-1;
+            depth--;
+            if (depth == 1) {
+                if (n < max) spans[n] = (items_span){body + start, i + 1 - start};
+                n++;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    return depth == 0 && !in_string ? n : (size_t)-1;
+}
+
+bool items_span_is_empty(items_span span) {
+    for (size_t i = 1; i + 1 < span.len; i++)
+        if (!strchr(" \t\r\n", span.text[i])) return false;
+    return true;
 }

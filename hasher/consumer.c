@@ -119,12 +119,14 @@ struct consumer_msg {
     consumer_msg_state state;
     mq_tag tag;
     char *routing_key;
-    json_object *items; /* the parsed array, which the `_img` arrays join */
+    json_object *items; /* the parsed array: where the images are */
+    char *text;         /* the body as delivered, which the `_img` arrays are appended to */
+    size_t text_len;
     consumer_image *images;
     size_t nimages;
     size_t images_left; /* not DONE yet */
     size_t hashing;     /* images in the workpool */
-    const char *body;   /* once READY: the items as published (json-c's buffer in items) */
+    char *body;         /* once READY: the items as published */
     size_t body_len;
 };
 
@@ -201,6 +203,8 @@ static void consumer_msg_free(consumer *c, consumer_msg *m) {
     }
     free(m->images);
     json_object_put(m->items);
+    free(m->text);
+    free(m->body);
     free(m->routing_key);
     free(m);
 }
@@ -384,6 +388,8 @@ static void consumer_on_delivery(consumer *c, const mq_delivery *d) {
     m->tag = d->tag;
     m->routing_key = xstrdup(d->routing_key);
     m->items = items;
+    m->text = xmemdup(d->body, d->len);
+    m->text_len = d->len;
     m->nimages = consumer_find_images(m, NULL);
     m->images = xcalloc(m->nimages ? m->nimages : 1, sizeof *m->images);
     consumer_find_images(m, m->images);
@@ -486,21 +492,76 @@ static void consumer_collect_hashes(consumer *c) {
     }
 }
 
-/* Move the entries into the items as `_img` arrays, in `_urls` order, and
- * serialize the items once (a publish interrupted by a stop is repeated). */
+#define CONSUMER_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* Item I's `_img` array: its images' entries (moved out of them), in `_urls`
+ * order, from *NEXT on. */
+static json_object *consumer_msg_take_img(consumer_msg *m, size_t i, size_t *next) {
+    json_object *img = json_object_new_array();
+    for (; *next < m->nimages && m->images[*next].item == i; (*next)++) {
+        json_object_array_add(img, m->images[*next].entry);
+        m->images[*next].entry = NULL;
+    }
+    return img;
+}
+
+/* The items with their `_img` arrays appended to the text each came in
+ * (every digit and key kept as the crawler wrote them), or NULL when the text
+ * cannot be cut into the parsed items or an item has an `_img` already. */
+static char *consumer_msg_splice(consumer_msg *m, size_t *len) {
+    size_t n = json_object_array_length(m->items);
+    for (size_t i = 0; i < n; i++)
+        if (json_object_object_get_ex(json_object_array_get_idx(m->items, i), "_img", NULL)) return NULL;
+    items_span *spans = xmalloc((n ? n : 1) * sizeof *spans);
+    if (items_split(m->text, m->text_len, spans, n) != n) {
+        free(spans);
+        return NULL;
+    }
+    size_t cap = m->text_len + 2 + n * 16, used = 0, next = 0;
+    char *out = xmalloc(cap);
+    out[used++] = '[';
+    for (size_t i = 0; i < n; i++) {
+        json_object *img = consumer_msg_take_img(m, i, &next);
+        size_t img_len = 0;
+        const char *img_text = json_object_to_json_string_length(img, CONSUMER_JSON_FLAGS, &img_len);
+        size_t need = used + spans[i].len + img_len + 16;
+        if (need > cap) {
+            cap = need + (m->text_len - (size_t)(spans[i].text - m->text));
+            out = xrealloc(out, cap);
+        }
+        if (i) out[used++] = ',';
+        memcpy(out + used, spans[i].text, spans[i].len - 1); /* all but its '}' */
+        used += spans[i].len - 1;
+        const char *key = items_span_is_empty(spans[i]) ? "\"_img\":" : ",\"_img\":";
+        memcpy(out + used, key, strlen(key));
+        used += strlen(key);
+        memcpy(out + used, img_text, img_len);
+        used += img_len;
+        out[used++] = '}';
+        json_object_put(img);
+    }
+    out[used++] = ']';
+    free(spans);
+    *len = used;
+    return out;
+}
+
+/* The body to publish, made once (a publish interrupted by a stop is
+ * repeated): the items as delivered, each with its `_img` array appended;
+ * json-c prints the whole array only when the text cannot be cut into the
+ * parsed items (it always can: items_parse accepted it) or an item came
+ * with an `_img` of its own, which is replaced. */
 static void consumer_msg_make_body(consumer_msg *m) {
     if (m->body) return;
+    m->body = consumer_msg_splice(m, &m->body_len);
+    if (m->body) return;
     size_t next = 0;
-    for (size_t i = 0; i < json_object_array_length(m->items); i++) {
-        json_object *img = json_object_new_array();
-        for (; next < m->nimages && m->images[next].item == i; next++) {
-            json_object_array_add(img, m->images[next].entry);
-            m->images[next].entry = NULL;
-        }
-        json_object_object_add(json_object_array_get_idx(m->items, i), "_img", img);
-    }
-    m->body = json_object_to_json_string_length(m->items, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-                                                &m->body_len);
+    for (size_t i = 0; i < json_object_array_length(m->items); i++)
+        json_object_object_add(json_object_array_get_idx(m->items, i), "_img", consumer_msg_take_img(m, i, &next));
+    size_t len = 0;
+    const char *text = json_object_to_json_string_length(m->items, CONSUMER_JSON_FLAGS, &len);
+    m->body = xmemdup(text, len);
+    m->body_len = len;
 }
 
 /* A READY message whose files could not be saved: back to the queue, and a

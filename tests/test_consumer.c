@@ -532,6 +532,40 @@ static void test_poison(void **state) {
     json_object_put(by_id);
 }
 
+/* The items go on as the crawler wrote them, `_img` appended: every digit
+ * of a number too long for a double, escapes and spacing kept.  An item
+ * that came with an `_img` of its own has it replaced. */
+static void test_items_kept_as_sent(void **state) {
+    (void)state;
+    static const char sent[] = "[ {\"_id\":\"a\", \"big\": 123456789012345678901234567890, \"f\": 1.50,"
+                               " \"s\":\"\\u00e9\\/x\", \"_urls\":[] }\n,{\"_urls\":[],\"_id\":\"b\"}]";
+    static const char expected[] = "[{\"_id\":\"a\", \"big\": 123456789012345678901234567890, \"f\": 1.50,"
+                                   " \"s\":\"\\u00e9\\/x\", \"_urls\":[] ,\"_img\":[]},"
+                                   "{\"_urls\":[],\"_id\":\"b\",\"_img\":[]}]";
+    static const char *const args[] = {"--allow-private", NULL};
+    hasher_start(&t.hasher, t.exchange, args);
+    publish_text(t.q, "site.post.text", sent);
+    publish_text(t.q, "site.post.replaced", "[{\"_id\":\"c\",\"_img\":[{\"old\":true}],\"_urls\":[]}]");
+    for (int i = 0; i < 2; i++) {
+        mq_delivery d;
+        assert_int_equal(mq_next(t.q, &d, GUARD_MS), MQ_OK);
+        if (strcmp(d.routing_key, "site.post.text") == 0) {
+            assert_int_equal(d.len, strlen(expected));
+            assert_string_equal(d.body, expected);
+        } else {
+            assert_string_equal(d.routing_key, "site.post.replaced");
+            json_object *got = json_tokener_parse(d.body);
+            json_object *want = json_tokener_parse("[{\"_id\":\"c\",\"_img\":[],\"_urls\":[]}]");
+            assert_json_equal(got, want, "an item with an _img of its own");
+            json_object_put(got);
+            json_object_put(want);
+        }
+        assert_int_equal(mq_ack(t.q, d.tag, false), MQ_OK);
+        mq_delivery_release(&d);
+    }
+    proc_stop(&t.hasher);
+}
+
 #define KILL_N 200
 
 /* kill -9 in the middle of the stream loses nothing: whatever was not
@@ -899,6 +933,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_images_and_failures, setup_exchange, teardown_exchange),
         cmocka_unit_test_setup_teardown(test_private_redirect_refused, setup_exchange, teardown_exchange),
         cmocka_unit_test_setup_teardown(test_poison, setup_exchange, teardown_exchange),
+        cmocka_unit_test_setup_teardown(test_items_kept_as_sent, setup_exchange, teardown_exchange),
         cmocka_unit_test_setup_teardown(test_kill9_loses_nothing, setup_exchange, teardown_exchange),
         cmocka_unit_test_setup_teardown(test_sigterm_drains, setup_exchange, teardown_exchange),
         cmocka_unit_test_setup_teardown(test_save_dir, setup_exchange, teardown_exchange),

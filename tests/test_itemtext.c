@@ -1,5 +1,5 @@
-/* test_itemtext.c -- cutting a message into item texts, and mending text
- * that jsonb refuses (itemtext.h), case by case. */
+/* test_itemtext.c -- mending item text that jsonb refuses (itemtext.h),
+ * case by case. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,23 +11,6 @@
 
 #include "itemtext.h"
 #include "xalloc.h"
-
-static void test_split(void **state) {
-    (void)state;
-    static const char body[] = " [ {\"_id\":\"a\",\"s\":\"}],{[\\\"\"} ,\n{\"_id\":\"b\",\"x\":[{},[]]}]\n";
-    itemtext_span spans[4];
-    assert_int_equal(itemtext_split(body, sizeof body - 1, spans, 4), 2);
-    assert_int_equal(spans[0].len, strlen("{\"_id\":\"a\",\"s\":\"}],{[\\\"\"}"));
-    assert_memory_equal(spans[0].text, "{\"_id\":\"a\",\"s\":\"}],{[\\\"\"}", spans[0].len);
-    assert_memory_equal(spans[1].text, "{\"_id\":\"b\",\"x\":[{},[]]}", spans[1].len);
-    assert_int_equal(itemtext_split("[]", 2, spans, 4), 0);
-    assert_int_equal(itemtext_split("{\"a\":1}", 7, spans, 4), (size_t)-1);
-    assert_int_equal(itemtext_split("[1]", 3, spans, 4), 0); /* not objects: items_parse refuses those first */
-    assert_int_equal(itemtext_split("[[1]]", 5, spans, 4), (size_t)-1);
-    assert_int_equal(itemtext_split("[{\"a\":\"]", 8, spans, 4), (size_t)-1);
-    /* More items than room: counted all the same. */
-    assert_int_equal(itemtext_split("[{},{},{}]", 10, spans, 2), 3);
-}
 
 static void test_repair(void **state) {
     (void)state;
@@ -95,7 +78,6 @@ static void test_repair_string(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_split),
         cmocka_unit_test(test_repair),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_repair_string),
