@@ -423,6 +423,8 @@ static void consumer_watch_stop(consumer *c) {
     }
 }
 
+static bool consumer_advance(consumer *c, int64_t wait_ms, int watch_fd);
+
 static void consumer_take_deliveries(consumer *c, int64_t wait_ms) {
     if (c->draining || time_mono_ns() < c->hold_until_ns) {
         /* Taking nothing, but heartbeats and confirms still need reading. */
@@ -436,6 +438,9 @@ static void consumer_take_deliveries(consumer *c, int64_t wait_ms) {
             consumer_on_delivery(c, &d);
             mq_delivery_release(&d);
             wait_ms = 0;
+            /* Parsing a message of hundreds of items takes milliseconds:
+             * between two, feed the hashing threads and start downloads. */
+            if (!consumer_advance(c, 0, -1)) return;
             continue;
         }
         if (rc != MQ_TIMEOUT && rc != MQ_STOPPED) {
