@@ -60,7 +60,6 @@ PERF=${PERF:-}
 PICTURES=${PICTURES:-media}
 SITE=bench
 GOAL=0.80
-POLL=0.05 # count the rows every POLL s while the pipeline runs (the time comes from the commit stamps)
 BENCH=pipeline.sh
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
@@ -201,12 +200,17 @@ wait_ready() {
 }
 
 # The rows stored so far are counted by one psql that stays connected for
-# the run (reading queries from a fifo, answering through another): a psql and a PostgreSQL
-# backend started for every poll would take their CPU from the pipeline.
-# bench_rows(E) counts the rows of E's two tables, 0 for a table not made yet.
+# the run (reading queries from a fifo, answering through another), and not
+# often: a psql and a PostgreSQL backend started for every poll, or a count
+# every few milliseconds, would take their CPU from the pipeline.  The time
+# measured comes from the commit stamps, not from the polls.
+# bench_poll(E, WANT, T0) counts the rows of E's two tables (0 for a table
+# not made yet) and says how long to sleep before the next count: half the
+# time the rest should take at the rate so far since T0 (epoch seconds),
+# between 0.02 and 0.5 s.
 poll_start() {
-    psql -c "CREATE OR REPLACE FUNCTION bench_rows(e text) RETURNS bigint LANGUAGE plpgsql AS \$\$
-        DECLARE t text; n bigint; total bigint := 0;
+    psql -c "CREATE OR REPLACE FUNCTION bench_poll(e text, want bigint, t0 float8) RETURNS text LANGUAGE plpgsql AS \$\$
+        DECLARE t text; n bigint; total bigint := 0; spent float8;
         BEGIN
             FOREACH t IN ARRAY ARRAY[e || '_${SITE}_thread', e || '_${SITE}_post'] LOOP
                 IF to_regclass(quote_ident(t)) IS NOT NULL THEN
@@ -214,7 +218,9 @@ poll_start() {
                     total := total + n;
                 END IF;
             END LOOP;
-            RETURN total;
+            spent := extract(epoch FROM clock_timestamp()) - t0;
+            RETURN total || ' ' || CASE WHEN total = 0 THEN 0.05
+                ELSE round(greatest(0.02, least(0.5, (want - total) * spent / total / 2))::numeric, 3) END;
         END \$\$"
     rm -f "$WORK/poll.in" "$WORK/poll.out"
     mkfifo "$WORK/poll.in" "$WORK/poll.out"
@@ -223,11 +229,13 @@ poll_start() {
     exec {POLL_IN}>"$WORK/poll.in" {POLL_OUT}<"$WORK/poll.out"
 }
 
-# rows_stored E: ROWS = the rows of E's tables.
+# rows_stored E T0: ROWS = the rows of E's tables, NAP = the seconds until the next count.
 rows_stored() {
-    echo "SELECT bench_rows('$1');" >&"$POLL_IN"
-    read -r -t 10 ROWS <&"$POLL_OUT" || { echo "pipeline.sh: the polling psql did not answer" >&2; exit 1; }
-    [[ $ROWS =~ ^[0-9]+$ ]] || { echo "pipeline.sh: the polling psql said: $ROWS" >&2; exit 1; }
+    local answer
+    echo "SELECT bench_poll('$1', $NPOSTS, $2);" >&"$POLL_IN"
+    read -r -t 10 answer <&"$POLL_OUT" || { echo "pipeline.sh: the polling psql did not answer" >&2; exit 1; }
+    [[ $answer =~ ^[0-9]+\ [0-9.]+$ ]] || { echo "pipeline.sh: the polling psql said: $answer" >&2; exit 1; }
+    read -r ROWS NAP <<<"$answer"
 }
 
 poll_stop() {
@@ -282,9 +290,9 @@ pipeline_run() {
         fi
         kill -0 "$HASHER_PID" 2>/dev/null || { tail -n 20 "$WORK/hasher.log" >&2; echo "pipeline.sh: the hasher exited" >&2; exit 1; }
         kill -0 "$ARCHIVER_PID" 2>/dev/null || { tail -n 20 "$WORK/archiver.log" >&2; echo "pipeline.sh: the archiver exited" >&2; exit 1; }
-        rows_stored "$e"
+        rows_stored "$e" "$t0"
         ((ROWS >= NPOSTS)) && break
-        sleep "$POLL"
+        sleep "$NAP"
     done
     local busy1 idle1
     read -r busy1 idle1 <<<"$(cpu_ticks)"
