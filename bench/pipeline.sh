@@ -36,14 +36,16 @@
 #   hash x N   the same files split over N = nproc processes at once: the
 #              machine's hashing ceiling, for context
 # and prints images per second of each, pipeline / hash (goal: at least
-# 0.80), and the CPU seconds each process spent during the pipeline run
-# (crawler, hasher, archiver, fixture server, picture server, RabbitMQ,
-# PostgreSQL), which say where the time went.  The archiver runs with its
-# defaults: its last batch is written once no message came for --flush-quiet
-# (10 ms), not after --flush-interval.
+# 0.80), the CPU seconds each process spent during the pipeline run
+# (crawler, hasher and its main thread apart, archiver, fixture server,
+# picture server, RabbitMQ, PostgreSQL), which say where the time went, and
+# how long the machine's cores were idle (/proc/stat).  The archiver runs
+# with its defaults: its last batch is written once no message came for
+# --flush-quiet (10 ms), not after --flush-interval.
 # PERF=FILE records the hasher during the pipeline of run 1 with perf record
-# (999 Hz or PERF_HZ, DWARF call graphs, attached to its pid; on few cores perf's own CPU
-# slows the run): read it with perf report -i FILE --no-children --sort dso,sym.
+# (999 Hz, or PERF_HZ; DWARF call graphs, attached to its pid; on few cores
+# perf's own CPU slows the run): read it with perf report -i FILE
+# --no-children --sort dso,sym (add --tid of the main thread for its share).
 # HASHER_OPTS and ARCHIVER_OPTS replace the extra options of those two
 # ("--threads 1", "--flush-interval 1s").
 # Builds Release binaries in build/bench unless IMGFEED_BUILD names a build directory.
