@@ -32,7 +32,7 @@ void batch_init(batch *b, const char *exchange, size_t max_item_bytes) {
 static void batch_table_release(batch_table *t) {
     free(t->key_prefix);
     free(t->rows);
-    free(t->arena);
+    free(t->arena.p);
     free(t->slots);
 }
 
@@ -74,14 +74,8 @@ static size_t batch_table_find(batch *b, const char *name, const char *routing_k
 
 /* Room for N more bytes in the arena; returns the offset where they go. */
 static size_t batch_arena_reserve(batch_table *t, size_t n) {
-    if (t->arena_cap - t->used < n) {
-        size_t cap = t->arena_cap ? t->arena_cap : 64 * 1024;
-        while (cap - t->used < n)
-            cap *= 2;
-        t->arena = xrealloc(t->arena, cap);
-        t->arena_cap = cap;
-    }
-    return t->used;
+    sbuf_grow(&t->arena, n);
+    return t->arena.len;
 }
 
 static uint64_t batch_hash(const char *s) {
@@ -94,7 +88,7 @@ static uint64_t batch_hash(const char *s) {
 /* The slot of ID: the one holding it, or the empty one where it would go. */
 static size_t batch_slot(const batch_table *t, const char *id) {
     size_t mask = t->nslots - 1, i = (size_t)batch_hash(id) & mask;
-    while (t->slots[i] && strcmp(t->arena + t->rows[t->slots[i] - 1].id_off, id) != 0)
+    while (t->slots[i] && strcmp(t->arena.p + t->rows[t->slots[i] - 1].id_off, id) != 0)
         i = (i + 1) & mask;
     return i;
 }
@@ -105,7 +99,7 @@ static void batch_slots_grow(batch_table *t) {
     t->nslots = old_n ? 2 * old_n : 1024;
     t->slots = xcalloc(t->nslots, sizeof *t->slots);
     for (size_t i = 0; i < old_n; i++)
-        if (old[i]) t->slots[batch_slot(t, t->arena + t->rows[old[i] - 1].id_off)] = old[i];
+        if (old[i]) t->slots[batch_slot(t, t->arena.p + t->rows[old[i] - 1].id_off)] = old[i];
     free(old);
 }
 
@@ -124,7 +118,7 @@ static void batch_row_add(batch_table *t, batch_row row) {
     if (2 * (t->nrows + 1) > t->nslots) batch_slots_grow(t);
     size_t idx = t->nrows++;
     t->rows[idx] = row;
-    size_t s = batch_slot(t, t->arena + row.id_off);
+    size_t s = batch_slot(t, t->arena.p + row.id_off);
     if (!t->slots[s]) {
         t->slots[s] = (uint32_t)(idx + 1);
         return;
@@ -167,20 +161,20 @@ bool batch_add(batch *b, mq_delivery *d, char *why, size_t whylen) {
     }
     size_t ti = batch_table_find(b, table, d->routing_key);
     batch_table *t = &b->tables[ti];
-    size_t saved = t->used, repaired = 0;
+    size_t saved = t->arena.len, repaired = 0;
     /* Check and mend every item before any row is added. */
     for (size_t i = 0; i < n; i++) {
         if (spans[i].len > b->max_item_bytes) {
             snprintf(why, whylen, "item %zu is %zu bytes, over the limit of %zu (--max-item-bytes)", i, spans[i].len,
                      b->max_item_bytes);
-            t->used = saved;
+            t->arena.len = saved;
             goto done;
         }
         size_t at = batch_arena_reserve(t, ITEMTEXT_REPAIR_ROOM(spans[i].len));
         itemtext_repairs r;
-        size_t len = itemtext_repair(spans[i].text, spans[i].len, t->arena + at, &r, why, whylen);
+        size_t len = itemtext_repair(spans[i].text, spans[i].len, t->arena.p + at, &r, why, whylen);
         if (len == (size_t)-1) {
-            t->used = saved;
+            t->arena.len = saved;
             goto done;
         }
         if (r.nul || r.utf8) {
@@ -189,7 +183,7 @@ bool batch_add(batch *b, mq_delivery *d, char *why, size_t whylen) {
                      "stored with \"_repaired\"",
                      i, d->routing_key, r.nul, r.utf8);
         }
-        t->used += len;
+        t->arena.len += len;
         offs[2 * i] = at;
         offs[2 * i + 1] = len;
     }
@@ -199,7 +193,7 @@ bool batch_add(batch *b, mq_delivery *d, char *why, size_t whylen) {
         json_object_object_get_ex(item, "_id", &id);
         size_t idlen = (size_t)json_object_get_string_len(id);
         size_t at = batch_arena_reserve(t, 3 * idlen + 1);
-        t->used += itemtext_repair_string(json_object_get_string(id), idlen, t->arena + at) + 1;
+        t->arena.len += itemtext_repair_string(json_object_get_string(id), idlen, t->arena.p + at) + 1;
         batch_row_add(t, (batch_row){.msg = msg,
                                      .superseded_by = BATCH_LIVE,
                                      .id_off = at,
@@ -255,7 +249,7 @@ size_t batch_table_param(const batch *b, size_t ti, long msg, char **out, size_t
         bool take = msg < 0 ? r->superseded_by == BATCH_LIVE
                             : r->msg == (uint32_t)msg && r->superseded_by != (uint32_t)msg;
         if (!take) continue;
-        sel[n++] = (batch_sorted){t->arena + r->id_off, i};
+        sel[n++] = (batch_sorted){t->arena.p + r->id_off, i};
         bytes += 5 + r->text_len;
     }
     qsort(sel, n, sizeof *sel, batch_sorted_cmp);
@@ -272,7 +266,7 @@ size_t batch_table_param(const batch *b, size_t ti, long msg, char **out, size_t
         const batch_row *r = &t->rows[sel[i].row];
         p = batch_put32(p, (uint32_t)(r->text_len + 1));
         *p++ = 1;
-        memcpy(p, t->arena + r->text_off, r->text_len);
+        memcpy(p, t->arena.p + r->text_off, r->text_len);
         p += r->text_len;
     }
     free(sel);

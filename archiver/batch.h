@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "mq.h"
+#include "sbuf.h"
 #include "tablename.h"
 
 #define BATCH_LIVE UINT32_MAX /* batch_row.superseded_by of a row that is written */
@@ -43,8 +44,7 @@ typedef struct batch_table {
     char *key_prefix; /* the routing key without its board, for the table registry */
     batch_row *rows;
     size_t nrows, rows_cap;
-    char *arena;
-    size_t used, arena_cap;
+    sbuf arena;      /* the mended texts and _ids, which the rows find by offset */
     uint32_t *slots; /* _id -> row index + 1, open addressing; nslots is a power of two */
     size_t nslots;
 } batch_table;

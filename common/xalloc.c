@@ -33,13 +33,6 @@ char *xstrdup(const char *s) {
     return s ? xstrndup(s, strlen(s)) : NULL;
 }
 
-char *xmemdup(const void *p, size_t len) {
-    char *copy = xmalloc(len + 1);
-    if (len) memcpy(copy, p, len);
-    copy[len] = '\0';
-    return copy;
-}
-
 char *xstrndup(const char *s, size_t n) {
     size_t len = strnlen(s, n);
     char *p = xmalloc(len + 1);

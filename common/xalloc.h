@@ -16,8 +16,6 @@ void *xrealloc(void *ptr, size_t size);
 /* xstrdup(NULL) returns NULL. */
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
-/* A copy of the LEN bytes at P, NUL bytes and all, plus a terminating NUL. */
-char *xmemdup(const void *p, size_t len);
 /* printf into a new string; the caller frees it. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));

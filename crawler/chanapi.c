@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sbuf.h"
 #include "xalloc.h"
 
 /* ---- small helpers ---- */
@@ -72,33 +73,6 @@ static int int_text(const json_object *v, char *buf, size_t len) {
 static json_object *member(const json_object *obj, const char *key) {
     json_object *v = NULL;
     return json_object_object_get_ex(obj, key, &v) ? v : NULL;
-}
-
-/* ---- scratch buffer ---- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static void sbuf_grow(sbuf *b, size_t more) {
-    if (b->len + more <= b->cap) return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more)
-        cap *= 2;
-    b->p = xrealloc(b->p, cap);
-    b->cap = cap;
-}
-
-static void sbuf_add(sbuf *b, const char *s, size_t n) {
-    sbuf_grow(b, n);
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-static void sbuf_addc(sbuf *b, char c) {
-    sbuf_grow(b, 1);
-    b->p[b->len++] = c;
 }
 
 /* ---- the URLs of one item, each once ---- */

@@ -60,6 +60,7 @@
 #include "netguard.h"
 #include "ratelimit.h"
 #include "savedir.h"
+#include "sbuf.h"
 #include "sig.h"
 #include "timeutil.h"
 #include "workpool.h"
@@ -372,7 +373,9 @@ static void consumer_dead_letter(consumer *c, const mq_delivery *d, const char *
     mq_ack(c->q, d->tag, false);
 }
 
-static void consumer_on_delivery(consumer *c, const mq_delivery *d) {
+/* Take the delivery D as a message (its body moves into it) or send it to
+ * E.dead. */
+static void consumer_on_delivery(consumer *c, mq_delivery *d) {
     c->stats.messages_in++;
     if (d->tag.generation != mq_generation(c->q)) return; /* of a lost connection: it comes again */
     char why[CONSUMER_REASON_MAX];
@@ -388,8 +391,10 @@ static void consumer_on_delivery(consumer *c, const mq_delivery *d) {
     m->tag = d->tag;
     m->routing_key = xstrdup(d->routing_key);
     m->items = items;
-    m->text = xmemdup(d->body, d->len);
+    m->text = d->body; /* the delivery's to give: mq_delivery_release frees what is left */
     m->text_len = d->len;
+    d->body = NULL;
+    d->len = 0;
     m->nimages = consumer_find_images(m, NULL);
     m->images = xcalloc(m->nimages ? m->nimages : 1, sizeof *m->images);
     consumer_find_images(m, m->images);
@@ -522,33 +527,26 @@ static char *consumer_msg_splice(consumer_msg *m, size_t *len) {
         free(spans);
         return NULL;
     }
-    size_t cap = m->text_len + 2 + n * 16, used = 0, next = 0;
-    char *out = xmalloc(cap);
-    out[used++] = '[';
+    sbuf out = {0};
+    sbuf_grow(&out, m->text_len + 2 + n * 16);
+    sbuf_addc(&out, '[');
+    size_t next = 0;
     for (size_t i = 0; i < n; i++) {
         json_object *img = consumer_msg_take_img(m, i, &next);
         size_t img_len = 0;
         const char *img_text = json_object_to_json_string_length(img, CONSUMER_JSON_FLAGS, &img_len);
-        size_t need = used + spans[i].len + img_len + 16;
-        if (need > cap) {
-            cap = need + (m->text_len - (size_t)(spans[i].text - m->text));
-            out = xrealloc(out, cap);
-        }
-        if (i) out[used++] = ',';
-        memcpy(out + used, spans[i].text, spans[i].len - 1); /* all but its '}' */
-        used += spans[i].len - 1;
         const char *key = items_span_is_empty(spans[i]) ? "\"_img\":" : ",\"_img\":";
-        memcpy(out + used, key, strlen(key));
-        used += strlen(key);
-        memcpy(out + used, img_text, img_len);
-        used += img_len;
-        out[used++] = '}';
+        if (i) sbuf_addc(&out, ',');
+        sbuf_add(&out, spans[i].text, spans[i].len - 1); /* all but its '}' */
+        sbuf_add(&out, key, strlen(key));
+        sbuf_add(&out, img_text, img_len);
+        sbuf_addc(&out, '}');
         json_object_put(img);
     }
-    out[used++] = ']';
+    sbuf_addc(&out, ']');
     free(spans);
-    *len = used;
-    return out;
+    *len = out.len;
+    return out.p;
 }
 
 /* The body to publish, made once (a publish interrupted by a stop is
@@ -565,7 +563,7 @@ static void consumer_msg_make_body(consumer_msg *m) {
         json_object_object_add(json_object_array_get_idx(m->items, i), "_img", consumer_msg_take_img(m, i, &next));
     size_t len = 0;
     const char *text = json_object_to_json_string_length(m->items, CONSUMER_JSON_FLAGS, &len);
-    m->body = xmemdup(text, len);
+    m->body = xstrndup(text, len); /* json-c escapes a NUL byte: the text holds none */
     m->body_len = len;
 }
 
