@@ -107,9 +107,7 @@ proc_cpu() {
         "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
-main_thread_cpu() {
-    awk -v t="$TICK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/task/$1/stat" 2>/dev/null || echo 0
-}
+main_thread_cpu() { WITH_CHILDREN=0 proc_cpu "$1/task/$1"; }
 
 cpu_ticks() {
     awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat

@@ -209,8 +209,8 @@ wait_ready() {
 # bench_poll(E, WANT, T0) counts the rows of E's two tables (0 for a table
 # not made yet) and says how long to sleep before the next count: half the
 # time the rest should take at the rate so far since T0 (epoch seconds),
-# between 0.02 and 0.5 s.
-poll_start() {
+# between 0.02 and 0.5 s (poll_install makes it, once).
+poll_install() {
     psql -c "CREATE OR REPLACE FUNCTION bench_poll(e text, want bigint, t0 float8) RETURNS text LANGUAGE plpgsql AS \$\$
         DECLARE t text; n bigint; total bigint := 0; spent float8;
         BEGIN
@@ -224,6 +224,9 @@ poll_start() {
             RETURN total || ' ' || CASE WHEN total = 0 THEN 0.05
                 ELSE round(greatest(0.02, least(0.5, (want - total) * spent / total / 2))::numeric, 3) END;
         END \$\$"
+}
+
+poll_start() {
     rm -f "$WORK/poll.in" "$WORK/poll.out"
     mkfifo "$WORK/poll.in" "$WORK/poll.out"
     "$PGBIN/psql" "$IMGFEED_PG" -AtqX <"$WORK/poll.in" >"$WORK/poll.out" 2>&1 &
@@ -373,6 +376,7 @@ hash_all() {
     sub "$t1" "$t0"
 }
 
+poll_install
 : >"$WORK/results"
 for r in $(seq "$RUNS"); do
     # hash alone right before and right after the pipeline, so that the
