@@ -84,6 +84,7 @@ typedef struct cfg_common {
     char *log_level;
     char *log_format;
     int64_t amqp_heartbeat_ms;
+    int64_t max_message_bytes; /* largest message body published (mq_options.max_message_bytes) */
 } cfg_common;
 
 extern const char *const cfg_log_levels[];
@@ -100,6 +101,10 @@ extern const char *const cfg_log_formats[];
     {.name = "amqp-heartbeat", .env = "IMGFEED_AMQP_HEARTBEAT", .type = CFG_MILLIS,                            \
      .offset = offsetof(T, M.amqp_heartbeat_ms), .defval = "30s", .min = 0, .max = 3600000,                   \
      .help = "AMQP heartbeat: a broker silent for twice this long is taken as dead (0 turns it off)"},         \
+    {.name = "max-message", .env = "IMGFEED_MAX_MESSAGE", .type = CFG_BYTES,                                   \
+     .offset = offsetof(T, M.max_message_bytes), .defval = "16MiB", .min = 1024, .max = 134217728,             \
+     .help = "largest message body published; more items are split over several messages (RabbitMQ's own "   \
+             "limit, max_message_size, is 128MiB by default)"},                                               \
     {.name = "log-level", .env = "IMGFEED_LOG_LEVEL", .type = CFG_CHOICE, .offset = offsetof(T, M.log_level), \
      .defval = "info", .choices = cfg_log_levels, .help = "least severe level logged"},                       \
     {.name = "log-format", .env = "IMGFEED_LOG_FORMAT", .type = CFG_CHOICE,                                    \

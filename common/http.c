@@ -8,7 +8,8 @@
  *
  *   2xx, 304                    done
  *   301/302/303/307/308         next hop: CURLINFO_REDIRECT_URL, which curl
- *                               resolves against the current URL
+ *                               resolves against the current URL, without
+ *                               its user info (never sent on)
  *   429/503 with Retry-After    pause the host in the registry, retry (the
  *                               next grant waits out the pause)
  *   5xx, 408, 429, timeouts,
@@ -155,6 +156,36 @@ fail:
     curl_free(host);
     curl_url_cleanup(u);
     return rc;
+}
+
+char *http_url_strip_userinfo(const char *url, bool *stripped) {
+    char *out = NULL, *user = NULL, *password = NULL, *text = NULL;
+    if (stripped) *stripped = false;
+    CURLU *u = url ? curl_url() : NULL;
+    if (!u) return NULL;
+    /* Parsed as CURLOPT_URL parses it (url.c: a missing scheme guessed,
+     * schemes curl lacks accepted), so the user info found here is the one
+     * curl would send. */
+    if (curl_url_set(u, CURLUPART_URL, url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) goto done;
+    bool has_user = curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK;
+    bool has_password = curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK;
+    if (!has_user && !has_password) {
+        out = xstrdup(url);
+        goto done;
+    }
+    if (curl_url_set(u, CURLUPART_USER, NULL, 0) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_OPTIONS, NULL, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, &text, 0) != CURLUE_OK)
+        goto done;
+    out = xstrdup(text);
+    if (stripped) *stripped = true;
+done:
+    curl_free(text);
+    curl_free(user);
+    curl_free(password);
+    curl_url_cleanup(u);
+    return out;
 }
 
 /* --- curl callbacks --- */
@@ -423,7 +454,13 @@ static http_outcome http_attempt(http_client *c, const char *url, const char *ho
             http_fail(resp, HTTP_REDIRECT_ERROR, "http %ld without a usable location", status);
             return HTTP_DONE;
         }
-        *next = xstrdup(location);
+        /* A site's Location is a URL from outside: its user info is never
+         * sent (curl would send it as Basic credentials). */
+        *next = http_url_strip_userinfo(location, NULL);
+        if (!*next) {
+            http_fail(resp, HTTP_REDIRECT_ERROR, "http %ld with a location that cannot be parsed", status);
+            return HTTP_DONE;
+        }
         return HTTP_REDIRECT;
     }
     http_fail(resp, HTTP_STATUS_ERROR, "http %ld", status);

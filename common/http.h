@@ -142,5 +142,14 @@ int http_easy_defaults(CURL *easy, char *errbuf, const char *user_agent, int64_t
 /* The host name of url (no port, no brackets removed for IPv6), into buf.
  * Returns 0, or -1 when url cannot be parsed or has no host. */
 int http_url_host(const char *url, char *buf, size_t buflen);
+/* URL without its user name and password ("http://u:p@h/x.png" gives
+ * "http://h/x.png"), through curl's own URL parser (CURLU), so that what is
+ * removed is exactly what curl would have sent as credentials.  A URL with
+ * no user info comes back unchanged; one curl cannot parse gives NULL.  A
+ * new string the caller frees; *STRIPPED (may be NULL) tells whether
+ * anything was removed.  The one place a URL from a site is cleaned: the
+ * crawler's _urls and redirects (http_get), the hasher's downloads and its
+ * logs use it. */
+char *http_url_strip_userinfo(const char *url, bool *stripped);
 
 #endif

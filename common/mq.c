@@ -81,8 +81,9 @@ typedef struct mq_node {
     struct mq_node *next;
 } mq_node;
 
-/* The confirmation state of one message of a publish round. */
-enum { MQ_UNCONFIRMED = 0, MQ_ACKED = 1, MQ_NACKED = 2 };
+/* The confirmation state of one message of a batch: REFUSED is final
+ * (too long for max_message_bytes, or refused by the broker when alone). */
+enum { MQ_UNCONFIRMED = 0, MQ_ACKED = 1, MQ_NACKED = 2, MQ_REFUSED_FOR_GOOD = 3 };
 
 struct mq {
     mq_url url;
@@ -94,6 +95,7 @@ struct mq {
     int heartbeat_s;
     unsigned max_attempts;
     int64_t backoff_initial_ms, backoff_max_ms;
+    int64_t max_message;
     backoff backoff;
     mq_idle_fn idle;
     void *idle_arg;
@@ -109,12 +111,17 @@ struct mq {
     mq_node *head, *tail; /* deliveries waiting for mq_next */
 
     struct {
-        uint64_t seq_base; /* sequence number of msgs[0] */
+        uint64_t seq_base;   /* sequence number of msgs[idx[0]] */
         size_t n, settled, first_open;
-        unsigned char *state;
+        const size_t *idx;   /* the round's messages: sequence seq_base + k is msgs[idx[k]] */
+        unsigned char *state; /* indexed like msgs */
         mq_message *msgs;
         bool nacked;
     } round;
+    /* The broker closed the publishing channel with 406 during a round: the
+     * batch is published one message a round to find which one it refuses. */
+    bool refusal;
+    char refusal_why[MQ_MESSAGE_WHY];
 
     mq_stats stats;
 };
@@ -130,6 +137,7 @@ const char *mq_status_text(int status) {
     case MQ_GAVE_UP: return "gave up after too many attempts";
     case MQ_DISCONNECTED: return "connection lost";
     case MQ_INVALID: return "invalid call";
+    case MQ_REFUSED: return "refused for good";
     }
     return "unknown status";
 }
@@ -627,7 +635,8 @@ static void mq_on_confirm(mq *q, uint64_t tag, bool multiple, unsigned char resu
     if (tag > last) tag = last;
     size_t from = multiple ? q->round.first_open : (size_t)(tag - q->round.seq_base);
     size_t to = (size_t)(tag - q->round.seq_base);
-    for (size_t i = from; i <= to; i++) {
+    for (size_t k = from; k <= to; k++) {
+        size_t i = q->round.idx[k];
         if (q->round.state[i] != MQ_UNCONFIRMED) continue;
         q->round.state[i] = result;
         q->round.settled++;
@@ -637,7 +646,7 @@ static void mq_on_confirm(mq *q, uint64_t tag, bool multiple, unsigned char resu
                      i, q->round.msgs[i].routing_key);
         }
     }
-    while (q->round.first_open < q->round.n && q->round.state[q->round.first_open] != MQ_UNCONFIRMED)
+    while (q->round.first_open < q->round.n && q->round.state[q->round.idx[q->round.first_open]] != MQ_UNCONFIRMED)
         q->round.first_open++;
 }
 
@@ -645,7 +654,7 @@ static void mq_on_returned(mq *q, mq_content *c) {
     q->stats.returned++;
     uint64_t seq = c->return_seq;
     if (q->round.n && seq >= q->round.seq_base && seq - q->round.seq_base < q->round.n) {
-        q->round.msgs[seq - q->round.seq_base].returned = true;
+        q->round.msgs[q->round.idx[seq - q->round.seq_base]].returned = true;
         log_warn("the broker returned a message as unroutable: %s", c->return_why);
     } else {
         log_warn("the broker returned a message of an earlier batch as unroutable: %s", c->return_why);
@@ -687,7 +696,14 @@ static int mq_on_method(mq *q, amqp_channel_t ch, const amqp_method_t *m) {
         snprintf(text, sizeof text, "%.*s", (int)cl->reply_text.len, (const char *)cl->reply_text.bytes);
         amqp_channel_close_ok_t ok = {0};
         amqp_send_method(q->conn, ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
-        mq_lost(q, true, "the broker closed channel %u: %s", (unsigned)ch, text);
+        if (ch == MQ_CH_PUBLISH && q->round.n && cl->reply_code == AMQP_PRECONDITION_FAILED) {
+            /* About a message of the round (RabbitMQ: "message size … is
+             * larger than configured max size …"): mq_publish_all finds it. */
+            q->refusal = true;
+            snprintf(q->refusal_why, sizeof q->refusal_why, "the broker refused it: %u %.160s",
+                     (unsigned)cl->reply_code, text);
+        }
+        mq_lost(q, true, "the broker closed channel %u: %u %s", (unsigned)ch, (unsigned)cl->reply_code, text);
         return MQ_DISCONNECTED;
     }
     case AMQP_CONNECTION_BLOCKED_METHOD: {
@@ -845,6 +861,7 @@ void mq_options_init(mq_options *opts, const cfg_common *common, const char *con
     opts->url = common->amqp_url;
     opts->exchange = common->exchange;
     opts->heartbeat_ms = common->amqp_heartbeat_ms;
+    opts->max_message_bytes = common->max_message_bytes;
     opts->connection_name = connection_name;
 }
 
@@ -873,6 +890,7 @@ int mq_new(const mq_options *opts, mq **out) {
     q->max_attempts = opts->max_attempts;
     q->backoff_initial_ms = opts->backoff_initial_ms > 0 ? opts->backoff_initial_ms : MQ_BACKOFF_INITIAL_MS;
     q->backoff_max_ms = opts->backoff_max_ms > 0 ? opts->backoff_max_ms : MQ_BACKOFF_MAX_MS;
+    q->max_message = opts->max_message_bytes > 0 ? opts->max_message_bytes : 0;
     q->idle = opts->idle;
     q->idle_arg = opts->idle_arg;
     backoff_init(&q->backoff, q->backoff_initial_ms, q->backoff_max_ms);
@@ -911,6 +929,8 @@ const char *mq_target_name(const mq *q, mq_target target) {
 
 uint64_t mq_generation(const mq *q) { return q->generation; }
 
+int64_t mq_max_message(const mq *q) { return q->max_message; }
+
 void mq_get_stats(const mq *q, mq_stats *out) { *out = q->stats; }
 
 int mq_declare_topology(mq *q) {
@@ -930,15 +950,16 @@ int mq_tick(mq *q) {
 
 /* --- publishing --- */
 
-/* Publish msgs[0..n) once, with state[0..n) recording the broker's answer
- * for each, and wait for all answers.  MQ_OK (every message acked or
+/* Publish msgs[idx[0..n)] once, with state[idx[k]] recording the broker's
+ * answer for each, and wait for all answers.  MQ_OK (every message acked or
  * nacked), MQ_DISCONNECTED or MQ_STOPPED. */
-static int mq_publish_round(mq *q, const char *exchange, mq_message *msgs, size_t n, const amqp_table_t *headers,
-                            unsigned char *state) {
+static int mq_publish_round(mq *q, const char *exchange, mq_message *msgs, const size_t *idx, size_t n,
+                            const amqp_table_t *headers, unsigned char *state) {
     q->round.seq_base = q->next_seq;
     q->round.n = n;
     q->round.settled = 0;
     q->round.first_open = 0;
+    q->round.idx = idx;
     q->round.state = state;
     q->round.msgs = msgs;
     q->round.nacked = false;
@@ -954,20 +975,20 @@ static int mq_publish_round(mq *q, const char *exchange, mq_message *msgs, size_
         props.headers = *headers;
     }
     amqp_bytes_t ex = amqp_cstring_bytes(exchange);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < n; k++) {
+        const mq_message *m = &msgs[idx[k]];
         char id[24];
         snprintf(id, sizeof id, "%" PRIu64, q->next_seq);
         props.message_id = amqp_cstring_bytes(id);
-        amqp_bytes_t body = {.len = msgs[i].len, .bytes = (void *)msgs[i].body};
-        int st =
-            amqp_basic_publish(q->conn, MQ_CH_PUBLISH, ex, amqp_cstring_bytes(msgs[i].routing_key), 1, 0, &props, body);
+        amqp_bytes_t body = {.len = m->len, .bytes = (void *)m->body};
+        int st = amqp_basic_publish(q->conn, MQ_CH_PUBLISH, ex, amqp_cstring_bytes(m->routing_key), 1, 0, &props, body);
         if (st != AMQP_STATUS_OK) {
             mq_lost_status(q, "cannot publish", st);
             rc = MQ_DISCONNECTED;
             goto done;
         }
         q->next_seq++;
-        if ((i + 1) % MQ_DRAIN_EVERY == 0 && (rc = mq_drain(q)) != MQ_OK) goto done;
+        if ((k + 1) % MQ_DRAIN_EVERY == 0 && (rc = mq_drain(q)) != MQ_OK) goto done;
     }
     while (q->round.settled < n) {
         if (sig_stop_requested()) {
@@ -979,27 +1000,58 @@ static int mq_publish_round(mq *q, const char *exchange, mq_message *msgs, size_
     }
 done:
     q->round.n = 0;
+    q->round.idx = NULL;
     q->round.state = NULL;
     q->round.msgs = NULL;
     return rc;
 }
 
-/* Publish until every message is acked (see the top of mq.h). */
-static int mq_publish_all(mq *q, const char *exchange, mq_message *msgs, size_t n, const amqp_table_t *headers) {
+/* Mark msgs[i] refused for good, with the reason. */
+static void mq_refuse(mq_message *m, unsigned char *state, const char *exchange, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void mq_refuse(mq_message *m, unsigned char *state, const char *exchange, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->why, sizeof m->why, fmt, ap);
+    va_end(ap);
+    m->refused = true;
+    *state = MQ_REFUSED_FOR_GOOD;
+    log_error("not publishing a message of %zu bytes to exchange %s, routing key %s, ever: %s", m->len, exchange,
+              m->routing_key, m->why);
+}
+
+/* Publish until every message is acked or refused for good (see mq.h);
+ * with LIMIT, messages over max_message are refused without being sent. */
+static int mq_publish_all(mq *q, const char *exchange, mq_message *msgs, size_t n, const amqp_table_t *headers,
+                          bool limit) {
     if (!exchange || (n && !msgs)) return MQ_INVALID;
     for (size_t i = 0; i < n; i++) {
         if (!msgs[i].routing_key || (msgs[i].len && !msgs[i].body)) return MQ_INVALID;
-        msgs[i].returned = false;
+        msgs[i].returned = msgs[i].refused = false;
+        msgs[i].why[0] = '\0';
     }
     if (n == 0) return MQ_OK;
 
     unsigned char *state = xcalloc(n, 1);
-    size_t start = 0; /* msgs[0..start) are acked */
-    unsigned rounds = 0;
+    size_t *idx = xmalloc(n * sizeof *idx);
+    for (size_t i = 0; i < n; i++)
+        if (limit && q->max_message && msgs[i].len > (uint64_t)q->max_message)
+            mq_refuse(&msgs[i], &state[i], exchange,
+                      "message of %zu bytes is larger than --max-message, %" PRId64 " bytes", msgs[i].len,
+                      q->max_message);
+    bool one_by_one = false; /* after a refusal by the broker: find the message it refuses */
+    unsigned rounds = 0;     /* failed rounds in a row */
     backoff retry;
     backoff_init(&retry, q->backoff_initial_ms, q->backoff_max_ms);
     int rc;
     for (;;) {
+        size_t m = 0;
+        for (size_t i = 0; i < n && !(one_by_one && m == 1); i++)
+            if (state[i] == MQ_UNCONFIRMED) idx[m++] = i;
+        if (m == 0) {
+            rc = MQ_OK;
+            break;
+        }
         if (sig_stop_requested()) {
             rc = MQ_STOPPED;
             break;
@@ -1007,30 +1059,44 @@ static int mq_publish_all(mq *q, const char *exchange, mq_message *msgs, size_t 
         /* Find out first if an idle connection died meanwhile. */
         if (q->state == MQ_STATE_OPEN) mq_drain(q);
         if (q->state != MQ_STATE_OPEN && (rc = mq_reconnect(q)) != MQ_OK) break;
-        rc = mq_publish_round(q, exchange, msgs + start, n - start, headers, state + start);
+        q->refusal = false;
+        rc = mq_publish_round(q, exchange, msgs, idx, m, headers, state);
         if (rc == MQ_STOPPED) break;
-        size_t first = start;
-        while (first < n && state[first] == MQ_ACKED)
-            first++;
-        if (first == n) {
-            rc = MQ_OK;
-            break;
+        size_t failed = 0;
+        for (size_t k = 0; k < m; k++)
+            if (state[idx[k]] != MQ_ACKED) {
+                state[idx[k]] = MQ_UNCONFIRMED;
+                msgs[idx[k]].returned = false;
+                failed++;
+            }
+        if (!failed) {
+            rounds = 0;
+            backoff_reset(&retry);
+            continue;
+        }
+        if (q->refusal) {
+            /* Not a failed attempt: the answer about one message. */
+            if (m == 1) {
+                mq_refuse(&msgs[idx[0]], &state[idx[0]], exchange, "%s", q->refusal_why);
+            } else {
+                log_warn("the broker refused a message of a batch of %zu to exchange %s (%s): publishing the "
+                         "%zu unconfirmed ones one at a time to find it",
+                         m, exchange, q->refusal_why, failed);
+                one_by_one = true;
+            }
+            q->stats.republished += failed - (m == 1);
+            continue;
         }
         rounds++;
         if (q->max_attempts && rounds >= q->max_attempts) {
             log_error("cannot publish to exchange %s: %zu of %zu messages unconfirmed; giving up after %u attempts",
-                      exchange, n - first, n, rounds);
+                      exchange, failed, n, rounds);
             rc = MQ_GAVE_UP;
             break;
         }
-        log_warn("publishing %zu of %zu messages to exchange %s again, from message %zu on: %s", n - first, n, exchange,
-                 first, rc == MQ_DISCONNECTED ? "the connection was lost" : "the broker nacked one");
-        for (size_t i = first; i < n; i++) {
-            state[i] = MQ_UNCONFIRMED;
-            msgs[i].returned = false;
-        }
-        q->stats.republished += n - first;
-        start = first;
+        log_warn("publishing %zu of %zu messages to exchange %s again: %s", failed, n, exchange,
+                 rc == MQ_DISCONNECTED ? "the connection was lost" : "the broker nacked one");
+        q->stats.republished += failed;
         /* The first retry after a lost connection goes at once (reconnecting
          * has its own backoff); the rest wait, so that a broker that refuses
          * every time is not hammered. */
@@ -1039,16 +1105,19 @@ static int mq_publish_all(mq *q, const char *exchange, mq_message *msgs, size_t 
             break;
         }
     }
+    free(idx);
     free(state);
     if (rc == MQ_OK) {
         for (size_t i = 0; i < n; i++)
-            if (msgs[i].returned) rc = MQ_UNROUTABLE;
+            if (msgs[i].returned && rc == MQ_OK) rc = MQ_UNROUTABLE;
+        for (size_t i = 0; i < n; i++)
+            if (msgs[i].refused) rc = MQ_REFUSED;
     }
     return rc;
 }
 
 int mq_publish(mq *q, const char *exchange, mq_message *msgs, size_t n) {
-    return mq_publish_all(q, exchange, msgs, n, NULL);
+    return mq_publish_all(q, exchange, msgs, n, NULL, true);
 }
 
 int mq_publish_dead(mq *q, const char *routing_key, const void *body, size_t len, const char *reason) {
@@ -1061,7 +1130,9 @@ int mq_publish_dead(mq *q, const char *routing_key, const void *body, size_t len
     };
     amqp_table_t headers = {.num_entries = 2, .entries = entries};
     mq_message msg = {.routing_key = routing_key, .body = body, .len = len};
-    return mq_publish_all(q, q->names[MQ_EXCHANGE_DEAD], &msg, 1, &headers);
+    int rc = mq_publish_all(q, q->names[MQ_EXCHANGE_DEAD], &msg, 1, &headers, false);
+    if (rc == MQ_REFUSED) log_error("the dead letter of routing key %s is lost: %s", routing_key, msg.why);
+    return rc;
 }
 
 /* --- consuming --- */

@@ -77,6 +77,9 @@ typedef enum mq_status {
     MQ_GAVE_UP = -6,      /* mq_options.max_attempts connects or publish rounds failed */
     MQ_DISCONNECTED = -7, /* mq_tick: the connection is gone; the next call reconnects */
     MQ_INVALID = -8,      /* the call makes no sense here (mq_next without mq_consume, …) */
+    MQ_REFUSED = -9,      /* mq_publish: every message was settled, but some were refused for good
+                             (their .refused is set, with the reason in .why); the others were
+                             confirmed, and .returned says which of those came back unroutable */
 } mq_status;
 
 /* A constant description of a status, for logs: "timed out", "stop requested". */
@@ -124,12 +127,14 @@ typedef struct mq_options {
     int64_t backoff_initial_ms;  /* first retry delay; 0: 200 ms */
     int64_t backoff_max_ms;      /* longest retry delay; 0: 30 s */
     const char *tls_cacert;      /* amqps: CA bundle (PEM); NULL: the system's */
+    int64_t max_message_bytes;   /* largest body published: a longer message is refused (MQ_REFUSED)
+                                    without being sent; 0: no limit of ours (the broker's still applies) */
     mq_idle_fn idle;             /* called while a publish waits for confirms (see mq_publish); may be NULL */
     void *idle_arg;
 } mq_options;
 
-/* Options from the common settings (url, exchange, heartbeat), the rest at
- * their defaults. */
+/* Options from the common settings (url, exchange, heartbeat, max message),
+ * the rest at their defaults. */
 void mq_options_init(mq_options *opts, const cfg_common *common, const char *connection_name);
 
 /* Connect (retrying as mq_options says) and declare the topology.  On
@@ -150,6 +155,10 @@ typedef enum mq_target {
     MQ_QUEUE_DEAD,     /* "E.dead" */
 } mq_target;
 const char *mq_target_name(const mq *q, mq_target target);
+
+/* mq_options.max_message_bytes of this object (0: no limit of ours): a
+ * publisher that gathers items cuts its messages below it. */
+int64_t mq_max_message(const mq *q);
 
 /* Declare the topology again (it is declared on every connect anyway);
  * idempotent.  Reconnects first if needed. */
@@ -176,27 +185,44 @@ void mq_get_stats(const mq *q, mq_stats *out);
 
 /* --- publishing --- */
 
+#define MQ_MESSAGE_WHY 200
+
 typedef struct mq_message {
     const char *routing_key;
     const void *body;
     size_t len;
     bool returned; /* set by mq_publish: the broker returned it as unroutable */
+    bool refused;  /* set by mq_publish: refused for good, never to be sent again (MQ_REFUSED) */
+    char why[MQ_MESSAGE_WHY]; /* with refused: the reason ("message of 9000000 bytes is larger than
+                                 --max-message, 8388608 bytes", or the broker's reply text) */
 } mq_message;
 
 /* Publish msgs[0..n) to the exchange and wait until the broker confirmed all
- * of them (see the top of this file).  The broker confirms a persistent
+ * of them (see the top of this file).
+ *
+ * A message is refused for good, instead of being published again and again,
+ * when it is longer than mq_options.max_message_bytes (it is not sent at
+ * all), or when the broker closes the publishing channel over it with 406
+ * PRECONDITION_FAILED (RabbitMQ's answer to a message over its
+ * max_message_size): then the rest of the batch is published one message a
+ * round, so that exactly the message the broker refuses alone is marked
+ * refused.  Refusals of other kinds (403 access refused, …) are not about
+ * the message: those are retried with backoff like a lost connection.  The broker confirms a persistent
  * message once it is on disk, which can take milliseconds: while waiting,
  * mq calls the idle callback of mq_options, when there is one, with the
  * broker's socket, instead of sleeping on that socket itself, so that a
  * caller's other work (the hasher's downloads) goes on.  Returns MQ_OK, MQ_UNROUTABLE (all
- * confirmed, some returned), or MQ_STOPPED / MQ_GAVE_UP: then the batch is
+ * confirmed, some returned), MQ_REFUSED (all settled, some refused: see
+ * .refused and .why; some may also be .returned), or MQ_STOPPED / MQ_GAVE_UP: then the batch is
  * not done and the caller must not treat it as published (some messages may
  * have arrived, which at-least-once allows). */
 int mq_publish(mq *q, const char *exchange, mq_message *msgs, size_t n);
 
 /* Send a message that can never be processed to E.dead with the headers
  * x-imgfeed-error (reason) and x-imgfeed-routing-key (its routing key),
- * confirmed like mq_publish. */
+ * confirmed like mq_publish.  max_message_bytes does not apply: a dead
+ * letter is a message the broker took already, passed on as it came.  Only
+ * the broker can refuse it (MQ_REFUSED, logged: it cannot be kept). */
 int mq_publish_dead(mq *q, const char *routing_key, const void *body, size_t len, const char *reason);
 
 /* --- consuming --- */

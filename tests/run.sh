@@ -6,6 +6,8 @@
 #   bash tests/run.sh --plain      only the plain build
 #   bash tests/run.sh --sanitize   only the sanitized build
 #   bash tests/run.sh -- ARGS      extra arguments for ctest (e.g. -R mq)
+#   IMGFEED_BUILD_ROOT=DIR         build under DIR instead of build/ (two
+#                                  checkouts' or developers' runs side by side)
 #
 # On a fresh Debian 12 machine it installs the Debian packages it needs (only
 # those missing), builds each variant in a fresh directory under build/,
@@ -17,6 +19,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_ROOT=${IMGFEED_BUILD_ROOT:-$ROOT/build}
 JOBS=$(nproc 2>/dev/null || echo 2)
 VARIANTS=(plain sanitize)
 CTEST_ARGS=()
@@ -26,7 +29,7 @@ while (($#)); do
         --plain) VARIANTS=(plain) ;;
         --sanitize) VARIANTS=(sanitize) ;;
         --) shift; CTEST_ARGS=("$@"); break ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -78,7 +81,7 @@ build() { # build VARIANT DIR
 }
 
 run_suite() { # run_suite VARIANT
-    local variant=$1 dir=$ROOT/build/tests-$1
+    local variant=$1 dir=$BUILD_ROOT/tests-$1
     # Called as `run_suite || …`, where bash ignores set -e: every step
     # checks its own status.
     echo "=== $variant build"
@@ -93,7 +96,7 @@ run_suite() { # run_suite VARIANT
 }
 
 install_missing
-mkdir -p "$ROOT/build"
+mkdir -p "$BUILD_ROOT"
 bash "$ROOT/tests/lib/servers.sh" reap
 trap cleanup EXIT
 trap 'exit 130' INT

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
@@ -422,6 +423,26 @@ static void test_redirects(void **state) {
     assert_string_equal(resp.body, "end of chain\n");
     http_response_release(&resp);
     free(end);
+
+    /* A Location with user info: followed without it, no credentials sent
+     * (curl would send them as Authorization: Basic), none shown. */
+    const char *hostport = ok + strlen("http://");
+    char *to = xasprintf("/redirect?to=http://user:secret@%s", hostport);
+    assert_int_equal(get(t, to, &resp), 0);
+    assert_string_equal(resp.effective_url, ok);
+    assert_null(strstr(resp.effective_url, "secret"));
+    http_response_release(&resp);
+    free(to);
+    json_object *log = fixture_log(&t->server, "/ok");
+    for (size_t i = 0; i < json_object_array_length(log); i++) {
+        json_object *headers;
+        assert_true(json_object_object_get_ex(json_object_array_get_idx(log, i), "headers", &headers));
+        json_object_object_foreach(headers, name, value) {
+            (void)value;
+            if (strcasecmp(name, "authorization") == 0) fail_msg("the redirect's user info was sent");
+        }
+    }
+    json_object_put(log);
 
     assert_int_equal(get(t, "/chain/6", &resp), -1); /* more than max_redirects (5) */
     assert_int_equal(resp.result, HTTP_REDIRECT_ERROR);

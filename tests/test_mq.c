@@ -591,6 +591,92 @@ static void test_publish_refused(void **state) {
     free(e);
 }
 
+/* Take deliveries from Q until none comes for a second: how many carried
+ * BODY (the deliveries are acked). */
+static int count_body(mq *q, const char *body, int *others) {
+    int n = 0;
+    mq_delivery d;
+    while (mq_next(q, &d, 1000) == MQ_OK) {
+        if (d.len == strlen(body) && memcmp(d.body, body, d.len) == 0)
+            n++;
+        else if (others)
+            (*others)++;
+        assert_int_equal(mq_ack(q, d.tag, false), MQ_OK);
+        mq_delivery_release(&d);
+    }
+    return n;
+}
+
+/* A message over max_message_bytes is refused for good without being sent
+ * (MQ_REFUSED, with the reason); the rest of its batch is published. */
+static void test_publish_too_large(void **state) {
+    (void)state;
+    char *e = exchange_for('o');
+    mq_options o;
+    options_for(&o, e);
+    o.max_message_bytes = 1000;
+    mq *q = NULL;
+    assert_int_equal(mq_new(&o, &q), MQ_OK);
+    assert_int_equal(mq_max_message(q), 1000);
+    char *big = xmalloc(2001);
+    memset(big, 'x', 2000);
+    big[2000] = '\0';
+    mq_message m[3] = {{.routing_key = "s.post.a", .body = "[1]", .len = 3},
+                       {.routing_key = "s.post.a", .body = big, .len = 2000},
+                       {.routing_key = "s.post.a", .body = "[3]", .len = 3}};
+    assert_int_equal(mq_publish(q, mq_target_name(q, MQ_EXCHANGE_RAW), m, 3), MQ_REFUSED);
+    assert_false(m[0].refused);
+    assert_true(m[1].refused);
+    assert_false(m[2].refused);
+    if (!strstr(m[1].why, "larger than --max-message")) fail_msg("reason: %s", m[1].why);
+    assert_int_equal(mq_consume(q, mq_target_name(q, MQ_QUEUE_HASHER), 10), MQ_OK);
+    int others = 0;
+    assert_int_equal(count_body(q, "[3]", &others), 1);
+    assert_int_equal(others, 1); /* [1], and never the big one */
+    /* A dead letter is the broker's already: the limit does not apply. */
+    assert_int_equal(mq_publish_dead(q, "s.post.a", big, 2000, "test"), MQ_OK);
+    free(big);
+    mq_free(q);
+    mq_admin_delete_topology(e, NULL);
+    free(e);
+}
+
+/* A message over the broker's own max_message_size: the broker closes the
+ * channel (406).  It is refused for good, found among the batch by
+ * publishing the rest one at a time, and the others are confirmed; the
+ * connection works on.  Before, it was published again for ever. */
+static void test_broker_refuses_too_large(void **state) {
+    (void)state;
+    long max = atol(testenv_require("IMGFEED_TEST_BROKER_MAX_MESSAGE"));
+    char *e = exchange_for('p');
+    mq *q = connect_to(e); /* no max_message_bytes of ours */
+    size_t len = (size_t)max + 1;
+    char *huge = xmalloc(len);
+    memset(huge, ' ', len);
+    huge[0] = '[';
+    huge[len - 1] = ']';
+    mq_message m[4] = {{.routing_key = "s.post.a", .body = "[1]", .len = 3},
+                       {.routing_key = "s.post.a", .body = "[2]", .len = 3},
+                       {.routing_key = "s.post.a", .body = huge, .len = len},
+                       {.routing_key = "s.post.a", .body = "[4]", .len = 3}};
+    int64_t t0 = time_mono_ns();
+    assert_int_equal(mq_publish(q, mq_target_name(q, MQ_EXCHANGE_RAW), m, 4), MQ_REFUSED);
+    fprintf(stderr, "refused in %.2f s\n", (double)(time_mono_ns() - t0) / 1e9);
+    assert_true(m[2].refused);
+    assert_false(m[0].refused || m[1].refused || m[3].refused);
+    if (!strstr(m[2].why, "406")) fail_msg("reason: %s", m[2].why);
+    free(huge);
+    publish_one(q, mq_target_name(q, MQ_EXCHANGE_RAW), "s.post.a", "[5]");
+    assert_int_equal(mq_consume(q, mq_target_name(q, MQ_QUEUE_HASHER), 10), MQ_OK);
+    int others = 0;
+    int fours = count_body(q, "[4]", &others);
+    assert_true(fours >= 1); /* republished one by one: at least once */
+    assert_true(others >= 3); /* [1], [2], [5]; the huge one never */
+    mq_free(q);
+    mq_admin_delete_topology(e, NULL);
+    free(e);
+}
+
 /* A queue that refuses messages (reject-publish overflow) makes the broker
  * nack them: they are published again until max_attempts. */
 static void test_publish_nacked(void **state) {
@@ -732,6 +818,8 @@ int main(void) {
         cmocka_unit_test(test_publish_dead),
         cmocka_unit_test(test_unroutable),
         cmocka_unit_test(test_publish_refused),
+        cmocka_unit_test(test_publish_too_large),
+        cmocka_unit_test(test_broker_refuses_too_large),
         cmocka_unit_test(test_publish_nacked),
         cmocka_unit_test(test_stale_tag_after_reconnect),
         cmocka_unit_test(test_queue_deleted_while_consuming),

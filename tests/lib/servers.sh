@@ -92,6 +92,9 @@ heartbeat = 10
 disk_free_limit.absolute = 50MB
 log.console = false
 log.file.level = warning
+# A quarter of RabbitMQ's default (128 MiB), so that test_mq reaches the
+# broker's own refusal of a too large message cheaply (IMGFEED_TEST_BROKER_MAX_MESSAGE).
+max_message_size = 33554432
 CONF
     : >"$RUNDIR/rabbit/rabbitmq-env.conf"
     # epmd is the Erlang port mapper; ours listens on a private port so that
@@ -153,6 +156,7 @@ write_env() {
 export IMGFEED_AMQP_URL=amqp://guest:guest@127.0.0.1:$RABBIT_PORT
 export IMGFEED_PG='host=127.0.0.1 port=$PG_PORT user=postgres dbname=imgfeed'
 export IMGFEED_TEST_RUNDIR=$RUNDIR
+export IMGFEED_TEST_BROKER_MAX_MESSAGE=33554432
 export IMGFEED_TEST_SERVERS=$(realpath "$0")
 ENV
 }

@@ -119,6 +119,34 @@ void proc_stop(proc *p) {
     }
 }
 
+double proc_stop_timed(proc *p) {
+    int64_t t0 = time_mono_ns();
+    proc_stop(p);
+    return (double)(time_mono_ns() - t0) / 1e9;
+}
+
+int proc_log_count(const proc *p, const char *text) {
+    FILE *f = p->log ? fopen(p->log, "r") : NULL;
+    if (!f) return 0; /* not written yet */
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, text)) n++;
+    fclose(f);
+    return n;
+}
+
+void proc_wait_log(const proc *p, const char *text) {
+    int64_t deadline = time_mono_ns() + PROC_GUARD_MS * TIME_NS_PER_MS;
+    while (proc_log_count(p, text) == 0) {
+        if (time_mono_ns() > deadline) {
+            proc_print_log(p);
+            fail_msg("the log of %s never said '%s'", p->name, text);
+        }
+        time_sleep_ns(20 * TIME_NS_PER_MS);
+    }
+}
+
 void proc_kill(proc *p) {
     if (p->pid <= 0) return;
     kill(p->pid, SIGKILL);

@@ -34,6 +34,12 @@ void proc_start_imgfeed(proc *p, const char *program, const char *exchange, cons
 int proc_wait(proc *p);
 /* SIGTERM, and the exit status must be 0. */
 void proc_stop(proc *p);
+/* proc_stop, and how many seconds the child took to exit. */
+double proc_stop_timed(proc *p);
+/* How many lines of the child's log hold TEXT (0 before the log exists). */
+int proc_log_count(const proc *p, const char *text);
+/* Wait until the child's log holds TEXT; fails the test after PROC_GUARD_MS. */
+void proc_wait_log(const proc *p, const char *text);
 /* SIGKILL and reap. */
 void proc_kill(proc *p);
 /* Print the last lines of the log to stderr. */

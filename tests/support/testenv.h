@@ -25,6 +25,10 @@ char *testenv_tmpdir(const char *name);
 /* Remove DIR and everything below it; 0, or -1 with a message on stderr. */
 int testenv_rmtree(const char *dir);
 
+/* A TCP port of 127.0.0.1 that nothing listens on right now (bound and
+ * closed again): a peer that is not there. */
+int testenv_free_port(void);
+
 /* Send log lines (log.h) to a temporary file until testenv_log_end, which
  * returns what was logged (the caller frees it) and restores stderr. */
 int testenv_log_begin(void);

@@ -1,0 +1,57 @@
+/* jsonscan.h -- check a JSON text and measure it, without building anything.
+ *
+ * json-c builds a tree whose size depends on the shape of the text more than
+ * on its length: 3 bytes of "{}," cost json-c about 800 bytes, so 8 MB of
+ * empty objects take 2 GB.  A process that must stay within its memory
+ * whatever a site sends walks the text first with jsonscan_value, which
+ * checks its syntax and counts what json-c would allocate, and refuses a
+ * text whose estimate (jsonscan_estimate) is over its limit before json-c
+ * sees it.  The crawler also uses the walk to cut a thread into its posts
+ * and parse them one at a time.
+ *
+ * The walk is iterative (no recursion, JSONSCAN_MAX_DEPTH levels at most)
+ * and as lenient as json-c's default tokener: raw control characters in
+ * strings, and NaN, Infinity and -Infinity, pass; anything else that is not
+ * RFC 8259 JSON is refused with the byte offset where it goes wrong.
+ */
+#ifndef IMGFEED_JSONSCAN_H
+#define IMGFEED_JSONSCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define JSONSCAN_MAX_DEPTH 64
+
+/* What a text holds, for the estimate. */
+typedef struct jsonscan_cost {
+    uint64_t objects, arrays;  /* containers */
+    uint64_t members;          /* members of objects */
+    uint64_t elements;         /* elements of arrays */
+    uint64_t scalars;          /* strings, numbers, true, false, null */
+    uint64_t string_bytes;     /* bytes inside strings (keys too) */
+    uint64_t control_bytes;    /* of which raw control characters (printed as \u00XX) */
+    uint64_t text_bytes;       /* bytes of the values walked */
+} jsonscan_cost;
+
+/* Walk one JSON value of S (LEN bytes) starting at *POS, after any white
+ * space, and set *POS to the byte after it.  Adds what it saw to *COST when
+ * COST is not NULL.  Returns 0, or -1 with a reason in WHY ("not JSON:
+ * expected ':' at byte 17", "not JSON: truncated, the text ends inside a
+ * value") and *POS where it stopped. */
+int jsonscan_value(const char *s, size_t len, size_t *pos, jsonscan_cost *cost, char *why, size_t whylen);
+
+/* Skip white space from *POS; returns the byte there, or -1 at the end. */
+int jsonscan_skip_space(const char *s, size_t len, size_t *pos);
+
+/* The most json-c needs to print the tree of a text of that cost again:
+ * the text, every raw control character as its six-byte escape, in a
+ * buffer that grows by doubling. */
+uint64_t jsonscan_print_estimate(const jsonscan_cost *cost);
+
+/* Bytes json-c 0.16 allocates for a tree of that cost, from the sizes
+ * measured on x86-64 (an empty object 775 bytes, a member 235, an array
+ * 150, a number in an array 72), rounded up: test_jsonscan checks that it
+ * stays above what json-c really takes. */
+uint64_t jsonscan_estimate(const jsonscan_cost *cost);
+
+#endif
