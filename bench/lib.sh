@@ -15,8 +15,10 @@
 #   bench_track_commits     turns track_commit_timestamp on (a PostgreSQL
 #                           restart), so that commit times tell when a row
 #                           was stored; updates PG_PID
-#   bench_start_fixture MB  starts tests/support/fixture_server.py with MB of
-#                           thread cache; sets FIXTURE_PID and BASE
+#   bench_start_fixture MB [DIR]
+#                           starts tests/support/fixture_server.py with MB of
+#                           thread cache (and DIR served under /files/); sets
+#                           FIXTURE_PID and BASE
 #   control PATH            GET BASE/_control/chan/PATH
 #   psql ARGS               psql on the private database (PGBIN: the newest
 #                           installed PostgreSQL unless set)
@@ -80,7 +82,9 @@ bench_track_commits() {
 }
 
 bench_start_fixture() {
-    "$PY" "$ROOT/tests/support/fixture_server.py" --port-file "$WORK/fixture.port" --chan-cache-mb "$1" \
+    local files=()
+    [[ -z ${2:-} ]] || files=(--files "$2")
+    "$PY" "$ROOT/tests/support/fixture_server.py" --port-file "$WORK/fixture.port" --chan-cache-mb "$1" "${files[@]}" \
         >/dev/null 2>"$WORK/fixture.log" &
     FIXTURE_PID=$!
     for _ in $(seq 100); do [[ -s $WORK/fixture.port ]] && break; sleep 0.1; done

@@ -27,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
+#include "jsonscan.h"
 #include "sbuf.h"
 #include "xalloc.h"
 
@@ -157,6 +159,28 @@ static void urlset_add(urlset *u, const char *s, size_t n) {
         urlset_rebuild(u, u->cap ? 2 * u->cap : 64);
 }
 
+/* Add a link of a comment: a URL from the site, whose user info (a user
+ * name and password before the host) is removed, never to be sent on or
+ * shown (http_url_strip_userinfo); a link with user info that curl cannot
+ * parse is left out. */
+static void urlset_add_link(urlset *u, const char *s, size_t n) {
+    const char *authority = memchr(s, '/', n);
+    size_t rest = authority ? n - (size_t)(authority - s) : 0;
+    if (rest > 2 && authority[1] == '/') {
+        size_t end = 2;
+        while (end < rest && !strchr("/?#", authority[end]))
+            end++;
+        if (memchr(authority + 2, '@', end - 2)) {
+            char *text = xstrndup(s, n), *clean = http_url_strip_userinfo(text, NULL);
+            if (clean) urlset_add(u, clean, strlen(clean));
+            free(clean);
+            free(text);
+            return;
+        }
+    }
+    urlset_add(u, s, n);
+}
+
 /* ---- comments ---- */
 
 /* Append the UTF-8 form of code point cp. */
@@ -269,7 +293,7 @@ static void text_urls(const sbuf *b, urlset *u) {
         size_t end = colon + 3;
         while (end < n && !is_url_end((unsigned char)t[end]))
             end++;
-        if (end > colon + 3) urlset_add(u, t + start, end - start);
+        if (end > colon + 3) urlset_add_link(u, t + start, end - start);
         from = end;
     }
 }
@@ -299,7 +323,7 @@ static void href_url(sbuf *scratch, const char *v, size_t n, urlset *u) {
     size_t end = i + s;
     while (end < scratch->len && !is_url_end((unsigned char)scratch->p[end]))
         end++;
-    if (end > i + s) urlset_add(u, scratch->p + i, end - i);
+    if (end > i + s) urlset_add_link(u, scratch->p + i, end - i);
 }
 
 /* s[i] is '<' and starts a tag: read it to its '>' (quoted attribute values
@@ -492,7 +516,7 @@ static void add_field(json_object *obj, const char *key, json_object *v) {
     json_object_object_add_ex(obj, key, v, JSON_C_OBJECT_ADD_CONSTANT_KEY);
 }
 
-/* Turn post (posts[idx] of where) into an item and append it to cx->items. */
+/* Turn post (posts[idx] of where) into an item, in place. */
 static int add_item(itemctx *cx, json_object *post, const char *where, size_t idx, char *why, size_t whylen) {
     if (!json_object_is_type(post, json_type_object)) {
         set_why(why, whylen, "%sposts[%zu] is not an object", where, idx);
@@ -531,7 +555,6 @@ static int add_item(itemctx *cx, json_object *post, const char *where, size_t id
     add_field(post, "_type", json_object_new_string(thread ? "thread" : "post"));
     add_field(post, "_crawled_at", json_object_new_int64(cx->crawled_at));
     add_field(post, "_urls", urls);
-    json_object_array_add(cx->items, json_object_get(post));
     return 0;
 }
 
@@ -549,45 +572,95 @@ static int add_thread(itemctx *cx, json_object *thread, const char *where, char 
         set_why(why, whylen, "%sposts is empty", where);
         return -1;
     }
-    for (size_t i = 0; i < n; i++)
-        if (add_item(cx, json_object_array_get_idx(posts, i), where, i, why, whylen) < 0) return -1;
+    for (size_t i = 0; i < n; i++) {
+        json_object *post = json_object_array_get_idx(posts, i);
+        if (add_item(cx, post, where, i, why, whylen) < 0) return -1;
+        json_object_array_add(cx->items, json_object_get(post));
+    }
     return 0;
 }
 
 /* ---- parsing the body ---- */
 
-static json_object *parse_body(const char *body, size_t len, char *why, size_t whylen) {
-    if (len > INT_MAX) {
-        set_why(why, whylen, "body too large to parse: %zu bytes", len);
-        return NULL;
-    }
-    size_t start = 0;
-    while (start < len && is_space((unsigned char)body[start]))
-        start++;
-    if (start == len) {
+/* Check BODY with jsonscan: not empty, one value and white space after it.
+ * With COST, also count what the whole body holds.  0, or -1 with why. */
+static int scan_body(const char *body, size_t len, jsonscan_cost *cost, char *why, size_t whylen) {
+    size_t pos = 0;
+    if (jsonscan_skip_space(body, len, &pos) < 0) {
         set_why(why, whylen, "not JSON: empty body");
+        return -1;
+    }
+    char reason[160];
+    if (jsonscan_value(body, len, &pos, cost, reason, sizeof reason) != 0) {
+        set_why(why, whylen, "%s", reason);
+        return -1;
+    }
+    if (jsonscan_skip_space(body, len, &pos) >= 0) {
+        set_why(why, whylen, "not JSON: unexpected bytes after the value at byte %zu", pos);
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether the tree of a text of COST fits in MAX_TREE bytes (0: no limit),
+ * and with PRINTED the item printed again too (a post); else why. */
+static bool tree_fits(const jsonscan_cost *cost, uint64_t max_tree, bool printed, const char *what, char *why,
+                      size_t whylen) {
+    uint64_t need = jsonscan_estimate(cost) + (printed ? jsonscan_print_estimate(cost) : 0);
+    if (!max_tree || need <= max_tree) return true;
+    set_why(why, whylen,
+            "%s is too complex to parse: it would take about %.1f MB, more than --max-parse-memory (%.1f MB)", what,
+            (double)need / 1e6, (double)max_tree / 1e6);
+    return false;
+}
+
+/* json-c's tree of the value in TEXT (LEN bytes), which jsonscan accepted
+ * already; NULL with why (json-c is stricter in places: depth 32). */
+static json_object *parse_value(const char *text, size_t len, const char *what, char *why, size_t whylen) {
+    if (len > INT_MAX) {
+        set_why(why, whylen, "%s too large to parse: %zu bytes", what, len);
         return NULL;
     }
     json_tokener *tok = json_tokener_new();
-    json_object *obj = json_tokener_parse_ex(tok, body, (int)len);
+    json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error err = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
-    if (!obj) {
-        if (err == json_tokener_continue)
-            set_why(why, whylen, "not JSON: truncated, the body ends inside a value (%zu bytes)", len);
-        else
-            set_why(why, whylen, "not JSON: %s at byte %zu", json_tokener_error_desc(err), end);
-        return NULL;
+    if (!obj && err == json_tokener_continue) { /* a bare number at the very end */
+        tok = json_tokener_new();
+        json_tokener_parse_ex(tok, text, (int)len);
+        obj = json_tokener_parse_ex(tok, " ", 1);
+        err = json_tokener_get_error(tok);
+        json_tokener_free(tok);
     }
-    while (end < len && is_space((unsigned char)body[end]))
-        end++;
-    if (end < len) {
-        set_why(why, whylen, "not JSON: unexpected bytes after the value at byte %zu", end);
+    if (!obj || (err != json_tokener_success && err != json_tokener_continue)) {
+        set_why(why, whylen, "not JSON: %s in %s at byte %zu", json_tokener_error_desc(err), what, end);
         json_object_put(obj);
         return NULL;
     }
     return obj;
+}
+
+/* The whole body as one tree, refused before parsing when its tree would
+ * take more than MAX_TREE bytes. */
+static json_object *parse_body(const char *body, size_t len, uint64_t max_tree, char *why, size_t whylen) {
+    jsonscan_cost cost = {0};
+    if (scan_body(body, len, &cost, why, whylen) != 0) return NULL;
+    if (!tree_fits(&cost, max_tree, false, "the body", why, whylen)) return NULL;
+    return parse_value(body, len, "the body", why, whylen);
+}
+
+/* The JSON type of the value that starts with C, as json-c names it. */
+static const char *text_type_name(int c) {
+    switch (c) {
+    case '{': return "object";
+    case '[': return "array";
+    case '"': return "string";
+    case 't':
+    case 'f': return "boolean";
+    case 'n': return "null";
+    default: return "number";
+    }
 }
 
 static const char *type_name(const json_object *v) { return json_type_to_name(json_object_get_type(v)); }
@@ -630,10 +703,11 @@ static void page_name(const json_object *page, size_t idx, char *buf, size_t len
         snprintf(buf, len, "pages[%zu]", idx);
 }
 
-int chanapi_parse_threads(const char *body, size_t len, chanapi_thread_ref **out, size_t *n, char *why, size_t whylen) {
+int chanapi_parse_threads(const char *body, size_t len, uint64_t max_tree, chanapi_thread_ref **out, size_t *n,
+                          char *why, size_t whylen) {
     *out = NULL;
     *n = 0;
-    json_object *root = parse_body(body, len, why, whylen);
+    json_object *root = parse_body(body, len, max_tree, why, whylen);
     if (!root) return -1;
     chanapi_thread_ref *refs = NULL;
     size_t count = 0, cap = 0;
@@ -702,35 +776,104 @@ static bool site_ok(const chanapi_site *site, const char *board, char *why, size
     return true;
 }
 
+/* The value of member KEY of the object at BODY[START] ('{'), which
+ * scan_body accepted: its byte range, the last one when the key repeats
+ * (as json-c takes it).  false when the object has no such member. */
+static bool member_span(const char *body, size_t len, size_t start, const char *key, size_t *vstart, size_t *vend) {
+    size_t i = start + 1, klen = strlen(key);
+    bool found = false;
+    if (jsonscan_skip_space(body, len, &i) == '}') return false;
+    for (;;) {
+        size_t ks = i;
+        jsonscan_value(body, len, &i, NULL, NULL, 0); /* the key */
+        bool match = i - ks == klen + 2 && memcmp(body + ks + 1, key, klen) == 0;
+        jsonscan_skip_space(body, len, &i); /* ':' */
+        i++;
+        jsonscan_skip_space(body, len, &i);
+        size_t vs = i;
+        jsonscan_value(body, len, &i, NULL, NULL, 0);
+        if (match) {
+            *vstart = vs;
+            *vend = i;
+            found = true;
+        }
+        if (jsonscan_skip_space(body, len, &i) != ',') return found;
+        i++;
+        jsonscan_skip_space(body, len, &i);
+    }
+}
+
+int chanapi_thread_each(const chanapi_site *site, const char *board, const char *body, size_t len,
+                        int64_t crawled_at, chanapi_item_fn fn, void *arg, char *why, size_t whylen) {
+    if (!site_ok(site, board, why, whylen)) return -1;
+    if (scan_body(body, len, NULL, why, whylen) != 0) return -1;
+    size_t root = 0;
+    int first = jsonscan_skip_space(body, len, &root);
+    if (first != '{') {
+        set_why(why, whylen, "not a thread object but %s", text_type_name(first));
+        return -1;
+    }
+    size_t ps, pe;
+    if (!member_span(body, len, root, "posts", &ps, &pe)) {
+        set_why(why, whylen, "no posts array");
+        return -1;
+    }
+    if (body[ps] != '[') {
+        set_why(why, whylen, "posts is not an array");
+        return -1;
+    }
+    size_t i = ps + 1;
+    if (jsonscan_skip_space(body, len, &i) == ']') {
+        set_why(why, whylen, "posts is empty");
+        return -1;
+    }
+    itemctx cx = {.site = site, .board = board, .crawled_at = crawled_at, .items = NULL};
+    int rc = 0;
+    for (size_t idx = 0; rc == 0; idx++) {
+        size_t es = i;
+        jsonscan_cost cost = {0};
+        jsonscan_value(body, len, &i, &cost, NULL, 0);
+        char what[40];
+        snprintf(what, sizeof what, "posts[%zu]", idx);
+        if (!tree_fits(&cost, site->max_tree, true, what, why, whylen)) {
+            rc = -1;
+            break;
+        }
+        json_object *post = parse_value(body + es, i - es, what, why, whylen);
+        if (!post || add_item(&cx, post, "", idx, why, whylen) < 0) {
+            json_object_put(post);
+            rc = -1;
+            break;
+        }
+        rc = fn(arg, post) ? 1 : 0;
+        json_object_put(post);
+        if (jsonscan_skip_space(body, len, &i) != ',') break; /* ']' */
+        i++;
+        jsonscan_skip_space(body, len, &i);
+    }
+    free(cx.scratch.p);
+    return rc;
+}
+
+static int collect_item(void *arg, json_object *item) {
+    json_object_array_add(arg, json_object_get(item));
+    return 0;
+}
+
 json_object *chanapi_parse_thread(const chanapi_site *site, const char *board, const char *body, size_t len,
                                   int64_t crawled_at, char *why, size_t whylen) {
-    if (!site_ok(site, board, why, whylen)) return NULL;
-    json_object *root = parse_body(body, len, why, whylen);
-    if (!root) return NULL;
-    itemctx cx = {.site = site, .board = board, .crawled_at = crawled_at, .items = NULL};
-    if (!json_object_is_type(root, json_type_object)) {
-        set_why(why, whylen, "not a thread object but %s", type_name(root));
-        goto fail;
+    json_object *items = json_object_new_array();
+    if (chanapi_thread_each(site, board, body, len, crawled_at, collect_item, items, why, whylen) != 0) {
+        json_object_put(items);
+        return NULL;
     }
-    json_object *posts = member(root, "posts");
-    cx.items = json_object_is_type(posts, json_type_array) && json_object_array_length(posts) > 0
-                   ? json_object_new_array_ext((int)json_object_array_length(posts))
-                   : json_object_new_array();
-    if (add_thread(&cx, root, "", why, whylen) < 0) goto fail;
-    free(cx.scratch.p);
-    json_object_put(root);
-    return cx.items;
-fail:
-    free(cx.scratch.p);
-    json_object_put(cx.items);
-    json_object_put(root);
-    return NULL;
+    return items;
 }
 
 json_object *chanapi_parse_index(const chanapi_site *site, const char *board, const char *body, size_t len,
                                  int64_t crawled_at, char *why, size_t whylen) {
     if (!site_ok(site, board, why, whylen)) return NULL;
-    json_object *root = parse_body(body, len, why, whylen);
+    json_object *root = parse_body(body, len, site->max_tree, why, whylen);
     if (!root) return NULL;
     itemctx cx = {.site = site, .board = board, .crawled_at = crawled_at, .items = json_object_new_array()};
     json_object *threads = member(root, "threads");

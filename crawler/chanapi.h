@@ -19,6 +19,14 @@
  * _crawled_at and _urls.  _urls holds the post's file URLs, made from the
  * site's template, then the http(s) links of its comment, each once.
  *
+ * Memory: json-c's tree costs far more than the text (3 bytes of "{}," take
+ * about 800), so every body is first checked and measured by jsonscan
+ * (common/jsonscan.h) and refused as "too complex" when its tree would take
+ * more than max_tree bytes.  A thread is not parsed whole: chanapi_thread_each
+ * parses and hands out one post at a time, so a thread of a million posts
+ * needs the memory of its text and of one post, and max_tree applies to
+ * each post: its tree and its text printed again (jsonscan_print_estimate).
+ *
  * Errors come back as NULL or -1 with a one-line reason in `why` (which may
  * be NULL), such as "not JSON: unexpected end of data" or
  * "posts[3] has no integer no".
@@ -54,8 +62,10 @@ typedef struct chanapi_thread_ref {
  * threads that the caller frees (NULL when *n is 0: a board whose pages are
  * all empty); or -1 with *out = NULL, *n = 0 and the reason in why: not
  * JSON, truncated, not an array, no pages at all, "page 2 has no threads
- * array", a thread without an integer no. */
-int chanapi_parse_threads(const char *body, size_t len, chanapi_thread_ref **out, size_t *n, char *why, size_t whylen);
+ * array", a thread without an integer no, a tree of more than MAX_TREE
+ * bytes (0: no limit). */
+int chanapi_parse_threads(const char *body, size_t len, uint64_t max_tree, chanapi_thread_ref **out, size_t *n,
+                          char *why, size_t whylen);
 
 /* What the item builder needs of a site.  Borrowed by the calls below only
  * for their duration. */
@@ -65,7 +75,23 @@ typedef struct chanapi_site {
     const char *file_url; /* template of a file's URL: {board}, {tim} and {ext} are replaced, e.g.
                            * "https://i.4cdn.org/{board}/{tim}{ext}" or
                            * "https://lainchan.org/{board}/src/{tim}{ext}" */
+    uint64_t max_tree;    /* largest json-c tree of a body (of a thread: one post, printed too); 0: no limit */
 } chanapi_site;
+
+/* Called with each item of a thread, in the site's order.  The item is
+ * chanapi's and freed after the call (json_object_get it to keep it).
+ * Return 0 to go on, anything else to stop the walk. */
+typedef int (*chanapi_item_fn)(void *arg, json_object *item);
+
+/* Walk a thread's body (see chanapi_parse_thread for what is accepted and
+ * what an item is), parsing one post at a time and calling FN with each
+ * item.  The whole body is checked first (syntax, the posts array), so a
+ * truncated or broken body hands out nothing; a post that is refused (no
+ * integer no, too complex, not an object) ends the walk there, after the
+ * items before it were handed out.  Returns 0 when every item was handed
+ * out, 1 when FN stopped the walk, or -1 with the reason in why. */
+int chanapi_thread_each(const chanapi_site *site, const char *board, const char *body, size_t len,
+                        int64_t crawled_at, chanapi_item_fn fn, void *arg, char *why, size_t whylen);
 
 /* Parse a thread (4chan /board/thread/N.json, vichan /board/res/N.json:
  * {"posts": [...]}) into its items, in the site's order: a new json array
@@ -97,7 +123,8 @@ json_object *chanapi_parse_index(const chanapi_site *site, const char *board, co
  *     tim goes into the URL exactly as sent (digits, or the string);
  *   - vichan: then each entry of extra_files, by the same rule, in order.
  * Then the links of the comment "com", as chanapi_comment_links finds
- * them.  Each URL appears once. */
+ * them, each without the user info (user name, password) it may hold,
+ * which is never sent on or shown.  Each URL appears once. */
 json_object *chanapi_post_urls(const chanapi_site *site, const char *board, const json_object *post);
 
 /* Append to the json array urls every link of a comment (len bytes of the

@@ -48,6 +48,7 @@
 #include "http.h"
 #include "log.h"
 #include "mq.h"
+#include "outbox.h"
 #include "ratelimit.h"
 #include "sig.h"
 #include "timeutil.h"
@@ -55,18 +56,25 @@
 
 #define CRAWLER_SLICE_MS 50
 #define CRAWLER_WHY 512
+/* A board that keeps failing waits from this long up to the ceiling. */
+#define CRAWLER_RETRY_FIRST_MS 5000
+#define CRAWLER_RETRY_MAX_MS 600000
 
-enum { CRAWLER_OK = 0, CRAWLER_FAILED = -1, CRAWLER_FATAL = -2 };
+/* CRAWLER_STOPPED: a stop cut the crawl short; what was not confirmed is
+ * not recorded (published again next time), and the process exits 0. */
+enum { CRAWLER_OK = 0, CRAWLER_FAILED = -1, CRAWLER_FATAL = -2, CRAWLER_STOPPED = -3 };
 enum { CRAWLER_KEY_THREAD = 0, CRAWLER_KEY_POST = 1 };
 
 static atomic_bool crawler_stopping;
 
 typedef struct board_run {
     const char *name;
+    char *keys[2]; /* <site>.thread.<board>, <site>.post.<board> */
     crawlstate_board state;
     int64_t next_poll_ns;
     backoff retry;
-    bool crawled; /* at least once (for --once) */
+    unsigned failures; /* failed crawls in a row: past the first, their warnings go to debug */
+    bool crawled;      /* at least once (for --once) */
 } board_run;
 
 /* What the state will say of a thread once its queued posts are confirmed. */
@@ -78,6 +86,7 @@ typedef struct thread_update {
 
 typedef struct site_stats {
     uint64_t requests, not_modified, threads_fetched, threads_gone, posts, messages, failures;
+    uint64_t refused; /* posts or messages refused for good (too large, or by the broker) */
 } site_stats;
 
 typedef struct site_run {
@@ -88,8 +97,7 @@ typedef struct site_run {
     http_client *http;
     mq *q;
     board_run *boards;
-    json_object *queued[2]; /* items for <site>.thread.<board> and <site>.post.<board> */
-    size_t nqueued;
+    outbox out; /* the posts gathered, as messages under --max-message */
     thread_update *updates;
     size_t nupdates, updates_cap;
     site_stats stats;
@@ -112,6 +120,10 @@ static void crawler_sleep_until(int64_t deadline_ns) {
 
 /* --- HTTP --- */
 
+/* The level of a board's warnings: after its first failed crawl in a row,
+ * they go to debug (crawler_board_failed said it once). */
+static log_level crawler_warn_level(const board_run *b) { return b->failures ? LOG_DEBUG : LOG_WARN; }
+
 /* GET URL, conditional on LAST_MODIFIED when given. */
 static void crawler_get(site_run *r, const char *url, const char *last_modified, http_response *resp) {
     http_request req = {.url = url, .if_modified_since = last_modified && *last_modified ? last_modified : NULL};
@@ -131,43 +143,52 @@ static void crawler_queue_update(site_run *r, const thread_update *u) {
 }
 
 static void crawler_clear_queue(site_run *r) {
-    for (int k = 0; k < 2; k++) {
-        json_object_put(r->queued[k]);
-        r->queued[k] = json_object_new_array();
-    }
-    r->nqueued = 0;
+    outbox_clear(&r->out);
     r->nupdates = 0;
 }
 
-/* Publish what is queued for board B, then record it in the state and save
- * the state.  CRAWLER_OK, or CRAWLER_FATAL (broker gone for good, state not
- * writable: nothing is recorded, so it is published again next time). */
+/* Publish the messages of the outbox that are ready: the sealed ones, or
+ * with ALL every one.  CRAWLER_OK (a message refused for good is logged,
+ * counted and passed over: it can never be published), CRAWLER_STOPPED, or
+ * CRAWLER_FATAL (the broker gave up); on those two the queue is cleared and
+ * nothing is recorded, so it is published again next time. */
+static int crawler_publish(site_run *r, board_run *b, bool all) {
+    mq_message *msgs;
+    size_t items;
+    size_t n = outbox_ready(&r->out, all, &msgs, &items);
+    if (!n) return CRAWLER_OK;
+    int rc = mq_publish(r->q, mq_target_name(r->q, MQ_EXCHANGE_RAW), msgs, n);
+    if (rc == MQ_STOPPED) {
+        log_info("%s /%s/: stopped before %zu posts were confirmed: they are published again next time",
+                 r->cfg->name, b->name, items);
+        crawler_clear_queue(r);
+        return CRAWLER_STOPPED;
+    }
+    if (rc != MQ_OK && rc != MQ_UNROUTABLE && rc != MQ_REFUSED) {
+        log_error("%s /%s/: cannot publish %zu posts: %s", r->cfg->name, b->name, items, mq_status_text(rc));
+        crawler_clear_queue(r);
+        return CRAWLER_FATAL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (msgs[i].refused) {
+            log_error("%s /%s/: a message of %zu bytes under %s is refused for good and passed over: %s",
+                      r->cfg->name, b->name, msgs[i].len, msgs[i].routing_key, msgs[i].why);
+            r->stats.refused++;
+        }
+    r->stats.posts += items;
+    r->stats.messages += n;
+    outbox_done(&r->out);
+    return CRAWLER_OK;
+}
+
+/* Publish everything queued for board B, then record it in the state and
+ * save the state.  CRAWLER_OK, CRAWLER_STOPPED, or CRAWLER_FATAL (broker
+ * gone for good, state not writable: nothing is recorded, so it is
+ * published again next time). */
 static int crawler_flush(site_run *r, board_run *b) {
     char why[CRAWLER_WHY];
-    if (r->nqueued) {
-        static const char *const types[2] = {"thread", "post"};
-        mq_message msgs[2];
-        char *keys[2] = {NULL, NULL};
-        size_t n = 0;
-        for (int k = 0; k < 2; k++) {
-            if (!json_object_array_length(r->queued[k])) continue;
-            keys[n] = xasprintf("%s.%s.%s", r->cfg->name, types[k], b->name);
-            const char *body = json_object_to_json_string_ext(r->queued[k], JSON_C_TO_STRING_PLAIN |
-                                                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
-            msgs[n] = (mq_message){.routing_key = keys[n], .body = body, .len = strlen(body)};
-            n++;
-        }
-        int rc = mq_publish(r->q, mq_target_name(r->q, MQ_EXCHANGE_RAW), msgs, n);
-        for (size_t i = 0; i < n; i++)
-            free(keys[i]);
-        if (rc != MQ_OK && rc != MQ_UNROUTABLE) {
-            log_error("%s /%s/: cannot publish %zu posts: %s", r->cfg->name, b->name, r->nqueued, mq_status_text(rc));
-            crawler_clear_queue(r);
-            return CRAWLER_FATAL;
-        }
-        r->stats.posts += r->nqueued;
-        r->stats.messages += n;
-    }
+    int rc = crawler_publish(r, b, true);
+    if (rc != CRAWLER_OK) return rc;
     if (!r->nupdates) return CRAWLER_OK;
     for (size_t i = 0; i < r->nupdates; i++) {
         const thread_update *u = &r->updates[i];
@@ -186,10 +207,48 @@ static int crawler_flush(site_run *r, board_run *b) {
     return CRAWLER_OK;
 }
 
+/* One thread's walk (chanapi_thread_each): where its posts go. */
+typedef struct thread_walk {
+    site_run *r;
+    board_run *b;
+    thread_update *u;
+    bool known; /* the state knew the thread: only posts after u->last_post are new */
+    int rc;     /* what stopped the walk: CRAWLER_STOPPED or CRAWLER_FATAL */
+} thread_walk;
+
+/* Queue one post of the thread if it is new.  Whenever messages are sealed
+ * they are published at once, so a huge thread takes about two messages per
+ * key of memory; its state is recorded only once all its posts are
+ * confirmed (crawler_flush). */
+static int crawler_queue_post(void *arg, json_object *item) {
+    thread_walk *w = arg;
+    json_object *v;
+    int64_t post_no = json_object_object_get_ex(item, "no", &v) ? json_object_get_int64(v) : 0;
+    if (w->known && post_no <= w->u->last_post) return 0; /* published before */
+    if (post_no > w->u->last_post) w->u->last_post = post_no;
+    bool op = json_object_object_get_ex(item, "_type", &v) && strcmp(json_object_get_string(v), "thread") == 0;
+    size_t len;
+    const char *text =
+        json_object_to_json_string_length(item, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    size_t max = w->r->out.max_bytes;
+    if (max && len + 2 > max) { /* even alone, "[item]" is over --max-message: no message can carry it */
+        log_error("%s /%s/: post %" PRId64 " is refused for good and passed over: %zu bytes, more than --max-message "
+                  "(%zu bytes) allows",
+                  w->r->cfg->name, w->b->name, post_no, len, max);
+        w->r->stats.refused++;
+        return 0;
+    }
+    outbox_add(&w->r->out, w->b->keys[op ? CRAWLER_KEY_THREAD : CRAWLER_KEY_POST], text, len);
+    if (w->r->out.sealed_bytes) w->rc = crawler_publish(w->r, w->b, false);
+    return w->rc != CRAWLER_OK;
+}
+
 /* --- one thread --- */
 
 /* Queue the posts of thread REF that were not published yet.  CRAWLER_OK
- * (also for 304 and 404), CRAWLER_FAILED (try again at the next poll). */
+ * (also for 304 and 404), CRAWLER_FAILED (try again at the next poll), or
+ * what publishing a part of a huge thread returned (CRAWLER_STOPPED,
+ * CRAWLER_FATAL). */
 static int crawler_thread(site_run *r, board_run *b, const chanapi_thread_ref *ref, const crawlstate_thread *known) {
     char no[24], why[CRAWLER_WHY];
     snprintf(no, sizeof no, "%" PRId64, ref->no);
@@ -211,26 +270,20 @@ static int crawler_thread(site_run *r, board_run *b, const chanapi_thread_ref *r
         r->stats.threads_gone++;
         crawler_queue_update(r, &u);
     } else if (resp.result != HTTP_OK) {
-        log_warn("%s /%s/ thread %s: %s", r->cfg->name, b->name, no, resp.error);
+        log_write(crawler_warn_level(b), "%s /%s/ thread %s: %s", r->cfg->name, b->name, no, resp.error);
         rc = CRAWLER_FAILED;
     } else {
         r->stats.threads_fetched++;
-        json_object *items = chanapi_parse_thread(&r->api, b->name, resp.body, resp.body_len, crawled_at, why, sizeof why);
-        if (!items) {
-            log_warn("%s /%s/ thread %s: %s", r->cfg->name, b->name, no, why);
+        snprintf(u.http_lm, sizeof u.http_lm, "%s", resp.last_modified ? resp.last_modified : "");
+        thread_walk w = {.r = r, .b = b, .u = &u, .known = known != NULL, .rc = CRAWLER_OK};
+        int walked = chanapi_thread_each(&r->api, b->name, resp.body, resp.body_len, crawled_at, crawler_queue_post, &w,
+                                         why, sizeof why);
+        if (walked < 0) {
+            log_write(crawler_warn_level(b), "%s /%s/ thread %s: %s", r->cfg->name, b->name, no, why);
             rc = CRAWLER_FAILED;
+        } else if (walked > 0) {
+            rc = w.rc;
         } else {
-            snprintf(u.http_lm, sizeof u.http_lm, "%s", resp.last_modified ? resp.last_modified : "");
-            for (size_t i = 0; i < json_object_array_length(items); i++) {
-                json_object *item = json_object_array_get_idx(items, i), *v;
-                int64_t post_no = json_object_object_get_ex(item, "no", &v) ? json_object_get_int64(v) : 0;
-                if (post_no <= u.last_post && known) continue; /* published before */
-                if (post_no > u.last_post) u.last_post = post_no;
-                bool op = json_object_object_get_ex(item, "_type", &v) && strcmp(json_object_get_string(v), "thread") == 0;
-                json_object_array_add(r->queued[op ? CRAWLER_KEY_THREAD : CRAWLER_KEY_POST], json_object_get(item));
-                r->nqueued++;
-            }
-            json_object_put(items);
             crawler_queue_update(r, &u);
         }
     }
@@ -260,14 +313,15 @@ static int crawler_board(site_run *r, board_run *b) {
         return CRAWLER_OK;
     }
     if (resp.result != HTTP_OK) {
-        log_warn("%s /%s/ threads.json: %s", r->cfg->name, b->name, resp.error);
+        log_write(crawler_warn_level(b), "%s /%s/ threads.json: %s", r->cfg->name, b->name, resp.error);
+        int rc = resp.result == HTTP_STOPPED ? CRAWLER_STOPPED : CRAWLER_FAILED;
         http_response_release(&resp);
-        return CRAWLER_FAILED;
+        return rc;
     }
     chanapi_thread_ref *refs = NULL;
     size_t n = 0;
-    if (chanapi_parse_threads(resp.body, resp.body_len, &refs, &n, why, sizeof why) != 0) {
-        log_warn("%s /%s/ threads.json: %s", r->cfg->name, b->name, why);
+    if (chanapi_parse_threads(resp.body, resp.body_len, r->api.max_tree, &refs, &n, why, sizeof why) != 0) {
+        log_write(crawler_warn_level(b), "%s /%s/ threads.json: %s", r->cfg->name, b->name, why);
         http_response_release(&resp);
         return CRAWLER_FAILED;
     }
@@ -289,8 +343,14 @@ static int crawler_board(site_run *r, board_run *b) {
         if (!crawler_thread_changed(&refs[i], t)) continue;
         if (t) known = *t;
         changed++;
-        if (crawler_thread(r, b, &refs[i], t ? &known : NULL) != CRAWLER_OK) all_handled = false;
-        if (r->nqueued >= (size_t)r->s->batch_size) rc = crawler_flush(r, b);
+        int trc = crawler_thread(r, b, &refs[i], t ? &known : NULL);
+        if (trc == CRAWLER_STOPPED || trc == CRAWLER_FATAL) {
+            rc = trc;
+            all_handled = false;
+            break;
+        }
+        if (trc != CRAWLER_OK) all_handled = false;
+        if (r->out.items >= (size_t)r->s->batch_size) rc = crawler_flush(r, b);
     }
     if (rc == CRAWLER_OK) rc = crawler_flush(r, b);
     if (rc == CRAWLER_OK && all_handled) {
@@ -306,7 +366,7 @@ static int crawler_board(site_run *r, board_run *b) {
     if (posts || changed)
         log_info("%s /%s/: %zu threads changed of %zu, %" PRIu64 " new posts published%s", r->cfg->name, b->name,
                  changed, n, posts, all_handled ? "" : "; some threads failed and will be tried again");
-    if (rc == CRAWLER_OK && !all_handled && !crawler_should_stop()) rc = CRAWLER_FAILED;
+    if (rc == CRAWLER_OK && !all_handled) rc = crawler_should_stop() ? CRAWLER_STOPPED : CRAWLER_FAILED;
     return rc;
 }
 
@@ -329,8 +389,10 @@ static int crawler_site_setup(site_run *r) {
     for (size_t i = 0; i < r->cfg->nboards; i++) {
         board_run *b = &r->boards[i];
         b->name = r->cfg->boards[i];
+        b->keys[CRAWLER_KEY_THREAD] = xasprintf("%s.thread.%s", r->cfg->name, b->name);
+        b->keys[CRAWLER_KEY_POST] = xasprintf("%s.post.%s", r->cfg->name, b->name);
         b->next_poll_ns = now;
-        backoff_init(&b->retry, 2000, 300000);
+        backoff_init(&b->retry, CRAWLER_RETRY_FIRST_MS, CRAWLER_RETRY_MAX_MS);
         if (crawlstate_load(&b->state, r->s->state_dir, r->cfg->name, b->name, why, sizeof why) != 0) {
             log_error("%s: %s", r->cfg->name, why);
             return -1;
@@ -350,10 +412,37 @@ static int crawler_site_setup(site_run *r) {
     int rc = mq_new(&mo, &r->q);
     free(conn_name);
     if (rc != MQ_OK) return rc == MQ_STOPPED ? 1 : -1;
+    outbox_release(&r->out);
+    outbox_init(&r->out, (size_t)mq_max_message(r->q));
     return 0;
 }
 
 static void site_crawl(site_run *r);
+
+/* A failed crawl of board B: try again after a growing delay, up to
+ * CRAWLER_RETRY_MAX_MS, and say so once; the board's further warnings go to
+ * debug until a crawl succeeds. */
+static void crawler_board_failed(site_run *r, board_run *b) {
+    r->stats.failures++;
+    int64_t delay = backoff_next_ms(&b->retry);
+    if (b->failures++ == 0)
+        log_warn("%s /%s/: the crawl failed; trying again in %.1f s, then after delays doubling up to %d min "
+                 "(further failures are logged at debug level until it recovers)",
+                 r->cfg->name, b->name, (double)delay / 1000, CRAWLER_RETRY_MAX_MS / 60000);
+    else
+        log_debug("%s /%s/: failed crawl %u in a row; trying again in %.1f s", r->cfg->name, b->name, b->failures,
+                  (double)delay / 1000);
+    b->next_poll_ns = time_mono_ns() + delay * TIME_NS_PER_MS;
+}
+
+/* A crawl of board B that STARTED at that time succeeded. */
+static void crawler_board_ok(site_run *r, board_run *b, int64_t started) {
+    if (b->failures)
+        log_info("%s /%s/: crawled again after %u failed crawls in a row", r->cfg->name, b->name, b->failures);
+    b->failures = 0;
+    backoff_reset(&b->retry);
+    b->next_poll_ns = started + r->cfg->poll_interval_ms * TIME_NS_PER_MS;
+}
 
 static void *site_main(void *arg) {
     site_run *r = arg;
@@ -381,28 +470,27 @@ static void site_crawl(site_run *r) {
             r->status = 1;
             break;
         }
-        if (rc == CRAWLER_FAILED) {
-            r->stats.failures++;
-            int64_t delay = backoff_next_ms(&b->retry);
-            log_warn("%s /%s/: trying again in %" PRId64 " ms", r->cfg->name, b->name, delay);
-            b->next_poll_ns = time_mono_ns() + delay * TIME_NS_PER_MS;
-        } else {
-            backoff_reset(&b->retry);
-            b->next_poll_ns = started + r->cfg->poll_interval_ms * TIME_NS_PER_MS;
-        }
+        if (rc == CRAWLER_STOPPED) break;
+        if (rc == CRAWLER_FAILED)
+            crawler_board_failed(r, b);
+        else
+            crawler_board_ok(r, b, started);
     }
     log_info("%s: %" PRIu64 " requests (%" PRIu64 " not modified), %" PRIu64 " threads read, %" PRIu64
-             " gone, %" PRIu64 " posts published in %" PRIu64 " messages, %" PRIu64 " failed board crawls",
+             " gone, %" PRIu64 " posts published in %" PRIu64 " messages, %" PRIu64 " refused for good, %" PRIu64
+             " failed board crawls",
              r->cfg->name, r->stats.requests, r->stats.not_modified, r->stats.threads_fetched, r->stats.threads_gone,
-             r->stats.posts, r->stats.messages, r->stats.failures);
+             r->stats.posts, r->stats.messages, r->stats.refused, r->stats.failures);
 }
 
 static void site_release(site_run *r) {
-    for (size_t i = 0; r->boards && i < r->cfg->nboards; i++)
+    for (size_t i = 0; r->boards && i < r->cfg->nboards; i++) {
         crawlstate_release(&r->boards[i].state);
+        free(r->boards[i].keys[0]);
+        free(r->boards[i].keys[1]);
+    }
     free(r->boards);
-    for (int k = 0; k < 2; k++)
-        json_object_put(r->queued[k]);
+    outbox_release(&r->out);
     free(r->updates);
     http_client_free(r->http);
     mq_free(r->q);
@@ -431,7 +519,8 @@ int crawler_run(const crawler_settings *s, const sites *list) {
         runs[i].s = s;
         runs[i].cfg = c;
         runs[i].rl = rl;
-        runs[i].api = (chanapi_site){.name = c->name, .kind = c->kind, .file_url = c->file_url};
+        runs[i].api = (chanapi_site){
+            .name = c->name, .kind = c->kind, .file_url = c->file_url, .max_tree = (uint64_t)s->max_parse_bytes};
         atomic_init(&runs[i].finished, false);
     }
     atomic_store(&crawler_stopping, false);

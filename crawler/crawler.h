@@ -24,6 +24,7 @@ typedef struct crawler_settings {
     int64_t request_timeout_ms;  /* one HTTP request */
     long retries;                /* HTTP retries after timeouts, 5xx, 429 */
     int64_t max_body_bytes;      /* largest threads.json or thread JSON read */
+    int64_t max_parse_bytes;     /* largest json-c tree of one document (of a thread: one post) */
 } crawler_settings;
 
 /* Crawl until SIGTERM (or, with --once, until every board was crawled

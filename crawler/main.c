@@ -75,6 +75,15 @@ static const cfg_option crawler_options[] = {
      .min = 1024,
      .max = 4294967296.0,
      .help = "largest threads.json or thread JSON read"},
+    {.name = "max-parse-memory",
+     .env = "IMGFEED_MAX_PARSE_MEMORY",
+     .type = CFG_BYTES,
+     .offset = offsetof(crawler_settings, max_parse_bytes),
+     .defval = "64MiB",
+     .min = 65536,
+     .max = 68719476736.0,
+     .help = "most memory one parsed JSON document may take (threads.json, an index; of a thread, one post), "
+             "estimated from its shape before parsing; a larger one is refused as too complex"},
     {0},
 };
 

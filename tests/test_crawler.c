@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -164,6 +165,7 @@ typedef struct harvest {
     json_object *keys;   /* routing key -> items published under it */
     size_t items;        /* items taken, copies included */
     size_t messages;
+    size_t longest;      /* the longest message body */
 } harvest;
 
 static void harvest_init(harvest *h) {
@@ -187,6 +189,7 @@ static void harvest_take(harvest *h, int64_t quiet_ms) {
         json_object *items = json_tokener_parse(d.body);
         if (!items || !json_object_is_type(items, json_type_array)) fail_msg("the crawler published %.200s", d.body);
         h->messages++;
+        if (d.len > h->longest) h->longest = d.len;
         json_object *count;
         if (!json_object_object_get_ex(h->keys, d.routing_key, &count)) {
             count = json_object_new_int(0);
@@ -342,7 +345,7 @@ static void test_recorded_boards(void **state) {
                                         "4chan/g-thread-41703336-webm-gif.json", "4chan/g-thread-41704783.json",
                                         "4chan/v-thread-393603295.json", "vichan/lainchan-lambda-thread-30364.json"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char *path = xasprintf("%s/../shared/fixtures/real/%s", testenv_source_dir(), files[i]);
+        char *path = xasprintf("%s/tests/fixtures/real/%s", testenv_source_dir(), files[i]);
         json_object *root = json_object_from_file(path), *posts;
         if (!root || !json_object_object_get_ex(root, "posts", &posts)) fail_msg("cannot read %s", path);
         want += (long)json_object_array_length(posts);
@@ -451,6 +454,150 @@ static void test_faults(void **state) {
     harvest_release(&h);
 }
 
+/* How many lines of the crawler's log hold TEXT (and TEXT2, when given). */
+static int log_lines(const char *text, const char *text2) {
+    FILE *f = fopen(t.crawler.log, "r");
+    if (!f) return 0; /* not written yet */
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, text) && (!text2 || strstr(line, text2))) n++;
+    fclose(f);
+    return n;
+}
+
+/* A thread far bigger than --max-message is published in several messages,
+ * none over the limit, every post once; its state is saved once all are
+ * confirmed, so the next crawl publishes nothing.  Before, a thread was one
+ * message whatever its size, which the broker refuses over its limit. */
+#define BIG_POSTS 3000
+static void test_big_thread_split(void **state) {
+    (void)state;
+    make_site("big", "4chan", 1, 1, BIG_POSTS);
+    json_object *entries = json_object_new_array();
+    json_object_array_add(entries, site_entry("big", "4chan", 1, 100));
+    write_sites(entries);
+    static const char *const args[] = {"--max-message", "64KiB", NULL};
+    crawl_once(args);
+    harvest h;
+    harvest_init(&h);
+    harvest_take(&h, 1000);
+    fprintf(stderr, "%zu posts in %zu messages, the longest %zu bytes\n", h.items, h.messages, h.longest);
+    assert_int_equal(h.items, BIG_POSTS);
+    assert_int_equal(json_object_object_length(h.by_id), BIG_POSTS);
+    assert_true(h.messages >= 10); /* about 900 KB of posts */
+    assert_true(h.longest <= 65536);
+    crawl_once(args);
+    harvest_take(&h, 1000);
+    assert_int_equal(h.items, BIG_POSTS);
+    harvest_release(&h);
+}
+
+/* A post too large for any message is refused for good: logged with the
+ * reason, counted, passed over; the board's other posts and the site's
+ * other board are published, and the next crawl does not try it again.
+ * Recorded 4chan threads (board g: posts of up to 2.3 KB) under a
+ * --max-message of 2 KiB. */
+static void test_refused_post_others_go_on(void **state) {
+    (void)state;
+    json_object_put(fixture_control(&t.fx, "chan/recorded?site=rec"));
+    json_object *e = site_entry("rec", "4chan", 0, 100);
+    json_object *boards = json_object_new_array();
+    json_object_array_add(boards, json_object_new_string("g"));
+    json_object_array_add(boards, json_object_new_string("v"));
+    json_object_object_add(e, "boards", boards);
+    json_object *entries = json_object_new_array();
+    json_object_array_add(entries, e);
+    write_sites(entries);
+    static const char *const args[] = {"--max-message", "2KiB", NULL};
+    crawl_once(args);
+    harvest h;
+    harvest_init(&h);
+    harvest_take(&h, 1000);
+    long g = key_count(&h, "rec.thread.g") + key_count(&h, "rec.post.g");
+    long v = key_count(&h, "rec.thread.v") + key_count(&h, "rec.post.v");
+    int refused = log_lines("refused for good and passed over", NULL);
+    fprintf(stderr, "g: %ld published, %d refused; v: %ld\n", g, refused, v);
+    assert_int_equal(v, 79);
+    assert_true(refused >= 1);
+    assert_int_equal(g + refused, 1 + 113 + 73 + 25);
+    assert_true(h.longest <= 2048);
+    assert_int_equal(log_lines(" refused for good, ", NULL), 1); /* the closing count */
+    crawl_once(args);
+    harvest_take(&h, 1000);
+    assert_int_equal(log_lines("refused for good and passed over", NULL), 0); /* not tried again */
+    assert_int_equal(h.items, (size_t)(g + v));
+    harvest_release(&h);
+}
+
+/* SIGTERM, then the crawler must exit 0 within 5 s. */
+static void stop_within_5s(const char *state_name) {
+    double took = proc_stop_timed(&t.crawler);
+    fprintf(stderr, "%s: exited 0 after %.2f s\n", state_name, took);
+    if (took > 5) fail_msg("%s: the crawler took %.1f s to stop", state_name, took);
+}
+
+/* SIGTERM ends the crawler within seconds, exit 0, in every state: while it
+ * reconnects to a broker that is not there, and while it waits out a long
+ * Retry-After.  Before, it took the stop to drain and then waited on. */
+static void test_sigterm_in_every_state(void **state) {
+    (void)state;
+    make_site("stp", "4chan", 1, 1, 2);
+    json_object *entries = json_object_new_array();
+    json_object_array_add(entries, site_entry("stp", "4chan", 1, 100));
+    write_sites(entries);
+    /* A broker port nobody listens on: mq_new retries with backoff. */
+    char *url = xasprintf("amqp://guest:guest@127.0.0.1:%d", testenv_free_port());
+    const char *const dead[] = {"--amqp-url", url, NULL};
+    crawler_start(dead);
+    proc_wait_log(&t.crawler, "retrying in");
+    stop_within_5s("reconnecting");
+    free(url);
+    /* A 429 with Retry-After: 60 on threads.json. */
+    json_object_put(fixture_control(&t.fx, "chan/fault?site=stp&path=/stp/b0/threads.json&status=429&retry_after=60"));
+    crawler_start(NULL);
+    proc_wait_log(&t.crawler, "retry-after");
+    stop_within_5s("waiting out Retry-After");
+}
+
+/* A board that always fails backs off: the delays grow (up to minutes), the
+ * crawler says so once, not at every attempt, and the site's other board
+ * goes on at its poll interval. */
+static void test_failing_board_backs_off(void **state) {
+    (void)state;
+    make_site("bko", "4chan", 2, 1, 2);
+    json_object *entries = json_object_new_array();
+    json_object *e = site_entry("bko", "4chan", 2, 100);
+    json_object_object_add(e, "poll_interval", json_object_new_string("300ms"));
+    json_object_array_add(entries, e);
+    write_sites(entries);
+    json_object_put(fixture_control(&t.fx, "chan/fault?site=bko&path=/bko/b0/threads.json&status=500"));
+    static const char *const args[] = {"--retries", "0", NULL};
+    crawler_start(args);
+    time_sleep_ns(12 * TIME_NS_PER_S);
+    proc_stop(&t.crawler);
+    json_object *b0 = requests("/bko/b0/threads.json"), *entries0 = b0;
+    json_object *b1 = requests("/bko/b1/threads.json"), *entries1 = b1;
+    size_t n0 = json_object_array_length(entries0), n1 = json_object_array_length(entries1);
+    double last_gap = 0;
+    for (size_t i = 1; i < n0; i++) {
+        json_object *a, *b;
+        json_object_object_get_ex(json_object_array_get_idx(entries0, i - 1), "mono", &a);
+        json_object_object_get_ex(json_object_array_get_idx(entries0, i), "mono", &b);
+        double gap = json_object_get_double(b) - json_object_get_double(a);
+        fprintf(stderr, "b0 asked again after %.2f s\n", gap);
+        assert_true(gap >= last_gap * 0.99);
+        assert_true(gap >= 2.4);
+        last_gap = gap;
+    }
+    fprintf(stderr, "in 12 s: b0 (always 500) asked %zu times, b1 %zu times\n", n0, n1);
+    assert_true(n0 >= 2 && n0 <= 4);
+    assert_true(n1 >= 10);
+    assert_int_equal(log_lines("/b0/", "trying again in"), 1); /* said once */
+    json_object_put(b0);
+    json_object_put(b1);
+}
+
 /* Without --once the crawler polls until SIGTERM, then exits 0; a deleted
  * thread (404) is dropped. */
 static void test_daemon_sigterm(void **state) {
@@ -524,6 +671,10 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_kill9_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_sigterm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_big_thread_split, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_post_others_go_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_in_every_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failing_board_backs_off, setup, teardown),
     };
     const struct CMUnitTest rate[] = {
         cmocka_unit_test_setup_teardown(test_rate, setup, teardown),
