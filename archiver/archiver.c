@@ -34,9 +34,11 @@
  *
  * Stopping: the first SIGTERM/SIGINT stops the taking of new messages; the
  * batch, and whatever the broker had already delivered, are written and
- * acked, then the process exits 0.  If PostgreSQL stays
- * unreachable for ARCHIVER_DRAIN_MS after the stop, or a second signal
- * comes, it exits 1 without acking: the broker keeps those messages.
+ * acked, then the process exits 0.  If that is not done within the drain
+ * time of sig.h (SIG_DRAIN_MS: PostgreSQL or the broker unreachable, a
+ * write that hangs), or a second signal comes, it exits 0 as well, without
+ * acking what it did not store: the broker keeps those messages, and
+ * nothing is lost.
  */
 #include "archiver.h"
 
@@ -56,7 +58,6 @@
 
 #define ARCHIVER_IDLE_WAIT_MS 200 /* longest wait for a delivery with an empty batch */
 #define ARCHIVER_SLICE_MS 100     /* backoff waits in slices, servicing the broker */
-#define ARCHIVER_DRAIN_MS 10000   /* after a stop, how long PostgreSQL may stay away */
 #define ARCHIVER_STATS_EVERY_NS (60 * TIME_NS_PER_S)
 #define ARCHIVER_REASON_MAX 1024
 #define ARCHIVER_IDLE_TAKE 1 /* deliveries taken per idle call while a batch is written: few, so that
@@ -75,8 +76,7 @@ typedef struct archiver {
     batch *writing; /* being written; NULL between flushes */
     backoff pg_backoff;
     bool stopping;       /* a stop was taken: drain and exit */
-    bool abandoned;      /* gave up draining: exit 1 */
-    int64_t drain_deadline_ns;
+    bool abandoned;      /* gave up draining: what is held is not acked */
     int64_t last_take_ns; /* when the last delivery was taken, its parsing done (--flush-quiet) */
     uint64_t hole_generation; /* a delivery of this connection was neither stored nor acked */
     archiver_stats stats;
@@ -86,6 +86,7 @@ typedef struct archiver {
 /* --- waiting --- */
 
 static void archiver_take(archiver *a, mq_delivery *d);
+static void archiver_take_stop(archiver *a);
 
 static bool archiver_batch_full(const archiver *a, const batch *b) {
     return b->items >= (size_t)a->s->batch_size || b->bytes >= (size_t)a->s->batch_bytes;
@@ -96,6 +97,7 @@ static bool archiver_batch_full(const archiver *a, const batch *b) {
  * took something (pgstore looks at its socket and calls again at once). */
 static bool archiver_idle(void *arg) {
     archiver *a = arg;
+    archiver_take_stop(a); /* a stop during a write starts the drain (sig.h), so that a hung write ends */
     if (!a->q) return false;
     if (!a->writing || a->stopping || archiver_batch_full(a, a->filling)) {
         mq_tick(a->q);
@@ -123,16 +125,17 @@ static void archiver_take_stop(archiver *a) {
     log_info("stop requested: writing the %zu items held, then exiting",
              a->filling->items + (a->writing ? a->writing->items : 0));
     a->stopping = true;
-    a->drain_deadline_ns = time_mono_ns() + ARCHIVER_DRAIN_MS * TIME_NS_PER_MS;
 }
 
 /* Take a requested stop; false when waiting must end for good: a second
- * signal, or PostgreSQL away past the drain deadline. */
+ * signal, or the drain time over (sig.h). */
 static bool archiver_check_stop(archiver *a) {
     archiver_take_stop(a);
     if (a->abandoned) return false;
-    if (a->stopping && time_mono_ns() > a->drain_deadline_ns) {
-        log_warn("PostgreSQL stayed unreachable for %d s after the stop request: exiting", ARCHIVER_DRAIN_MS / 1000);
+    if (a->stopping && sig_drain_left_ms() == 0) {
+        log_warn("the %d s to drain after the stop request are over: exiting; the %zu items held are not acked, and "
+                 "the broker delivers them again",
+                 SIG_DRAIN_MS / 1000, a->filling->items + (a->writing ? a->writing->items : 0));
         a->abandoned = true;
         return false;
     }
@@ -159,7 +162,9 @@ static void archiver_dead_letter(archiver *a, const mq_delivery *d, const char *
              reason, mq_target_name(a->q, MQ_EXCHANGE_DEAD));
     archiver_take_stop(a); /* a drain may still publish */
     int rc = mq_publish_dead(a->q, d->routing_key, d->body, d->len, reason);
-    if (rc != MQ_OK && rc != MQ_UNROUTABLE) {
+    /* MQ_REFUSED: the broker will not take it even in E.dead (mq logged
+     * it); it can never be processed, so it is acked, not kept for ever. */
+    if (rc != MQ_OK && rc != MQ_UNROUTABLE && rc != MQ_REFUSED) {
         log_warn("cannot dead-letter the message: %s; it stays in the queue", mq_status_text(rc));
         if (d->tag.generation == mq_generation(a->q)) a->hole_generation = d->tag.generation;
         return;
@@ -387,7 +392,7 @@ static int archiver_loop(archiver *a) {
     }
     if (!a->abandoned) archiver_drain(a);
     archiver_log_stats(a);
-    return a->abandoned ? 1 : 0;
+    return 0;
 }
 
 static pgstore *archiver_pgstore_new(const archiver_settings *s, archiver *a) {
@@ -423,7 +428,7 @@ int archiver_run(const archiver_settings *s) {
         int64_t delay = backoff_next_ms(&a.pg_backoff);
         log_warn("waiting for PostgreSQL; trying again in %" PRId64 " ms", delay);
         if (!archiver_wait(&a, delay) || a.stopping) {
-            status = a.abandoned ? 1 : 0;
+            status = 0;
             goto done;
         }
     }

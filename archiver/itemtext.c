@@ -72,6 +72,29 @@ static long itemtext_escape_unit(const char *s, size_t avail) {
     return v;
 }
 
+/* The length of the number at S: -?digits(.digits)?([eE][+-]?digits)?, or
+ * 0 when S holds none. */
+static size_t itemtext_number_len(const char *s, size_t avail) {
+    size_t n = 0;
+    if (n < avail && s[n] == '-') n++;
+    size_t digits = n;
+    while (n < avail && s[n] >= '0' && s[n] <= '9')
+        n++;
+    if (n == digits) return 0;
+    if (n < avail && s[n] == '.') {
+        n++;
+        while (n < avail && s[n] >= '0' && s[n] <= '9')
+            n++;
+    }
+    if (n < avail && (s[n] == 'e' || s[n] == 'E')) {
+        n++;
+        if (n < avail && (s[n] == '+' || s[n] == '-')) n++;
+        while (n < avail && s[n] >= '0' && s[n] <= '9')
+            n++;
+    }
+    return n;
+}
+
 /* A bare word outside strings must be true, false or null. */
 static bool itemtext_word_ok(const char *s, size_t avail, size_t *wlen) {
     size_t n = 0;
@@ -92,6 +115,20 @@ size_t itemtext_repair(const char *item, size_t len, char *out, itemtext_repairs
         if (!in_string) {
             if (c == '"') {
                 in_string = true;
+            } else if (c == '-' || (c >= '0' && c <= '9')) {
+                /* A number, exponent and all (2.5e3, 1E+400): its letters are
+                 * no bare word.  The strict parser checked its form; jsonb
+                 * keeps every digit (numeric). */
+                size_t n = itemtext_number_len(item + i, len - i);
+                if (n == 0) { /* "-" not followed by a digit: -Infinity */
+                    snprintf(why, whylen, "not JSON: %.*s is not a JSON value", (int)(len - i < 20 ? len - i : 20),
+                             item + i);
+                    return (size_t)-1;
+                }
+                memcpy(out + o, item + i, n);
+                o += n;
+                i += n;
+                continue;
             } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
                 size_t wlen;
                 if (!itemtext_word_ok(item + i, len - i, &wlen)) {

@@ -36,6 +36,7 @@
 #include <libpq-fe.h>
 
 #include "log.h"
+#include "sig.h"
 #include "timeutil.h"
 #include "xalloc.h"
 
@@ -161,6 +162,11 @@ static PGresult *pgstore_exec(pgstore *pg, const char *sql, int nparams, const O
         if (rc > 0 && (pfd.revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(pg->conn)) goto broken;
         if (unsent && rc > 0 && (pfd.revents & POLLOUT)) continue; /* the server waits for the rest: send first */
         busy = pg->opts.idle && pg->opts.idle(pg->opts.idle_arg);
+        if (sig_draining() && sig_stop_requested()) { /* the stop's drain time is over (sig.h) */
+            snprintf(err, errlen, "given up: the time to drain after the stop request is over");
+            pgstore_disconnect(pg);
+            return NULL;
+        }
         if (deadline && time_mono_ns() > deadline) {
             snprintf(err, errlen, "no answer within %lld ms", (long long)timeout_ms);
             pgstore_disconnect(pg);

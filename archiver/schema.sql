@@ -11,7 +11,7 @@
 --   imgfeed_find_image(k, v)  every image whose `_img` field k equals v, in all tables
 --   imgfeed_ensure_table(…)   create an archive table with its indexes, once
 --
--- and, on each archive table, the indexes the README's queries use: posts of a
+-- and, on each archive table, the indexes the queries of docs/querying.md use: posts of a
 -- board by time, and a GIN index that finds an image by sha1, md5 or any other
 -- `_img` field.
 --
@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS imgfeed_tables (
 -- their lengths differ (hashes of different sizes cannot be compared).
 -- Not STRICT, like imgfeed_images: PostgreSQL inlines a SQL function into
 -- the query only if it is not STRICT (or its body is strict itself, which a
--- CASE is not), and the near-duplicate search of the README, which runs
+-- CASE is not), and the near-duplicate search of docs/querying.md, which runs
 -- both over every image, takes a seventh of the time inlined.  NULL in still
 -- gives NULL out.
 CREATE OR REPLACE FUNCTION imgfeed_hamming(a text, b text) RETURNS integer

@@ -50,18 +50,6 @@ static void archiver_start(proc *p, const char *const *args) {
     proc_start_imgfeed(p, "archiver/imgfeed-archiver", t.exchange, args);
 }
 
-/* How often TEXT occurs in the log of P. */
-static int log_count(const proc *p, const char *text) {
-    FILE *f = fopen(p->log, "r");
-    if (!f) fail_msg("cannot open %s", p->log);
-    char line[4096];
-    int n = 0;
-    while (fgets(line, sizeof line, f))
-        if (strstr(line, text)) n++;
-    fclose(f);
-    return n;
-}
-
 /* --- publishing --- */
 
 static void publish_text(const char *key, const char *body, size_t len) {
@@ -340,6 +328,38 @@ static void test_mended_text(void **state) {
     }
 }
 
+/* Every number JSON allows reaches the archive, exponents too (json-c
+ * itself prints some doubles so): published straight to E, and through the
+ * hasher from E.raw.  jsonb keeps the value (numeric takes 1e400). */
+static void test_exponent_numbers(void **state) {
+    (void)state;
+    static const char *const ids[] = {"e-direct", "e-hashed"};
+    static const char *const fields = "\"a\":2.5e3,\"b\":1e400,\"c\":1.5e308,\"d\":1e-05,\"e\":-2E+3,\"f\":[1E5]";
+    char *direct = xasprintf("[{\"_id\":\"%s\",%s}]", ids[0], fields);
+    char *raw = xasprintf("[{\"_id\":\"%s\",%s}]", ids[1], fields);
+    publish_text("site.post.g", direct, strlen(direct));
+    mq_message m = {.routing_key = "site.post.g", .body = raw, .len = strlen(raw)};
+    assert_int_equal(mq_publish(t.q, mq_target_name(t.q, MQ_EXCHANGE_RAW), &m, 1), MQ_OK);
+    archiver_start(&t.archiver[0], NULL);
+    proc_start_imgfeed(&t.archiver[1], "hasher/imgfeed-hasher", t.exchange, NULL); /* the second slot: a hasher */
+    wait_rows(t.post_table, 2);
+    proc_stop(&t.archiver[1]);
+    proc_stop(&t.archiver[0]);
+    for (size_t i = 0; i < 2; i++) {
+        long n = pgtest_long("SELECT count(*) FROM \"%s\" WHERE id = '%s' AND data->'a' = '2500'::jsonb AND "
+                             "data->'b' = '1e400'::jsonb AND data->'c' = '1.5e308'::jsonb AND "
+                             "data->'d' = '0.00001'::jsonb AND data->'e' = '-2000'::jsonb AND "
+                             "data->'f' = '[100000]'::jsonb",
+                             t.post_table, ids[i]);
+        if (n != 1) fail_msg("row %s does not hold the numbers as sent", ids[i]);
+    }
+    assert_int_equal(pgtest_long("SELECT count(*) FROM \"%s\" WHERE id = '%s' AND data ? '_img'", t.post_table, ids[1]),
+                     1);
+    assert_int_equal(queue_count(MQ_QUEUE_DEAD), 0);
+    free(direct);
+    free(raw);
+}
+
 /* Messages that can never be stored go to E.dead with their reason; the
  * good ones around them are stored, in the same batch. */
 static void test_poison(void **state) {
@@ -444,7 +464,7 @@ static void survive(const char *what, void (*disrupt)(void), const char *must_lo
     if (!t.archiver[0].pid) archiver_start(&t.archiver[0], args);
     wait_rows(t.post_table, STREAM_N);
     proc_stop(&t.archiver[0]);
-    if (must_log && log_count(&t.archiver[0], must_log) < 2) {
+    if (must_log && proc_log_count(&t.archiver[0], must_log) < 2) {
         proc_print_log(&t.archiver[0]);
         fail_msg("%s: the archiver's log never says \"%s\" again", what, must_log);
     }
@@ -626,6 +646,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_replay_newer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mended_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exponent_numbers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_poison, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_by_postgres, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),

@@ -36,6 +36,11 @@ static void test_repair(void **state) {
         {"{ }", "{ }", 0, 0},
         {"{\"\\u0000\":null }", "{\"\":null ,\"_repaired\":{\"nul\":1,\"utf8\":0}}", 1, 0},
         {"{\"a\":[true,false,null]}", "{\"a\":[true,false,null]}", 0, 0},
+        /* Every number JSON allows, exponents too, kept to the letter. */
+        {"{\"_id\":\"x\",\"a\":2.5e3}", "{\"_id\":\"x\",\"a\":2.5e3}", 0, 0},
+        {"{\"a\":[1e400,1.5e308,1e-05,-2E+3,0.5E-7,-0,1E5]}", "{\"a\":[1e400,1.5e308,1e-05,-2E+3,0.5E-7,-0,1E5]}", 0,
+         0},
+        {"{\"a\":12345678901234567890123e-3}", "{\"a\":12345678901234567890123e-3}", 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t len = strlen(cases[i].in);
@@ -54,7 +59,8 @@ static void test_repair(void **state) {
 
 static void test_refused(void **state) {
     (void)state;
-    static const char *const bad[] = {"{\"a\":NaN}", "{\"a\":-Infinity}", "{\"a\":nan}", "{\"a\":\"x"};
+    static const char *const bad[] = {"{\"a\":NaN}", "{\"a\":-Infinity}", "{\"a\":nan}", "{\"a\":\"x",
+                                      "{\"a\":1e5x}", "{\"a\":Infinity}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         size_t len = strlen(bad[i]);
         char *out = xmalloc(ITEMTEXT_REPAIR_ROOM(len));
