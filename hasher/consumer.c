@@ -9,10 +9,13 @@
  *      becomes a consumer_msg with one consumer_image per picture or video
  *      URL of its items, each queued as a download;
  *   2. fetch_perform: start due downloads (unless too many bodies wait for
- *      hashing, consumer_may_download: that bounds memory), wait a little for
- *      sockets, timers, or a hashing thread's fetch_wakeup, move transfers on;
- *   3. a finished download becomes a hashing job, a failed one an `_img`
- *      error entry; a finished hashing job is the image's `_img` entry;
+ *      hashing, consumer_may_download, or the memory budget is spent), wait
+ *      a little for sockets, timers, or a hashing thread's fetch_wakeup,
+ *      move transfers on;
+ *   3. a finished download becomes a hashing job once the memory its
+ *      decoding takes is reserved (consumer_collect_downloads), a failed
+ *      one an `_img` error entry; a finished hashing job is the image's
+ *      `_img` entry, and gives its memory back;
  *   4. the messages whose images are all done are published to E in one
  *      confirmed batch, then acked one by one; while the broker confirms,
  *      mq calls consumer_idle, which goes on with steps 2 and 3 (the
@@ -30,16 +33,37 @@
  * loop ends when the messages in flight are published and acked.  mq refuses
  * to work while a stop is requested, so the consumer takes the request (it
  * takes the flag, sig_take_stop) and remembers it; a second signal sets the flag
- * again, and then the loop ends at once, leaving what is unfinished to be
+ * again, and so does the end of the drain time (SIG_DRAIN_MS after the first
+ * signal), and then the loop ends at once, leaving what is unfinished to be
  * delivered again.
+ *
+ * Publishing (consumer_publish_ready): each message's items, `_img` added,
+ * are cut into messages under --max-message (msgout.c); an item too large
+ * for any message, and the items of a message the broker refuses for good,
+ * go to E.dead one by one as received, and an item that E.dead refuses too
+ * is logged and dropped, since it can never be processed.  The input is
+ * acked only when all of its items are settled so.
  *
  * --save-dir failures (a full disk) do not lose files: the message is not
  * published but nacked back to the queue, and no new message is taken for a
  * backoff delay.
+ *
+ * Memory (--max-memory, membudget.h): a downloaded body comes with its claim
+ * on the budget (fetch.c reserved it); before it is hashed the claim grows
+ * by what decoding and hashing it take (hashfile_working_bytes, from the
+ * header), and when that does not fit the image waits, in order, in
+ * c->memory_wait (CONSUMER_IMAGE_MEMORY) while its body stays counted; it
+ * waits in the budget's first queue, ahead of every download, since
+ * hashing gives memory back and downloading only takes it.  The claim is
+ * released when the hashing job comes back.  So the bodies being
+ * downloaded, waiting and being hashed, and the decoders' pixels, together
+ * stay within the budget, but for the one request that may go alone when
+ * nothing else runs (membudget.h).
  */
 #include "consumer.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -53,14 +77,16 @@
 #include "checksum.h"
 #include "fetch.h"
 #include "hashfile.h"
+#include "http.h"
 #include "imgformat.h"
 #include "items.h"
 #include "log.h"
+#include "membudget.h"
 #include "mq.h"
+#include "msgout.h"
 #include "netguard.h"
 #include "ratelimit.h"
 #include "savedir.h"
-#include "sbuf.h"
 #include "sig.h"
 #include "timeutil.h"
 #include "workpool.h"
@@ -80,6 +106,7 @@
 #define CONSUMER_BACKLOG_SMALL_PER_THREAD 32
 #define CONSUMER_BACKLOG_BYTES (64u << 20)
 #define CONSUMER_REASON_MAX 256
+#define CONSUMER_MMAP_THRESHOLD (256 * 1024) /* see consumer_open */
 
 typedef enum consumer_msg_state {
     CONSUMER_MSG_WORKING, /* images downloading or hashing */
@@ -89,6 +116,7 @@ typedef enum consumer_msg_state {
 
 typedef enum consumer_image_state {
     CONSUMER_IMAGE_DOWNLOADING,
+    CONSUMER_IMAGE_MEMORY, /* downloaded, waiting for the memory its hashing takes */
     CONSUMER_IMAGE_HASHING,
     CONSUMER_IMAGE_DONE,
 } consumer_image_state;
@@ -105,10 +133,13 @@ typedef struct consumer_image {
     const char *url;       /* owned by the item's JSON */
     char expected_md5[32]; /* the site's base64 md5 of the file, or "" */
     fetch_job *download;   /* while DOWNLOADING */
-    unsigned char *body;   /* while HASHING: the worker frees it */
+    unsigned char *body;   /* while MEMORY and HASHING: the worker frees it */
     size_t len;
-    atomic_bool cancelled; /* the message was dropped: the worker skips the work */
-    json_object *entry;    /* the `_img` entry once DONE, until it joins the item */
+    membudget_claim claim; /* from MEMORY until the hashing job is back: the body and its decoding */
+    uint64_t hash_total;   /* the claim while hashing: the body and hashfile_working_bytes */
+    struct consumer_image *wait_prev, *wait_next; /* c->memory_wait, while MEMORY */
+    atomic_bool cancelled;                        /* the message was dropped: the worker skips the work */
+    json_object *entry;                           /* the `_img` entry once DONE, until it joins the item */
     bool save_failed;
     char save_error[SAVEDIR_ERROR_MAX];
 } consumer_image;
@@ -127,14 +158,20 @@ struct consumer_msg {
     size_t nimages;
     size_t images_left; /* not DONE yet */
     size_t hashing;     /* images in the workpool */
-    char *body;         /* once READY: the items as published */
-    size_t body_len;
+    msgout out;         /* once READY and built: the messages to publish */
+    bool built;
 };
 
 typedef struct consumer_stats {
     uint64_t messages_in, messages_out, items_out, dead_lettered, dropped, requeued;
+    uint64_t items_dead; /* items sent to E.dead alone: too large for a message, or refused */
+    uint64_t items_lost; /* items refused even by E.dead: logged and dropped */
     uint64_t images_ok, images_failed, bytes;
 } consumer_stats;
+
+typedef struct consumer_wait_list {
+    consumer_image *head, *tail;
+} consumer_wait_list;
 
 struct consumer {
     const consumer_settings *s;
@@ -144,6 +181,8 @@ struct consumer {
     fetch *fetch;
     workpool *pool;
     hashfile_options hash_options;
+    membudget *budget;                     /* --max-memory */
+    consumer_wait_list memory_wait;        /* images downloaded, waiting for memory to be hashed, in order */
     size_t max_backlog, max_backlog_small; /* see CONSUMER_BACKLOG_PER_THREAD */
     size_t backlog_bytes;                  /* of the bodies submitted and not yet taken back */
     uint64_t generation;
@@ -173,6 +212,35 @@ static void consumer_msg_set_state(consumer_msg *m, consumer_msg_state to, const
     m->state = to;
 }
 
+/* --- images waiting for memory --- */
+
+static void consumer_wait_append(consumer *c, consumer_image *im) {
+    consumer_wait_list *l = &c->memory_wait;
+    im->wait_prev = l->tail;
+    im->wait_next = NULL;
+    if (l->tail) {
+        l->tail->wait_next = im;
+    } else {
+        l->head = im;
+    }
+    l->tail = im;
+}
+
+static void consumer_wait_remove(consumer *c, consumer_image *im) {
+    consumer_wait_list *l = &c->memory_wait;
+    if (im->wait_prev) {
+        im->wait_prev->wait_next = im->wait_next;
+    } else {
+        l->head = im->wait_next;
+    }
+    if (im->wait_next) {
+        im->wait_next->wait_prev = im->wait_prev;
+    } else {
+        l->tail = im->wait_prev;
+    }
+    im->wait_prev = im->wait_next = NULL;
+}
+
 /* --- messages: life and death --- */
 
 static void consumer_msg_link(consumer *c, consumer_msg *m) {
@@ -199,13 +267,15 @@ static void consumer_msg_free(consumer *c, consumer_msg *m) {
     for (size_t i = 0; i < m->nimages; i++) {
         consumer_image *im = &m->images[i];
         if (im->download) fetch_cancel(c->fetch, im->download);
+        if (im->state == CONSUMER_IMAGE_MEMORY) consumer_wait_remove(c, im);
         free(im->body);
+        membudget_release(&im->claim);
         if (im->entry) json_object_put(im->entry);
     }
     free(m->images);
     json_object_put(m->items);
     free(m->text);
-    free(m->body);
+    msgout_release(&m->out);
     free(m->routing_key);
     free(m);
 }
@@ -219,6 +289,13 @@ static void consumer_msg_drop(consumer *c, consumer_msg *m, const char *why) {
         if (im->download) {
             fetch_cancel(c->fetch, im->download);
             im->download = NULL;
+        }
+        if (im->state == CONSUMER_IMAGE_MEMORY) {
+            consumer_wait_remove(c, im);
+            free(im->body);
+            im->body = NULL;
+            membudget_release(&im->claim);
+            im->state = CONSUMER_IMAGE_DONE;
         }
         if (im->state == CONSUMER_IMAGE_HASHING) atomic_store(&im->cancelled, true);
     }
@@ -267,6 +344,13 @@ static void consumer_image_done(consumer *c, consumer_image *im, json_object *en
     if (--m->images_left == 0) consumer_msg_set_state(m, CONSUMER_MSG_READY, "every image done");
 }
 
+/* URL as a log line may show it: without user name and password (a new
+ * string the caller frees). */
+static char *consumer_shown_url(const char *url) {
+    char *shown = http_url_strip_userinfo(url, NULL);
+    return shown ? shown : xstrdup("(a url that cannot be parsed)");
+}
+
 static json_object *consumer_error_entry(int url_index, const char *error) {
     json_object *entry = json_object_new_object();
     json_object_object_add(entry, "url", json_object_new_int(url_index));
@@ -280,7 +364,11 @@ static void consumer_check_md5(json_object *entry, const consumer_image *im, con
     char b64[4 * ((16 + 2) / 3) + 1];
     checksum_base64(res->sums.md5, sizeof res->sums.md5, b64);
     if (strcmp(b64, im->expected_md5) == 0) return;
-    log_debug("%s: md5 %s, the site says %s", im->url, b64, im->expected_md5);
+    if (log_enabled(LOG_DEBUG)) {
+        char *shown = consumer_shown_url(im->url);
+        log_debug("%s: md5 %s, the site says %s", shown, b64, im->expected_md5);
+        free(shown);
+    }
     if (!json_object_object_get_ex(entry, "error", NULL))
         json_object_object_add(entry, "error", json_object_new_string("md5 mismatch"));
 }
@@ -352,6 +440,7 @@ static size_t consumer_find_images(consumer_msg *m, consumer_image *images) {
                 im->url = json_object_get_string(url);
                 im->job.run = consumer_hash_run;
                 atomic_init(&im->cancelled, false);
+                membudget_claim_init(&im->claim, m->owner->budget);
                 if (u == 0) consumer_expected_md5(item, urls, im->expected_md5, sizeof im->expected_md5);
             }
             n++;
@@ -365,6 +454,16 @@ static void consumer_dead_letter(consumer *c, const mq_delivery *d, const char *
     log_warn("cannot process a message of routing key %s (%zu bytes): %s; sending it to %s", d->routing_key, d->len,
              reason, mq_target_name(c->q, MQ_EXCHANGE_DEAD));
     int rc = mq_publish_dead(c->q, d->routing_key, d->body, d->len, reason);
+    if (rc == MQ_REFUSED) {
+        /* Too large even for E.dead: it can never be processed, and kept
+         * unacknowledged it would come back for ever. */
+        log_error("cannot keep a message of routing key %s (%zu bytes) even in %s: refused; it can never be "
+                  "processed and is dropped",
+                  d->routing_key, d->len, mq_target_name(c->q, MQ_EXCHANGE_DEAD));
+        c->stats.items_lost++;
+        mq_ack(c->q, d->tag, false);
+        return;
+    }
     if (rc != MQ_OK && rc != MQ_UNROUTABLE) {
         log_warn("cannot dead-letter the message: %s; it stays in the queue", mq_status_text(rc));
         return;
@@ -415,16 +514,23 @@ static void consumer_on_delivery(consumer *c, mq_delivery *d) {
 
 /* --- the steps of the loop --- */
 
-/* Notice a stop request: the first starts the draining, the second ends. */
+/* Notice a stop request: the first starts the draining; a second signal,
+ * or the end of the drain time (sig.h), ends it. */
 static void consumer_watch_stop(consumer *c) {
     if (!c->draining) {
         if (!sig_take_stop()) return; /* taken: mq works again, for the publishes and acks still due */
         c->draining = true;
-        log_info("stop requested: finishing the %zu messages in flight, then exiting (a second signal exits at once)",
-                 c->live);
+        log_info("stop requested: finishing the %zu messages in flight within %d s, then exiting (a second signal "
+                 "exits at once)",
+                 c->live, SIG_DRAIN_MS / 1000);
     } else if (sig_stop_requested() && !c->aborting) {
         c->aborting = true;
-        log_warn("stop requested again: exiting now; %zu unfinished messages will be delivered again", c->live);
+        if (sig_drain_left_ms() == 0)
+            log_warn("the %d s of drain time are over (or a second signal came): exiting now; %zu unfinished "
+                     "messages will be delivered again",
+                     SIG_DRAIN_MS / 1000, c->live);
+        else
+            log_warn("stop requested again: exiting now; %zu unfinished messages will be delivered again", c->live);
     }
 }
 
@@ -465,23 +571,54 @@ static bool consumer_may_download(const consumer *c) {
     return waiting < c->max_backlog_small && c->backlog_bytes < CONSUMER_BACKLOG_BYTES;
 }
 
+/* Give IM, downloaded and its memory reserved, to a hashing thread. */
+static void consumer_image_hash(consumer *c, consumer_image *im) {
+    c->backlog_bytes += im->len;
+    im->state = CONSUMER_IMAGE_HASHING;
+    im->msg->hashing++;
+    workpool_submit(c->pool, &im->job);
+}
+
 static void consumer_collect_downloads(consumer *c) {
     fetch_result r;
     while (fetch_take(c->fetch, &r)) {
         consumer_image *im = r.userdata;
         im->download = NULL;
         if (!r.ok) {
-            log_debug("image %s of message %" PRIu64 ": %s", im->url, im->msg->id, r.error);
+            if (log_enabled(LOG_DEBUG)) {
+                char *shown = consumer_shown_url(im->url);
+                log_debug("image %s of message %" PRIu64 ": %s", shown, im->msg->id, r.error);
+                free(shown);
+            }
             consumer_image_done(c, im, consumer_error_entry(im->url_index, r.error));
             continue;
         }
         c->stats.bytes += r.len;
         im->body = r.body;
         im->len = r.len;
-        c->backlog_bytes += r.len;
-        im->state = CONSUMER_IMAGE_HASHING;
-        im->msg->hashing++;
-        workpool_submit(c->pool, &im->job);
+        membudget_claim_move(&im->claim, &r.claim);
+        im->hash_total = im->claim.held + hashfile_working_bytes(im->body, im->len, &c->hash_options);
+        im->state = CONSUMER_IMAGE_MEMORY;
+        /* Asked even behind others: a claim that waits must be in the
+         * budget's queue, or the budget would count its body as work still
+         * running and never let the oldest waiter go alone. */
+        if (membudget_reserve_first(&im->claim, im->hash_total)) {
+            consumer_image_hash(c, im);
+        } else {
+            log_debug("image %d of item %zu of message %" PRIu64 " (%zu bytes) waits for %" PRIu64
+                      " bytes of memory to be hashed",
+                      im->url_index, im->item, im->msg->id, im->len, im->hash_total);
+            consumer_wait_append(c, im);
+        }
+    }
+}
+
+/* Submit the images waiting for memory, in order, while it can be had. */
+static void consumer_submit_waiting(consumer *c) {
+    consumer_image *im;
+    while ((im = c->memory_wait.head) && membudget_reserve_first(&im->claim, im->hash_total)) {
+        consumer_wait_remove(c, im);
+        consumer_image_hash(c, im);
     }
 }
 
@@ -491,6 +628,7 @@ static void consumer_collect_hashes(consumer *c) {
         consumer_image *im = (consumer_image *)((char *)job - offsetof(consumer_image, job));
         consumer_msg *m = im->msg;
         c->backlog_bytes -= im->len;
+        membudget_release(&im->claim); /* the worker freed the body, the decoder its pixels */
         m->hashing--;
         if (m->state == CONSUMER_MSG_DROPPED) {
             if (m->hashing == 0) consumer_msg_free(c, m);
@@ -501,8 +639,6 @@ static void consumer_collect_hashes(consumer *c) {
         consumer_image_done(c, im, entry);
     }
 }
-
-#define CONSUMER_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 /* Item I's `_img` array: its images' entries (moved out of them), in `_urls`
  * order, from *NEXT on. */
@@ -515,56 +651,23 @@ static json_object *consumer_msg_take_img(consumer_msg *m, size_t i, size_t *nex
     return img;
 }
 
-/* The items with their `_img` arrays appended to the text each came in
- * (every digit and key kept as the crawler wrote them), or NULL when the text
- * cannot be cut into the parsed items or an item has an `_img` already. */
-static char *consumer_msg_splice(consumer_msg *m, size_t *len) {
-    size_t n = json_object_array_length(m->items);
+/* The messages to publish, made once (a publish interrupted by a stop is
+ * repeated): the items with their `_img`, in parts under --max-message
+ * (msgout.c). */
+static void consumer_msg_make_output(consumer *c, consumer_msg *m) {
+    if (m->built) return;
+    size_t n = json_object_array_length(m->items), next = 0;
+    json_object **imgs = xcalloc(n ? n : 1, sizeof *imgs);
     for (size_t i = 0; i < n; i++)
-        if (json_object_object_get_ex(json_object_array_get_idx(m->items, i), "_img", NULL)) return NULL;
-    items_span *spans = xmalloc((n ? n : 1) * sizeof *spans);
-    if (items_split(m->text, m->text_len, spans, n) != n) {
-        free(spans);
-        return NULL;
-    }
-    sbuf out = {0};
-    sbuf_grow(&out, m->text_len + 2 + n * 16);
-    sbuf_addc(&out, '[');
-    size_t next = 0;
-    for (size_t i = 0; i < n; i++) {
-        json_object *img = consumer_msg_take_img(m, i, &next);
-        size_t img_len = 0;
-        const char *img_text = json_object_to_json_string_length(img, CONSUMER_JSON_FLAGS, &img_len);
-        const char *key = items_span_is_empty(spans[i]) ? "\"_img\":" : ",\"_img\":";
-        if (i) sbuf_addc(&out, ',');
-        sbuf_add(&out, spans[i].text, spans[i].len - 1); /* all but its '}' */
-        sbuf_add(&out, key, strlen(key));
-        sbuf_add(&out, img_text, img_len);
-        sbuf_addc(&out, '}');
-        json_object_put(img);
-    }
-    sbuf_addc(&out, ']');
-    free(spans);
-    *len = out.len;
-    return out.p;
-}
-
-/* The body to publish, made once (a publish interrupted by a stop is
- * repeated): the items as delivered, each with its `_img` array appended;
- * json-c prints the whole array only when the text cannot be cut into the
- * parsed items (it always can: items_parse accepted it) or an item came
- * with an `_img` of its own, which is replaced. */
-static void consumer_msg_make_body(consumer_msg *m) {
-    if (m->body) return;
-    m->body = consumer_msg_splice(m, &m->body_len);
-    if (m->body) return;
-    size_t next = 0;
-    for (size_t i = 0; i < json_object_array_length(m->items); i++)
-        json_object_object_add(json_object_array_get_idx(m->items, i), "_img", consumer_msg_take_img(m, i, &next));
-    size_t len = 0;
-    const char *text = json_object_to_json_string_length(m->items, CONSUMER_JSON_FLAGS, &len);
-    m->body = xstrndup(text, len); /* json-c escapes a NUL byte: the text holds none */
-    m->body_len = len;
+        imgs[i] = consumer_msg_take_img(m, i, &next);
+    int64_t max = mq_max_message(c->q);
+    msgout_build(&m->out, m->routing_key, m->text, m->text_len, m->items, imgs, max > 0 ? (uint64_t)max : 0);
+    free(imgs);
+    m->built = true;
+    if (m->out.nmsgs > 1)
+        log_info("message %" PRIu64 " (%s, %zu items) is published as %zu messages under --max-message (%" PRId64
+                 " bytes)",
+                 m->id, m->routing_key, n, m->out.nmsgs, max);
 }
 
 /* A READY message whose files could not be saved: back to the queue, and a
@@ -573,9 +676,11 @@ static bool consumer_msg_requeue_if_unsaved(consumer *c, consumer_msg *m) {
     for (size_t i = 0; i < m->nimages; i++) {
         if (!m->images[i].save_failed) continue;
         int64_t delay = backoff_next_ms(&c->hold_backoff);
+        char *shown = consumer_shown_url(m->images[i].url);
         log_error("cannot save %s of message %" PRIu64 ": %s; putting the message back and taking no new one "
                   "for %" PRId64 " ms",
-                  m->images[i].url, m->id, m->images[i].save_error, delay);
+                  shown, m->id, m->images[i].save_error, delay);
+        free(shown);
         c->hold_until_ns = time_mono_ns() + delay * TIME_NS_PER_MS;
         mq_nack(c->q, m->tag, false, true);
         c->stats.requeued++;
@@ -587,51 +692,129 @@ static bool consumer_msg_requeue_if_unsaved(consumer *c, consumer_msg *m) {
     return false;
 }
 
-/* Publish every READY message in one confirmed batch, then ack them. */
+/* The `_id` of item I of M (items_parse made sure it has one). */
+static const char *consumer_item_id(const consumer_msg *m, size_t i) {
+    json_object *id = NULL;
+    json_object_object_get_ex(json_object_array_get_idx(m->items, i), "_id", &id);
+    return json_object_get_string(id);
+}
+
+/* Send item I of M to E.dead as it was received, with REASON.  True once it
+ * is settled: kept there, or refused even there (too large for the broker as
+ * received), which is logged with its `_id` and counted, for it can never
+ * be processed; false when that is not known (a stop, or the broker gone):
+ * then M must not be acked. */
+static bool consumer_dead_letter_item(consumer *c, consumer_msg *m, size_t i, const char *reason) {
+    size_t len;
+    char *body = msgout_received(&m->out, i, &len);
+    const char *dead = mq_target_name(c->q, MQ_EXCHANGE_DEAD);
+    log_warn("item %s of message %" PRIu64 " (%s): %s; sending it to %s as received (%zu bytes)",
+             consumer_item_id(m, i), m->id, m->routing_key, reason, dead, len);
+    int rc = mq_publish_dead(c->q, m->routing_key, body, len, reason);
+    free(body);
+    if (rc == MQ_OK || rc == MQ_UNROUTABLE) {
+        c->stats.items_dead++;
+        return true;
+    }
+    if (rc == MQ_REFUSED) {
+        log_error("cannot keep item %s of message %" PRIu64 " (%s) even in %s: %zu bytes as received, refused; "
+                  "it can never be processed and is dropped",
+                  consumer_item_id(m, i), m->id, m->routing_key, dead, len);
+        c->stats.items_lost++;
+        return true;
+    }
+    if (rc != MQ_STOPPED)
+        log_warn("cannot send item %s of message %" PRIu64 " to %s: %s; the message stays unacknowledged",
+                 consumer_item_id(m, i), m->id, dead, mq_status_text(rc));
+    return false;
+}
+
+/* Dead-letter the COUNT items of M from FIRST, each as received.  False
+ * when one of them is not settled (see consumer_dead_letter_item). */
+static bool consumer_dead_letter_items(consumer *c, consumer_msg *m, size_t first, size_t count, const char *reason) {
+    for (size_t i = first; i < first + count; i++)
+        if (!consumer_dead_letter_item(c, m, i, reason)) return false;
+    return true;
+}
+
+/* After the publish: what became of M's messages OUT[0 .. nmsgs).  One
+ * the broker returned (no queue bound to E for its key) goes to E.dead as
+ * published; the items of one refused for good (longer than --max-message,
+ * as an item too large alone with its `_img` is, or refused by the broker)
+ * go to E.dead one by one as received.  True when every item is settled,
+ * and M may be acked. */
+static bool consumer_msg_settle(consumer *c, consumer_msg *m, const mq_message *out) {
+    char why[CONSUMER_REASON_MAX];
+    bool all = true;
+    for (size_t k = 0; k < m->out.nmsgs && all; k++) {
+        size_t first = m->out.first[k], count = m->out.first[k + 1] - first;
+        if (out[k].refused) {
+            snprintf(why, sizeof why, "cannot be published to %s: %s", mq_target_name(c->q, MQ_EXCHANGE_ITEMS),
+                     out[k].why);
+            all = consumer_dead_letter_items(c, m, first, count, why);
+        } else if (out[k].returned) {
+            /* Nothing is bound to E for this key: keep the items in E.dead rather than lose them. */
+            snprintf(why, sizeof why, "unroutable: no queue is bound to exchange %s for routing key %s",
+                     mq_target_name(c->q, MQ_EXCHANGE_ITEMS), m->routing_key);
+            log_warn("%s; sending message %" PRIu64 " to %s", why, m->id, mq_target_name(c->q, MQ_EXCHANGE_DEAD));
+            int rc = mq_publish_dead(c->q, m->routing_key, out[k].body, out[k].len, why);
+            if (rc == MQ_REFUSED) {
+                all = consumer_dead_letter_items(c, m, first, count, why);
+            } else if (rc == MQ_OK || rc == MQ_UNROUTABLE) {
+                c->stats.dead_lettered++;
+            } else {
+                all = false;
+            }
+        } else {
+            c->stats.messages_out++;
+            c->stats.items_out += count;
+        }
+    }
+    return all;
+}
+
+/* Publish every READY message in one confirmed batch (each as its parts),
+ * then settle what came back and ack the messages whose every item is
+ * published or in E.dead. */
 static void consumer_publish_ready(consumer *c) {
-    size_t n = 0;
+    size_t n = 0, nout = 0;
     for (consumer_msg *m = c->head, *next; m; m = next) {
         next = m->next;
-        if (m->state == CONSUMER_MSG_READY && !consumer_msg_requeue_if_unsaved(c, m)) n++;
+        if (m->state != CONSUMER_MSG_READY || consumer_msg_requeue_if_unsaved(c, m)) continue;
+        consumer_msg_make_output(c, m);
+        n++;
+        nout += m->out.nmsgs;
     }
     if (n == 0) return;
-    mq_message *out = xcalloc(n, sizeof *out);
+    mq_message *out = xcalloc(nout ? nout : 1, sizeof *out);
     consumer_msg **batch = xcalloc(n, sizeof *batch);
-    size_t k = 0;
+    size_t k = 0, o = 0;
     for (consumer_msg *m = c->head; m && k < n; m = m->next) {
         if (m->state != CONSUMER_MSG_READY) continue;
-        consumer_msg_make_body(m);
-        out[k] = (mq_message){.routing_key = m->routing_key, .body = m->body, .len = m->body_len};
+        for (size_t p = 0; p < m->out.nmsgs; p++)
+            out[o++] = m->out.msgs[p];
         batch[k++] = m;
     }
-    int rc = mq_publish(c->q, mq_target_name(c->q, MQ_EXCHANGE_ITEMS), out, n);
+    int rc = nout ? mq_publish(c->q, mq_target_name(c->q, MQ_EXCHANGE_ITEMS), out, nout) : MQ_OK;
     if (rc == MQ_STOPPED) {
         /* Not published, not acked: published again once the stop is taken
          * (the first signal), or left to be delivered again (the second). */
-        log_info("publishing %zu messages interrupted by a stop request", n);
+        log_info("publishing %zu messages interrupted by a stop request", nout);
         goto done;
     }
-    if (rc != MQ_OK && rc != MQ_UNROUTABLE) {
-        log_error("cannot publish %zu messages to %s: %s", n, mq_target_name(c->q, MQ_EXCHANGE_ITEMS),
+    if (rc != MQ_OK && rc != MQ_UNROUTABLE && rc != MQ_REFUSED) {
+        log_error("cannot publish %zu messages to %s: %s", nout, mq_target_name(c->q, MQ_EXCHANGE_ITEMS),
                   mq_status_text(rc));
         c->aborting = true;
         c->status = 1;
         goto done;
     }
+    o = 0;
     for (size_t i = 0; i < n; i++) {
         consumer_msg *m = batch[i];
-        if (out[i].returned) {
-            /* Nothing is bound to E for this key: keep the items in E.dead rather than lose them. */
-            char why[CONSUMER_REASON_MAX];
-            snprintf(why, sizeof why, "unroutable: no queue is bound to exchange %s for routing key %s",
-                     mq_target_name(c->q, MQ_EXCHANGE_ITEMS), m->routing_key);
-            log_warn("%s; sending message %" PRIu64 " to %s", why, m->id, mq_target_name(c->q, MQ_EXCHANGE_DEAD));
-            if (mq_publish_dead(c->q, m->routing_key, out[i].body, out[i].len, why) == MQ_STOPPED) continue;
-            c->stats.dead_lettered++;
-        } else {
-            c->stats.messages_out++;
-            c->stats.items_out += json_object_array_length(m->items);
-        }
+        const mq_message *parts = &out[o];
+        o += m->out.nmsgs;
+        if (!consumer_msg_settle(c, m, parts)) continue; /* stays READY: published again next turn */
         mq_ack(c->q, m->tag, false);
         log_debug("message %" PRIu64 " (%s): published and acked", m->id, m->routing_key);
         c->live--;
@@ -647,11 +830,15 @@ static void consumer_log_stats(consumer *c, bool now) {
     if (!now && t < c->next_stats_ns) return;
     c->next_stats_ns = t + CONSUMER_STATS_EVERY_NS;
     const consumer_stats *s = &c->stats;
-    log_info("%" PRIu64 " messages in, %" PRIu64 " out (%" PRIu64 " items), %" PRIu64 " dead-lettered, %" PRIu64
-             " dropped, %" PRIu64 " requeued; %" PRIu64 " images hashed, %" PRIu64 " failed, %" PRIu64
-             " bytes downloaded; %zu messages in flight",
-             s->messages_in, s->messages_out, s->items_out, s->dead_lettered, s->dropped, s->requeued, s->images_ok,
-             s->images_failed, s->bytes, c->live);
+    membudget_stats mem;
+    membudget_get_stats(c->budget, &mem);
+    log_info("%" PRIu64 " messages in, %" PRIu64 " out (%" PRIu64 " items), %" PRIu64 " dead-lettered (and %" PRIu64
+             " items alone, %" PRIu64 " refused even there), %" PRIu64 " dropped, %" PRIu64 " requeued; %" PRIu64
+             " images hashed, %" PRIu64 " failed, %" PRIu64
+             " bytes downloaded; %zu messages in flight; memory: %" PRIu64 " bytes held, %" PRIu64 " at most, %" PRIu64
+             " waits for it",
+             s->messages_in, s->messages_out, s->items_out, s->dead_lettered, s->items_dead, s->items_lost, s->dropped,
+             s->requeued, s->images_ok, s->images_failed, s->bytes, c->live, mem.used, mem.peak, mem.waits);
 }
 
 /* Steps 2 and 3 of the loop: run the downloads, waiting at most WAIT_MS
@@ -666,6 +853,7 @@ static bool consumer_advance(consumer *c, int64_t wait_ms, int watch_fd) {
     }
     consumer_collect_downloads(c);
     consumer_collect_hashes(c);
+    consumer_submit_waiting(c);
     return true;
 }
 
@@ -715,6 +903,16 @@ static int consumer_open(consumer *c) {
         return -1;
     }
     c->rl = ratelimit_new(s->rps_per_host);
+    c->budget = membudget_new((uint64_t)s->max_memory);
+    /* glibc's malloc raises its mmap threshold to the size of each large
+     * block freed (up to 32 MiB), after which bodies and pixel buffers of
+     * that size come from the heap, and what is freed there stays resident
+     * in whichever thread's arena held it: the budget would bound what is
+     * in use but not the memory kept.  A fixed threshold turns that off:
+     * every block of 256 KiB or more is mapped and unmapped, so memory given
+     * back to the budget goes back to the system too. */
+    if (mallopt(M_MMAP_THRESHOLD, CONSUMER_MMAP_THRESHOLD) != 1)
+        log_warn("cannot fix malloc's mmap threshold: memory freed may stay with the process");
     fetch_options fo;
     fetch_options_init(&fo);
     fo.user_agent = s->user_agent;
@@ -723,7 +921,7 @@ static int consumer_open(consumer *c) {
     fo.max_bytes = s->max_bytes;
     fo.max_transfers = (int)s->max_downloads;
     fo.max_retries = (int)s->download_retries;
-    c->fetch = fetch_new(&fo, c->rl, c->guard);
+    c->fetch = fetch_new(&fo, c->rl, c->guard, c->budget);
     if (!c->fetch) return -1;
     int threads = s->threads > 0 ? (int)s->threads : workpool_online_cores();
     c->pool = workpool_new(threads, consumer_wake, c);
@@ -742,7 +940,8 @@ static void consumer_close(consumer *c) {
     while (c->head)
         consumer_msg_free(c, c->head);
     fetch_free(c->fetch);
-    mq_free(c->q); /* unacknowledged deliveries go back to the queue */
+    membudget_free(c->budget); /* every claim was released with its message or its job */
+    mq_free(c->q);             /* unacknowledged deliveries go back to the queue */
     ratelimit_free(c->rl);
     netguard_free(c->guard);
 }
@@ -765,8 +964,13 @@ int consumer_run(const consumer_settings *s) {
         return rc == MQ_STOPPED ? 0 : 1;
     }
     c.generation = mq_generation(c.q);
-    log_info("hashing on %d threads, up to %ld downloads at once, %g requests per second per host%s",
-             workpool_threads(c.pool), s->max_downloads, s->rps_per_host,
+    char memory[64];
+    if (s->max_memory > 0)
+        snprintf(memory, sizeof memory, "files and decoding within %.1f MiB", (double)s->max_memory / (1 << 20));
+    else
+        snprintf(memory, sizeof memory, "no memory budget");
+    log_info("hashing on %d threads, up to %ld downloads at once, %g requests per second per host, %s%s",
+             workpool_threads(c.pool), s->max_downloads, s->rps_per_host, memory,
              s->allow_private ? ", private addresses allowed" : "");
     consumer_loop(&c);
     consumer_log_stats(&c, true);

@@ -4,7 +4,10 @@
  * every picture or video URL of each item's `_urls` (fetch.c, many at once),
  * hashes them on worker threads (workpool.c, hashfile.c), adds `_img` to
  * every item, publishes each message's items to the exchange E with the
- * same routing key and confirms, and only then acknowledges the input.
+ * same routing key and confirms (in several messages when they would be
+ * longer than --max-message, msgout.c), and only then acknowledges the
+ * input.  Files and decoding in flight stay within --max-memory
+ * (membudget.c).
  * consumer.c explains the loop; design.md is the contract for the messages.
  *
  * The settings struct is filled by main.c's settings table (config.h); the
@@ -31,14 +34,15 @@ typedef struct consumer_settings {
     int64_t connect_timeout_ms;
     long download_retries; /* after timeouts, connection failures, 5xx */
     long max_downloads;    /* transfers at once */
+    int64_t max_memory;    /* bytes of files and decoding in flight (membudget.h); 0: no bound */
     double rps_per_host;   /* requests per second per host; 0: unlimited */
     char *user_agent;
 } consumer_settings;
 
 /* Run until SIGTERM/SIGINT (sig.h): then stop taking messages, finish and
  * acknowledge the ones in flight, and return 0.  A second signal while
- * finishing returns at once, leaving the unfinished messages to be
- * delivered again.  Returns 1 (logged) when the consumer cannot start: a bad
+ * finishing, or the end of the drain time (SIG_DRAIN_MS), returns at once,
+ * leaving the unfinished messages to be delivered again.  Returns 1 (logged) when the consumer cannot start: a bad
  * broker URL, an unusable --save-dir, curl or threads failing. */
 int consumer_run(const consumer_settings *s);
 

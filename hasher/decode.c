@@ -18,6 +18,20 @@
  *
  * Every decoder checks the header's size with decode_check_size() before it
  * allocates pixel memory, and fails rather than return part of an image.
+ *
+ * What each takes, besides the gray image of width x height bytes
+ * (decode_working_bytes; measured on every format with a counting malloc,
+ * tests/test_hashmem.c, which checks that these are upper bounds):
+ *   JPEG  a baseline file a few rows; a progressive or multi-scan one 2
+ *         bytes a sample of each component (decode_jpeg_memory);
+ *   PNG   libpng's two rows and ours, at most 8 bytes a pixel each;
+ *   GIF   12 KiB of LZW tables and giflib's line;
+ *   WebP  the RGBA canvas of WebPAnimDecoder, the previous frame's canvas
+ *         and the frame decoder's buffers: 12 bytes a pixel (lossless);
+ *   BMP   nothing;
+ *   TIFF  libgd's truecolor image (4 bytes a pixel) and libtiff's RGBA
+ *         raster (4 more); AVIF and HEIF: libgd's image, libheif's RGB(A)
+ *         planes and the codec's YUV frame, 16 bytes a pixel is generous.
  */
 #include "decode.h"
 
@@ -199,4 +213,34 @@ int decode_dimensions(const unsigned char *data, size_t len, img_format format, 
         return -1;
     }
     return 0;
+}
+
+/* Memory a decoder takes besides the gray image, bytes a pixel and a fixed
+ * part (see the top of this file); JPEG is computed from its header. */
+static uint64_t decode_extra_bytes(img_format format, uint64_t width, uint64_t height) {
+    uint64_t pixels = width * height;
+    switch (format) {
+    case IMG_FORMAT_PNG: return 3 * (8 * width + 64) + 256 * 1024;
+    case IMG_FORMAT_GIF: return 4 * width + 64 * 1024;
+    case IMG_FORMAT_WEBP: return 12 * pixels + 256 * width + 256 * 1024; /* and libwebp's rows of macroblocks */
+    case IMG_FORMAT_BMP: return 64 * 1024;
+    case IMG_FORMAT_TIFF: return 8 * pixels + 16 * width + 256 * 1024;
+    case IMG_FORMAT_AVIF:
+    case IMG_FORMAT_HEIF: return 16 * pixels + 2 * 1024 * 1024;
+    default: return 0;
+    }
+}
+
+uint64_t decode_working_bytes(const unsigned char *data, size_t len, img_format format, uint64_t max_pixels, int *width,
+                              int *height) {
+    int w = 0, h = 0;
+    uint64_t extra = 0;
+    char err[DECODE_ERROR_MAX];
+    int status = format == IMG_FORMAT_JPEG && data && len ? decode_jpeg_memory(data, len, &extra, &w, &h, err)
+                                                          : decode_dimensions(data, len, format, &w, &h, err);
+    if (width) *width = status == 0 ? w : 0;
+    if (height) *height = status == 0 ? h : 0;
+    if (status < 0 || decode_check_size((uint64_t)w, (uint64_t)h, max_pixels, err) < 0) return 0;
+    if (format != IMG_FORMAT_JPEG) extra = decode_extra_bytes(format, (uint64_t)w, (uint64_t)h);
+    return (uint64_t)w * (uint64_t)h + extra;
 }

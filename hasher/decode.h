@@ -42,4 +42,13 @@ int decode_gray(const unsigned char *data, size_t len, img_format format, uint64
 int decode_dimensions(const unsigned char *data, size_t len, img_format format, int *width,
                       int *height, char err[DECODE_ERROR_MAX]);
 
+/* The most heap memory decode_gray() takes for the LEN bytes at DATA, the
+ * gray image included, judged from the header alone (no pixel decoding):
+ * what the hasher reserves from its memory budget before decoding.  0 when
+ * decode_gray() would refuse the file before allocating (not an image, a
+ * broken header, more than MAX_PIXELS).  WIDTH and HEIGHT (may be NULL) get
+ * the header's size, or 0. */
+uint64_t decode_working_bytes(const unsigned char *data, size_t len, img_format format, uint64_t max_pixels, int *width,
+                              int *height);
+
 #endif

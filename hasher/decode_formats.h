@@ -24,6 +24,11 @@
 int decode_jpeg_gray(const unsigned char *data, size_t len, uint64_t max_pixels, gray_image *out,
                      char err[DECODE_ERROR_MAX]);
 int decode_jpeg_size(const unsigned char *data, size_t len, int *width, int *height, char err[DECODE_ERROR_MAX]);
+/* The header's size, and in *BYTES the memory libjpeg and decode_jpeg_gray
+ * take besides the gray image, which depends on more than the size (scans,
+ * components, sampling). */
+int decode_jpeg_memory(const unsigned char *data, size_t len, uint64_t *bytes, int *width, int *height,
+                       char err[DECODE_ERROR_MAX]);
 
 int decode_png_gray(const unsigned char *data, size_t len, uint64_t max_pixels, gray_image *out,
                     char err[DECODE_ERROR_MAX]);

@@ -228,3 +228,53 @@ int decode_jpeg_size(const unsigned char *data, size_t len, int *width, int *hei
     jpegdec_job_free(job);
     return status;
 }
+
+/* What decoding needs besides the gray image (decode_working_bytes): the
+ * whole-image coefficient buffer of a progressive or multi-scan file
+ * (jdcoefct.c: 64 JCOEFs, 128 bytes, a block of each component, the
+ * component's blocks rounded up to its sampling factors), libjpeg's row
+ * buffers (jdmainct.c, jdsample.c: a few sample rows of each component,
+ * bounded here by 48 rows of max_v_samp_factor each), our batch of
+ * scanlines and libjpeg's pools. */
+int decode_jpeg_memory(const unsigned char *data, size_t len, uint64_t *bytes, int *width, int *height,
+                       char err[DECODE_ERROR_MAX]) {
+    jpegdec_job *job = calloc(1, sizeof *job);
+    if (!job) return decode_fail(err, "out of memory");
+    jpegdec_guard_init(&job->guard, &job->cinfo);
+    int status;
+    if (setjmp(job->guard.jump)) {
+        status = jpegdec_fail(&job->guard, err);
+    } else {
+        struct jpeg_decompress_struct *cinfo = &job->cinfo;
+        jpeg_create_decompress(cinfo);
+        jpeg_mem_src(cinfo, data, (unsigned long)len);
+        jpeg_read_header(cinfo, TRUE);
+        if (job->guard.truncated) {
+            status = jpegdec_fail(&job->guard, err);
+        } else {
+            status = decode_check_size(cinfo->image_width, cinfo->image_height, 0, err);
+            *width = (int)cinfo->image_width;
+            *height = (int)cinfo->image_height;
+        }
+        if (status == 0) {
+            uint64_t w = cinfo->image_width, ncomp = (uint64_t)cinfo->num_components, total = 0;
+            if (jpeg_has_multiple_scans(cinfo)) {
+                for (int c = 0; c < cinfo->num_components; c++) {
+                    const jpeg_component_info *comp = &cinfo->comp_info[c];
+                    uint64_t h = comp->h_samp_factor > 0 ? (uint64_t)comp->h_samp_factor : 1;
+                    uint64_t v = comp->v_samp_factor > 0 ? (uint64_t)comp->v_samp_factor : 1;
+                    uint64_t wb = (comp->width_in_blocks + h - 1) / h * h;
+                    uint64_t hb = (comp->height_in_blocks + v - 1) / v * v;
+                    total += wb * hb * 128;
+                }
+            }
+            uint64_t vmax = cinfo->max_v_samp_factor > 0 ? (uint64_t)cinfo->max_v_samp_factor : 1;
+            total += ncomp * (w + 64) * 48 * vmax;             /* sample rows */
+            total += (uint64_t)JPEG_BATCH_ROWS * (w * 4 + 64); /* our batch */
+            total += 256 * 1024;                               /* the pools, huffman and quantisation tables */
+            *bytes = total;
+        }
+    }
+    jpegdec_job_free(job);
+    return status;
+}

@@ -24,6 +24,18 @@
  * size and dropped.  The open-socket callback asks the netguard about the
  * address curl is about to connect and records why it refused, so that the
  * resulting connect failure can be reported as a refusal and not retried.
+ *
+ * Memory: each job has a claim on the budget that always covers its body's
+ * capacity.  fetch_start_due reserves the first 64 KiB before the host's
+ * grant (a job that cannot have them stays waiting, and so do the new ones
+ * after it; a job started again after a timeout while paused reserves its
+ * whole body, waiting in the budget's queue); the write callback reserves each larger capacity before the
+ * realloc, and when that has to wait it returns CURL_WRITEFUNC_PAUSE, curl
+ * keeps the bytes it holds and stops reading the socket.  fetch_resume
+ * asks again for every paused job at each turn, and unpauses the ones
+ * granted; curl then gives the same bytes to the write callback again.  A
+ * handle paused when its transfer ends is not reused (curl could keep the
+ * pause and the held bytes).
  */
 #include "fetch.h"
 
@@ -67,7 +79,13 @@ struct fetch_job {
     CURL *easy; /* while RUNNING */
     unsigned char *body;
     size_t len, cap;
-    size_t dropped; /* bytes of an error page read and dropped */
+    membudget_claim claim; /* covers cap (or more while waiting to start) */
+    bool paused;           /* the write callback paused the transfer: waiting for memory */
+    size_t paused_cap;     /* the capacity it waits for */
+    bool waited;           /* this attempt was paused at least once */
+    bool memory_retried;   /* started again after a timeout while paused */
+    size_t expect;         /* the body's capacity, known from an earlier attempt (0: unknown) */
+    size_t dropped;        /* bytes of an error page read and dropped */
     bool too_large, no_memory;
     char refused[FETCH_WHY_MAX]; /* why the guard refused an address of this attempt */
     char errbuf[CURL_ERROR_SIZE];
@@ -83,6 +101,7 @@ struct fetch {
     ratelimit *rl;
     const netguard *guard;
     fetch_list waiting, running, finished;
+    membudget *budget;
     CURL **idle; /* easy handles between attempts, configured but for the job's options */
     size_t nidle;
 };
@@ -181,7 +200,7 @@ static void fetch_set_state(fetch_job *job, fetch_state to, const char *why) {
 
 /* --- the object --- */
 
-fetch *fetch_new(const fetch_options *o, ratelimit *rl, const netguard *guard) {
+fetch *fetch_new(const fetch_options *o, ratelimit *rl, const netguard *guard, membudget *budget) {
     if (http_global_init() != 0) return NULL;
     fetch *f = xcalloc(1, sizeof *f);
     if (o) {
@@ -194,6 +213,7 @@ fetch *fetch_new(const fetch_options *o, ratelimit *rl, const netguard *guard) {
     f->opt.user_agent = f->user_agent;
     f->rl = rl;
     f->guard = guard;
+    f->budget = budget;
     f->idle = xcalloc((size_t)f->opt.max_transfers, sizeof *f->idle);
     f->multi = curl_multi_init();
     if (!f->multi) {
@@ -206,28 +226,38 @@ fetch *fetch_new(const fetch_options *o, ratelimit *rl, const netguard *guard) {
     return f;
 }
 
-static void fetch_job_free(fetch_job *job) {
+/* Free JOB's body and give its memory back. */
+static void fetch_drop_body(fetch_job *job) {
     free(job->body);
+    job->body = NULL;
+    job->len = job->cap = 0;
+    membudget_release(&job->claim);
+}
+
+static void fetch_job_free(fetch_job *job) {
+    fetch_drop_body(job);
     free(job->url);
     free(job);
 }
 
-/* Take EASY off the multi handle and keep it for the next attempt (or
- * clean it up when the idle stack is full). */
-static void fetch_release_easy(fetch *f, CURL *easy) {
+/* Take JOB's easy handle off the multi handle and keep it for the next
+ * attempt (or clean it up when the idle stack is full, or when it is still
+ * paused: see the top of this file). */
+static void fetch_release_easy(fetch *f, fetch_job *job) {
+    CURL *easy = job->easy;
+    job->easy = NULL;
     curl_multi_remove_handle(f->multi, easy);
-    if (f->nidle < (size_t)f->opt.max_transfers) {
+    if (!job->paused && f->nidle < (size_t)f->opt.max_transfers) {
         f->idle[f->nidle++] = easy;
     } else {
         curl_easy_cleanup(easy);
     }
+    job->paused = false;
 }
 
 /* Stop JOB's transfer if it runs. */
 static void fetch_stop_transfer(fetch *f, fetch_job *job) {
-    if (!job->easy) return;
-    fetch_release_easy(f, job->easy);
-    job->easy = NULL;
+    if (job->easy) fetch_release_easy(f, job);
 }
 
 void fetch_free(fetch *f) {
@@ -257,9 +287,25 @@ void fetch_wakeup(fetch *f) { curl_multi_wakeup(f->multi); }
 
 /* --- ending a job --- */
 
+/* A downloaded body waits for hashing with what it needs only: a buffer
+ * that doubled past its length (no Content-Length) is cut to it, and the
+ * claim to the buffer (it held at least the first 64 KiB since the start). */
+static void fetch_body_trim(fetch_job *job) {
+    size_t need = job->len + 1;
+    if (job->body && job->cap - need > need / 8 + 4096) {
+        unsigned char *body = realloc(job->body, need);
+        if (body) { /* else kept as it is, and counted as it is */
+            job->body = body;
+            job->cap = need;
+        }
+    }
+    membudget_shrink(&job->claim, job->cap);
+}
+
 static void fetch_finish_ok(fetch_job *job) {
     job->ok = true;
     job->error[0] = '\0';
+    fetch_body_trim(job);
     fetch_set_state(job, FETCH_FINISHED, "downloaded");
 }
 
@@ -270,9 +316,7 @@ static void fetch_finish_error(fetch_job *job, const char *fmt, ...) {
     vsnprintf(job->error, sizeof job->error, fmt, ap);
     va_end(ap);
     job->ok = false;
-    free(job->body);
-    job->body = NULL;
-    job->len = job->cap = 0;
+    fetch_drop_body(job);
     fetch_set_state(job, FETCH_FINISHED, job->error);
 }
 
@@ -292,13 +336,20 @@ static void fetch_retry_or_fail(fetch_job *job, const char *error) {
     fetch_set_state(job, FETCH_WAITING, "retry");
 }
 
-/* Point JOB at URL (a new hop).  False when URL has no host: job ended. */
+/* What a log line or an error shows of a URL that curl cannot parse: not
+ * the text, which may hold a password. */
+#define FETCH_UNPARSED_URL "(a url that cannot be parsed)"
+
+/* Point JOB at URL (the first, or a redirect's Location), without its user
+ * info.  False when URL cannot be parsed or has no host: job ended. */
 static bool fetch_set_url(fetch_job *job, const char *url) {
-    char *copy = xstrdup(url);
+    bool stripped = false;
+    char *clean = http_url_strip_userinfo(url, &stripped);
     free(job->url);
-    job->url = copy;
+    job->url = clean ? clean : xstrdup(FETCH_UNPARSED_URL);
     job->not_before_ns = 0;
-    if (http_url_host(url, job->host, sizeof job->host) != 0) {
+    if (stripped) log_debug("download %s: user name and password removed from the url", job->url);
+    if (!clean || http_url_host(clean, job->host, sizeof job->host) != 0) {
         job->host[0] = '\0';
         return false;
     }
@@ -307,8 +358,10 @@ static bool fetch_set_url(fetch_job *job, const char *url) {
 
 /* --- curl callbacks --- */
 
-static bool fetch_body_grow(fetch_job *job, size_t need) {
-    if (need <= job->cap) return true;
+/* The capacity a body must grow to for NEED bytes: exactly the
+ * Content-Length (and its NUL) when one is given, else doubling from
+ * FETCH_FIRST_CAP, never past max_bytes + 1. */
+static size_t fetch_body_cap(const fetch_job *job, size_t need) {
     size_t limit = (size_t)job->owner->opt.max_bytes + 1;
     size_t cap = job->cap ? job->cap : FETCH_FIRST_CAP;
     if (!job->cap) {
@@ -320,11 +373,29 @@ static bool fetch_body_grow(fetch_job *job, size_t need) {
     while (cap < need)
         cap *= 2;
     if (cap > limit && need <= limit) cap = limit;
+    return cap;
+}
+
+typedef enum fetch_grow { FETCH_GROWN, FETCH_GROW_WAIT, FETCH_GROW_NO_MEMORY } fetch_grow;
+
+/* Room for NEED bytes in the body: reserved from the budget, then
+ * allocated.  FETCH_GROW_WAIT when the budget cannot have it yet (the claim
+ * waits in its queue, paused_cap says for what). */
+static fetch_grow fetch_body_grow(fetch_job *job, size_t need) {
+    if (need <= job->cap) return FETCH_GROWN;
+    size_t cap = fetch_body_cap(job, need);
+    if (!membudget_reserve(&job->claim, cap)) {
+        job->paused_cap = cap;
+        return FETCH_GROW_WAIT;
+    }
     unsigned char *body = realloc(job->body, cap);
-    if (!body) return false;
+    if (!body) {
+        membudget_shrink(&job->claim, job->cap);
+        return FETCH_GROW_NO_MEMORY;
+    }
     job->body = body;
     job->cap = cap;
-    return true;
+    return FETCH_GROWN;
 }
 
 static size_t fetch_on_write(char *data, size_t size, size_t nmemb, void *userdata) {
@@ -341,9 +412,15 @@ static size_t fetch_on_write(char *data, size_t size, size_t nmemb, void *userda
         job->too_large = true;
         return 0;
     }
-    if (!fetch_body_grow(job, job->len + n + 1)) {
-        job->no_memory = true;
-        return 0;
+    switch (fetch_body_grow(job, job->len + n + 1)) {
+    case FETCH_GROWN: break;
+    case FETCH_GROW_WAIT:
+        if (!job->paused)
+            log_debug("download %s: pausing at %zu bytes until %zu bytes of memory are free", job->url, job->len,
+                      job->paused_cap);
+        job->paused = job->waited = true;
+        return CURL_WRITEFUNC_PAUSE; /* curl keeps these N bytes and gives them again */
+    case FETCH_GROW_NO_MEMORY: job->no_memory = true; return 0;
     }
     memcpy(job->body + job->len, data, n);
     job->len += n;
@@ -389,6 +466,9 @@ static CURL *fetch_make_easy(fetch *f, char *why, size_t whylen) {
     if (http_easy_defaults(easy, NULL, f->user_agent, f->opt.connect_timeout_ms, f->opt.timeout_ms, why, whylen) < 0)
         goto fail;
     FETCH_SETOPT(CURLOPT_PROXY, ""); /* no proxy from the environment: the guard must see the real address */
+    /* fetch_set_url removed any user info; should one slip through, curl
+     * refuses the URL instead of sending the credentials. */
+    FETCH_SETOPT(CURLOPT_DISALLOW_USERNAME_IN_URL, 1L);
     FETCH_SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->opt.max_bytes);
     FETCH_SETOPT(CURLOPT_WRITEFUNCTION, fetch_on_write);
     FETCH_SETOPT(CURLOPT_OPENSOCKETFUNCTION, fetch_on_open_socket);
@@ -420,6 +500,7 @@ static void fetch_start(fetch *f, fetch_job *job) {
     job->len = 0;
     job->dropped = 0;
     job->too_large = job->no_memory = false;
+    job->paused = job->waited = false;
     job->refused[0] = '\0';
     job->errbuf[0] = '\0';
     job->status = 0;
@@ -442,17 +523,31 @@ static void fetch_start(fetch *f, fetch_job *job) {
     snprintf(attempt, sizeof attempt, "attempt %d", job->attempts);
     fetch_set_state(job, FETCH_RUNNING, attempt);
 }
+/* The memory JOB needs before it starts: its whole body when an earlier
+ * attempt told its size (reserved in turn, waiting in the queue), else the
+ * first FETCH_FIRST_CAP bytes, only when nobody waits.  False: not now. */
+static bool fetch_reserve_start(fetch_job *job) {
+    if (job->expect) return membudget_reserve(&job->claim, job->expect);
+    return membudget_try(&job->claim, FETCH_FIRST_CAP);
+}
 
 /* Start the waiting jobs that are due, while slots are free.  Returns the
  * nanoseconds until the next waiting job is due (INT64_MAX: none). */
 static int64_t fetch_start_due(fetch *f) {
     int64_t now = time_mono_ns(), next = INT64_MAX;
     int64_t max_wait_ns = f->opt.retry_after_max_ms * TIME_NS_PER_MS;
+    bool no_memory = false; /* a job could not have its first bytes: no new one starts this turn */
     fetch_job *job = f->waiting.head;
     while (job && f->running.count < (size_t)f->opt.max_transfers) {
         fetch_job *following = job->next;
         if (job->not_before_ns > now) {
             if (job->not_before_ns - now < next) next = job->not_before_ns - now;
+        } else if (no_memory && !job->expect) {
+            /* waits for memory, after the one before it */
+        } else if (!fetch_reserve_start(job)) {
+            /* A job that knows its size waits in the budget's queue and must
+             * keep asking (it may be the head); the others just start later. */
+            if (!job->expect) no_memory = true;
         } else {
             int64_t wait = f->rl ? ratelimit_try(f->rl, job->host) : 0;
             if (wait == 0) {
@@ -461,6 +556,7 @@ static int64_t fetch_start_due(fetch *f) {
                 fetch_finish_error(job, "rate limited: host %s is held back for %" PRId64 " s", job->host,
                                    (int64_t)(wait / TIME_NS_PER_S));
             } else {
+                if (!job->expect) membudget_release(&job->claim); /* the first bytes, taken again when due */
                 job->not_before_ns = now + wait;
                 if (wait < next) next = wait;
             }
@@ -501,10 +597,18 @@ static void fetch_on_transfer_error(fetch_job *job, CURLcode code) {
     char error[FETCH_ERROR_MAX];
     if (job->refused[0]) {
         fetch_finish_error(job, "refused: private address %s", job->refused);
+    } else if (code == CURLE_OPERATION_TIMEDOUT && job->waited && !job->memory_retried) {
+        /* Its time ran out while it waited for memory, not for the host:
+         * once more, its whole body reserved before it starts. */
+        job->memory_retried = true;
+        job->expect = job->paused_cap > job->cap ? job->paused_cap : job->cap;
+        log_debug("download %s: timed out while waiting for memory; starting again once %zu bytes are free", job->url,
+                  job->expect);
+        fetch_set_state(job, FETCH_WAITING, "timed out waiting for memory");
     } else if (code == CURLE_OPERATION_TIMEDOUT) {
         log_debug("download %s: %s", job->url, text);
         fetch_retry_or_fail(job, "timeout");
-    } else if (code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL) {
+    } else if (code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL || code == CURLE_LOGIN_DENIED) {
         fetch_finish_error(job, "bad url: %s", text);
     } else if (fetch_retryable_code(code)) {
         snprintf(error, sizeof error, "network error: %s", text);
@@ -526,7 +630,8 @@ static void fetch_on_status(fetch *f, fetch_job *job, CURL *easy) {
         } else if (job->redirects >= f->opt.max_redirects) {
             fetch_finish_error(job, "too many redirects (more than %d)", f->opt.max_redirects);
         } else if (!fetch_set_url(job, location)) {
-            fetch_finish_error(job, "bad url: redirect to %s without a host", location);
+            /* job->url is the location without its user info, or a placeholder */
+            fetch_finish_error(job, "bad url: redirect to %s without a host", job->url);
         } else {
             job->redirects++;
             fetch_set_state(job, FETCH_WAITING, "redirect");
@@ -556,6 +661,7 @@ static void fetch_on_status(fetch *f, fetch_job *job, CURL *easy) {
 /* Curl reports JOB's transfer done with CODE: decide what comes next. */
 static void fetch_on_done(fetch *f, fetch_job *job, CURLcode code) {
     CURL *easy = job->easy;
+    job->ok = false;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &job->status);
     bool success = job->status >= 200 && job->status <= 299;
     if (job->no_memory) {
@@ -569,9 +675,10 @@ static void fetch_on_done(fetch *f, fetch_job *job, CURLcode code) {
     } else {
         fetch_on_status(f, job, easy); /* an error page cut short is judged by its status */
     }
+    /* A body kept only when downloaded; a retry or a hop starts afresh. */
+    if (!job->ok) fetch_drop_body(job);
     /* REDIRECT_URL and the headers were read above: the handle can go. */
-    fetch_release_easy(f, easy);
-    job->easy = NULL;
+    fetch_release_easy(f, job);
 }
 
 static void fetch_read_done(fetch *f) {
@@ -594,8 +701,9 @@ fetch_job *fetch_add(fetch *f, const char *url, void *userdata) {
     job->state = FETCH_WAITING;
     job->retries_left = f->opt.max_retries > 0 ? f->opt.max_retries : 0;
     backoff_init(&job->backoff, f->opt.backoff_initial_ms, f->opt.backoff_max_ms);
+    membudget_claim_init(&job->claim, f->budget);
     fetch_list_append(&f->waiting, job);
-    if (!fetch_set_url(job, url)) fetch_finish_error(job, "bad url: cannot find its host");
+    if (!fetch_set_url(job, url)) fetch_finish_error(job, "bad url: cannot parse it or find its host");
     return job;
 }
 
@@ -607,12 +715,31 @@ void fetch_cancel(fetch *f, fetch_job *job) {
     fetch_job_free(job);
 }
 
+/* Unpause the transfers paused for memory whose memory can now be had, in
+ * the order they run (the budget grants its longest waiter first anyway). */
+static void fetch_resume(fetch *f) {
+    for (fetch_job *job = f->running.head, *next; job; job = next) {
+        next = job->next;
+        if (!job->paused || !membudget_reserve(&job->claim, job->paused_cap)) continue;
+        job->paused = false;
+        log_debug("download %s: resuming at %zu bytes", job->url, job->len);
+        /* curl may call the write callback from inside, with the bytes it kept */
+        CURLcode rc = curl_easy_pause(job->easy, CURLPAUSE_CONT);
+        if (rc != CURLE_OK) {
+            log_error("cannot resume the download of %s: %s", job->url, curl_easy_strerror(rc));
+            fetch_release_easy(f, job);
+            fetch_finish_error(job, "network error: cannot resume the transfer: %s", curl_easy_strerror(rc));
+        }
+    }
+}
+
 int fetch_perform(fetch *f, int64_t max_wait_ms, bool may_start) {
     return fetch_perform_watch(f, max_wait_ms, may_start, -1);
 }
 
 int fetch_perform_watch(fetch *f, int64_t max_wait_ms, bool may_start, int watch_fd) {
     int64_t wait_ms = max_wait_ms < 0 ? 0 : max_wait_ms;
+    fetch_resume(f);
     if (may_start) {
         int64_t next_ns = fetch_start_due(f);
         if (next_ns != INT64_MAX) {
@@ -635,6 +762,7 @@ int fetch_perform_watch(fetch *f, int64_t max_wait_ms, bool may_start, int watch
         return -1;
     }
     fetch_read_done(f);
+    fetch_resume(f);
     if (may_start) fetch_start_due(f);
     return 0;
 }
@@ -650,11 +778,14 @@ bool fetch_take(fetch *f, fetch_result *out) {
     out->attempts = job->attempts;
     out->redirects = job->redirects;
     snprintf(out->error, sizeof out->error, "%s", job->error);
+    membudget_claim_init(&out->claim, f->budget);
     if (job->ok) {
         if (!job->body) job->body = xcalloc(1, 1); /* an empty body: no write callback ran */
         out->body = job->body;
         out->len = job->len;
         job->body = NULL;
+        job->len = job->cap = 0;
+        membudget_claim_move(&out->claim, &job->claim);
     }
     fetch_job_free(job);
     return true;

@@ -8,9 +8,10 @@
  *
  * What a job goes through (fetch_state, each change logged at debug level):
  *
- *   WAITING ──slot free, not_before reached, host's rate-limit grant──▶ RUNNING
+ *   WAITING ──slot free, not_before reached, memory, host's grant────▶ RUNNING
  *   RUNNING ──2xx, or a final error──────────────────────────────────▶ FINISHED
  *   RUNNING ──3xx (redirect hop), or a retryable failure + backoff────▶ WAITING
+ *   RUNNING ──no memory for the body: paused in curl, then resumed───▶ RUNNING
  *
  * - At most max_transfers run at once; the multi handle keeps the
  *   connections and the DNS cache between transfers, so they are reused.
@@ -26,6 +27,25 @@
  * - The body is limited to max_bytes: a larger Content-Length is refused
  *   before the body (CURLOPT_MAXFILESIZE_LARGE), and a body that grows past
  *   the limit stops the transfer ("too large").
+ * - Memory (membudget.h, --max-memory): a body's buffer is reserved from the
+ *   budget before it is allocated.  A job starts only when its first 64 KiB
+ *   fit and nobody waits for memory; its whole body is reserved when the
+ *   Content-Length arrives (and each doubling of a body of unknown length),
+ *   and a transfer whose body does not fit is paused in curl
+ *   (CURL_WRITEFUNC_PAUSE) until it does.  A transfer that times out while
+ *   it was paused is started again once, not counted as a retry, with its
+ *   whole body reserved before it starts.  A failed attempt gives its
+ *   memory back at once; a downloaded body keeps its reservation, which
+ *   fetch_take hands to the caller with the body.
+ * - User names and passwords in URLs (http://user:secret@host/x.png) are
+ *   never used: a site's post cannot make the hasher send credentials.
+ *   Every URL, the first and each redirect's Location, goes through
+ *   http_url_strip_userinfo (common/http.h) before it is downloaded or logged, and curl is
+ *   told to refuse a URL with a user name should one ever reach it
+ *   (CURLOPT_DISALLOW_USERNAME_IN_URL).  (curl 7.88 itself, following a
+ *   Location with user info, would send it as Authorization: Basic; and its
+ *   CURLINFO_REDIRECT_URL keeps it.)  The picture is still downloaded: it is
+ *   public, only the credentials are dropped.
  * - Timeouts, connection failures, 5xx, 408 and 429 are retried up to
  *   max_retries times with exponential backoff; a Retry-After on 429 or 503
  *   pauses the whole host in the registry.  Other statuses are final
@@ -34,7 +54,9 @@
  * Ownership: fetch_new returns an object freed with fetch_free (which
  * cancels every job).  A fetch_job pointer is valid from fetch_add until the
  * job is taken or cancelled.  The body of a taken result is the caller's
- * (free()).  One thread drives a fetch object; only fetch_wakeup may be
+ * (free()), and so is its claim on the budget (membudget_release, or
+ * membudget_claim_move into the caller's own claim).  One thread drives a
+ * fetch object, the same that uses its budget; only fetch_wakeup may be
  * called from other threads.
  */
 #ifndef IMGFEED_FETCH_H
@@ -44,6 +66,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "membudget.h"
 #include "netguard.h"
 #include "ratelimit.h"
 
@@ -80,19 +103,22 @@ typedef struct fetch_result {
     bool ok;
     unsigned char *body; /* ok: len bytes (plus a NUL), the caller's to free(); else NULL */
     size_t len;
-    long status;   /* of the last response; 0 when none arrived */
-    int attempts;  /* transfers started: retries and redirect hops included */
-    int redirects; /* hops followed */
+    membudget_claim claim; /* ok: the body's reservation (its buffer), the caller's; else empty */
+    long status;           /* of the last response; 0 when none arrived */
+    int attempts;          /* transfers started: retries and redirect hops included */
+    int redirects;         /* hops followed */
     /* !ok: what `_img` records: "http 404", "timeout", "too large",
      * "refused: private address 127.0.0.1 (loopback)", "too many redirects",
-     * "bad url: ...", "network error: <curl's message>" */
+     * "bad url: ...", "network error: <curl's message>"; never a URL's
+     * user name or password */
     char error[FETCH_ERROR_MAX];
 } fetch_result;
 
 /* A fetch object with a copy of O (NULL: defaults), taking grants from RL
- * (NULL: no rate limit) and asking GUARD (NULL: no guard) about every new
- * connection; RL and GUARD must outlive it.  NULL, logged, when curl fails. */
-fetch *fetch_new(const fetch_options *o, ratelimit *rl, const netguard *guard);
+ * (NULL: no rate limit), asking GUARD (NULL: no guard) about every new
+ * connection and reserving the bodies from BUDGET (NULL: no bound); RL,
+ * GUARD and BUDGET must outlive it.  NULL, logged, when curl fails. */
+fetch *fetch_new(const fetch_options *o, ratelimit *rl, const netguard *guard, membudget *budget);
 void fetch_free(fetch *f);
 
 /* Queue a download of URL; USERDATA comes back in its result. */
@@ -119,6 +145,7 @@ void fetch_wakeup(fetch *f);
 size_t fetch_pending(const fetch *f);
 /* Jobs whose transfer is running now. */
 size_t fetch_running(const fetch *f);
+
 
 /* True when URL names a picture or video by the extension of its path (jpg
  * jpeg png gif webp bmp tif tiff avif heic heif webm mp4, any case; the

@@ -71,9 +71,7 @@ static const cfg_program hashcli_program = {
     hashcli_options,
 };
 
-/* Reads PATH whole into *DATA unless it is larger than MAX_BYTES.  Returns 0,
- * 1 when too large (*LEN holds the size), or -1 with errno. */
-static int hashcli_read(const char *path, size_t max_bytes, unsigned char **data, size_t *len) {
+int hashcli_read(const char *path, size_t max_bytes, unsigned char **data, size_t *len) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     struct stat st;

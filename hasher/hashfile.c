@@ -23,6 +23,10 @@
 #include "hashenc.h"
 #include "imagehash.h"
 
+/* The entry, the hash set and the checksums' contexts: what describing any
+ * file takes besides decoding and hashing. */
+#define HASHFILE_FIXED_BYTES (64 * 1024)
+
 void hashfile_options_init(hashfile_options *options) {
     memset(options, 0, sizeof *options);
     options->max_bytes = HASHFILE_DEFAULT_MAX_BYTES;
@@ -124,4 +128,15 @@ int hashfile_describe(json_object *entry, const unsigned char *data, size_t len,
         return -1;
     result->ok = true;
     return 0;
+}
+
+uint64_t hashfile_working_bytes(const unsigned char *data, size_t len, const hashfile_options *options) {
+    if (options->max_bytes && len > options->max_bytes) return 0;
+    img_format format = imgformat_detect(data, len);
+    if (format == IMG_FORMAT_UNKNOWN || imgformat_is_video(format)) return HASHFILE_FIXED_BYTES;
+    int width, height;
+    uint64_t decoding = decode_working_bytes(data, len, format, options->max_pixels, &width, &height);
+    if (decoding == 0) return HASHFILE_FIXED_BYTES;
+    uint64_t hashing = (uint64_t)width * (uint64_t)height + imagehash_working_bytes(width, height, options->hash_size);
+    return (decoding > hashing ? decoding : hashing) + HASHFILE_FIXED_BYTES;
 }

@@ -47,4 +47,13 @@ typedef struct hashfile_result {
 int hashfile_describe(json_object *entry, const unsigned char *data, size_t len,
                       const hashfile_options *options, hashfile_result *result);
 
+/* The most heap memory hashfile_describe() takes for the LEN bytes at DATA
+ * (the bytes themselves not included), judged from the header alone: the
+ * larger of the decoder's peak (decode_working_bytes) and the gray image
+ * with the hashes' working memory (imagehash_working_bytes), plus a small
+ * fixed part.  Reads only the header, so the hasher's main thread calls it
+ * before giving the file to a hashing thread, to reserve that memory from
+ * its budget.  Safe to call from many threads at once. */
+uint64_t hashfile_working_bytes(const unsigned char *data, size_t len, const hashfile_options *options);
+
 #endif

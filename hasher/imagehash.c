@@ -159,3 +159,24 @@ int imagehash_compute(const gray_image *image, int hash_size, imagehash_set *out
         return -1;
     return 0;
 }
+
+/* The largest of the four hashes' allocations (see the functions above):
+ * whash's scale x scale resize with the resize's intermediate rows, or its
+ * haar pyramid (haar.c: about 1.3 bytes a pixel of the square); phash's
+ * 4N x 4N doubles; and the filters of the resize that is not cached
+ * (resample.c: about 140 bytes a tap row, bounded by 200 a pixel of the
+ * sides). */
+uint64_t imagehash_working_bytes(int width, int height, int hash_size) {
+    if (width < 1 || height < 1) return 0;
+    uint64_t w = (uint64_t)width, h = (uint64_t)height;
+    int size = imagehash_whash_size(hash_size);
+    int natural = imagehash_floor_pow2(width < height ? width : height);
+    uint64_t scale = (uint64_t)(natural > size ? natural : size);
+    uint64_t square = scale * scale;
+    uint64_t haar = (square / 16 * 4 / 3 + 1) * 8 + square / 16 * 8 + (square / 64 + 1) * 8 + 4 * scale * 8;
+    uint64_t resize = scale * h;
+    uint64_t whash = square + (resize > haar ? resize : haar);
+    uint64_t side = 4 * (uint64_t)(hash_size > 0 ? hash_size : IMAGEHASH_DEFAULT_SIZE);
+    uint64_t phash = side * h + side * side * 9;
+    return (whash > phash ? whash : phash) + 200 * (w + h) + 64 * 1024;
+}

@@ -14,6 +14,7 @@
 #define IMGFEED_IMAGEHASH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "decode.h"
 
@@ -44,5 +45,10 @@ int imagehash_whash_size(int hash_size);
  * when HASH_SIZE is not supported or memory for a large whash resize cannot
  * be had. */
 int imagehash_compute(const gray_image *image, int hash_size, imagehash_set *out);
+
+/* The most heap memory imagehash_compute() takes for a WIDTH x HEIGHT gray
+ * image at HASH_SIZE, the image itself not included (an upper bound, for
+ * the hasher's memory budget). */
+uint64_t imagehash_working_bytes(int width, int height, int hash_size);
 
 #endif

@@ -14,7 +14,15 @@
  * Nothing is timed: deadlines only keep a broken hasher from hanging the
  * suite, and the throughput test prints its rate without judging it.  The
  * hasher's log goes to a file that is printed when a test fails.
+ *
+ * Also here: user names and passwords in crawled URLs are never sent (the
+ * fixture server records every request's headers); --max-message cuts the
+ * output into several messages and sends an item too large for any of them
+ * to E.dead; and --max-memory bounds the hasher's peak RSS while it hashes
+ * 40 large pictures at once (test_memory_budget, which measures it with and
+ * without the budget and prints both).
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -926,6 +934,338 @@ static void test_throughput(void **state) {
     json_object_put(by_id);
 }
 
+/* --- user names and passwords in URLs --- */
+
+/* True when the hasher's log holds TEXT. */
+static bool log_has(const char *text) {
+    char *cmd = xasprintf("grep -qF -- '%s' '%s'", text, t.hasher.log);
+    int rc = system(cmd);
+    free(cmd);
+    return rc == 0;
+}
+
+/* A post linking http://user:password@host/x.png, and one whose link
+ * redirects to such a URL: the pictures are downloaded and hashed, no
+ * request carries an Authorization header, and the password shows in no
+ * log line. */
+static void test_userinfo_never_sent(void **state) {
+    (void)state;
+    json_object_put(fixture_control(&fx, "reset"));
+    char *u[3];
+    u[0] = xasprintf("http://user:hunter2@%s:%d/files/a.png", fx.host, fx.port);
+    /* the Location, percent-encoded in the query: its password is only in
+     * the log as %3A...%40 if at all, never as user:secret@ */
+    u[1] = fixture_url(&fx, "/redirect/r.jpg?to=http%%3A%%2F%%2Fuser%%3Asecret%%40%s%%3A%d%%2Ffiles%%2Fb.jpg", fx.host,
+                       fx.port);
+    u[2] = NULL;
+    json_object *items = json_object_new_array();
+    json_object_array_add(items, item_with("cred", urls_of((const char *const *)u)));
+    static const char *const args[] = {"--allow-private", "--log-level", "debug", NULL};
+    hasher_start(&t.hasher, t.exchange, args);
+    publish_json(t.q, "site.post.cred", items);
+    json_object *by_id = json_object_new_object();
+    collect(by_id, 1, NULL);
+    json_object *img = img_of(by_id, "cred");
+    assert_int_equal(json_object_array_length(img), 2);
+    json_object *want = expected_entry("a.png", 0);
+    assert_json_equal(json_object_array_get_idx(img, 0), want, "the picture of a URL with a password");
+    json_object_put(want);
+    want = expected_entry("b.jpg", 1);
+    assert_json_equal(json_object_array_get_idx(img, 1), want, "the picture a redirect with a password leads to");
+    json_object_put(want);
+    proc_stop(&t.hasher);
+
+    json_object *log = fixture_log(&fx, "/");
+    assert_int_equal(json_object_array_length(log), 3); /* a.png, the redirect, b.jpg */
+    for (size_t i = 0; i < json_object_array_length(log); i++) {
+        json_object *headers;
+        assert_true(json_object_object_get_ex(json_object_array_get_idx(log, i), "headers", &headers));
+        json_object_object_foreach(headers, name, value) {
+            char lower[64];
+            size_t n = 0;
+            for (; name[n] && n < sizeof lower - 1; n++)
+                lower[n] = (char)tolower((unsigned char)name[n]);
+            lower[n] = '\0';
+            if (strcmp(lower, "authorization") == 0) fail_msg("request %zu sent %s", i, json_object_get_string(value));
+        }
+    }
+    json_object_put(log);
+    if (log_has("hunter2") || log_has("user:secret@")) {
+        proc_print_log(&t.hasher);
+        fail_msg("the hasher's log shows a password");
+    }
+    json_object_put(by_id);
+    json_object_put(items);
+    for (int i = 0; i < 2; i++)
+        free(u[i]);
+}
+
+/* --- --max-message --- */
+
+#define SPLIT_ITEMS 300
+#define SPLIT_MAX 65536
+
+/* An item "_id" ID with a "com" of PAD characters and the picture URLS. */
+static json_object *padded_item(const char *id, size_t pad, json_object *urls) {
+    json_object *item = item_with(id, urls ? urls : json_object_new_array());
+    char *com = xmalloc(pad + 1);
+    for (size_t i = 0; i < pad; i++)
+        com[i] = (char)('a' + i % 26);
+    com[pad] = '\0';
+    json_object_object_add(item, "com", json_object_new_string(com));
+    free(com);
+    return item;
+}
+
+/* One message of 300 items (700 kB with their `_img`) under --max-message
+ * 64k comes out as several messages, every item once and in order, each
+ * body within the limit; an item too large for any message with its `_img`
+ * lands in E.dead as it was received, saying why; so does one too large
+ * even as received, or, should E.dead refuse it (mq applies --max-message
+ * to E.dead too, or the broker's own max_message_size is lower), it is
+ * logged with its _id as never to be processed; and the input is acked. */
+static void test_max_message_splits(void **state) {
+    (void)state;
+    json_object *items = json_object_new_array();
+    for (int i = 0; i < SPLIT_ITEMS; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "m%d", i);
+        json_object *urls = NULL;
+        if (i % 10 == 0) {
+            char *url = fixture_url(&fx, "/files/a.png?m=%d", i);
+            urls = urls_of((const char *const[]){url, NULL});
+            free(url);
+        }
+        json_object_array_add(items, padded_item(id, 1500 + (size_t)(i * 37 % 900), urls));
+        if (i == 100) {
+            /* fits as received (64,9xx bytes), not with two `_img` entries */
+            char *a = fixture_url(&fx, "/files/a.png?big=1"), *b = fixture_url(&fx, "/files/b.jpg?big=1");
+            json_object_array_add(items,
+                                  padded_item("toolarge", SPLIT_MAX - 500, urls_of((const char *const[]){a, b, NULL})));
+            free(a);
+            free(b);
+        }
+        if (i == 200) json_object_array_add(items, padded_item("huge", SPLIT_MAX + 1000, NULL));
+    }
+    const char *body = json_object_to_json_string_ext(items, JSON_C_TO_STRING_PLAIN);
+    size_t body_len = strlen(body);
+    assert_true(body_len > 4 * SPLIT_MAX);
+    /* what E.dead must hold: the items exactly as published to E.raw */
+    char *received[2];
+    received[0] = xasprintf(
+        "[%s]", json_object_to_json_string_ext(json_object_array_get_idx(items, 101), JSON_C_TO_STRING_PLAIN));
+    received[1] = xasprintf(
+        "[%s]", json_object_to_json_string_ext(json_object_array_get_idx(items, 202), JSON_C_TO_STRING_PLAIN));
+    assert_true(strlen(received[0]) < SPLIT_MAX);
+    assert_true(strlen(received[1]) > SPLIT_MAX);
+
+    char max[16];
+    snprintf(max, sizeof max, "%d", SPLIT_MAX);
+    const char *args[] = {"--allow-private", "--max-message", "64k", NULL};
+    hasher_start(&t.hasher, t.exchange, args);
+    /* The test's own connection publishes the input: 600 kB, no limit of its own. */
+    mq_message m = {.routing_key = "site.post.split", .body = body, .len = body_len};
+    assert_int_equal(mq_publish(t.q, mq_target_name(t.q, MQ_EXCHANGE_RAW), &m, 1), MQ_OK);
+
+    /* Every item but the two once, in order, in messages within the limit. */
+    json_object *seen = json_object_new_object();
+    size_t messages = 0;
+    int next = 0;
+    int64_t deadline = time_mono_ns() + GUARD_MS * TIME_NS_PER_MS;
+    while (next < SPLIT_ITEMS) {
+        int64_t left = (deadline - time_mono_ns()) / TIME_NS_PER_MS;
+        mq_delivery d;
+        int rc = left > 0 ? mq_next(t.q, &d, left) : MQ_TIMEOUT;
+        if (rc != MQ_OK) {
+            proc_print_log(&t.hasher);
+            fail_msg("only %d of %d items arrived: %s", next, SPLIT_ITEMS, mq_status_text(rc));
+        }
+        assert_string_equal(d.routing_key, "site.post.split");
+        if (d.len > SPLIT_MAX) fail_msg("a message of %zu bytes, over --max-message %d", d.len, SPLIT_MAX);
+        json_object *got = json_tokener_parse(d.body);
+        assert_non_null(got);
+        for (size_t i = 0; i < json_object_array_length(got); i++) {
+            json_object *item = json_object_array_get_idx(got, i), *id, *img;
+            assert_true(json_object_object_get_ex(item, "_id", &id));
+            char want[16];
+            snprintf(want, sizeof want, "m%d", next);
+            if (strcmp(json_object_get_string(id), want) != 0)
+                fail_msg("item %s arrived where %s was due", json_object_get_string(id), want);
+            assert_true(json_object_object_get_ex(item, "_img", &img));
+            assert_int_equal(json_object_array_length(img), next % 10 == 0 ? 1 : 0);
+            if (next % 10 == 0) assert_false(has_error(json_object_array_get_idx(img, 0)));
+            json_object_object_add(seen, want, NULL);
+            next++;
+        }
+        json_object_put(got);
+        assert_int_equal(mq_ack(t.q, d.tag, false), MQ_OK);
+        mq_delivery_release(&d);
+        messages++;
+    }
+    fprintf(stderr, "--max-message %d: %zu bytes of input came out as %zu messages\n", SPLIT_MAX, body_len, messages);
+    assert_true(messages >= 5);
+    assert_int_equal(json_object_object_length(seen), SPLIT_ITEMS);
+
+    /* "toolarge" in E.dead, as received, with the reason; then "huge", or
+     * a log line that it is lost. */
+    mq *dead = mq_admin_connect(t.exchange, "test_consumer");
+    assert_int_equal(mq_consume(dead, mq_target_name(dead, MQ_QUEUE_DEAD), 100), MQ_OK);
+    for (int k = 0; k < 2; k++) {
+        mq_delivery d;
+        int rc = mq_next(dead, &d, k == 0 ? GUARD_MS : 2000);
+        if (k == 1 && rc == MQ_TIMEOUT) {
+            if (!log_has("item huge of message") || !log_has("can never be processed")) {
+                proc_print_log(&t.hasher);
+                fail_msg("the item too large for E.dead was neither there nor reported");
+            }
+            break;
+        }
+        assert_int_equal(rc, MQ_OK);
+        json_object *got = json_tokener_parse(d.body), *want = json_tokener_parse(received[k]);
+        assert_json_equal(got, want, k == 0 ? "item toolarge in E.dead" : "item huge in E.dead");
+        json_object_put(got);
+        json_object_put(want);
+        const char *why = mq_delivery_header(&d, "x-imgfeed-error");
+        assert_non_null(why);
+        if (!strstr(why, "larger than --max-message") || !strstr(why, max)) fail_msg("E.dead says '%s'", why);
+        assert_string_equal(mq_delivery_header(&d, "x-imgfeed-routing-key"), "site.post.split");
+        assert_int_equal(mq_ack(dead, d.tag, false), MQ_OK);
+        mq_delivery_release(&d);
+    }
+    mq_free(dead);
+
+    proc_stop(&t.hasher);
+    mq_admin *a = mq_admin_open();
+    assert_int_equal(mq_admin_count(a, mq_target_name(t.q, MQ_QUEUE_HASHER)), 0);
+    mq_admin_close(a);
+    free(received[0]);
+    free(received[1]);
+    json_object_put(seen);
+    json_object_put(items);
+}
+
+/* --- --max-memory --- */
+
+#define BIG_FILES 8
+#define BIG_URLS 40
+#define BIG_BUDGET_MIB 64
+/* What the hasher holds besides the budget.  Measured on the suite's
+ * machine (Debian 12, 2 cores): 17.5 MiB resident when idle (15 of them the
+ * pages of the program and its libraries: curl, OpenSSL, libgd with its
+ * codecs, librabbitmq, json-c), and 22 to 33 MiB over the budget at the
+ * peak of this test.  Besides the idle part: resample.c's filter cache
+ * (bounded at 16 MiB; a few MiB for the 8 sizes here), the heap the
+ * hashing threads and curl's 32 transfers use (buffers of 16 KiB, the
+ * bytes a paused transfer keeps), the messages, and page rounding.  The
+ * bodies and the decoders' pixels themselves are within the budget: 64 MiB
+ * holds four of these files with their decoding (an image here takes 6 to
+ * 14 MiB to decode and hash). */
+#define BIG_CONSTANT_MIB 48
+
+/* Noise (so that PNG cannot compress it) of W x H, stored uncompressed:
+ * about 3 bytes a pixel. */
+static void write_noise_png(const char *name, int w, int h, unsigned seed) {
+    gdImagePtr im = gdImageCreateTrueColor(w, h);
+    assert_non_null(im);
+    uint32_t x = seed * 2654435761u + 1;
+    for (int y = 0; y < h; y++)
+        for (int i = 0; i < w; i++) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            im->tpixels[y][i] = gdTrueColor((int)(x & 255), (int)((x >> 8) & 255), (int)((i + y) & 255));
+        }
+    int size = 0;
+    void *data = gdImagePngPtrEx(im, &size, 0);
+    assert_non_null(data);
+    write_bytes(name, data, (size_t)size);
+    gdFree(data);
+    gdImageDestroy(im);
+}
+
+/* Run the hasher on the 40 large pictures with --max-memory MAX; every
+ * `_img` must be right.  Returns its peak RSS in kB. */
+static long hash_big_files(const char *max, json_object *const *expected, int round) {
+    for (int m = 0; m < BIG_URLS / 10; m++) {
+        json_object *items = json_object_new_array();
+        for (int i = 0; i < 10; i++) {
+            int n = m * 10 + i;
+            char id[24];
+            snprintf(id, sizeof id, "big%d.%d", round, n);
+            char *url = fixture_url(&fx, "/files/big%d.png?r=%d&n=%d", n % BIG_FILES, round, n);
+            json_object_array_add(items, item_with(id, urls_of((const char *const[]){url, NULL})));
+            free(url);
+        }
+        publish_json(t.q, "site.image.big", items);
+        json_object_put(items);
+    }
+    const char *args[] = {"--allow-private",    "--max-memory", max, "--max-downloads", "32", "--threads", "2",
+                          "--download-timeout", "120s",         NULL};
+    hasher_start(&t.hasher, t.exchange, args);
+    json_object *by_id = json_object_new_object();
+    collect(by_id, BIG_URLS, NULL);
+    long rss = proc_peak_rss_kb(t.hasher.pid);
+    proc_stop(&t.hasher);
+    /* A publish cut short by the stop is made again: at least once, so the
+     * next round must not see this round's copies. */
+    mq_delivery d;
+    while (mq_next(t.q, &d, 500) == MQ_OK) {
+        mq_ack(t.q, d.tag, false);
+        mq_delivery_release(&d);
+    }
+    for (int n = 0; n < BIG_URLS; n++) {
+        char id[24];
+        snprintf(id, sizeof id, "big%d.%d", round, n);
+        json_object *img = img_of(by_id, id);
+        assert_int_equal(json_object_array_length(img), 1);
+        assert_json_equal(json_object_array_get_idx(img, 0), expected[n % BIG_FILES], id);
+    }
+    json_object_put(by_id);
+    proc_release(&t.hasher);
+    return rss;
+}
+
+/* 40 downloads of 8 to 16 MiB pictures (8 files, 5 URLs each), 32 at once:
+ * with --max-memory 64MiB the hasher's peak RSS stays under the budget plus
+ * BIG_CONSTANT_MIB, and every entry is still right.  The same run without a
+ * budget is measured and printed, not judged (it is what the budget
+ * prevents: --max-downloads bodies at once). */
+static void test_memory_budget(void **state) {
+    (void)state;
+    static const int sides[BIG_FILES][2] = {{1700, 1650}, {1850, 1700}, {1950, 1800}, {2050, 1900},
+                                            {2150, 2000}, {2250, 2100}, {2350, 2150}, {2400, 2300}};
+    json_object *expected[BIG_FILES];
+    for (int i = 0; i < BIG_FILES; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "big%d.png", i);
+        write_noise_png(name, sides[i][0], sides[i][1], (unsigned)i + 1);
+        size_t len;
+        free(read_bytes(name, &len));
+        if (len < 8u << 20 || len > 16u << 20) fail_msg("%s is %zu bytes, not 8 to 16 MiB", name, len);
+        expected[i] = expected_entry(name, 0);
+        assert_false(has_error(expected[i]));
+    }
+    char budget[16];
+    snprintf(budget, sizeof budget, "%dMiB", BIG_BUDGET_MIB);
+    long bounded = hash_big_files(budget, expected, 0);
+    fprintf(stderr, "peak RSS hashing %d pictures of 8-16 MiB, 32 downloads at once: %ld kB with --max-memory %s\n",
+            BIG_URLS, bounded, budget);
+#ifndef __SANITIZE_ADDRESS__
+    long unbounded = hash_big_files("0", expected, 1);
+    fprintf(stderr, "peak RSS of the same without a budget (--max-memory 0): %ld kB\n", unbounded);
+    if (bounded > (long)(BIG_BUDGET_MIB + BIG_CONSTANT_MIB) * 1024)
+        fail_msg("peak RSS %ld kB is over the budget of %d MiB plus %d MiB", bounded, BIG_BUDGET_MIB, BIG_CONSTANT_MIB);
+#else
+    fprintf(stderr, "under ASan (shadow memory, quarantine) the peak is not judged\n");
+#endif
+    for (int i = 0; i < BIG_FILES; i++) {
+        json_object_put(expected[i]);
+        char *path = xasprintf("%s/big%d.png", files_dir, i);
+        unlink(path);
+        free(path);
+    }
+}
+
 /* `test_consumer restart` runs the test that restarts the broker, which
  * ctest runs alone; without arguments, the rest. */
 int main(int argc, char **argv) {
@@ -939,6 +1279,9 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_save_dir, setup_exchange, teardown_exchange),
         cmocka_unit_test_setup_teardown(test_save_failure_requeues, setup_exchange, teardown_exchange),
         cmocka_unit_test_setup_teardown(test_throughput, setup_exchange, teardown_exchange),
+        cmocka_unit_test_setup_teardown(test_userinfo_never_sent, setup_exchange, teardown_exchange),
+        cmocka_unit_test_setup_teardown(test_max_message_splits, setup_exchange, teardown_exchange),
+        cmocka_unit_test_setup_teardown(test_memory_budget, setup_exchange, teardown_exchange),
     };
     const struct CMUnitTest restart[] = {
         cmocka_unit_test_setup_teardown(test_broker_restart, setup_exchange, teardown_exchange),

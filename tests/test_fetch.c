@@ -5,8 +5,12 @@
  * real: success, 404, retried 5xx, timeout, a Content-Length over the limit,
  * a body growing past it, redirects (followed, looping, and to a refused
  * private address), plus connection reuse, the transfer limit, the per-host
- * rate limit and cancelling.  Timing is only ever a lower bound the rate
- * limiter guarantees; deadlines are failure guards.
+ * rate limit and cancelling; user names and passwords in URLs never sent
+ * (the fixture server records every request's headers); and the memory
+ * budget: transfers paused until their bodies fit, one larger than the
+ * budget going alone, a transfer timed out while paused started again.
+ * Timing is only ever a lower bound the rate limiter guarantees; deadlines
+ * are failure guards.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,10 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
 #include "fetch.h"
+#include "http.h"
+#include "membudget.h"
 #include "fixture.h"
 #include "netguard.h"
 #include "ratelimit.h"
@@ -59,8 +66,10 @@ static void drive(fetch *f, fetch_result *results, size_t n, size_t max_running)
         if (time_mono_ns() > deadline) fail_msg("only %zu of %zu downloads finished", got, n);
         assert_int_equal(fetch_perform(f, 100, true), 0);
         if (max_running) assert_true(fetch_running(f) <= max_running);
-        while (got < n && fetch_take(f, &results[got]))
+        while (got < n && fetch_take(f, &results[got])) {
+            membudget_release(&results[got].claim); /* the test keeps no body in the budget */
             got++;
+        }
     }
     assert_int_equal(fetch_pending(f), 0);
 }
@@ -68,7 +77,7 @@ static void drive(fetch *f, fetch_result *results, size_t n, size_t max_running)
 /* One download of URL with options O (NULL: quick ones). */
 static void fetch_one(const char *url, const fetch_options *o, const netguard *g, fetch_result *r) {
     fetch_options quick = quick_options();
-    fetch *f = fetch_new(o ? o : &quick, NULL, g);
+    fetch *f = fetch_new(o ? o : &quick, NULL, g, NULL);
     assert_non_null(f);
     int tag = 7;
     fetch_add(f, url, &tag);
@@ -282,7 +291,7 @@ static void test_connection_reuse(void **state) {
     (void)state;
     reset_log();
     fetch_options o = quick_options();
-    fetch *f = fetch_new(&o, NULL, NULL);
+    fetch *f = fetch_new(&o, NULL, NULL, NULL);
     for (int i = 0; i < 5; i++) {
         char *url = fixture_url(&fx, "/bytes?n=%d", 100 + i);
         fetch_add(f, url, NULL);
@@ -310,7 +319,7 @@ static void test_transfer_limit(void **state) {
     (void)state;
     fetch_options o = quick_options();
     o.max_transfers = 2;
-    fetch *f = fetch_new(&o, NULL, NULL);
+    fetch *f = fetch_new(&o, NULL, NULL, NULL);
     for (int i = 0; i < 6; i++) {
         char *url = fixture_url(&fx, "/slow/s%d.jpg?delay=0.2", i);
         fetch_add(f, url, NULL);
@@ -333,7 +342,7 @@ static void test_rate_limit(void **state) {
     ratelimit *rl = ratelimit_new(0);
     ratelimit_set_rate(rl, "127.0.0.1", 5);
     fetch_options o = quick_options();
-    fetch *f = fetch_new(&o, rl, NULL);
+    fetch *f = fetch_new(&o, rl, NULL, NULL);
     for (int i = 0; i < 4; i++) {
         char *url = fixture_url(&fx, "/bytes?n=%d", i + 1);
         fetch_add(f, url, NULL);
@@ -377,7 +386,7 @@ static void test_rate_limit(void **state) {
 static void test_cancel(void **state) {
     (void)state;
     fetch_options o = quick_options();
-    fetch *f = fetch_new(&o, NULL, NULL);
+    fetch *f = fetch_new(&o, NULL, NULL, NULL);
     char *url = fixture_url(&fx, "/slow/c.jpg?delay=5");
     fetch_job *slow = fetch_add(f, url, NULL);
     free(url);
@@ -399,13 +408,265 @@ static void test_cancel(void **state) {
     fetch_free(NULL);
 }
 
+/* --- user info in URLs --- */
+
+static void test_strip_userinfo(void **state) {
+    (void)state;
+    static const struct {
+        const char *url, *clean; /* clean NULL: cannot be parsed */
+        bool stripped;
+    } cases[] = {
+        {"http://user:secret@h.example/x.png", "http://h.example/x.png", true},
+        {"http://user@h.example/x.png", "http://h.example/x.png", true},
+        {"http://:secret@h.example/x.png", "http://h.example/x.png", true},
+        {"https://u:p@h.example:8443/a/b.jpg?q=1#f", "https://h.example:8443/a/b.jpg?q=1#f", true},
+        {"http://us%40er:p%3Aw@h.example/x.png", "http://h.example/x.png", true},
+        {"http://@h.example/x.png", "http://h.example/x.png", true},
+        {"http://h.example/x.png", "http://h.example/x.png", false},
+        {"http://h.example/a@b.png", "http://h.example/a@b.png", false},
+        {"http://h.example/x.png?to=u:p@h", "http://h.example/x.png?to=u:p@h", false},
+        {"HTTP://h.example:80/x.PNG", "HTTP://h.example:80/x.PNG", false}, /* untouched: nothing to remove */
+        {"http://u:p@/x.png", NULL, false},
+        {"http://u:p@h.example x/x.png", NULL, false},
+        {"", NULL, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bool stripped = !cases[i].stripped;
+        char *clean = http_url_strip_userinfo(cases[i].url, &stripped);
+        if (!cases[i].clean) {
+            if (clean) fail_msg("%s: expected no url, got %s", cases[i].url, clean);
+            continue;
+        }
+        if (!clean || strcmp(clean, cases[i].clean) != 0)
+            fail_msg("%s: expected %s, got %s", cases[i].url, cases[i].clean, clean ? clean : "NULL");
+        assert_int_equal(stripped, cases[i].stripped);
+        free(clean);
+    }
+    assert_null(http_url_strip_userinfo(NULL, NULL));
+}
+
+/* No request of LOG (fixture log entries) carried credentials. */
+static void assert_no_authorization(json_object *log) {
+    for (size_t i = 0; i < json_object_array_length(log); i++) {
+        json_object *headers;
+        assert_true(json_object_object_get_ex(json_object_array_get_idx(log, i), "headers", &headers));
+        json_object_object_foreach(headers, name, value) {
+            if (strcasecmp(name, "authorization") == 0 || strcasecmp(name, "proxy-authorization") == 0)
+                fail_msg("request %zu sent %s: %s", i, name, json_object_get_string(value));
+        }
+    }
+}
+
+/* A URL with a user name and password is downloaded without them, and so
+ * is a redirect's Location that has them (curl 7.88 would send both as
+ * Authorization: Basic); no error text shows the password. */
+static void test_userinfo_never_sent(void **state) {
+    (void)state;
+    reset_log();
+    fetch_result r;
+    char *url = xasprintf("http://user:secret@%s:%d/files/none.png", fx.host, fx.port);
+    fetch_one(url, NULL, NULL, &r); /* no --files: 404, but the request is what counts */
+    assert_false(r.ok);
+    assert_string_equal(r.error, "http 404");
+    free(url);
+    url = xasprintf("http://user:secret@%s:%d/ok", fx.host, fx.port);
+    fetch_one(url, NULL, NULL, &r);
+    assert_true(r.ok);
+    assert_memory_equal(r.body, "ok\n", 3);
+    free(r.body);
+    free(url);
+    json_object *log = fixture_log(&fx, "/");
+    assert_int_equal(json_object_array_length(log), 2);
+    assert_no_authorization(log);
+    json_object_put(log);
+
+    /* Absolute and scheme-relative Locations with user info. */
+    for (int i = 0; i < 2; i++) {
+        reset_log();
+        char *target = xasprintf("%suser:secret@%s:%d/ok", i == 0 ? "http://" : "//", fx.host, fx.port);
+        url = fixture_url(&fx, "/redirect/r.jpg?to=%s", target);
+        fetch_one(url, NULL, NULL, &r);
+        assert_true(r.ok);
+        assert_int_equal(r.redirects, 1);
+        assert_memory_equal(r.body, "ok\n", 3);
+        free(r.body);
+        log = fixture_log(&fx, "/");
+        assert_int_equal(json_object_array_length(log), 2);
+        assert_no_authorization(log);
+        json_object_put(log);
+        free(url);
+        free(target);
+    }
+
+    /* A Location that cannot be used: its password is not in the error. */
+    url = fixture_url(&fx, "/redirect/r.jpg?to=http://user:secret@/x.png");
+    fetch_one(url, NULL, NULL, &r);
+    assert_false(r.ok);
+    assert_non_null(strstr(r.error, "bad url"));
+    if (strstr(r.error, "secret")) fail_msg("the error shows the password: %s", r.error);
+    free(url);
+}
+
+/* --- the memory budget --- */
+
+static membudget_stats budget_stats(const membudget *b) {
+    membudget_stats s;
+    membudget_get_stats(b, &s);
+    return s;
+}
+
+/* Six bodies of 300 kB while 800 kB of a 1 MiB budget are taken by other
+ * work: the transfers that started pause at their first bytes and none
+ * finishes; once the memory is given back they resume, every body arrives
+ * whole, and the budget is never exceeded. */
+static void test_budget_pauses(void **state) {
+    (void)state;
+    membudget *b = membudget_new(1 << 20);
+    membudget_claim other;
+    membudget_claim_init(&other, b);
+    assert_true(membudget_reserve(&other, 800 * 1024));
+    fetch_options o = quick_options();
+    o.max_transfers = 8;
+    fetch *f = fetch_new(&o, NULL, NULL, b);
+    for (int i = 0; i < 6; i++) {
+        char *url = fixture_url(&fx, "/bytes?n=300000&i=%d", i);
+        fetch_add(f, url, NULL);
+        free(url);
+    }
+    fetch_result r[6];
+    int64_t deadline = time_mono_ns() + GUARD_MS * TIME_NS_PER_MS;
+    while (budget_stats(b).waiting == 0) {
+        if (time_mono_ns() > deadline) fail_msg("no download ever waited for memory");
+        assert_int_equal(fetch_perform(f, 20, true), 0);
+        assert_false(fetch_take(f, &r[0]));
+    }
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(fetch_perform(f, 20, true), 0);
+        assert_false(fetch_take(f, &r[0])); /* no body fits while the 800 kB are taken */
+    }
+    assert_true(fetch_running(f) > 0); /* paused, not failed */
+    membudget_release(&other);
+    drive(f, r, 6, 8);
+    for (int i = 0; i < 6; i++) {
+        assert_true(r[i].ok);
+        assert_int_equal(r[i].len, 300000);
+        assert_int_equal(r[i].body[299999], 'b');
+        assert_int_equal(r[i].attempts, 1);
+        free(r[i].body);
+    }
+    membudget_stats s = budget_stats(b);
+    fprintf(stderr, "budget of 1 MiB: at most %llu bytes held, %llu waits\n", (unsigned long long)s.peak,
+            (unsigned long long)s.waits);
+    assert_true(s.waits > 0);
+    assert_int_equal(s.overdrafts, 0);
+    assert_true(s.peak <= 1 << 20);
+    assert_int_equal(s.used, 0);
+    fetch_free(f);
+    membudget_free(b);
+}
+
+/* A body larger than the whole budget is downloaded alone; one of unknown
+ * length grows within it until it is cut at --max-bytes. */
+static void test_budget_alone_and_growing(void **state) {
+    (void)state;
+    membudget *b = membudget_new(100 * 1024);
+    fetch_options o = quick_options();
+    o.max_bytes = 1024 * 1024;
+    fetch *f = fetch_new(&o, NULL, NULL, b);
+    char *url = fixture_url(&fx, "/bytes?n=500000");
+    fetch_add(f, url, NULL);
+    free(url);
+    url = fixture_url(&fx, "/endless/e.jpg?key=budget");
+    fetch_add(f, url, NULL);
+    free(url);
+    fetch_result r[2];
+    drive(f, r, 2, 0);
+    int ok = r[0].ok ? 0 : 1;
+    assert_true(r[ok].ok);
+    assert_int_equal(r[ok].len, 500000);
+    free(r[ok].body);
+    assert_false(r[1 - ok].ok);
+    assert_string_equal(r[1 - ok].error, "too large");
+    membudget_stats s = budget_stats(b);
+    assert_true(s.overdrafts >= 1);
+    assert_int_equal(s.used, 0);
+    fetch_free(f);
+    membudget_free(b);
+}
+
+/* A transfer paused for memory longer than its timeout is started again,
+ * not counted as a retry and not failed: it waits, without starting, until
+ * its whole body fits, then arrives whole. */
+static void test_budget_timeout_while_paused(void **state) {
+    (void)state;
+    reset_log();
+    membudget *b = membudget_new(1 << 20);
+    fetch_options o = quick_options();
+    o.timeout_ms = 500;
+    o.max_retries = 0;
+    fetch *f = fetch_new(&o, NULL, NULL, b);
+    char *url = fixture_url(&fx, "/bytes?n=800000&job=a");
+    fetch_add(f, url, NULL);
+    free(url);
+    fetch_result a;
+    int64_t deadline = time_mono_ns() + GUARD_MS * TIME_NS_PER_MS;
+    while (!fetch_take(f, &a)) {
+        if (time_mono_ns() > deadline) fail_msg("the first download never finished");
+        assert_int_equal(fetch_perform(f, 50, true), 0);
+    }
+    assert_true(a.ok);
+    assert_int_equal(a.claim.held, 800001); /* kept: 800 kB of the 1 MiB stay taken */
+
+    url = fixture_url(&fx, "/bytes?n=800000&job=b");
+    fetch_add(f, url, NULL);
+    free(url);
+    /* It starts, pauses at its first bytes, times out, and then waits. */
+    for (;;) {
+        if (time_mono_ns() > deadline) fail_msg("the second download never timed out while paused");
+        assert_int_equal(fetch_perform(f, 50, true), 0);
+        json_object *log = fixture_log(&fx, "/bytes");
+        size_t requests = json_object_array_length(log);
+        json_object_put(log);
+        if (requests == 2 && fetch_running(f) == 0) break;
+    }
+    fetch_result r;
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(fetch_perform(f, 20, true), 0);
+        assert_int_equal(fetch_running(f), 0); /* its 800 kB cannot be had: it does not start */
+        assert_false(fetch_take(f, &r));
+    }
+    membudget_release(&a.claim);
+    free(a.body);
+    drive(f, &r, 1, 0);
+    assert_true(r.ok);
+    assert_int_equal(r.len, 800000);
+    assert_int_equal(r.attempts, 2);
+    free(r.body);
+    json_object *log = fixture_log(&fx, "/bytes");
+    assert_int_equal(json_object_array_length(log), 3);
+    json_object_put(log);
+    assert_int_equal(budget_stats(b).used, 0);
+    fetch_free(f);
+    membudget_free(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_media_urls),       cmocka_unit_test(test_ok_and_statuses),
-        cmocka_unit_test(test_timeout),          cmocka_unit_test(test_too_large),
-        cmocka_unit_test(test_redirects),        cmocka_unit_test(test_guard),
-        cmocka_unit_test(test_connection_reuse), cmocka_unit_test(test_transfer_limit),
-        cmocka_unit_test(test_rate_limit),       cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_media_urls),
+        cmocka_unit_test(test_ok_and_statuses),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_too_large),
+        cmocka_unit_test(test_redirects),
+        cmocka_unit_test(test_guard),
+        cmocka_unit_test(test_connection_reuse),
+        cmocka_unit_test(test_transfer_limit),
+        cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_strip_userinfo),
+        cmocka_unit_test(test_userinfo_never_sent),
+        cmocka_unit_test(test_budget_pauses),
+        cmocka_unit_test(test_budget_alone_and_growing),
+        cmocka_unit_test(test_budget_timeout_while_paused),
     };
     return cmocka_run_group_tests(tests, start_fixture, stop_fixture);
 }

@@ -331,8 +331,14 @@ static void start(proc *p, const char *dir, const char *name, const char *const 
     free(program);
 }
 
+/* Both publishers run with a small --max-message, so that a thread (about
+ * 10 KB of items as the crawler publishes them, more with `_img`) travels in
+ * several messages at each step and must still arrive whole, each post once. */
+#define MAX_MESSAGE "4KiB"
+
 static void hasher_start(void) {
-    static const char *const args[] = {"--allow-net", "127.0.0.0/8", "--threads", "2", "--rps-per-host", "0", NULL};
+    static const char *const args[] = {"--allow-net", "127.0.0.0/8", "--threads", "2", "--rps-per-host", "0",
+                                       "--max-message", MAX_MESSAGE, NULL};
     start(&t.hasher, "hasher", "imgfeed-hasher", args);
 }
 
@@ -346,7 +352,8 @@ static void archiver_start(void) {
  * request the fixture holds stays in flight until the test kills the crawler. */
 static void crawler_start(void) {
     const char *args[] = {"--once", "--sites",      t.sites_file, "--state-dir",       t.state_dir, "--retries",
-                          "1",      "--batch-size", "10",         "--request-timeout", "150s",      NULL};
+                          "1",      "--batch-size", "10",         "--request-timeout", "150s",      "--max-message",
+                          MAX_MESSAGE, NULL};
     start(&t.crawler, "crawler", "imgfeed-crawler", args);
 }
 

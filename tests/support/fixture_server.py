@@ -194,9 +194,9 @@ LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
 LAST_MODIFIED_TS = email.utils.parsedate_to_datetime(LAST_MODIFIED).timestamp()
 ETAG = '"v1-abc"'
 STREAM_CHUNK = b"x" * 65536
-# <repo>/../shared/fixtures/real: the checkout's sibling shared directory
+# <repo>/tests/fixtures/real: the recorded responses of real sites (SOURCES.md there)
 DEFAULT_FIXTURES = os.path.normpath(
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "fixtures", "real"))
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "real"))
 
 
 def arg(query, name, default=None):
