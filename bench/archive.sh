@@ -5,7 +5,7 @@
 #
 # Starts its own RabbitMQ and PostgreSQL (tests/lib/servers.sh, in a temporary
 # directory, stopped at exit), makes N realistic 4chan items with bench_feed
-# (bench/feed.c: the posts of the recorded threads in ../shared/fixtures/real/4chan
+# (bench/feed.c: the posts of the recorded threads in tests/fixtures/real/4chan
 # with the fields the crawler and the hasher add; ITEMS=files, the default,
 # takes the posts that have a file, about 0.9 KB of JSON an item; ITEMS=all
 # takes every post, one in six with a file, about 0.5 KB), and in each run times

@@ -7,7 +7,7 @@
  *       publisher confirms, as the hasher would hand them to the archiver
  *
  * The items are made from the recorded 4chan threads (every *thread*.json
- * of DIR, ../shared/fixtures/real/4chan by default, that holds a "posts"
+ * of DIR, tests/fixtures/real/4chan by default, that holds a "posts"
  * array): the posts as the API gave them, cycled over as often as N needs;
  * with --only-files, only the posts that have a file (about 860 bytes of
  * JSON an item, against 490 for all posts, of which one in six has a file).
@@ -41,7 +41,7 @@
 #include "xalloc.h"
 
 #ifndef BENCH_FIXTURES_DIR
-#define BENCH_FIXTURES_DIR "../shared/fixtures/real/4chan"
+#define BENCH_FIXTURES_DIR "tests/fixtures/real/4chan"
 #endif
 
 #define FEED_MSG_MIN 20           /* fewest items in one message (but the last of a key) */

@@ -4,18 +4,28 @@
 # Usage: bench/hash.sh DIR      (make a DIR with: /usr/bin/python3 bench/make_corpus.py DIR)
 #
 # Times three things over the image files of DIR, on one core (taskset -c 0),
-# in the same run, with hyperfine:
+# in the same run, with hyperfine, each as one process started once over its
+# whole list of files, each printing one line per file (to /dev/null):
 #   imgfeed       imgfeed-hasher hash: size, crc32, md5, sha1, width, height and
 #                 ahash, dhash, phash (12) and whash (8) of every file
 #   python        the same seven values the way chan_feed computed them: one
 #                 Image.open, the four imagehash functions, the checksums
 #                 (tests/hasher/imagehash_ref.py under Debian's Pillow/numpy/scipy/pywt)
-#   djpeg         libjpeg-turbo's djpeg decoding each JPEG to /dev/null: the floor,
+#   floor         bench_jpegfloor (bench/jpegfloor.c): every JPEG read into
+#                 memory and decoded with libjpeg-turbo at the settings the
+#                 hasher's decoder uses (Pillow's), nothing else: the floor,
 #                 since no exact hash can skip decoding (compared with imgfeed
 #                 on the JPEGs alone, then separately on the typical JPEGs and
 #                 on the large ones: those of 6000x4000 = 24 megapixels or more)
-# and prints the ratios, then imgfeed's peak memory on the largest file.
-# Builds a Release imgfeed-hasher in build/bench unless IMGFEED_HASHER names one.
+# and prints each one's mean, median and CPU (user + system) time and files
+# per second, the ratios of the mean times and of the CPU times, then
+# imgfeed's peak memory on the largest file.
+#
+#   RUNS=N               hyperfine runs of each command (default 5, after one warmup)
+#   IMGFEED_BUILD=DIR    an existing build directory to build the two programs
+#                        in (default: a Release build in build/bench)
+#   IMGFEED_HASHER=PATH, IMGFEED_JPEGFLOOR=PATH
+#                        use these programs as they are, building neither
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,15 +33,20 @@ DIR=${1:?usage: bench/hash.sh DIR (see bench/make_corpus.py)}
 RUNS=${RUNS:-5}
 PY=/usr/bin/python3
 
-for tool in hyperfine djpeg taskset; do
-    command -v "$tool" >/dev/null || { echo "hash.sh: $tool missing: apt-get install hyperfine libjpeg-turbo-progs util-linux" >&2; exit 2; }
+for tool in hyperfine taskset; do
+    command -v "$tool" >/dev/null || { echo "hash.sh: $tool missing: apt-get install hyperfine util-linux" >&2; exit 2; }
 done
 
 HASHER=${IMGFEED_HASHER:-}
-if [[ -z $HASHER ]]; then
-    cmake -S "$ROOT" -B "$ROOT/build/bench" -DCMAKE_BUILD_TYPE=Release -DIMGFEED_TESTS=OFF >/dev/null
-    cmake --build "$ROOT/build/bench" --target imgfeed-hasher -j"$(nproc)" >/dev/null
-    HASHER=$ROOT/build/bench/hasher/imgfeed-hasher
+FLOOR=${IMGFEED_JPEGFLOOR:-}
+if [[ -z $HASHER || -z $FLOOR ]]; then
+    BUILD=${IMGFEED_BUILD:-$ROOT/build/bench}
+    if [[ -z ${IMGFEED_BUILD:-} ]]; then
+        cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DIMGFEED_TESTS=OFF >/dev/null
+    fi
+    cmake --build "$BUILD" --target imgfeed-hasher bench_jpegfloor -j"$(nproc)" >/dev/null
+    HASHER=${HASHER:-$BUILD/hasher/imgfeed-hasher}
+    FLOOR=${FLOOR:-$BUILD/bench/bench_jpegfloor}
 fi
 
 WORK=$(mktemp -d)
@@ -52,29 +67,55 @@ PYEOF
 [[ -s $WORK/jpeg ]] || { echo "hash.sh: no JPEGs in $DIR" >&2; exit 2; }
 echo "$(wc -l <"$WORK/all") files ($(wc -l <"$WORK/jpeg") JPEGs: $(wc -l <"$WORK/typical") typical, $(wc -l <"$WORK/large") large), $(du -sh "$DIR" | cut -f1) in $DIR"
 
-# One small script per command, so that hyperfine times only what it names.
-printf '#!/bin/sh\nxargs -d "\\n" -a %s %s hash >/dev/null\n' "$WORK/all" "$HASHER" >"$WORK/imgfeed.sh"
+# One small script per command, so that hyperfine times only what it names:
+# bash reads the list and execs the program once over all of its files.
+run_script() { # run_script NAME LIST PROGRAM ARGS...
+    local name=$1 list=$2
+    shift 2
+    printf '#!/bin/bash\nmapfile -t files <%q\nexec' "$list" >"$WORK/$name.sh"
+    printf ' %q' "$@" >>"$WORK/$name.sh"
+    # shellcheck disable=SC2016 # expanded by the script, not here
+    printf ' "${files[@]}" >/dev/null\n' >>"$WORK/$name.sh"
+    chmod +x "$WORK/$name.sh"
+}
+run_script imgfeed "$WORK/all" "$HASHER" hash
+run_script python "$WORK/all" "$PY" "$ROOT/tests/hasher/imagehash_ref.py"
 for set in jpeg typical large; do
-    printf '#!/bin/sh\nxargs -d "\\n" -a %s %s hash >/dev/null\n' "$WORK/$set" "$HASHER" >"$WORK/imgfeed-$set.sh"
-    printf '#!/bin/sh\nwhile IFS= read -r f; do djpeg -outfile /dev/null "$f"; done <%s\n' "$WORK/$set" >"$WORK/djpeg-$set.sh"
+    run_script "imgfeed-$set" "$WORK/$set" "$HASHER" hash
+    run_script "floor-$set" "$WORK/$set" "$FLOOR"
 done
-printf '#!/bin/sh\nxargs -d "\\n" -a %s %s %s >/dev/null\n' "$WORK/all" "$PY" "$ROOT/tests/hasher/imagehash_ref.py" >"$WORK/python.sh"
-chmod +x "$WORK"/*.sh
+# Both sides must succeed on every file, or the times compare different work.
+for script in imgfeed python floor-jpeg; do
+    "$WORK/$script.sh" || { echo "hash.sh: $script failed on some file of $DIR" >&2; exit 1; }
+done
 
-taskset -c 0 hyperfine --warmup 1 --runs "$RUNS" --export-json "$WORK/times.json" \
-    -n imgfeed "$WORK/imgfeed.sh" -n python "$WORK/python.sh" \
-    -n imgfeed-jpeg "$WORK/imgfeed-jpeg.sh" -n djpeg "$WORK/djpeg-jpeg.sh" \
-    -n imgfeed-typical "$WORK/imgfeed-typical.sh" -n djpeg-typical "$WORK/djpeg-typical.sh" \
-    -n imgfeed-large "$WORK/imgfeed-large.sh" -n djpeg-large "$WORK/djpeg-large.sh"
+# The typical and large JPEGs apart, where DIR has both.
+commands=(-n imgfeed "$WORK/imgfeed.sh" -n python "$WORK/python.sh"
+          -n imgfeed-jpeg "$WORK/imgfeed-jpeg.sh" -n floor-jpeg "$WORK/floor-jpeg.sh")
+if [[ -s $WORK/typical && -s $WORK/large ]]; then
+    for set in typical large; do commands+=(-n "imgfeed-$set" "$WORK/imgfeed-$set.sh" -n "floor-$set" "$WORK/floor-$set.sh"); done
+fi
+taskset -c 0 hyperfine --warmup 1 --runs "$RUNS" --export-json "$WORK/times.json" "${commands[@]}"
 
-"$PY" - "$WORK/times.json" <<'PYEOF'
-import json, sys
-t = {r["command"]: r["mean"] for r in json.load(open(sys.argv[1]))["results"]}
+"$PY" - "$WORK/times.json" "$WORK" <<'PYEOF'
+import json, os, sys
+results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+count = {name: len(open(os.path.join(sys.argv[2], name)).read().splitlines()) for name in ("all", "jpeg", "typical", "large")}
+t = {name: r["mean"] for name, r in results.items()}
+cpu = {name: r["user"] + r["system"] for name, r in results.items()}
 print()
-print("imgfeed / python       %.2fx the time (python takes %.1fx imgfeed's)" % (t["imgfeed"] / t["python"], t["python"] / t["imgfeed"]))
+print("%-16s %6s %9s %9s %9s %9s" % ("command", "files", "mean s", "median s", "CPU s", "files/s"))
+for name in results:
+    n = count["all" if name in ("imgfeed", "python") else name.split("-")[1]]
+    print("%-16s %6d %9.3f %9.3f %9.3f %9.1f" % (name, n, t[name], results[name]["median"], cpu[name], n / t[name]))
+print()
+print("imgfeed / python       %.2fx the time, %.2fx the CPU (python takes %.1fx imgfeed's time)"
+      % (t["imgfeed"] / t["python"], cpu["imgfeed"] / cpu["python"], t["python"] / t["imgfeed"]))
 for name, label in (("jpeg", "all JPEGs"), ("typical", "typical JPEGs"), ("large", "large JPEGs")):
-    print("imgfeed / djpeg, %-13s %.2fx the time of decoding alone (goal: <= 1.5x)"
-          % (label, t["imgfeed-" + name] / t["djpeg" if name == "jpeg" else "djpeg-" + name]))
+    if "floor-" + name not in t:
+        continue
+    print("imgfeed / floor, %-13s %.2fx the time, %.2fx the CPU of decoding alone (goal: <= 1.5x)"
+          % (label, t["imgfeed-" + name] / t["floor-" + name], cpu["imgfeed-" + name] / cpu["floor-" + name]))
 PYEOF
 
 largest=$(xargs -d '\n' -a "$WORK/all" ls -S | head -1)

@@ -328,8 +328,8 @@ imgfeed runs ($( ((DEMO)) && echo "demo board http://127.0.0.1:$DEMO_PORT/demo/"
     deploy/quickstart.sh status${DATA_ARG}        # processes, queue depths, rows per table
     (. $DATA/rabbitmq.env && rabbitmqctl -n $RABBIT_NODE list_queues name messages consumers)
 
-  Open the archive (tables chan_<site>_thread and chan_<site>_post; queries in README.md,
-  "Querying the archive"):
+  Open the archive (tables chan_<site>_thread and chan_<site>_post; queries in
+  docs/querying.md):
     psql "$(pg_conninfo)"
 
   The programs' settings:  AMQP $(amqp_url)   PostgreSQL $(pg_conninfo)

@@ -1,14 +1,14 @@
-/* test_archive_sql.c -- the README's SQL examples, run against a real archive.
+/* test_archive_sql.c -- the SQL examples of docs/querying.md, run against a real archive.
  *
- * README.md, "Querying the archive", shows psql blocks, each after a line
+ * docs/querying.md, "Querying the archive", shows psql blocks, each after a line
  * `<!-- sql-example: NAME -->`.  The group setup builds a real archive and
  * every test runs one block with psql as a user pastes it, then checks the
  * answer against values this file computes in C from the same items, never
  * against output recorded from a run:
  *
- *  - the items are the posts of the recorded 4chan threads in the shared
- *    fixtures (fixtures/real/4chan/<board>-thread-*.json beside the
- *    repository), with the `_` fields of design.md; an opening post goes to
+ *  - the items are the posts of the recorded 4chan threads
+ *    (tests/fixtures/real/4chan/<board>-thread-*.json), with the `_` fields
+ *    of docs/design.md; an opening post goes to
  *    routing key 4chan.thread.<board>, a reply to 4chan.post.<board>;
  *  - their `_img` entries are real: pictures drawn with libgd (an original,
  *    a slightly edited JPEG repost of it, a more heavily edited copy, and
@@ -18,7 +18,7 @@
  *    "http 404" entry instead;
  *  - the real imgfeed-archiver stores them, and stops with SIGTERM.
  *
- * Where the archive lives.  The README names the tables of the default
+ * Where the archive lives.  docs/querying.md names the tables of the default
  * exchange, chan_4chan_thread and chan_4chan_post.  The test neither uses
  * the exchange "chan" (on a broker that runs a real pipeline, its archivers
  * would take the test's items, and deleting the topology afterwards would
@@ -26,7 +26,7 @@
  * database of its own on that server, runs the archiver into it with a fresh
  * exchange E, and renames the tables and indexes E_4chan_* there to
  * chan_4chan_*: exactly what `--exchange chan` would have made, which the
- * test checks (imgfeed_ensure_table finds nothing to add).  So the README's
+ * test checks (imgfeed_ensure_table finds nothing to add).  So the page's
  * SQL runs byte for byte as printed.  The database and E's queues and
  * exchanges are dropped at the end.
  *
@@ -69,7 +69,7 @@
 #define GUARD_MS 180000    /* longest any wait may take before the test fails */
 #define REPLIES_PER_MSG 25 /* replies per published message, as a crawler batches them */
 #define ERROR_EVERY 8      /* every eighth file becomes a failed download */
-#define NEAR 10            /* the README's near-duplicate threshold */
+#define NEAR 10            /* docs/querying.md's near-duplicate threshold */
 #define SESSION_TZ "Asia/Tokyo"
 
 /* --- the pictures --- */
@@ -106,7 +106,7 @@ typedef struct ctx {
     char *dbname;   /* the test's own database */
     char *conninfo; /* IMGFEED_PG with dbname replaced */
     char *psql;     /* the psql binary */
-    char *readme;   /* README.md */
+    char *readme;   /* docs/querying.md */
     PGconn *db;     /* to the test's database */
     mq *q;          /* publishes to E */
     proc archiver;
@@ -262,7 +262,7 @@ static char *conninfo_with_dbname(const char *base, const char *dbname) {
 static void db_create(void) {
     t.dbname = xasprintf("imgfeed_sql_%d", (int)getpid());
     pgtest_exec("DROP DATABASE IF EXISTS %s WITH (FORCE)", t.dbname);
-    /* C collation: the README's ORDER BY id sorts as strcmp does here. */
+    /* C collation: docs/querying.md's ORDER BY id sorts as strcmp does here. */
     pgtest_exec("CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'", t.dbname);
     t.conninfo = conninfo_with_dbname(testenv_require("IMGFEED_PG"), t.dbname);
     t.db = PQconnectdb(t.conninfo);
@@ -412,10 +412,10 @@ static void check_picture_distances(void) {
 /* --- items: the recorded threads with the `_` fields --- */
 
 static void load_threads(void) {
-    char *pattern = xasprintf("%s/../shared/fixtures/real/4chan/*-thread-*.json", testenv_source_dir());
+    char *pattern = xasprintf("%s/tests/fixtures/real/4chan/*-thread-*.json", testenv_source_dir());
     glob_t g;
     if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc == 0)
-        fail_msg("no recorded 4chan threads match %s (the shared fixtures beside the repository)", pattern);
+        fail_msg("no recorded 4chan threads match %s (tests/fixtures/real, see SOURCES.md there)", pattern);
     t.threads = xcalloc(g.gl_pathc, sizeof *t.threads);
     for (size_t i = 0; i < g.gl_pathc; i++) {
         const char *base = strrchr(g.gl_pathv[i], '/') + 1;
@@ -636,29 +636,29 @@ static void rename_to_chan(void) {
     assert_int_equal(pgtest_count_on(t.db, "chan_4chan_post"), t.npost_items);
 }
 
-/* --- the README's blocks and psql --- */
+/* --- the blocks of docs/querying.md and psql --- */
 
 /* The SQL of the block after `<!-- sql-example: NAME -->`. */
 static char *readme_block(const char *name) {
     char *marker = xasprintf("<!-- sql-example: %s -->\n", name);
     const char *at = strstr(t.readme, marker);
     if (!at) {
-        fail_msg("README.md has no line %s", marker);
+        fail_msg("docs/querying.md has no line %s", marker);
         return NULL; /* not reached: fail_msg leaves the test */
     }
-    if (strstr(at + 1, marker)) fail_msg("README.md has the line %s twice", marker);
+    if (strstr(at + 1, marker)) fail_msg("docs/querying.md has the line %s twice", marker);
     at += strlen(marker);
-    if (strncmp(at, "```sql\n", 7) != 0) fail_msg("README.md: %s is not followed by a ```sql block", marker);
+    if (strncmp(at, "```sql\n", 7) != 0) fail_msg("docs/querying.md: %s is not followed by a ```sql block", marker);
     at += 7;
     const char *end = strstr(at, "\n```");
-    if (!end) fail_msg("README.md: the block after %s does not end", marker);
+    if (!end) fail_msg("docs/querying.md: the block after %s does not end", marker);
     free(marker);
     return xstrndup(at, (size_t)(end - at) + 1);
 }
 
 /* BLOCK without its `\set NAME` lines for the NAME=value pairs of VARS
  * (NULL-terminated), which psql then gets with -v; every one of them must
- * have its line, or the README's parameters changed under the test. */
+ * have its line, or the page's parameters changed under the test. */
 static char *block_without_sets(const char *name, const char *block, const char *const *vars) {
     char *out = xstrdup(block);
     for (size_t i = 0; vars && vars[i]; i++) {
@@ -666,7 +666,7 @@ static char *block_without_sets(const char *name, const char *block, const char 
         char *line = xasprintf("\\set %.*s ", (int)len, vars[i]);
         char *at = strstr(out, line);
         if (!at || (at != out && at[-1] != '\n'))
-            fail_msg("the README block %s has no line \"%s...\": update the test", name, line);
+            fail_msg("the docs/querying.md block %s has no line \"%s...\": update the test", name, line);
         char *eol = strchr(at, '\n');
         memmove(at, eol + 1, strlen(eol + 1) + 1);
         free(line);
@@ -789,14 +789,14 @@ static json_object *csv_parse(const char *text) {
     return rows;
 }
 
-/* The README block NAME run with VARS: its rows, header first; a failing
+/* The docs/querying.md block NAME run with VARS: its rows, header first; a failing
  * psql fails the test with its message. */
 static json_object *run_example(const char *name, const char *const *vars) {
     char *block = readme_block(name), *sql = block_without_sets(name, block, vars);
     psql_run r = psql(sql, vars);
-    if (r.status != 0) fail_msg("psql failed (%d) on the README block %s:\n%s\n%s", r.status, name, r.err, sql);
+    if (r.status != 0) fail_msg("psql failed (%d) on the block %s:\n%s\n%s", r.status, name, r.err, sql);
     json_object *rows = csv_parse(r.out);
-    if (json_object_array_length(rows) < 1) fail_msg("the README block %s printed no header: %s", name, r.out);
+    if (json_object_array_length(rows) < 1) fail_msg("the block %s printed no header: %s", name, r.out);
     psql_release(&r);
     free(sql);
     free(block);
@@ -808,7 +808,7 @@ static size_t column(json_object *rows, const char *example, const char *name) {
     json_object *header = json_object_array_get_idx(rows, 0);
     for (size_t i = 0; i < json_object_array_length(header); i++)
         if (strcmp(json_object_get_string(json_object_array_get_idx(header, i)), name) == 0) return i;
-    fail_msg("the README block %s has no column %s: its header is %s", example, name,
+    fail_msg("the docs/querying.md block %s has no column %s: its header is %s", example, name,
              json_object_to_json_string_ext(header, JSON_C_TO_STRING_PLAIN));
     return 0;
 }
@@ -846,7 +846,7 @@ static void add_line(json_object *lines, const char *fmt, ...) {
     free(line);
 }
 
-/* LINES are "key\tvalue", the key sorting as the README query orders its
+/* LINES are "key\tvalue", the key sorting as the docs/querying.md query orders its
  * rows: sort them by key and keep the values. */
 static json_object *sorted_values(json_object *lines) {
     json_object_array_sort(lines, compare_strings);
@@ -866,7 +866,7 @@ static int group_setup(void **state) {
     memset(&t, 0, sizeof t);
     t.dir = testenv_tmpdir("sql");
     t.exchange = xasprintf("t%ds", (int)getpid());
-    char *readme = xasprintf("%s/README.md", testenv_source_dir());
+    char *readme = xasprintf("%s/docs/querying.md", testenv_source_dir());
     t.readme = read_file(readme);
     free(readme);
     draw_pictures();
@@ -915,7 +915,7 @@ static int group_teardown(void **state) {
 /* --- the tests --- */
 
 /* Every block runs as printed, with its own example values, and answers
- * with the columns the README describes. */
+ * with the columns docs/querying.md describes. */
 static void test_blocks_as_printed(void **state) {
     (void)state;
     static const struct {
@@ -930,7 +930,7 @@ static void test_blocks_as_printed(void **state) {
     for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++) {
         json_object *rows = run_example(blocks[i].name, NULL);
         json_object *want = json_tokener_parse(blocks[i].header);
-        char *what = xasprintf("header of the README block %s", blocks[i].name);
+        char *what = xasprintf("header of the docs/querying.md block %s", blocks[i].name);
         assert_lines_equal(what, json_object_array_get_idx(rows, 0), want);
         free(what);
         json_object_put(want);

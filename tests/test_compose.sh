@@ -3,7 +3,7 @@
 # deploy/docker-compose.worker.yml without a Docker engine:
 #
 #   - both are valid for `docker-compose config` with deploy/.env.example;
-#   - the rendered services are the ones the README describes: health checks on
+#   - the rendered services are the ones docs/operations.md describes: health checks on
 #     RabbitMQ and PostgreSQL, the archiver, hasher and crawler waiting for
 #     them, no container_name (--scale hasher=N), the crawler's state volume;
 #     on the worker file only a hasher and a crawler (behind a profile), no

@@ -30,7 +30,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "support", "fixture_server.py")
-FIXTURES = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "fixtures", "real"))
+FIXTURES = os.path.join(HERE, "fixtures", "real")
 BASE = None
 SERVER_PID = 0
 

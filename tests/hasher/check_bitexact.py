@@ -11,8 +11,8 @@ reference gives: size, checksums, format, width, height and the four hashes in
 both encodings.  A file Pillow refuses must be refused by imgfeed too.
 
 The target is every bit equal on every image.  A difference that remains has
-to be listed in KNOWN below, by file name, with its cause (the README lists
-the same); any other difference fails the test, and so does a KNOWN entry
+to be listed in KNOWN below, by file name, with its cause (docs/internals.md,
+"Bit-identical to imagehash", lists the same); any other difference fails the test, and so does a KNOWN entry
 that no longer differs, so the list stays true.
 
 Must run under Debian's /usr/bin/python3 (it has Pillow, numpy, scipy, pywt).
@@ -89,7 +89,7 @@ def main():
 
     stale = sorted(set(KNOWN) - known_seen)
     for name in stale:
-        unexpected.append("%s is in KNOWN but now matches: remove it (and from the README)" % name)
+        unexpected.append("%s is in KNOWN but now matches: remove it (and from docs/internals.md)" % name)
     print("%d comparisons, %d unexpected differences, %d known" % (compared, len(unexpected), len(known_seen)))
     for line in unexpected:
         print("MISMATCH " + line)

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# readme_settings.sh -- keep the README's settings tables equal to --help.
+# readme_settings.sh -- keep the settings tables of docs/settings.md equal to --help.
 #
 #   readme_settings.sh --check BINDIR    exit 1 with a diff if they differ
 #   readme_settings.sh --update BINDIR   rewrite them from the programs
 #
-# Each table stands between "<!-- settings: PROGRAM -->" and
+# (The name is from when the tables were in the README; ctest runs it as
+# readme_settings.)  Each table stands between "<!-- settings: PROGRAM -->" and
 # "<!-- /settings -->" and is what `PROGRAM --help-markdown` prints
 # ("<!-- settings: PROGRAM SUBCOMMAND -->" for `PROGRAM SUBCOMMAND --help-markdown`).
 set -euo pipefail
 mode=${1:-}; bindir=${2:-}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-readme=$root/README.md
+doc=$root/docs/settings.md
 [[ ($mode == --check || $mode == --update) && -d $bindir ]] ||
     { echo "usage: readme_settings.sh --check|--update BINDIR" >&2; exit 2; }
 
@@ -25,13 +26,13 @@ render() {
             while IFS= read -r line && [[ $line != '<!-- /settings -->' ]]; do :; done
             printf '%s\n' "$line"
         fi
-    done <"$readme"
+    done <"$doc"
 }
 
 new=$(render)
 if [[ $mode == --update ]]; then
-    printf '%s\n' "$new" >"$readme"
-elif ! diff -u "$readme" <(printf '%s\n' "$new"); then
-    echo "README settings differ from --help: run bash tests/lib/readme_settings.sh --update BUILD_DIR" >&2
+    printf '%s\n' "$new" >"$doc"
+elif ! diff -u "$doc" <(printf '%s\n' "$new"); then
+    echo "docs/settings.md differs from --help: run bash tests/lib/readme_settings.sh --update BUILD_DIR" >&2
     exit 1
 fi

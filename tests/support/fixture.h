@@ -25,7 +25,7 @@ typedef struct fixture_options {
     const char *host;      /* address to listen on (any of 127/8); NULL: 127.0.0.1 */
     const char *files_dir; /* directory served under /files/; NULL: none */
     /* The recorded API responses for /_control/chan/recorded (--fixtures);
-     * NULL: the server's default, <source>/../shared/fixtures/real. */
+     * NULL: the server's default, <source>/tests/fixtures/real. */
     const char *fixtures_dir;
 } fixture_options;
 
