@@ -151,5 +151,9 @@ int http_url_host(const char *url, char *buf, size_t buflen);
  * crawler's _urls and redirects (http_get), the hasher's downloads and its
  * logs use it. */
 char *http_url_strip_userinfo(const char *url, bool *stripped);
+/* What a log line or an error shows in place of a URL that
+ * http_url_strip_userinfo cannot parse: not its text, which may hold a
+ * password. */
+#define HTTP_URL_UNPARSED "(a url that cannot be parsed)"
 
 #endif

@@ -1062,13 +1062,17 @@ static int mq_publish_all(mq *q, const char *exchange, mq_message *msgs, size_t 
         q->refusal = false;
         rc = mq_publish_round(q, exchange, msgs, idx, m, headers, state);
         if (rc == MQ_STOPPED) break;
-        size_t failed = 0;
-        for (size_t k = 0; k < m; k++)
-            if (state[idx[k]] != MQ_ACKED) {
-                state[idx[k]] = MQ_UNCONFIRMED;
-                msgs[idx[k]].returned = false;
-                failed++;
-            }
+        /* From the first message not acked on, every message of the round
+         * is published again, acked or not, so that none overtakes another
+         * of its routing key. */
+        size_t first_failed = 0;
+        while (first_failed < m && state[idx[first_failed]] == MQ_ACKED)
+            first_failed++;
+        size_t failed = m - first_failed;
+        for (size_t k = first_failed; k < m; k++) {
+            state[idx[k]] = MQ_UNCONFIRMED;
+            msgs[idx[k]].returned = false;
+        }
         if (!failed) {
             rounds = 0;
             backoff_reset(&retry);

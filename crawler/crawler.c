@@ -412,8 +412,7 @@ static int crawler_site_setup(site_run *r) {
     int rc = mq_new(&mo, &r->q);
     free(conn_name);
     if (rc != MQ_OK) return rc == MQ_STOPPED ? 1 : -1;
-    outbox_release(&r->out);
-    outbox_init(&r->out, (size_t)mq_max_message(r->q));
+    outbox_init(&r->out, (size_t)mq_max_message(r->q)); /* nothing was gathered yet */
     return 0;
 }
 

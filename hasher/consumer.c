@@ -348,7 +348,7 @@ static void consumer_image_done(consumer *c, consumer_image *im, json_object *en
  * string the caller frees). */
 static char *consumer_shown_url(const char *url) {
     char *shown = http_url_strip_userinfo(url, NULL);
-    return shown ? shown : xstrdup("(a url that cannot be parsed)");
+    return shown ? shown : xstrdup(HTTP_URL_UNPARSED);
 }
 
 static json_object *consumer_error_entry(int url_index, const char *error) {

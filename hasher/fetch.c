@@ -336,17 +336,13 @@ static void fetch_retry_or_fail(fetch_job *job, const char *error) {
     fetch_set_state(job, FETCH_WAITING, "retry");
 }
 
-/* What a log line or an error shows of a URL that curl cannot parse: not
- * the text, which may hold a password. */
-#define FETCH_UNPARSED_URL "(a url that cannot be parsed)"
-
 /* Point JOB at URL (the first, or a redirect's Location), without its user
  * info.  False when URL cannot be parsed or has no host: job ended. */
 static bool fetch_set_url(fetch_job *job, const char *url) {
     bool stripped = false;
     char *clean = http_url_strip_userinfo(url, &stripped);
     free(job->url);
-    job->url = clean ? clean : xstrdup(FETCH_UNPARSED_URL);
+    job->url = clean ? clean : xstrdup(HTTP_URL_UNPARSED);
     job->not_before_ns = 0;
     if (stripped) log_debug("download %s: user name and password removed from the url", job->url);
     if (!clean || http_url_host(clean, job->host, sizeof job->host) != 0) {
