@@ -143,14 +143,14 @@ crawl() {
     r1=$(proc_cpu "$RABBIT_PID")
     s1=$(control "counts?site=$SITE" | "$PY" -c 'import json, sys; print(sum(json.load(sys.stdin)["by_route"].values()))')
     # "bench: 15100 requests (0 not modified), 15000 threads read, 0 gone,
-    #  750000 posts published in 6000 messages, 0 failed board crawls"
+    #  750000 items published in 6000 messages, 0 failed board crawls"
     local last
     last=$(grep -E "$SITE: [0-9]+ requests \(" "$WORK/$which.log" | tail -n 1)
     [[ -n $last ]] || { tail -n 20 "$WORK/$which.log" >&2; echo "crawl.sh: no final line in the crawler's log" >&2; exit 1; }
     local req nm posts msgs failed
     req=$(sed -E 's/.*: ([0-9]+) requests \(.*/\1/' <<<"$last")
     nm=$(sed -E 's/.* requests \(([0-9]+) not modified.*/\1/' <<<"$last")
-    posts=$(sed -E 's/.* ([0-9]+) posts published in.*/\1/' <<<"$last")
+    posts=$(sed -E 's/.* ([0-9]+) items published in.*/\1/' <<<"$last")
     msgs=$(sed -E 's/.*published in ([0-9]+) messages.*/\1/' <<<"$last")
     failed=$(sed -E 's/.* ([0-9]+) failed board crawls.*/\1/' <<<"$last")
     ((failed == 0)) || { echo "crawl.sh: $which crawl: $last" >&2; exit 1; }
@@ -187,7 +187,7 @@ goal_cpu, goal_mb = float(sys.argv[2]), float(sys.argv[3])
 p1 = int(p1)
 per = 100000 / p1
 cpu, mb = float(c1) * per, int(m1) * 1024 / 1e6 * per
-print(f"run {r}: first  {p1} posts published in {n1} messages, {q1} requests, {float(w1):.1f} s wall"
+print(f"run {r}: first  {p1} items published in {n1} messages, {q1} requests, {float(w1):.1f} s wall"
       f" ({p1 / float(w1):.0f} posts/s)")
 peak = int(m1) * 1024 / 1e6
 print(f"        crawler CPU {c1} s (user {u1}, sys {s1}): {cpu:.2f} CPU-s per 100,000 posts ({'meets' if cpu < goal_cpu else 'MISSES'} < {goal_cpu:g});"

@@ -1,36 +1,30 @@
-/* crawler.c -- crawling boards: threads.json, the threads that changed, new posts.
+/* crawler.c -- the crawler's core: every board of every site, whatever its kind.
  *
- * One thread a site (site_main).  It keeps, per board, the crawl state
- * (crawlstate.h) and the time of its next poll, and crawls the board that is
- * due next.  A board's crawl (crawler_board):
+ * One thread a site (site_main).  It keeps, per board, the kind's state
+ * (source.h: board_open) and the time of its next poll, and polls the board
+ * that is due next with its kind's board_poll.  What every kind shares is
+ * here:
  *
- *   1. GET threads.json with If-Modified-Since; 304 ends it.
- *   2. Forget the threads no longer listed (archived, pruned).
- *   3. For each listed thread whose last_modified (or, where the site gives
- *      none, reply count) differs from the state's, GET its JSON
- *      (conditional too).  404: the thread is gone; it stays a tombstone
- *      while threads.json lists it unchanged, and is not asked for again.
- *      Otherwise its posts newer than the last one published are queued:
- *      the opening post under <site>.thread.<board>, replies under
- *      <site>.post.<board>.
- *   4. Whenever the queue holds --batch-size items (whole threads only), and
- *      at the end: publish one message per routing key with publisher
- *      confirms, then update the state of those threads and save it.
- *   5. Only when every thread was handled is the new threads.json
- *      Last-Modified saved; a thread that failed (500, broken JSON) is tried
- *      again at the next poll.
- *
- * Politeness: every request takes a grant from the shared rate limiter,
- * where the site's API host has the site's rps (http.h also honours 429
- * and Retry-After for the whole host); threads.json of a board is asked at
- * most every poll interval; a board that fails waits a growing backoff
- * while the others go on.
+ *   - requests (crawl_get): every one takes a grant from the shared rate
+ *     limiter, where the site's API host has the site's rps (http.h also
+ *     honours 429 and Retry-After for the whole host); a board is polled at
+ *     most every poll interval (or what the kind asked: crawl_poll_after);
+ *   - items (crawl_emit): printed into the outbox under --max-message, one
+ *     message per routing key <site>.<type>.<board>, published with
+ *     publisher confirms as messages fill;
+ *   - commits: whenever --batch-size items are queued (crawl_checkpoint,
+ *     at a whole unit of the kind) and after each poll, everything queued
+ *     is published and confirmed, and only then the kind's board_commit
+ *     records it in the state and saves it (statefile.h); when publishing
+ *     fails or a stop cuts it short, board_drop forgets it, so it is
+ *     published again next time;
+ *   - failures: a board that fails waits a growing backoff, said once,
+ *     while the others go on.
  *
  * Stopping: the main thread turns the first SIGTERM/SIGINT into
- * crawler_stopping (taking the signal flag, so that publishing still works);
- * each site finishes the thread in hand, publishes and saves what it
- * queued, and ends.  A second signal makes the broker and HTTP calls give
- * up at once.
+ * crawler_stopping (taking the signal flag, so that publishing still works,
+ * for at most the drain of sig.h); each site finishes the unit in hand,
+ * publishes and saves what it queued, and ends.
  */
 #include "crawler.h"
 
@@ -44,13 +38,14 @@
 #include <json-c/json.h>
 
 #include "backoff.h"
-#include "crawlstate.h"
 #include "http.h"
 #include "log.h"
 #include "mq.h"
 #include "outbox.h"
 #include "ratelimit.h"
 #include "sig.h"
+#include "source.h"
+#include "statefile.h"
 #include "timeutil.h"
 #include "xalloc.h"
 
@@ -60,52 +55,52 @@
 #define CRAWLER_RETRY_FIRST_MS 5000
 #define CRAWLER_RETRY_MAX_MS 600000
 
-/* CRAWLER_STOPPED: a stop cut the crawl short; what was not confirmed is
- * not recorded (published again next time), and the process exits 0. */
-enum { CRAWLER_OK = 0, CRAWLER_FAILED = -1, CRAWLER_FATAL = -2, CRAWLER_STOPPED = -3 };
-enum { CRAWLER_KEY_THREAD = 0, CRAWLER_KEY_POST = 1 };
+enum { CRAWLER_OK = CRAWL_OK, CRAWLER_FAILED = CRAWL_FAILED, CRAWLER_FATAL = CRAWL_FATAL, CRAWLER_STOPPED = CRAWL_STOPPED };
+
+/* Routing keys a board has used, kept so that an item costs no allocation. */
+#define CRAWLER_KEYS 4
 
 static atomic_bool crawler_stopping;
 
-typedef struct board_run {
+typedef struct site_stats {
+    uint64_t requests, not_modified, read, gone, items, messages, failures;
+    uint64_t refused; /* items or messages refused for good (too large, or by the broker) */
+} site_stats;
+
+typedef struct site_run site_run;
+
+struct crawl_board {
+    site_run *r;
     const char *name;
-    char *keys[2]; /* <site>.thread.<board>, <site>.post.<board> */
-    crawlstate_board state;
+    void *kb; /* the kind's state of the board */
+    char *state_path;
+    struct {
+        char *type, *key;
+    } keys[CRAWLER_KEYS];
     int64_t next_poll_ns;
+    int64_t poll_after_ms; /* asked by the kind for after this poll; -1: the poll interval */
     backoff retry;
     unsigned failures; /* failed crawls in a row: past the first, their warnings go to debug */
     bool crawled;      /* at least once (for --once) */
-} board_run;
+    bool opened;
+};
 
-/* What the state will say of a thread once its queued posts are confirmed. */
-typedef struct thread_update {
-    int64_t no, last_modified, replies, last_post;
-    char http_lm[CRAWLSTATE_HTTP_DATE];
-    bool gone;
-} thread_update;
+typedef crawl_board board_run;
 
-typedef struct site_stats {
-    uint64_t requests, not_modified, threads_fetched, threads_gone, posts, messages, failures;
-    uint64_t refused; /* posts or messages refused for good (too large, or by the broker) */
-} site_stats;
-
-typedef struct site_run {
+struct site_run {
     const crawler_settings *s;
     const site_config *cfg;
     ratelimit *rl;
-    chanapi_site api;
     http_client *http;
     mq *q;
     board_run *boards;
-    outbox out; /* the posts gathered, as messages under --max-message */
-    thread_update *updates;
-    size_t nupdates, updates_cap;
+    outbox out; /* the items gathered, as messages under --max-message */
     site_stats stats;
     pthread_t thread;
     atomic_bool finished; /* site_main has returned: the thread can be joined */
     bool joined;
     int status;
-} site_run;
+};
 
 static bool crawler_should_stop(void) { return atomic_load(&crawler_stopping) || sig_stop_requested(); }
 
@@ -118,55 +113,70 @@ static void crawler_sleep_until(int64_t deadline_ns) {
     }
 }
 
-/* --- HTTP --- */
+/* --- what a kind sees (source.h) --- */
 
-/* The level of a board's warnings: after its first failed crawl in a row,
- * they go to debug (crawler_board_failed said it once). */
-static log_level crawler_warn_level(const board_run *b) { return b->failures ? LOG_DEBUG : LOG_WARN; }
+const site_config *crawl_site(const crawl_board *b) { return b->r->cfg; }
+const crawler_settings *crawl_settings(const crawl_board *b) { return b->r->s; }
+const char *crawl_board_name(const crawl_board *b) { return b->name; }
+const char *crawl_state_path(const crawl_board *b) { return b->state_path; }
+uint64_t crawl_max_tree(const crawl_board *b) { return (uint64_t)b->r->s->max_parse_bytes; }
+bool crawl_stopping(void) { return crawler_should_stop(); }
+log_level crawl_warn_level(const crawl_board *b) { return b->failures ? LOG_DEBUG : LOG_WARN; }
+void crawl_poll_after(crawl_board *b, int64_t ms) { b->poll_after_ms = ms < 0 ? 0 : ms; }
+void crawl_count_read(crawl_board *b) { b->r->stats.read++; }
+void crawl_count_gone(crawl_board *b) { b->r->stats.gone++; }
+size_t crawl_queued(const crawl_board *b) { return b->r->out.items; }
 
-/* GET URL, conditional on LAST_MODIFIED when given. */
-static void crawler_get(site_run *r, const char *url, const char *last_modified, http_response *resp) {
-    http_request req = {.url = url, .if_modified_since = last_modified && *last_modified ? last_modified : NULL};
-    http_get(r->http, &req, resp);
+void crawl_get(crawl_board *b, const http_request *req, http_response *resp) {
+    site_run *r = b->r;
+    http_get(r->http, req, resp);
     r->stats.requests += (uint64_t)resp->attempts;
     if (resp->result == HTTP_NOT_MODIFIED) r->stats.not_modified++;
 }
 
-/* --- queueing and publishing --- */
-
-static void crawler_queue_update(site_run *r, const thread_update *u) {
-    if (r->nupdates == r->updates_cap) {
-        r->updates_cap = r->updates_cap ? 2 * r->updates_cap : 64;
-        r->updates = xrealloc(r->updates, r->updates_cap * sizeof *r->updates);
+/* The routing key <site>.<type>.<board>. */
+static const char *crawler_key(board_run *b, const char *type) {
+    size_t i = 0;
+    for (; i < CRAWLER_KEYS && b->keys[i].type; i++)
+        if (strcmp(b->keys[i].type, type) == 0) return b->keys[i].key;
+    if (i == CRAWLER_KEYS) { /* a kind with more types than kept: forget the oldest */
+        free(b->keys[0].type);
+        free(b->keys[0].key);
+        memmove(&b->keys[0], &b->keys[1], (CRAWLER_KEYS - 1) * sizeof b->keys[0]);
+        i = CRAWLER_KEYS - 1;
     }
-    r->updates[r->nupdates++] = *u;
+    b->keys[i].type = xstrdup(type);
+    b->keys[i].key = xasprintf("%s.%s.%s", b->r->cfg->name, type, b->name);
+    return b->keys[i].key;
 }
 
-static void crawler_clear_queue(site_run *r) {
-    outbox_clear(&r->out);
-    r->nupdates = 0;
+/* Nothing queued is recorded: the kind forgets its pending state, so that
+ * it is published again next time. */
+static void crawler_drop(board_run *b) {
+    outbox_clear(&b->r->out);
+    b->r->cfg->kind->board_drop(b, b->kb);
 }
 
 /* Publish the messages of the outbox that are ready: the sealed ones, or
  * with ALL every one.  CRAWLER_OK (a message refused for good is logged,
  * counted and passed over: it can never be published), CRAWLER_STOPPED, or
- * CRAWLER_FATAL (the broker gave up); on those two the queue is cleared and
- * nothing is recorded, so it is published again next time. */
-static int crawler_publish(site_run *r, board_run *b, bool all) {
+ * CRAWLER_FATAL (the broker gave up); on those two the queue is dropped. */
+static int crawler_publish(board_run *b, bool all) {
+    site_run *r = b->r;
     mq_message *msgs;
     size_t items;
     size_t n = outbox_ready(&r->out, all, &msgs, &items);
     if (!n) return CRAWLER_OK;
     int rc = mq_publish(r->q, mq_target_name(r->q, MQ_EXCHANGE_RAW), msgs, n);
     if (rc == MQ_STOPPED) {
-        log_info("%s /%s/: stopped before %zu posts were confirmed: they are published again next time",
+        log_info("%s /%s/: stopped before %zu items were confirmed: they are published again next time",
                  r->cfg->name, b->name, items);
-        crawler_clear_queue(r);
+        crawler_drop(b);
         return CRAWLER_STOPPED;
     }
     if (rc != MQ_OK && rc != MQ_UNROUTABLE && rc != MQ_REFUSED) {
-        log_error("%s /%s/: cannot publish %zu posts: %s", r->cfg->name, b->name, items, mq_status_text(rc));
-        crawler_clear_queue(r);
+        log_error("%s /%s/: cannot publish %zu items: %s", r->cfg->name, b->name, items, mq_status_text(rc));
+        crawler_drop(b);
         return CRAWLER_FATAL;
     }
     for (size_t i = 0; i < n; i++)
@@ -175,199 +185,49 @@ static int crawler_publish(site_run *r, board_run *b, bool all) {
                       r->cfg->name, b->name, msgs[i].len, msgs[i].routing_key, msgs[i].why);
             r->stats.refused++;
         }
-    r->stats.posts += items;
+    r->stats.items += items;
     r->stats.messages += n;
     outbox_done(&r->out);
     return CRAWLER_OK;
 }
 
-/* Publish everything queued for board B, then record it in the state and
+/* Publish everything queued for board B, then let its kind record it and
  * save the state.  CRAWLER_OK, CRAWLER_STOPPED, or CRAWLER_FATAL (broker
  * gone for good, state not writable: nothing is recorded, so it is
  * published again next time). */
-static int crawler_flush(site_run *r, board_run *b) {
+static int crawler_flush(board_run *b) {
     char why[CRAWLER_WHY];
-    int rc = crawler_publish(r, b, true);
+    int rc = crawler_publish(b, true);
     if (rc != CRAWLER_OK) return rc;
-    if (!r->nupdates) return CRAWLER_OK;
-    for (size_t i = 0; i < r->nupdates; i++) {
-        const thread_update *u = &r->updates[i];
-        crawlstate_thread *t = crawlstate_get(&b->state, u->no);
-        t->last_modified = u->last_modified;
-        t->replies = u->replies;
-        if (u->last_post > t->last_post) t->last_post = u->last_post;
-        snprintf(t->http_lm, sizeof t->http_lm, "%s", u->http_lm);
-        t->gone = u->gone;
-    }
-    crawler_clear_queue(r);
-    if (crawlstate_save(&b->state, why, sizeof why) != 0) {
-        log_error("%s /%s/: %s", r->cfg->name, b->name, why);
+    if (b->r->cfg->kind->board_commit(b, b->kb, why, sizeof why) != 0) {
+        log_error("%s /%s/: %s", b->r->cfg->name, b->name, why);
         return CRAWLER_FATAL;
     }
     return CRAWLER_OK;
 }
 
-/* One thread's walk (chanapi_thread_each): where its posts go. */
-typedef struct thread_walk {
-    site_run *r;
-    board_run *b;
-    thread_update *u;
-    bool known; /* the state knew the thread: only posts after u->last_post are new */
-    int rc;     /* what stopped the walk: CRAWLER_STOPPED or CRAWLER_FATAL */
-} thread_walk;
-
-/* Queue one post of the thread if it is new.  Whenever messages are sealed
- * they are published at once, so a huge thread takes about two messages per
- * key of memory; its state is recorded only once all its posts are
- * confirmed (crawler_flush). */
-static int crawler_queue_post(void *arg, json_object *item) {
-    thread_walk *w = arg;
-    json_object *v;
-    int64_t post_no = json_object_object_get_ex(item, "no", &v) ? json_object_get_int64(v) : 0;
-    if (w->known && post_no <= w->u->last_post) return 0; /* published before */
-    if (post_no > w->u->last_post) w->u->last_post = post_no;
-    bool op = json_object_object_get_ex(item, "_type", &v) && strcmp(json_object_get_string(v), "thread") == 0;
+int crawl_emit(crawl_board *b, const char *type, json_object *item) {
+    site_run *r = b->r;
     size_t len;
     const char *text =
         json_object_to_json_string_length(item, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    size_t max = w->r->out.max_bytes;
+    size_t max = r->out.max_bytes;
     if (max && len + 2 > max) { /* even alone, "[item]" is over --max-message: no message can carry it */
-        log_error("%s /%s/: post %" PRId64 " is refused for good and passed over: %zu bytes, more than --max-message "
+        json_object *id;
+        log_error("%s /%s/: item %s is refused for good and passed over: %zu bytes, more than --max-message "
                   "(%zu bytes) allows",
-                  w->r->cfg->name, w->b->name, post_no, len, max);
-        w->r->stats.refused++;
-        return 0;
-    }
-    outbox_add(&w->r->out, w->b->keys[op ? CRAWLER_KEY_THREAD : CRAWLER_KEY_POST], text, len);
-    if (w->r->out.sealed_bytes) w->rc = crawler_publish(w->r, w->b, false);
-    return w->rc != CRAWLER_OK;
-}
-
-/* --- one thread --- */
-
-/* Queue the posts of thread REF that were not published yet.  CRAWLER_OK
- * (also for 304 and 404), CRAWLER_FAILED (try again at the next poll), or
- * what publishing a part of a huge thread returned (CRAWLER_STOPPED,
- * CRAWLER_FATAL). */
-static int crawler_thread(site_run *r, board_run *b, const chanapi_thread_ref *ref, const crawlstate_thread *known) {
-    char no[24], why[CRAWLER_WHY];
-    snprintf(no, sizeof no, "%" PRId64, ref->no);
-    char *url = sites_expand(r->cfg->thread_url, b->name, no, NULL, NULL);
-    http_response resp;
-    int64_t crawled_at = time_wall_ms() / 1000;
-    crawler_get(r, url, known ? known->http_lm : NULL, &resp);
-    thread_update u = {.no = ref->no,
-                       .last_modified = ref->last_modified,
-                       .replies = ref->replies,
-                       .last_post = known ? known->last_post : 0};
-    int rc = CRAWLER_OK;
-    if (resp.result == HTTP_NOT_MODIFIED) {
-        snprintf(u.http_lm, sizeof u.http_lm, "%s", resp.last_modified ? resp.last_modified : "");
-        crawler_queue_update(r, &u);
-    } else if (resp.result == HTTP_STATUS_ERROR && resp.status == 404) {
-        log_info("%s /%s/ thread %s is gone (404): no longer asked for", r->cfg->name, b->name, no);
-        u.gone = true;
-        r->stats.threads_gone++;
-        crawler_queue_update(r, &u);
-    } else if (resp.result != HTTP_OK) {
-        log_write(crawler_warn_level(b), "%s /%s/ thread %s: %s", r->cfg->name, b->name, no, resp.error);
-        rc = CRAWLER_FAILED;
-    } else {
-        r->stats.threads_fetched++;
-        snprintf(u.http_lm, sizeof u.http_lm, "%s", resp.last_modified ? resp.last_modified : "");
-        thread_walk w = {.r = r, .b = b, .u = &u, .known = known != NULL, .rc = CRAWLER_OK};
-        int walked = chanapi_thread_each(&r->api, b->name, resp.body, resp.body_len, crawled_at, crawler_queue_post, &w,
-                                         why, sizeof why);
-        if (walked < 0) {
-            log_write(crawler_warn_level(b), "%s /%s/ thread %s: %s", r->cfg->name, b->name, no, why);
-            rc = CRAWLER_FAILED;
-        } else if (walked > 0) {
-            rc = w.rc;
-        } else {
-            crawler_queue_update(r, &u);
-        }
-    }
-    http_response_release(&resp);
-    free(url);
-    return rc;
-}
-
-/* --- one board --- */
-
-static bool crawler_thread_changed(const chanapi_thread_ref *ref, const crawlstate_thread *t) {
-    if (!t) return true;
-    if (ref->last_modified >= 0) return ref->last_modified != t->last_modified;
-    if (ref->replies >= 0) return ref->replies != t->replies;
-    return !t->gone; /* the site says nothing: ask (conditionally) */
-}
-
-static int crawler_board(site_run *r, board_run *b) {
-    char why[CRAWLER_WHY];
-    char *url = sites_expand(r->cfg->threads_url, b->name, NULL, NULL, NULL);
-    http_response resp;
-    crawler_get(r, url, b->state.threads_lm, &resp);
-    free(url);
-    if (resp.result == HTTP_NOT_MODIFIED) {
-        log_debug("%s /%s/: threads.json not modified", r->cfg->name, b->name);
-        http_response_release(&resp);
+                  r->cfg->name, b->name,
+                  json_object_object_get_ex(item, "_id", &id) ? json_object_get_string(id) : "(without _id)", len,
+                  max);
+        r->stats.refused++;
         return CRAWLER_OK;
     }
-    if (resp.result != HTTP_OK) {
-        log_write(crawler_warn_level(b), "%s /%s/ threads.json: %s", r->cfg->name, b->name, resp.error);
-        int rc = resp.result == HTTP_STOPPED ? CRAWLER_STOPPED : CRAWLER_FAILED;
-        http_response_release(&resp);
-        return rc;
-    }
-    chanapi_thread_ref *refs = NULL;
-    size_t n = 0;
-    if (chanapi_parse_threads(resp.body, resp.body_len, r->api.max_tree, &refs, &n, why, sizeof why) != 0) {
-        log_write(crawler_warn_level(b), "%s /%s/ threads.json: %s", r->cfg->name, b->name, why);
-        http_response_release(&resp);
-        return CRAWLER_FAILED;
-    }
-    int64_t *listed = xmalloc((n ? n : 1) * sizeof *listed);
-    for (size_t i = 0; i < n; i++)
-        listed[i] = refs[i].no;
-    crawlstate_retain(&b->state, listed, n);
-    free(listed);
-    uint64_t posts_before = r->stats.posts;
-    size_t changed = 0;
-    bool all_handled = true;
-    int rc = CRAWLER_OK;
-    for (size_t i = 0; i < n && rc == CRAWLER_OK; i++) {
-        if (crawler_should_stop()) {
-            all_handled = false;
-            break;
-        }
-        crawlstate_thread *t = crawlstate_find(&b->state, refs[i].no), known;
-        if (!crawler_thread_changed(&refs[i], t)) continue;
-        if (t) known = *t;
-        changed++;
-        int trc = crawler_thread(r, b, &refs[i], t ? &known : NULL);
-        if (trc == CRAWLER_STOPPED || trc == CRAWLER_FATAL) {
-            rc = trc;
-            all_handled = false;
-            break;
-        }
-        if (trc != CRAWLER_OK) all_handled = false;
-        if (r->out.items >= (size_t)r->s->batch_size) rc = crawler_flush(r, b);
-    }
-    if (rc == CRAWLER_OK) rc = crawler_flush(r, b);
-    if (rc == CRAWLER_OK && all_handled) {
-        snprintf(b->state.threads_lm, sizeof b->state.threads_lm, "%s", resp.last_modified ? resp.last_modified : "");
-        if (crawlstate_save(&b->state, why, sizeof why) != 0) {
-            log_error("%s /%s/: %s", r->cfg->name, b->name, why);
-            rc = CRAWLER_FATAL;
-        }
-    }
-    free(refs);
-    http_response_release(&resp);
-    uint64_t posts = r->stats.posts - posts_before;
-    if (posts || changed)
-        log_info("%s /%s/: %zu threads changed of %zu, %" PRIu64 " new posts published%s", r->cfg->name, b->name,
-                 changed, n, posts, all_handled ? "" : "; some threads failed and will be tried again");
-    if (rc == CRAWLER_OK && !all_handled) rc = crawler_should_stop() ? CRAWLER_STOPPED : CRAWLER_FAILED;
-    return rc;
+    outbox_add(&r->out, crawler_key(b, type), text, len);
+    return r->out.sealed_bytes ? crawler_publish(b, false) : CRAWLER_OK;
+}
+
+int crawl_checkpoint(crawl_board *b) {
+    return b->r->out.items >= (size_t)b->r->s->batch_size ? crawler_flush(b) : CRAWLER_OK;
 }
 
 /* --- one site --- */
@@ -382,21 +242,58 @@ static board_run *crawler_next_board(site_run *r) {
     return next;
 }
 
+/* One poll of board B, and what follows it: publish and commit what it
+ * queued (after a failed or stopped poll too: what was confirmed counts),
+ * or drop it. */
+static int crawler_board(board_run *b) {
+    const source_kind *k = b->r->cfg->kind;
+    char why[CRAWLER_WHY];
+    if (!b->opened) {
+        if (k->board_open(b, &b->kb, why, sizeof why) != 0) {
+            log_error("%s /%s/: %s", b->r->cfg->name, b->name, why);
+            return CRAWLER_FATAL;
+        }
+        b->opened = true;
+    }
+    uint64_t items_before = b->r->stats.items;
+    b->poll_after_ms = -1;
+    int rc = k->board_poll(b, b->kb);
+    if (rc == CRAWLER_FATAL) {
+        crawler_drop(b);
+        return rc;
+    }
+    int frc = crawler_flush(b);
+    if (frc != CRAWLER_OK) rc = frc;
+    uint64_t items = b->r->stats.items - items_before;
+    if (items) log_info("%s /%s/: %" PRIu64 " new items published", b->r->cfg->name, b->name, items);
+    return rc;
+}
+
 static int crawler_site_setup(site_run *r) {
     char why[CRAWLER_WHY];
     r->boards = xcalloc(r->cfg->nboards, sizeof *r->boards);
     int64_t now = time_mono_ns();
     for (size_t i = 0; i < r->cfg->nboards; i++) {
         board_run *b = &r->boards[i];
+        b->r = r;
         b->name = r->cfg->boards[i];
-        b->keys[CRAWLER_KEY_THREAD] = xasprintf("%s.thread.%s", r->cfg->name, b->name);
-        b->keys[CRAWLER_KEY_POST] = xasprintf("%s.post.%s", r->cfg->name, b->name);
         b->next_poll_ns = now;
         backoff_init(&b->retry, CRAWLER_RETRY_FIRST_MS, CRAWLER_RETRY_MAX_MS);
-        if (crawlstate_load(&b->state, r->s->state_dir, r->cfg->name, b->name, why, sizeof why) != 0) {
+        b->state_path = statefile_path(r->s->state_dir, r->cfg->name, b->name, why, sizeof why);
+        if (!b->state_path) {
             log_error("%s: %s", r->cfg->name, why);
             return -1;
         }
+    }
+    /* Every board's state is read before anything is crawled: a state that
+     * cannot be read stops the crawler before it publishes anything. */
+    for (size_t i = 0; i < r->cfg->nboards; i++) {
+        board_run *b = &r->boards[i];
+        if (r->cfg->kind->board_open(b, &b->kb, why, sizeof why) != 0) {
+            log_error("%s: %s", r->cfg->name, why);
+            return -1;
+        }
+        b->opened = true;
     }
     http_options ho;
     http_options_init(&ho);
@@ -440,7 +337,8 @@ static void crawler_board_ok(site_run *r, board_run *b, int64_t started) {
         log_info("%s /%s/: crawled again after %u failed crawls in a row", r->cfg->name, b->name, b->failures);
     b->failures = 0;
     backoff_reset(&b->retry);
-    b->next_poll_ns = started + r->cfg->poll_interval_ms * TIME_NS_PER_MS;
+    int64_t after = b->poll_after_ms >= 0 ? b->poll_after_ms : r->cfg->poll_interval_ms;
+    b->next_poll_ns = started + after * TIME_NS_PER_MS;
 }
 
 static void *site_main(void *arg) {
@@ -451,7 +349,7 @@ static void *site_main(void *arg) {
 }
 
 static void site_crawl(site_run *r) {
-    crawler_clear_queue(r);
+    outbox_init(&r->out, 0);
     int rc = crawler_site_setup(r);
     if (rc != 0) {
         r->status = rc < 0 ? 1 : 0;
@@ -463,7 +361,7 @@ static void site_crawl(site_run *r) {
         crawler_sleep_until(b->next_poll_ns);
         if (crawler_should_stop()) break;
         int64_t started = time_mono_ns();
-        rc = crawler_board(r, b);
+        rc = crawler_board(b);
         b->crawled = true;
         if (rc == CRAWLER_FATAL) {
             r->status = 1;
@@ -475,22 +373,25 @@ static void site_crawl(site_run *r) {
         else
             crawler_board_ok(r, b, started);
     }
-    log_info("%s: %" PRIu64 " requests (%" PRIu64 " not modified), %" PRIu64 " threads read, %" PRIu64
-             " gone, %" PRIu64 " posts published in %" PRIu64 " messages, %" PRIu64 " refused for good, %" PRIu64
+    log_info("%s: %" PRIu64 " requests (%" PRIu64 " not modified), %" PRIu64 " documents read, %" PRIu64
+             " gone, %" PRIu64 " items published in %" PRIu64 " messages, %" PRIu64 " refused for good, %" PRIu64
              " failed board crawls",
-             r->cfg->name, r->stats.requests, r->stats.not_modified, r->stats.threads_fetched, r->stats.threads_gone,
-             r->stats.posts, r->stats.messages, r->stats.refused, r->stats.failures);
+             r->cfg->name, r->stats.requests, r->stats.not_modified, r->stats.read, r->stats.gone, r->stats.items,
+             r->stats.messages, r->stats.refused, r->stats.failures);
 }
 
 static void site_release(site_run *r) {
     for (size_t i = 0; r->boards && i < r->cfg->nboards; i++) {
-        crawlstate_release(&r->boards[i].state);
-        free(r->boards[i].keys[0]);
-        free(r->boards[i].keys[1]);
+        board_run *b = &r->boards[i];
+        if (b->opened) r->cfg->kind->board_close(b->kb);
+        free(b->state_path);
+        for (size_t k = 0; k < CRAWLER_KEYS; k++) {
+            free(b->keys[k].type);
+            free(b->keys[k].key);
+        }
     }
     free(r->boards);
     outbox_release(&r->out);
-    free(r->updates);
     http_client_free(r->http);
     mq_free(r->q);
 }
@@ -504,12 +405,14 @@ int crawler_run(const crawler_settings *s, const sites *list) {
     for (size_t i = 0; i < list->n; i++) {
         const site_config *c = &list->v[i];
         char host[256];
-        if (http_url_host(c->threads_url, host, sizeof host) == 0) {
+        if (http_url_host(c->urls[0] ? c->urls[0] : c->api, host, sizeof host) == 0) {
             /* Sites that share a host share the strictest rate. */
             double rps = c->rps;
             for (size_t k = 0; k < i; k++) {
                 char other[256];
-                if (http_url_host(list->v[k].threads_url, other, sizeof other) == 0 && strcmp(other, host) == 0 &&
+                const site_config *o = &list->v[k];
+                if (http_url_host(o->urls[0] ? o->urls[0] : o->api, other, sizeof other) == 0 &&
+                    strcmp(other, host) == 0 &&
                     list->v[k].rps < rps)
                     rps = list->v[k].rps;
             }
@@ -518,8 +421,6 @@ int crawler_run(const crawler_settings *s, const sites *list) {
         runs[i].s = s;
         runs[i].cfg = c;
         runs[i].rl = rl;
-        runs[i].api = (chanapi_site){
-            .name = c->name, .kind = c->kind, .file_url = c->file_url, .max_tree = (uint64_t)s->max_parse_bytes};
         atomic_init(&runs[i].finished, false);
     }
     atomic_store(&crawler_stopping, false);

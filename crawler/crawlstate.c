@@ -5,54 +5,16 @@
  */
 #include "crawlstate.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 
+#include "statefile.h"
 #include "xalloc.h"
 
 #define CRAWLSTATE_VERSION 1
-
-static int crawlstate_mkdir(const char *path, char *why, size_t whylen) {
-    char *p = xstrdup(path);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) goto fail;
-        *s = '/';
-    }
-    if (mkdir(p, 0755) != 0 && errno != EEXIST) goto fail;
-    free(p);
-    return 0;
-fail:
-    snprintf(why, whylen, "cannot create directory %s: %s", p, strerror(errno));
-    free(p);
-    return -1;
-}
-
-/* A board name as a file name: [A-Za-z0-9_-] kept, every other byte %XX. */
-static char *crawlstate_file_name(const char *board) {
-    static const char hex[] = "0123456789ABCDEF";
-    char *out = xmalloc(3 * strlen(board) + 1), *o = out;
-    for (const unsigned char *p = (const unsigned char *)board; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
-            *p == '-') {
-            *o++ = (char)*p;
-        } else {
-            *o++ = '%';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        }
-    }
-    *o = '\0';
-    return out;
-}
 
 void crawlstate_release(crawlstate_board *b) {
     free(b->path);
@@ -140,24 +102,17 @@ static int crawlstate_parse(crawlstate_board *b, json_object *root, char *why, s
 int crawlstate_load(crawlstate_board *b, const char *dir, const char *site, const char *board, char *why,
                     size_t whylen) {
     memset(b, 0, sizeof *b);
-    char *sitedir = xasprintf("%s/%s", dir, site), *file = crawlstate_file_name(board);
-    int rc = crawlstate_mkdir(sitedir, why, whylen);
-    b->path = xasprintf("%s/%s.json", sitedir, file);
-    free(sitedir);
-    free(file);
-    if (rc != 0) return -1;
-    if (access(b->path, F_OK) != 0) return 0; /* never crawled */
-    json_object *root = json_object_from_file(b->path);
-    if (!root) {
-        snprintf(why, whylen, "cannot read %s: %s", b->path, json_util_get_last_err());
-        return -1;
-    }
-    rc = crawlstate_parse(b, root, why, whylen);
+    b->path = statefile_path(dir, site, board, why, whylen);
+    if (!b->path) return -1;
+    json_object *root;
+    if (statefile_load(b->path, &root, why, whylen) != 0) return -1;
+    if (!root) return 0; /* never crawled */
+    int rc = crawlstate_parse(b, root, why, whylen);
     json_object_put(root);
     return rc;
 }
 
-static char *crawlstate_text(const crawlstate_board *b) {
+static json_object *crawlstate_json(const crawlstate_board *b) {
     json_object *root = json_object_new_object(), *threads = json_object_new_array_ext((int)b->n);
     json_object_object_add(root, "v", json_object_new_int(CRAWLSTATE_VERSION));
     json_object_object_add(root, "threads_lm", json_object_new_string(b->threads_lm));
@@ -173,50 +128,13 @@ static char *crawlstate_text(const crawlstate_board *b) {
         json_object_array_add(threads, a);
     }
     json_object_object_add(root, "threads", threads);
-    char *text = xstrdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
-    json_object_put(root);
-    return text;
+    return root;
 }
 
 int crawlstate_save(const crawlstate_board *b, char *why, size_t whylen) {
-    char *text = crawlstate_text(b), *tmp = xasprintf("%s.tmp", b->path);
-    size_t len = strlen(text);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), rc = -1;
-    if (fd < 0) {
-        snprintf(why, whylen, "cannot write %s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    for (size_t off = 0; off < len;) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) {
-            snprintf(why, whylen, "cannot write %s: %s", tmp, strerror(errno));
-            close(fd);
-            goto done;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        snprintf(why, whylen, "cannot write %s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    if (rename(tmp, b->path) != 0) {
-        snprintf(why, whylen, "cannot rename %s to %s: %s", tmp, b->path, strerror(errno));
-        goto done;
-    }
-    /* The rename itself is durable once the directory is synced. */
-    char *dir = xstrdup(b->path), *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    free(dir);
-    rc = 0;
-done:
-    if (rc != 0) unlink(tmp);
-    free(tmp);
-    free(text);
+    json_object *root = crawlstate_json(b);
+    int rc = statefile_save(b->path, root, why, whylen);
+    json_object_put(root);
     return rc;
 }
+

@@ -1,4 +1,4 @@
-/* crawlstate.h -- what the crawler remembers of a board, on disk.
+/* crawlstate.h -- what a thread-shaped kind remembers of a board, on disk.
  *
  * One file a board, <state-dir>/<site>/<board>.json (the board name
  * percent-encoded), holding the threads.json Last-Modified and, for every
@@ -9,11 +9,11 @@
  * and again; threads no longer listed are forgotten, so the file stays as
  * small as the board.
  *
- * crawlstate_save writes a temporary file, fsyncs it, renames it over the
- * old one and fsyncs the directory: after a crash the file is the old one
- * or the new one, never a mix.  The crawler saves only after the broker has
- * confirmed the posts the new state counts as published, so a kill -9 can
- * only make it publish again what was not yet saved.
+ * The file is the board's statefile (statefile.h), saved atomically; the
+ * thread-shaped kinds (4chan, vichan: src_chan.c) keep this state in it.
+ * They save only after the broker has confirmed the posts the new state
+ * counts as published, so a kill -9 can only make them publish again what
+ * was not yet saved.
  *
  * Ownership: a crawlstate_board owns its strings and array;
  * crawlstate_release frees them.

@@ -13,10 +13,12 @@
 #include "xalloc.h"
 
 static void site_config_release(site_config *c) {
+    if (c->kind && c->kind->site_free) c->kind->site_free(c);
     free(c->name);
-    free(c->threads_url);
-    free(c->thread_url);
-    free(c->file_url);
+    free(c->api);
+    free(c->media);
+    for (size_t i = 0; i < SOURCE_TEMPLATES_MAX; i++)
+        free(c->urls[i]);
     for (size_t i = 0; i < c->nboards; i++)
         free(c->boards[i]);
     free(c->boards);
@@ -32,7 +34,7 @@ void sites_release(sites *s) {
     s->n = 0;
 }
 
-static const char *sites_string(json_object *o, const char *key) {
+const char *sites_string(json_object *o, const char *key) {
     json_object *v;
     if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string)) return NULL;
     return json_object_get_string(v);
@@ -117,6 +119,12 @@ static char *sites_template(json_object *o, const char *key, const char *def, co
     return b;
 }
 
+const char *sites_url(const site_config *c, const char *key) {
+    for (size_t i = 0; c->kind && i < SOURCE_TEMPLATES_MAX && c->kind->templates[i].key; i++)
+        if (strcmp(c->kind->templates[i].key, key) == 0) return c->urls[i];
+    return NULL;
+}
+
 static int sites_load_one(json_object *o, const char *default_ua, int64_t default_poll_ms, site_config *c, char *why,
                           size_t whylen) {
     const char *name = sites_string(o, "name"), *kind = sites_string(o, "kind");
@@ -125,23 +133,28 @@ static int sites_load_one(json_object *o, const char *default_ua, int64_t defaul
         return -1;
     }
     c->name = xstrdup(name);
-    if (!kind || !chanapi_kind_from_name(kind, &c->kind)) {
-        snprintf(why, whylen, "kind %s is not crawled by this version", kind ? kind : "(none)");
+    const source_kind *k = source_find(kind);
+    if (!k) {
+        snprintf(why, whylen, "kind %s is not crawled by this version (it knows %s)", kind ? kind : "(none)",
+                 source_names());
         return 1; /* skipped, not an error */
     }
     const char *api = sites_string(o, "api"), *media = sites_string(o, "media");
-    bool four = c->kind == CHANAPI_4CHAN;
-    if (!api && (!sites_string(o, "threads_url") || !sites_string(o, "thread_url"))) {
-        snprintf(why, whylen, "\"api\" (the base URL of the JSON API) is missing");
+    if (!api) api = k->default_api;
+    bool all_given = true;
+    for (size_t i = 0; k->templates[i].key; i++)
+        if (!sites_string(o, k->templates[i].key)) all_given = false;
+    if (!api && !all_given) {
+        snprintf(why, whylen, "\"api\" (the base URL of the site's API) is missing");
         return -1;
     }
+    if (!api) api = "";
     if (!media) media = api;
-    c->threads_url = sites_template(o, "threads_url", "{api}/{board}/threads.json", api, media);
-    c->thread_url = sites_template(o, "thread_url", four ? "{api}/{board}/thread/{no}.json" : "{api}/{board}/res/{no}.json",
-                                   api, media);
-    c->file_url = sites_template(o, "file_url", four ? "{media}/{board}/{tim}{ext}" : "{media}/{board}/src/{tim}{ext}", api,
-                                 media);
-    json_object *boards, *rps, *v;
+    c->api = xstrdup(api);
+    c->media = xstrdup(media);
+    for (size_t i = 0; k->templates[i].key; i++)
+        c->urls[i] = sites_template(o, k->templates[i].key, k->templates[i].def, api, media);
+    json_object *boards, *rps = NULL, *v;
     if (!json_object_object_get_ex(o, "boards", &boards) || !json_object_is_type(boards, json_type_array) ||
         json_object_array_length(boards) == 0) {
         snprintf(why, whylen, "\"boards\" must be a non-empty array of board names");
@@ -156,19 +169,21 @@ static int sites_load_one(json_object *o, const char *default_ua, int64_t defaul
             return -1;
         }
         c->boards[i] = xstrdup(json_object_get_string(b));
-        for (size_t k = 0; k < i; k++)
-            if (strcmp(c->boards[k], c->boards[i]) == 0) {
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(c->boards[j], c->boards[i]) == 0) {
                 snprintf(why, whylen, "board \"%s\" is listed twice", c->boards[i]);
                 return -1;
             }
     }
-    if (!json_object_object_get_ex(o, "rps", &rps) ||
-        !(json_object_is_type(rps, json_type_int) || json_object_is_type(rps, json_type_double)) ||
-        !(json_object_get_double(rps) > 0) || !isfinite(json_object_get_double(rps))) {
+    if (!json_object_object_get_ex(o, "rps", &rps) && k->default_rps > 0) {
+        c->rps = k->default_rps;
+    } else if (!rps || !(json_object_is_type(rps, json_type_int) || json_object_is_type(rps, json_type_double)) ||
+               !(json_object_get_double(rps) > 0) || !isfinite(json_object_get_double(rps))) {
         snprintf(why, whylen, "\"rps\" (requests per second the site allows) must be a number above 0");
         return -1;
+    } else {
+        c->rps = json_object_get_double(rps);
     }
-    c->rps = json_object_get_double(rps);
     c->poll_interval_ms = default_poll_ms;
     if (json_object_object_get_ex(o, "poll_interval", &v)) {
         if (!json_object_is_type(v, json_type_string) ||
@@ -184,6 +199,8 @@ static int sites_load_one(json_object *o, const char *default_ua, int64_t defaul
         return -1;
     }
     c->user_agent = xstrdup(ua);
+    c->kind = k; /* from here on, site_config_release calls the kind's site_free */
+    if (k->site_load && k->site_load(c, o, why, whylen) != 0) return -1;
     return 0;
 }
 
@@ -236,7 +253,7 @@ int sites_load(const char *path, int64_t default_poll_ms, sites *out, char *why,
     }
     json_object_put(root);
     if (!out->n) {
-        snprintf(why, whylen, "%s: no site of a kind this crawler knows (4chan, vichan)", path);
+        snprintf(why, whylen, "%s: no site of a kind this crawler knows (%s)", path, source_names());
         sites_release(out);
         return -1;
     }

@@ -7,16 +7,18 @@
  *      {"name": "4chan", "kind": "4chan",
  *       "api": "https://a.4cdn.org", "media": "https://i.4cdn.org",
  *       "boards": ["a", "g"], "rps": 1,
- *       "poll_interval": "10s",                 -- optional: threads.json at most this often
+ *       "poll_interval": "10s",                 -- optional: a board at most this often
  *       "user_agent": "…",                      -- optional: this site's own
  *       "threads_url": "{api}/{board}/threads.json",      -- optional templates, the
  *       "thread_url": "{api}/{board}/thread/{no}.json",   -- defaults of the kind
  *       "file_url": "{media}/{board}/{tim}{ext}"}]}       -- shown here for 4chan
  *
- * vichan's defaults are {api}/{board}/threads.json, {api}/{board}/res/{no}.json
- * and {media}/{board}/src/{tim}{ext}; "media" defaults to "api".  Sites of
- * other kinds are skipped with a warning, so one file can serve crawlers of
- * other kinds too.  In URLs, {board} is percent-encoded (lainchan's "λ").
+ * "kind" names a source kind (source.h): it says which templates a site has
+ * and their defaults, whether "api" and "rps" may be left out (the kind's
+ * published defaults), and reads the kind's own settings of the site.
+ * "media" defaults to "api".  Sites of a kind this crawler does not know are
+ * skipped with a warning, so one file can serve crawlers of other versions
+ * too.  In URLs, {board} is percent-encoded (lainchan's "λ").
  *
  * Ownership: sites_load fills a sites the caller releases with
  * sites_release.
@@ -28,20 +30,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "chanapi.h"
+#include "source.h"
 
-typedef struct site_config {
+struct site_config {
     char *name; /* [a-z0-9_-]+, as in routing keys */
-    chanapi_kind kind;
-    char *threads_url; /* templates with {board} ({no} for thread_url; {tim}, {ext} for file_url), */
-    char *thread_url;  /* {api} and {media} already substituted */
-    char *file_url;
+    const source_kind *kind;
+    char *api, *media;                   /* base URLs ("media" defaults to "api") */
+    char *urls[SOURCE_TEMPLATES_MAX];    /* the kind's templates, in its order; {api}, {media} replaced */
     char **boards;
     size_t nboards;
     double rps;               /* requests per second to the site's API host */
-    int64_t poll_interval_ms; /* threads.json of one board at most this often */
+    int64_t poll_interval_ms; /* a board at most this often */
     char *user_agent;
-} site_config;
+    void *kind_conf;          /* the kind's own settings (source_kind.site_load), or NULL */
+};
 
 typedef struct sites {
     site_config *v;
@@ -54,8 +56,15 @@ typedef struct sites {
 int sites_load(const char *path, int64_t default_poll_ms, sites *out, char *why, size_t whylen);
 void sites_release(sites *s);
 
+/* The template of C whose sites-file key is KEY ("thread_url"), or NULL
+ * when its kind has none of that name. */
+const char *sites_url(const site_config *c, const char *key);
+
 /* TEMPLATE with {board} (percent-encoded), {no}, {tim} and {ext} replaced
  * by the given values (NULL: left as is).  The caller frees the result. */
 char *sites_expand(const char *tmpl, const char *board, const char *no, const char *tim, const char *ext);
+
+/* The string member KEY of O, or NULL (for a kind's site_load). */
+const char *sites_string(json_object *o, const char *key);
 
 #endif

@@ -39,22 +39,22 @@ static void test_defaults(void **state) {
                           "\"media\":\"https://i.4cdn.org\",\"boards\":[\"g\",\"wg\"],\"rps\":1},"
                           "{\"name\":\"lainchan\",\"kind\":\"vichan\",\"api\":\"https://lainchan.org\","
                           "\"boards\":[\"\xce\xbb\"],\"rps\":0.5,\"poll_interval\":\"30s\",\"user_agent\":\"own\"},"
-                          "{\"name\":\"reddit\",\"kind\":\"reddit\",\"boards\":[\"pics\"],\"rps\":1}]}",
+                          "{\"name\":\"other\",\"kind\":\"nosuchkind\",\"boards\":[\"pics\"],\"rps\":1}]}",
                           &s, why, sizeof why),
                      0);
-    assert_int_equal(s.n, 2); /* reddit skipped, not an error */
-    assert_string_equal(s.v[0].threads_url, "https://a.4cdn.org/{board}/threads.json");
-    assert_string_equal(s.v[0].thread_url, "https://a.4cdn.org/{board}/thread/{no}.json");
-    assert_string_equal(s.v[0].file_url, "https://i.4cdn.org/{board}/{tim}{ext}");
+    assert_int_equal(s.n, 2); /* a kind of another version skipped, not an error */
+    assert_string_equal(sites_url(&s.v[0], "threads_url"), "https://a.4cdn.org/{board}/threads.json");
+    assert_string_equal(sites_url(&s.v[0], "thread_url"), "https://a.4cdn.org/{board}/thread/{no}.json");
+    assert_string_equal(sites_url(&s.v[0], "file_url"), "https://i.4cdn.org/{board}/{tim}{ext}");
     assert_int_equal(s.v[0].nboards, 2);
     assert_int_equal(s.v[0].poll_interval_ms, 10000);
     assert_string_equal(s.v[0].user_agent, "ua/1 (contact)");
-    assert_int_equal(s.v[1].kind, CHANAPI_VICHAN);
-    assert_string_equal(s.v[1].thread_url, "https://lainchan.org/{board}/res/{no}.json");
-    assert_string_equal(s.v[1].file_url, "https://lainchan.org/{board}/src/{tim}{ext}");
+    assert_string_equal(s.v[1].kind->name, "vichan");
+    assert_string_equal(sites_url(&s.v[1], "thread_url"), "https://lainchan.org/{board}/res/{no}.json");
+    assert_string_equal(sites_url(&s.v[1], "file_url"), "https://lainchan.org/{board}/src/{tim}{ext}");
     assert_int_equal(s.v[1].poll_interval_ms, 30000);
     assert_string_equal(s.v[1].user_agent, "own");
-    char *url = sites_expand(s.v[1].thread_url, s.v[1].boards[0], "30364", NULL, NULL);
+    char *url = sites_expand(sites_url(&s.v[1], "thread_url"), s.v[1].boards[0], "30364", NULL, NULL);
     assert_string_equal(url, "https://lainchan.org/%CE%BB/res/30364.json");
     free(url);
     sites_release(&s);
@@ -69,9 +69,9 @@ static void test_templates(void **state) {
                           "\"boards\":[\"b\"],\"rps\":2}]}",
                           &s, why, sizeof why),
                      0);
-    assert_string_equal(s.v[0].thread_url, "http://h/x/{board}/res/{no}.json?v=1");
-    assert_string_equal(s.v[0].threads_url, "http://h/x/{board}/threads.json");
-    char *url = sites_expand(s.v[0].file_url, "b", NULL, "123-0", ".png");
+    assert_string_equal(sites_url(&s.v[0], "thread_url"), "http://h/x/{board}/res/{no}.json?v=1");
+    assert_string_equal(sites_url(&s.v[0], "threads_url"), "http://h/x/{board}/threads.json");
+    char *url = sites_expand(sites_url(&s.v[0], "file_url"), "b", NULL, "123-0", ".png");
     assert_string_equal(url, "http://files/b/123-0.png");
     free(url);
     sites_release(&s);

@@ -1416,6 +1416,32 @@ ROUTES = [
     ("GET", r"/([a-z0-9_-]+)/([A-Za-z0-9_-]+)/(src|thumb)/(\d+(?:-\d+)?)\.[A-Za-z0-9]+", route_chan_file_vichan),
     ("GET", r"/([a-z0-9_-]+)/.*", route_chan_other),
 ]
+
+
+def load_plugins():
+    """Sites of the other source kinds live in modules beside this file,
+    fixture_<kind>.py, one a kind.  Each defines ROUTES like the table above
+    (its own first path segment, e.g. /reddit/..., and /_control/<kind>/...)
+    and may define setup(args), called with the parsed command line; a module
+    may import this one ("import fixture_server as fs") for reply helpers,
+    png_make and the request log.  Their routes go before the image boards'
+    catch-all routes."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    sys.modules.setdefault("fixture_server", sys.modules[__name__])
+    mods = []
+    for name in sorted(os.listdir(here)):
+        if name.startswith("fixture_") and name.endswith(".py") and name != "fixture_server.py":
+            mods.append(__import__(name[:-3]))
+    at = next(i for i, r in enumerate(ROUTES) if r[2].__name__.startswith("route_chan"))
+    for mod in mods:
+        ROUTES[at:at] = list(mod.ROUTES)
+        at += len(mod.ROUTES)
+    return mods
+
+
+PLUGINS = load_plugins()
 COMPILED = [(method, re.compile(pattern + r"\Z"), handler) for method, pattern, handler in ROUTES]
 
 
@@ -1432,6 +1458,16 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self):
         self.dispatch("HEAD")
+
+    def do_POST(self):
+        """A POST's body (at most 1 MiB) is in self.body for the handler."""
+        n = int(self.headers.get("Content-Length") or 0)
+        if n < 0 or n > 1 << 20:
+            self.entry = {"status": None, "path": self.path}
+            self.reply(413, b"body too large\n")
+            return
+        self.body = self.rfile.read(n) if n else b""
+        self.dispatch("POST")
 
     def dispatch(self, method):
         parts = urlsplit(self.path)
@@ -1514,7 +1550,13 @@ def main():
                         help="the recorded API responses (4chan/, vichan/) for /_control/chan/recorded")
     parser.add_argument("--chan-cache-mb", type=int, default=CHAN_CACHE_MB,
                         help="MB of rendered image-board threads kept (%d)" % CHAN_CACHE_MB)
+    for mod in PLUGINS:
+        if hasattr(mod, "add_arguments"):
+            mod.add_arguments(parser)
     args = parser.parse_args()
+    for mod in PLUGINS:
+        if hasattr(mod, "setup"):
+            mod.setup(args)
     CHAN.fixtures_dir = args.fixtures
     CHAN.cache_max = args.chan_cache_mb << 20
     server = Server((args.host, 0), Handler)
