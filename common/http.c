@@ -4,23 +4,21 @@
  * filter, takes a grant for the URL's host from the ratelimit registry, and
  * runs one curl transfer on the client's easy handle (which keeps its
  * connection cache between transfers; redirects are not followed by curl).
- * The outcome of the transfer is then classified:
- *
- *   2xx, 304                    done
- *   301/302/303/307/308         next hop: CURLINFO_REDIRECT_URL, which curl
- *                               resolves against the current URL, without
- *                               its user info (never sent on)
- *   429/503 with Retry-After    pause the host in the registry, retry (the
- *                               next grant waits out the pause)
- *   5xx, 408, 429, timeouts,
- *   connection failures         retry after a backoff delay
- *   anything else               done, as an error
+ * The outcome of the transfer is judged by httpcore_judge (httpcore.h, the
+ * rules the hasher's downloads share): done, retry after a backoff delay,
+ * retry once a Retry-After is over (the host is paused in the registry, so
+ * the next grant waits it out; without a registry the client sleeps), or
+ * the next hop of a redirect (its user info removed).  This file adds what
+ * only the crawler's client does: the URL filter on every hop, redirect
+ * loops, conditional requests, and its wording of errors ("timeout after
+ * 10000 ms", "too large: over N bytes").
  *
  * The byte limit is enforced twice: CURLOPT_MAXFILESIZE_LARGE refuses a
  * Content-Length above it before any body is read, and the write callback
- * stops the transfer as soon as the bytes received pass it (chunked or
- * lying responses).  Error pages are kept only up to a small size.  The
- * progress callback aborts a transfer when a stop is requested.
+ * (httpcore_body_write) stops the transfer as soon as the bytes received
+ * pass it (chunked or lying responses).  Error pages are kept only up to
+ * HTTPCORE_ERROR_BODY_MAX.  The progress callback aborts a transfer when a
+ * stop is requested.
  */
 #include "http.h"
 
@@ -32,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backoff.h"
+#include "httpcore.h"
 #include "log.h"
 #include "sig.h"
 #include "timeutil.h"
@@ -42,19 +40,7 @@
 #define IMGFEED_VERSION "0"
 #endif
 
-#define HTTP_ERROR_BODY_MAX (64 * 1024)        /* bytes kept of a non-2xx body */
-#define HTTP_PAUSE_MAX_MS (24LL * 3600 * 1000) /* longest pause a Retry-After sets */
-#define HTTP_HOST_MAX 256
-
-/* The body of the transfer in progress. */
-typedef struct http_body {
-    char *data;
-    size_t len, cap;
-    int64_t limit;  /* 0: none */
-    bool too_large; /* passed limit: transfer stopped */
-    bool truncated; /* error page cut at HTTP_ERROR_BODY_MAX: transfer stopped */
-    bool no_memory; /* the buffer could not grow: transfer stopped */
-} http_body;
+#define HTTP_FIRST_CAP 16384 /* the body's first capacity without a Content-Length */
 
 struct http_client {
     CURL *easy;
@@ -63,7 +49,7 @@ struct http_client {
     char *user_agent;
     http_url_filter filter;
     void *filter_data;
-    http_body body;
+    httpcore_body body; /* of the transfer in progress */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -190,46 +176,9 @@ done:
 
 /* --- curl callbacks --- */
 
-static bool http_body_grow(http_body *b, size_t need) {
-    if (need <= b->cap) return true;
-    size_t cap = b->cap ? b->cap : 16384;
-    while (cap < need)
-        cap *= 2;
-    if (b->limit > 0 && (uint64_t)cap > (uint64_t)b->limit + 1 && need <= (uint64_t)b->limit + 1) {
-        cap = (size_t)b->limit + 1;
-    }
-    char *data = realloc(b->data, cap);
-    if (!data) return false;
-    b->data = data;
-    b->cap = cap;
-    return true;
-}
-
 static size_t http_on_write(char *data, size_t size, size_t nmemb, void *userdata) {
     http_client *c = userdata;
-    http_body *b = &c->body;
-    size_t n = size * nmemb;
-    long status = 0;
-    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (status < 200 || status > 299) {
-        /* An error page or a redirect: keep its start, stop reading the rest. */
-        size_t room = HTTP_ERROR_BODY_MAX - b->len;
-        if (n > room) {
-            b->truncated = true;
-            n = room;
-        }
-    } else if (b->limit > 0 && (uint64_t)b->len + n > (uint64_t)b->limit) {
-        b->too_large = true;
-        return 0;
-    }
-    if (!http_body_grow(b, b->len + n + 1)) {
-        b->no_memory = true;
-        return 0;
-    }
-    memcpy(b->data + b->len, data, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return b->truncated ? 0 : size * nmemb;
+    return httpcore_body_write(&c->body, c->easy, data, size * nmemb);
 }
 
 static int http_on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
@@ -239,17 +188,10 @@ static int http_on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow
 
 /* --- the client --- */
 
-#define HTTP_EASY_SETOPT(option, value)                                                                                \
-    do {                                                                                                               \
-        CURLcode setopt_rc = curl_easy_setopt(easy, option, value);                                                    \
-        if (setopt_rc != CURLE_OK) {                                                                                   \
-            snprintf(why, whylen, "cannot set curl option %s: %s", #option, curl_easy_strerror(setopt_rc));            \
-            return -1;                                                                                                 \
-        }                                                                                                              \
-    } while (0)
+#define HTTP_EASY_SETOPT(option, value) HTTPCORE_SETOPT(easy, option, value, why, whylen, return -1)
 
-int http_easy_defaults(CURL *easy, char *errbuf, const char *user_agent, int64_t connect_timeout_ms,
-                       int64_t timeout_ms, char *why, size_t whylen) {
+int http_easy_defaults(CURL *easy, char *errbuf, const char *user_agent, int64_t connect_timeout_ms, int64_t timeout_ms,
+                       char *why, size_t whylen) {
     HTTP_EASY_SETOPT(CURLOPT_NOSIGNAL, 1L);
     HTTP_EASY_SETOPT(CURLOPT_ERRORBUFFER, errbuf);
     HTTP_EASY_SETOPT(CURLOPT_USERAGENT, user_agent);
@@ -282,6 +224,8 @@ http_client *http_client_new(const http_options *opt, ratelimit *rl) {
     c->user_agent = opt && opt->user_agent ? xstrdup(opt->user_agent) : xstrdup("imgfeed/" IMGFEED_VERSION);
     c->opt.user_agent = c->user_agent;
     c->rl = rl;
+    c->body.first_cap = HTTP_FIRST_CAP;
+    c->body.keep_errors = true;
     c->easy = curl_easy_init();
     if (!c->easy) {
         log_error("cannot create a curl handle: curl_easy_init failed");
@@ -307,7 +251,7 @@ fail:
 void http_client_free(http_client *c) {
     if (!c) return;
     if (c->easy) curl_easy_cleanup(c->easy);
-    free(c->body.data);
+    httpcore_body_release(&c->body);
     free(c->user_agent);
     free(c);
 }
@@ -325,18 +269,12 @@ void http_response_release(http_response *resp) {
     free(resp->last_modified);
     free(resp->etag);
     free(resp->effective_url);
+    for (size_t i = 0; i < HTTP_KEEP_MAX; i++)
+        free(resp->kept[i]);
     memset(resp, 0, sizeof *resp);
 }
 
 /* --- one GET --- */
-
-/* What one transfer ended with. */
-typedef enum http_outcome {
-    HTTP_DONE,      /* resp->result is final */
-    HTTP_RETRY,     /* worth another attempt after a backoff delay */
-    HTTP_RETRY_NOW, /* worth another attempt once the host's pause is over */
-    HTTP_REDIRECT,  /* go to *next */
-} http_outcome;
 
 static void http_fail(http_response *resp, http_result result, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -355,141 +293,94 @@ static char *http_header_value(http_client *c, const char *name) {
     return xstrdup(h->value);
 }
 
-static bool http_retryable_code(CURLcode code) {
-    switch (code) {
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM: return true;
-    default: return false;
+/* Put verdict V of URL's transfer into RESP, in this client's words. */
+static void http_report(http_client *c, const char *url, const httpcore_verdict *v, http_response *resp) {
+    switch (v->kind) {
+    case HTTPCORE_OK:
+        resp->result = HTTP_OK;
+        resp->error[0] = '\0';
+        return;
+    case HTTPCORE_NOT_MODIFIED:
+        resp->result = HTTP_NOT_MODIFIED;
+        resp->error[0] = '\0';
+        return;
+    case HTTPCORE_STOPPED: http_fail(resp, HTTP_STOPPED, "stopped"); return;
+    case HTTPCORE_NO_MEMORY: http_fail(resp, HTTP_TOO_LARGE, "%s", v->error); return;
+    case HTTPCORE_TOO_LARGE:
+        http_fail(resp, HTTP_TOO_LARGE, "too large: over %" PRId64 " bytes", c->body.limit);
+        return;
+    case HTTPCORE_TIMEOUT:
+        if (v->connect_timeout) {
+            http_fail(resp, HTTP_TIMEOUT, "connect timeout after %" PRId64 " ms", c->opt.connect_timeout_ms);
+        } else {
+            http_fail(resp, HTTP_TIMEOUT, "timeout after %" PRId64 " ms", c->opt.timeout_ms);
+        }
+        return;
+    case HTTPCORE_BAD_URL:
+        if (v->detail[0]) {
+            http_fail(resp, HTTP_BAD_URL, "bad url %s: %s", url, v->detail);
+        } else {
+            http_fail(resp, HTTP_BAD_URL, "%s", v->error); /* a redirect to a URL without a host */
+        }
+        return;
+    case HTTPCORE_NETWORK: http_fail(resp, HTTP_NETWORK_ERROR, "%s", v->error); return;
+    case HTTPCORE_STATUS: http_fail(resp, HTTP_STATUS_ERROR, "%s", v->error); return;
+    case HTTPCORE_REDIRECT_ERROR: http_fail(resp, HTTP_REDIRECT_ERROR, "%s", v->error); return;
+    case HTTPCORE_RATE_LIMITED: http_fail(resp, HTTP_RATE_LIMITED, "%s", v->error); return;
     }
+    http_fail(resp, HTTP_NETWORK_ERROR, "%s", v->error);
 }
 
-/* Run one transfer of url and classify it.  On HTTP_REDIRECT, *next is the
- * malloc'd target.  host is url's host, for pauses. */
-static http_outcome http_attempt(http_client *c, const char *url, const char *host, const http_request *req,
-                                 struct curl_slist *headers, http_response *resp, char **next) {
-    http_body *b = &c->body;
-    b->len = 0;
-    b->too_large = b->truncated = b->no_memory = false;
-    b->limit = req->max_bytes > 0 ? req->max_bytes : c->opt.max_bytes;
-    if (b->data) b->data[0] = '\0';
+/* Run one transfer of url and judge it into *V (release it); resp says how
+ * it ended so far.  host is url's host, for pauses. */
+static void http_attempt(http_client *c, const char *url, const char *host, const http_request *req,
+                         struct curl_slist *headers, http_response *resp, httpcore_verdict *v) {
+    memset(v, 0, sizeof *v);
+    v->next = HTTPCORE_DONE;
+    httpcore_body_reset(&c->body, req->max_bytes > 0 ? req->max_bytes : c->opt.max_bytes);
     c->errbuf[0] = '\0';
     resp->status = 0;
 
+    bool post = req->post_body && resp->redirects == 0; /* a redirected POST becomes a GET */
+    bool auth = req->userpwd && resp->redirects == 0;   /* credentials go to the URL they were given for */
     CURLcode code = curl_easy_setopt(c->easy, CURLOPT_URL, url);
     if (code == CURLE_OK) code = curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, headers);
-    if (code == CURLE_OK) code = curl_easy_setopt(c->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->limit);
+    if (code == CURLE_OK) code = curl_easy_setopt(c->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->body.limit);
+    if (code == CURLE_OK && post) code = curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->post_len);
+    if (code == CURLE_OK && post) code = curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, req->post_body);
+    if (code == CURLE_OK && auth) code = curl_easy_setopt(c->easy, CURLOPT_USERPWD, req->userpwd);
     if (code != CURLE_OK) {
         http_fail(resp, HTTP_NETWORK_ERROR, "cannot set up request: %s", curl_easy_strerror(code));
-        return HTTP_DONE;
+        curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c->easy, CURLOPT_USERPWD, NULL);
+        return;
     }
     code = curl_easy_perform(c->easy);
     resp->attempts++;
     curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL); /* headers is freed by the caller */
+    if (post) curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L); /* the next request is a GET again */
+    if (auth) curl_easy_setopt(c->easy, CURLOPT_USERPWD, NULL);
 
     long connects = 0;
     if (curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK) {
         resp->new_connections += (int)connects;
     }
-    long status = 0;
-    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
-    resp->status = status;
-    bool success_status = status >= 200 && status <= 299;
-
-    /* Failures of the transfer itself. */
-    if (code == CURLE_ABORTED_BY_CALLBACK) {
-        http_fail(resp, HTTP_STOPPED, "stopped");
-        return HTTP_DONE;
-    }
-    if (b->no_memory) {
-        http_fail(resp, HTTP_TOO_LARGE, "too large: out of memory after %zu bytes", b->len);
-        return HTTP_DONE;
-    }
-    if (b->too_large || (code == CURLE_FILESIZE_EXCEEDED && success_status)) {
-        http_fail(resp, HTTP_TOO_LARGE, "too large: over %" PRId64 " bytes", b->limit);
-        return HTTP_DONE;
-    }
-    bool cut_short = b->truncated || code == CURLE_FILESIZE_EXCEEDED; /* an error page we stopped reading */
-    if (code != CURLE_OK && !(cut_short && status > 0)) {
-        http_result result = HTTP_NETWORK_ERROR;
-        if (code == CURLE_OPERATION_TIMEDOUT) {
-            curl_off_t connect_us = 0;
-            curl_easy_getinfo(c->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-            result = HTTP_TIMEOUT;
-            if (connect_us == 0) {
-                http_fail(resp, result, "connect timeout after %" PRId64 " ms", c->opt.connect_timeout_ms);
-            } else {
-                http_fail(resp, result, "timeout after %" PRId64 " ms", c->opt.timeout_ms);
-            }
-        } else if (code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL) {
-            result = HTTP_BAD_URL;
-            http_fail(resp, result, "bad url %s: %s", url, c->errbuf[0] ? c->errbuf : curl_easy_strerror(code));
-        } else {
-            http_fail(resp, result, "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(code));
-        }
-        return http_retryable_code(code) ? HTTP_RETRY : HTTP_DONE;
-    }
-
-    /* A response arrived. */
-    if (success_status) {
-        resp->result = HTTP_OK;
-        resp->error[0] = '\0';
-        return HTTP_DONE;
-    }
-    if (status == 304) {
-        resp->result = HTTP_NOT_MODIFIED;
-        resp->error[0] = '\0';
-        return HTTP_DONE;
-    }
-    if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
-        char *location = NULL;
-        if (curl_easy_getinfo(c->easy, CURLINFO_REDIRECT_URL, &location) != CURLE_OK || !location) {
-            http_fail(resp, HTTP_REDIRECT_ERROR, "http %ld without a usable location", status);
-            return HTTP_DONE;
-        }
-        /* A site's Location is a URL from outside: its user info is never
-         * sent (curl would send it as Basic credentials). */
-        *next = http_url_strip_userinfo(location, NULL);
-        if (!*next) {
-            http_fail(resp, HTTP_REDIRECT_ERROR, "http %ld with a location that cannot be parsed", status);
-            return HTTP_DONE;
-        }
-        return HTTP_REDIRECT;
-    }
-    http_fail(resp, HTTP_STATUS_ERROR, "http %ld", status);
-    if (status == 429 || status == 503) {
-        char *value = http_header_value(c, "Retry-After");
-        int64_t wait_ms = value ? http_retry_after_ms(value, time_wall_ms()) : -1;
-        if (value && wait_ms < 0) log_warn("cannot parse retry-after \"%s\" from %s: ignored", value, url);
-        free(value);
-        if (wait_ms >= 0) {
-            resp->retry_after_ms = wait_ms;
-            int64_t pause_ms = wait_ms < HTTP_PAUSE_MAX_MS ? wait_ms : HTTP_PAUSE_MAX_MS;
-            if (c->rl) ratelimit_pause(c->rl, host, time_mono_ns() + pause_ms * TIME_NS_PER_MS);
-            if (wait_ms > c->opt.retry_after_max_ms) {
-                http_fail(resp, HTTP_RATE_LIMITED,
-                          "http %ld: retry-after %" PRId64 " ms is longer than the %" PRId64 " ms allowed", status,
-                          wait_ms, c->opt.retry_after_max_ms);
-                return HTTP_DONE;
-            }
-            if (!c->rl) {
-                if (!time_sleep_ms(wait_ms)) {
-                    http_fail(resp, HTTP_STOPPED, "stopped");
-                    return HTTP_DONE;
-                }
-            }
-            return HTTP_RETRY_NOW;
-        }
-    }
-    if (status >= 500 || status == 408 || status == 429) return HTTP_RETRY;
-    return HTTP_DONE;
+    httpcore_attempt a = {
+        .easy = c->easy,
+        .code = code,
+        .body = &c->body,
+        .errbuf = c->errbuf,
+        .url = url,
+        .rl = c->rl,
+        .host = host,
+        .retry_after_max_ms = c->opt.retry_after_max_ms,
+        .redirects = resp->redirects,
+        .max_redirects = c->opt.max_redirects > 0 ? c->opt.max_redirects : 0,
+    };
+    httpcore_judge(&a, v);
+    resp->status = v->status;
+    if (v->retry_after_ms >= 0) resp->retry_after_ms = v->retry_after_ms;
+    http_report(c, url, v, resp);
 }
 
 /* Fill the response's strings from the last transfer. */
@@ -502,18 +393,17 @@ static void http_collect(http_client *c, const http_request *req, const char *ur
     if (resp->status > 0) {
         resp->last_modified = http_header_value(c, "Last-Modified");
         resp->etag = http_header_value(c, "ETag");
+        for (size_t i = 0; req->keep_headers && i < HTTP_KEEP_MAX && req->keep_headers[i]; i++)
+            resp->kept[i] = http_header_value(c, req->keep_headers[i]);
     }
     if (resp->result == HTTP_NOT_MODIFIED) {
         if (!resp->last_modified) resp->last_modified = xstrdup(req->if_modified_since);
         if (!resp->etag) resp->etag = xstrdup(req->if_none_match);
     }
     bool keep_body = resp->result == HTTP_OK || resp->result == HTTP_STATUS_ERROR;
-    if (keep_body && c->body.len > 0) {
+    if (keep_body) {
         /* Hand the buffer over; the next transfer allocates its own. */
-        resp->body = c->body.data;
-        resp->body_len = c->body.len;
-        c->body.data = NULL;
-        c->body.len = c->body.cap = 0;
+        resp->body = httpcore_body_take(&c->body, &resp->body_len);
     } else {
         resp->body = xstrdup("");
         resp->body_len = 0;
@@ -540,10 +430,9 @@ int http_get(http_client *c, const http_request *req, http_response *resp) {
     char **visited = xcalloc((size_t)max_hops + 1, sizeof *visited);
     int nvisited = 0;
     char *url = xstrdup(req->url);
-    char host[HTTP_HOST_MAX];
-    backoff bo;
-    backoff_init(&bo, c->opt.backoff_initial_ms, c->opt.backoff_max_ms);
-    int retries_left = c->opt.max_retries > 0 ? c->opt.max_retries : 0;
+    char host[HTTPCORE_HOST_MAX];
+    httpcore_retry retry;
+    httpcore_retry_init(&retry, c->opt.max_retries, c->opt.backoff_initial_ms, c->opt.backoff_max_ms);
     bool new_hop = true;
 
     if (req->if_modified_since && *req->if_modified_since) {
@@ -557,6 +446,11 @@ int http_get(http_client *c, const http_request *req, http_response *resp) {
         char *line = xasprintf("If-None-Match: %s", req->if_none_match);
         struct curl_slist *more = curl_slist_append(headers, line);
         free(line);
+        if (!more) goto no_memory;
+        headers = more;
+    }
+    for (size_t i = 0; req->headers && req->headers[i]; i++) {
+        struct curl_slist *more = curl_slist_append(headers, req->headers[i]);
         if (!more) goto no_memory;
         headers = more;
     }
@@ -595,18 +489,18 @@ int http_get(http_client *c, const http_request *req, http_response *resp) {
             break;
         }
 
-        char *next = NULL;
-        http_outcome outcome = http_attempt(c, url, host, req, headers, resp, &next);
+        httpcore_verdict v;
+        http_attempt(c, url, host, req, headers, resp, &v);
         log_debug("get %s: status %ld, %zu bytes, attempt %d", url, resp->status, c->body.len, resp->attempts);
-        if (outcome == HTTP_DONE) break;
-        if (outcome == HTTP_REDIRECT) {
+        if (v.next == HTTPCORE_DONE) {
+            httpcore_verdict_release(&v);
+            break;
+        }
+        if (v.next == HTTPCORE_REDIRECT) {
+            char *next = v.location;
+            v.location = NULL;
             if (http_visited(visited, nvisited, next)) {
                 http_fail(resp, HTTP_REDIRECT_ERROR, "redirect loop at %s", next);
-                free(next);
-                break;
-            }
-            if (resp->redirects >= max_hops) {
-                http_fail(resp, HTTP_REDIRECT_ERROR, "too many redirects (more than %d) at %s", max_hops, next);
                 free(next);
                 break;
             }
@@ -616,17 +510,18 @@ int http_get(http_client *c, const http_request *req, http_response *resp) {
             new_hop = true;
             continue;
         }
-        if (retries_left == 0) break; /* resp holds the last attempt's error */
-        retries_left--;
-        if (outcome == HTTP_RETRY_NOW) {
+        int64_t delay_ms = 0;
+        bool again = httpcore_retry_take(&retry, &v, &delay_ms);
+        httpcore_verdict_release(&v);
+        if (!again) break; /* resp holds the last attempt's error */
+        if (v.next == HTTPCORE_RETRY_AFTER) {
             log_warn("%s from %s: retry %d of %d after retry-after %" PRId64 " ms", resp->error, url,
-                     c->opt.max_retries - retries_left, c->opt.max_retries, resp->retry_after_ms);
-            continue;
+                     httpcore_retry_used(&retry), c->opt.max_retries, resp->retry_after_ms);
+        } else {
+            log_warn("%s from %s: retry %d of %d in %" PRId64 " ms", resp->error, url, httpcore_retry_used(&retry),
+                     c->opt.max_retries, delay_ms);
         }
-        int64_t delay_ms = backoff_next_ms(&bo);
-        log_warn("%s from %s: retry %d of %d in %" PRId64 " ms", resp->error, url, c->opt.max_retries - retries_left,
-                 c->opt.max_retries, delay_ms);
-        if (!time_sleep_ms(delay_ms)) {
+        if (delay_ms > 0 && !time_sleep_ms(delay_ms)) {
             http_fail(resp, HTTP_STOPPED, "stopped");
             break;
         }

@@ -6,7 +6,8 @@
  * creation is what clients share: every request, every retry and every
  * redirect hop first takes a grant for its own host there.
  *
- * http_get() does what a crawler needs around one GET:
+ * http_get() does what a crawler needs around one GET (or POST: post_body;
+ * more headers, basic auth and response headers to keep: http_request):
  *   - conditional requests (If-Modified-Since / If-None-Match from the
  *     previous Last-Modified / ETag), with 304 as HTTP_NOT_MODIFIED;
  *   - a byte limit that stops the download as soon as it is passed
@@ -21,6 +22,10 @@
  *   - redirects followed by the client itself, one hop at a time, each hop
  *     rate-limited for its own host and offered to the URL filter;
  *   - waits that end early when a stop is requested (sig.h): HTTP_STOPPED.
+ *
+ * The verdict on each attempt (retry, Retry-After, redirect, final error),
+ * the retry count and the body's growth are httpcore.h's: the hasher's
+ * downloads (hasher/fetch.h) follow the same rules.
  *
  * Call http_global_init() once before threads start (http_client_new also
  * calls it, safely, but curl's global init is best done single-threaded).
@@ -80,7 +85,18 @@ typedef struct http_request {
     const char *if_modified_since; /* the previous Last-Modified, sent as is; or NULL */
     const char *if_none_match;     /* the previous ETag, sent as is; or NULL */
     int64_t max_bytes;             /* > 0: this request's body limit instead of the client's */
+    /* A POST instead of a GET: post_len bytes of post_body, sent as
+     * application/x-www-form-urlencoded unless headers name another
+     * Content-Type.  A redirect turns it into a GET of the new URL (as
+     * browsers do for 301, 302 and 303). */
+    const char *post_body;
+    size_t post_len;
+    const char *const *headers;      /* more request headers, "Name: value", NULL-terminated; or NULL */
+    const char *userpwd;             /* "user:password" for HTTP basic auth, sent to the first URL only; or NULL */
+    const char *const *keep_headers; /* names of response headers to keep in resp->kept (at most HTTP_KEEP_MAX) */
 } http_request;
+
+#define HTTP_KEEP_MAX 4
 
 /* Everything http_get learnt.  Strings are malloc'd (or NULL when absent)
  * and owned by the response: free them all with http_response_release. */
@@ -97,6 +113,7 @@ typedef struct http_response {
     int redirects;          /* hops followed */
     int new_connections;    /* connections opened; 0 when every request reused one */
     int64_t retry_after_ms; /* the last Retry-After received, -1 if none */
+    char *kept[HTTP_KEEP_MAX]; /* the values of req->keep_headers in the last response, in order; NULL: absent */
     char error[320];        /* "" on HTTP_OK / HTTP_NOT_MODIFIED; else "http 404", "timeout after 10000 ms", … */
 } http_response;
 

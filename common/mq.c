@@ -47,6 +47,7 @@
 #include "log.h"
 #include "sig.h"
 #include "timeutil.h"
+#include "urltmpl.h"
 #include "xalloc.h"
 
 #define MQ_CH_PUBLISH 1
@@ -266,20 +267,14 @@ void mq_url_release(mq_url *url) {
     memset(url, 0, sizeof *url);
 }
 
-/* Append s to out[*pos..), percent-encoding all but the unreserved
- * characters of RFC 3986. */
+/* Append s to out[*pos..) percent-encoded (urltmpl.h); out has room for
+ * three bytes a character. */
 static void mq_url_escape(char *out, size_t *pos, const char *s) {
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-            out[(*pos)++] = (char)c;
-        } else {
-            out[(*pos)++] = '%';
-            out[(*pos)++] = hex[c >> 4];
-            out[(*pos)++] = hex[c & 15];
-        }
-    }
+    char *enc = urltmpl_percent_encode(s);
+    size_t n = strlen(enc);
+    memcpy(out + *pos, enc, n);
+    *pos += n;
+    free(enc);
 }
 
 char *mq_url_describe(const mq_url *url) {

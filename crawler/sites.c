@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "urltmpl.h"
 #include "xalloc.h"
 
 static void site_config_release(site_config *c) {
@@ -40,55 +41,10 @@ const char *sites_string(json_object *o, const char *key) {
     return json_object_get_string(v);
 }
 
-/* Replace every "{name}" of TEXT with VALUE (NULL: keep it); a new string. */
-static char *sites_replace(const char *text, const char *name, const char *value) {
-    if (!value) return xstrdup(text);
-    size_t nlen = strlen(name), vlen = strlen(value), n = 0;
-    for (const char *p = strstr(text, name); p; p = strstr(p + nlen, name))
-        n++;
-    char *out = xmalloc(strlen(text) + n * vlen + 1), *o = out;
-    for (const char *p = text;;) {
-        const char *hit = strstr(p, name);
-        if (!hit) {
-            strcpy(o, p);
-            break;
-        }
-        memcpy(o, p, (size_t)(hit - p));
-        o += hit - p;
-        memcpy(o, value, vlen);
-        o += vlen;
-        p = hit + nlen;
-    }
-    return out;
-}
-
-static char *sites_percent_encode(const char *s) {
-    static const char hex[] = "0123456789ABCDEF";
-    char *out = xmalloc(3 * strlen(s) + 1), *o = out;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-_.~", *p)) {
-            *o++ = (char)*p;
-        } else {
-            *o++ = '%';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
 char *sites_expand(const char *tmpl, const char *board, const char *no, const char *tim, const char *ext) {
-    char *enc = board ? sites_percent_encode(board) : NULL;
-    char *a = sites_replace(tmpl, "{board}", enc);
-    char *b = sites_replace(a, "{no}", no);
-    char *c = sites_replace(b, "{tim}", tim);
-    char *d = sites_replace(c, "{ext}", ext);
-    free(enc);
-    free(a);
-    free(b);
-    free(c);
-    return d;
+    const urltmpl_var vars[] = {
+        {"board", board, true}, {"no", no, false}, {"tim", tim, false}, {"ext", ext, false}};
+    return urltmpl_expand(tmpl, vars, sizeof vars / sizeof vars[0]);
 }
 
 static bool sites_valid_name(const char *s) {
@@ -113,10 +69,8 @@ static bool sites_valid_board(const char *s) {
  * {media} substituted. */
 static char *sites_template(json_object *o, const char *key, const char *def, const char *api, const char *media) {
     const char *t = sites_string(o, key);
-    char *a = sites_replace(t ? t : def, "{api}", api);
-    char *b = sites_replace(a, "{media}", media);
-    free(a);
-    return b;
+    const urltmpl_var vars[] = {{"api", api, false}, {"media", media, false}};
+    return urltmpl_expand(t ? t : def, vars, 2);
 }
 
 const char *sites_url(const site_config *c, const char *key) {

@@ -6,8 +6,9 @@
  *   1. take the deliveries waiting (mq_next; without waiting when there is
  *      work in progress, else up to CONSUMER_IDLE_WAIT_MS): a message that
  *      cannot be processed goes to E.dead and is acked at once; any other
- *      becomes a consumer_msg with one consumer_image per picture or video
- *      URL of its items, each queued as a download;
+ *      becomes a consumer_msg with one consumer_image per URL to download
+ *      of its items (the first `_files` of its `_urls` whatever their path,
+ *      the others when they name a picture or video), each queued;
  *   2. fetch_perform: start due downloads (unless too many bodies wait for
  *      hashing, consumer_may_download, or the memory budget is spent), wait
  *      a little for sockets, timers, or a hashing thread's fetch_wakeup,
@@ -67,6 +68,7 @@
 #include <poll.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -422,16 +424,30 @@ static bool consumer_expected_md5(json_object *item, json_object *urls, char *ou
     return true;
 }
 
-/* Count the picture/video URLs of every item (IMAGES NULL), or fill them. */
+/* How many leading `_urls` of ITEM are its own files (`_files`: downloaded
+ * whatever their path says); 0 when `_files` is absent or not an integer
+ * >= 0 (items from before it: every URL by the media rule). */
+static size_t consumer_item_files(json_object *item) {
+    json_object *files = NULL;
+    if (!json_object_object_get_ex(item, "_files", &files) || !json_object_is_type(files, json_type_int)) return 0;
+    int64_t n = json_object_get_int64(files);
+    if (n < 0) return 0;
+    return (uint64_t)n > SIZE_MAX ? SIZE_MAX : (size_t)n;
+}
+
+/* Count the URLs to download of every item (IMAGES NULL), or fill them:
+ * its first `_files` URLs, then the others that name a picture or video
+ * (fetch_is_media_url). */
 static size_t consumer_find_images(consumer_msg *m, consumer_image *images) {
     size_t n = 0;
     for (size_t i = 0; i < json_object_array_length(m->items); i++) {
         json_object *item = json_object_array_get_idx(m->items, i), *urls = NULL;
         if (!json_object_object_get_ex(item, "_urls", &urls) || !json_object_is_type(urls, json_type_array)) continue;
+        size_t files = consumer_item_files(item);
         for (size_t u = 0; u < json_object_array_length(urls) && u <= INT32_MAX; u++) {
             json_object *url = json_object_array_get_idx(urls, u);
-            if (!json_object_is_type(url, json_type_string) || !fetch_is_media_url(json_object_get_string(url)))
-                continue;
+            if (!json_object_is_type(url, json_type_string)) continue;
+            if (u >= files && !fetch_is_media_url(json_object_get_string(url))) continue;
             if (images) {
                 consumer_image *im = &images[n];
                 im->msg = m;

@@ -9,9 +9,10 @@
  *      joins the multi handle, one refused learns how long to wait;
  *   2. wait in curl_multi_poll (bounded by the caller, by curl's own timers
  *      and by the earliest waiting job), then curl_multi_perform;
- *   3. classify every transfer curl reports done (fetch_on_done), as
- *      common/http.c does for one request: success, redirect hop, retry
- *      after a backoff, or a final error.
+ *   3. judge every transfer curl reports done (fetch_on_done) with
+ *      httpcore_judge, the rules common/http.c uses for the crawler too:
+ *      success, redirect hop, retry after a backoff or a Retry-After, or a
+ *      final error, worded here for `_img`.
  *
  * An attempt takes an easy handle from the idle stack (made and configured
  * once, at most max_transfers of them) and gives it back when it ends; only
@@ -19,9 +20,9 @@
  * and open-socket data) are set again.  Making and configuring a handle per
  * picture cost a tenth of the hasher's main thread.  The connections and the
  * DNS cache belong to the multi handle, so they outlive the attempts and are
- * reused.  The body grows by doubling up to max_bytes (exactly
- * the Content-Length when one is given); error pages are read up to a small
- * size and dropped.  The open-socket callback asks the netguard about the
+ * reused.  The body is an httpcore_body: it grows by doubling up to
+ * max_bytes (exactly the Content-Length when one is given); error pages are
+ * read up to HTTPCORE_ERROR_BODY_MAX and dropped.  The open-socket callback asks the netguard about the
  * address curl is about to connect and records why it refused, so that the
  * resulting connect failure can be reported as a refusal and not retried.
  *
@@ -29,11 +30,12 @@
  * capacity.  fetch_start_due reserves the first 64 KiB before the host's
  * grant (a job that cannot have them stays waiting, and so do the new ones
  * after it; a job started again after a timeout while paused reserves its
- * whole body, waiting in the budget's queue); the write callback reserves each larger capacity before the
- * realloc, and when that has to wait it returns CURL_WRITEFUNC_PAUSE, curl
- * keeps the bytes it holds and stops reading the socket.  fetch_resume
- * asks again for every paused job at each turn, and unpauses the ones
- * granted; curl then gives the same bytes to the write callback again.  A
+ * whole body, waiting in the budget's queue); the body's reserve hook
+ * (fetch_body_reserve) reserves each larger capacity before the realloc,
+ * and when that has to wait the write callback returns
+ * CURL_WRITEFUNC_PAUSE: curl keeps the bytes it holds and stops reading the
+ * socket.  fetch_resume asks again for every paused job at each turn, and
+ * unpauses the ones granted; curl then gives the same bytes to the write callback again.  A
  * handle paused when its transfer ends is not reused (curl could keep the
  * pause and the held bytes).
  */
@@ -50,14 +52,12 @@
 
 #include <curl/curl.h>
 
-#include "backoff.h"
 #include "http.h"
+#include "httpcore.h"
 #include "log.h"
 #include "timeutil.h"
 #include "xalloc.h"
 
-#define FETCH_HOST_MAX 256
-#define FETCH_ERROR_BODY_MAX (64 * 1024) /* bytes of an error page read before hanging up */
 #define FETCH_FIRST_CAP (64 * 1024)
 #define FETCH_WHY_MAX 160
 
@@ -72,21 +72,17 @@ struct fetch_job {
     fetch_state state;
     void *userdata;
     char *url; /* of the current hop */
-    char host[FETCH_HOST_MAX];
+    char host[HTTPCORE_HOST_MAX];
     int64_t not_before_ns;
-    int attempts, redirects, retries_left;
-    backoff backoff;
-    CURL *easy; /* while RUNNING */
-    unsigned char *body;
-    size_t len, cap;
-    membudget_claim claim; /* covers cap (or more while waiting to start) */
-    bool paused;           /* the write callback paused the transfer: waiting for memory */
-    size_t paused_cap;     /* the capacity it waits for */
-    bool waited;           /* this attempt was paused at least once */
-    bool memory_retried;   /* started again after a timeout while paused */
-    size_t expect;         /* the body's capacity, known from an earlier attempt (0: unknown) */
-    size_t dropped;        /* bytes of an error page read and dropped */
-    bool too_large, no_memory;
+    int attempts, redirects;
+    httpcore_retry retry;
+    CURL *easy;                  /* while RUNNING */
+    httpcore_body body;          /* of the current attempt; kept when downloaded */
+    membudget_claim claim;       /* covers cap (or more while waiting to start) */
+    bool paused;                 /* the write callback paused the transfer: waiting for memory */
+    bool waited;                 /* this attempt was paused at least once */
+    bool memory_retried;         /* started again after a timeout while paused */
+    size_t expect;               /* the body's capacity, known from an earlier attempt (0: unknown) */
     char refused[FETCH_WHY_MAX]; /* why the guard refused an address of this attempt */
     char errbuf[CURL_ERROR_SIZE];
     long status;
@@ -228,9 +224,7 @@ fetch *fetch_new(const fetch_options *o, ratelimit *rl, const netguard *guard, m
 
 /* Free JOB's body and give its memory back. */
 static void fetch_drop_body(fetch_job *job) {
-    free(job->body);
-    job->body = NULL;
-    job->len = job->cap = 0;
+    httpcore_body_release(&job->body);
     membudget_release(&job->claim);
 }
 
@@ -291,15 +285,16 @@ void fetch_wakeup(fetch *f) { curl_multi_wakeup(f->multi); }
  * that doubled past its length (no Content-Length) is cut to it, and the
  * claim to the buffer (it held at least the first 64 KiB since the start). */
 static void fetch_body_trim(fetch_job *job) {
-    size_t need = job->len + 1;
-    if (job->body && job->cap - need > need / 8 + 4096) {
-        unsigned char *body = realloc(job->body, need);
-        if (body) { /* else kept as it is, and counted as it is */
-            job->body = body;
-            job->cap = need;
+    httpcore_body *b = &job->body;
+    size_t need = b->len + 1;
+    if (b->data && b->cap - need > need / 8 + 4096) {
+        char *data = realloc(b->data, need);
+        if (data) { /* else kept as it is, and counted as it is */
+            b->data = data;
+            b->cap = need;
         }
     }
-    membudget_shrink(&job->claim, job->cap);
+    membudget_shrink(&job->claim, b->cap);
 }
 
 static void fetch_finish_ok(fetch_job *job) {
@@ -320,24 +315,24 @@ static void fetch_finish_error(fetch_job *job, const char *fmt, ...) {
     fetch_set_state(job, FETCH_FINISHED, job->error);
 }
 
-/* Retry after a backoff delay if retries are left; else end with ERROR. */
-static void fetch_retry_or_fail(fetch_job *job, const char *error) {
-    if (job->retries_left <= 0) {
+/* Retry after verdict V's delay if retries are left; else end with ERROR. */
+static void fetch_retry_or_fail(fetch_job *job, const httpcore_verdict *v, const char *error) {
+    int64_t delay_ms = 0;
+    if (!httpcore_retry_take(&job->retry, v, &delay_ms)) {
         fetch_finish_error(job, "%s", error);
         return;
     }
-    job->retries_left--;
-    int64_t delay_ms = backoff_next_ms(&job->backoff);
     job->not_before_ns = time_mono_ns() + delay_ms * TIME_NS_PER_MS;
     char why[FETCH_ERROR_MAX + 64];
-    snprintf(why, sizeof why, "%s; retry %d of %d in %" PRId64 " ms", error,
-             job->owner->opt.max_retries - job->retries_left, job->owner->opt.max_retries, delay_ms);
+    snprintf(why, sizeof why, "%s; retry %d of %d in %" PRId64 " ms", error, httpcore_retry_used(&job->retry),
+             job->owner->opt.max_retries, delay_ms);
     log_debug("download %s: %s", job->url, why);
-    fetch_set_state(job, FETCH_WAITING, "retry");
+    fetch_set_state(job, FETCH_WAITING, v->next == HTTPCORE_RETRY_AFTER ? "retry-after" : "retry");
 }
 
-/* Point JOB at URL (the first, or a redirect's Location), without its user
- * info.  False when URL cannot be parsed or has no host: job ended. */
+/* Point JOB at its first URL, without its user info (a redirect's
+ * Location comes without it from httpcore_judge).  False when URL cannot
+ * be parsed or has no host: job ended. */
 static bool fetch_set_url(fetch_job *job, const char *url) {
     bool stripped = false;
     char *clean = http_url_strip_userinfo(url, &stripped);
@@ -354,74 +349,29 @@ static bool fetch_set_url(fetch_job *job, const char *url) {
 
 /* --- curl callbacks --- */
 
-/* The capacity a body must grow to for NEED bytes: exactly the
- * Content-Length (and its NUL) when one is given, else doubling from
- * FETCH_FIRST_CAP, never past max_bytes + 1. */
-static size_t fetch_body_cap(const fetch_job *job, size_t need) {
-    size_t limit = (size_t)job->owner->opt.max_bytes + 1;
-    size_t cap = job->cap ? job->cap : FETCH_FIRST_CAP;
-    if (!job->cap) {
-        curl_off_t length = -1;
-        if (curl_easy_getinfo(job->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK && length > 0 &&
-            (uint64_t)length < limit)
-            cap = (size_t)length + 1;
-    }
-    while (cap < need)
-        cap *= 2;
-    if (cap > limit && need <= limit) cap = limit;
-    return cap;
+/* The body's reserve hook: its claim on the budget covers CAP first. */
+static bool fetch_body_reserve(void *userdata, size_t cap) {
+    fetch_job *job = userdata;
+    return membudget_reserve(&job->claim, cap);
 }
 
-typedef enum fetch_grow { FETCH_GROWN, FETCH_GROW_WAIT, FETCH_GROW_NO_MEMORY } fetch_grow;
-
-/* Room for NEED bytes in the body: reserved from the budget, then
- * allocated.  FETCH_GROW_WAIT when the budget cannot have it yet (the claim
- * waits in its queue, paused_cap says for what). */
-static fetch_grow fetch_body_grow(fetch_job *job, size_t need) {
-    if (need <= job->cap) return FETCH_GROWN;
-    size_t cap = fetch_body_cap(job, need);
-    if (!membudget_reserve(&job->claim, cap)) {
-        job->paused_cap = cap;
-        return FETCH_GROW_WAIT;
-    }
-    unsigned char *body = realloc(job->body, cap);
-    if (!body) {
-        membudget_shrink(&job->claim, job->cap);
-        return FETCH_GROW_NO_MEMORY;
-    }
-    job->body = body;
-    job->cap = cap;
-    return FETCH_GROWN;
+/* The body's shrink hook: a realloc failed, the claim goes back to CAP. */
+static void fetch_body_shrink(void *userdata, size_t cap) {
+    fetch_job *job = userdata;
+    membudget_shrink(&job->claim, cap);
 }
 
 static size_t fetch_on_write(char *data, size_t size, size_t nmemb, void *userdata) {
     fetch_job *job = userdata;
-    size_t n = size * nmemb;
-    long status = 0;
-    curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (status < 200 || status > 299) {
-        /* An error page or a redirect's body: drop it, and hang up on a long one. */
-        job->dropped += n;
-        return job->dropped > FETCH_ERROR_BODY_MAX ? 0 : n;
-    }
-    if ((uint64_t)job->len + n > (uint64_t)job->owner->opt.max_bytes) {
-        job->too_large = true;
-        return 0;
-    }
-    switch (fetch_body_grow(job, job->len + n + 1)) {
-    case FETCH_GROWN: break;
-    case FETCH_GROW_WAIT:
+    size_t taken = httpcore_body_write(&job->body, job->easy, data, size * nmemb);
+    if (taken == CURL_WRITEFUNC_PAUSE) {
+        /* curl keeps these bytes and gives them again once unpaused */
         if (!job->paused)
-            log_debug("download %s: pausing at %zu bytes until %zu bytes of memory are free", job->url, job->len,
-                      job->paused_cap);
+            log_debug("download %s: pausing at %zu bytes until %zu bytes of memory are free", job->url, job->body.len,
+                      job->body.wait_cap);
         job->paused = job->waited = true;
-        return CURL_WRITEFUNC_PAUSE; /* curl keeps these N bytes and gives them again */
-    case FETCH_GROW_NO_MEMORY: job->no_memory = true; return 0;
     }
-    memcpy(job->body + job->len, data, n);
-    job->len += n;
-    job->body[job->len] = '\0';
-    return n;
+    return taken;
 }
 
 static curl_socket_t fetch_on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address) {
@@ -443,14 +393,7 @@ static curl_socket_t fetch_on_open_socket(void *clientp, curlsocktype purpose, s
 
 /* --- starting transfers --- */
 
-#define FETCH_SETOPT(option, value)                                                                                    \
-    do {                                                                                                               \
-        CURLcode setopt_rc = curl_easy_setopt(easy, option, value);                                                    \
-        if (setopt_rc != CURLE_OK) {                                                                                   \
-            snprintf(why, whylen, "cannot set curl option %s: %s", #option, curl_easy_strerror(setopt_rc));            \
-            goto fail;                                                                                                 \
-        }                                                                                                              \
-    } while (0)
+#define FETCH_SETOPT(option, value) HTTPCORE_SETOPT(easy, option, value, why, whylen, goto fail)
 
 /* A new easy handle with the options every attempt shares, or NULL with WHY. */
 static CURL *fetch_make_easy(fetch *f, char *why, size_t whylen) {
@@ -493,9 +436,7 @@ fail:
 /* Start JOB's next attempt now (its grant is taken). */
 static void fetch_start(fetch *f, fetch_job *job) {
     char why[FETCH_ERROR_MAX];
-    job->len = 0;
-    job->dropped = 0;
-    job->too_large = job->no_memory = false;
+    httpcore_body_reset(&job->body, f->opt.max_bytes);
     job->paused = job->waited = false;
     job->refused[0] = '\0';
     job->errbuf[0] = '\0';
@@ -562,115 +503,81 @@ static int64_t fetch_start_due(fetch *f) {
     return next;
 }
 
-/* --- classifying a finished transfer --- */
+/* --- judging a finished transfer --- */
 
-static bool fetch_retryable_code(CURLcode code) {
-    switch (code) {
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM: return true;
-    default: return false;
-    }
+/* JOB goes on at the Location of verdict V (taken from it). */
+static void fetch_follow(fetch_job *job, httpcore_verdict *v) {
+    free(job->url);
+    job->url = v->location;
+    v->location = NULL;
+    snprintf(job->host, sizeof job->host, "%s", v->host);
+    job->not_before_ns = 0;
+    job->redirects++;
+    fetch_set_state(job, FETCH_WAITING, "redirect");
 }
 
-/* The Retry-After of the finished response in ms, or -1. */
-static int64_t fetch_retry_after_ms(CURL *easy) {
-    struct curl_header *h = NULL;
-    if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h) return -1;
-    return http_retry_after_ms(h->value, time_wall_ms());
-}
-
-/* A transfer that failed before a usable response (CODE). */
-static void fetch_on_transfer_error(fetch_job *job, CURLcode code) {
-    const char *text = job->errbuf[0] ? job->errbuf : curl_easy_strerror(code);
-    char error[FETCH_ERROR_MAX];
+/* A transfer that failed before a response to judge by its status: V's
+ * kind is TIMEOUT, BAD_URL or NETWORK; the guard and the memory budget may
+ * know better. */
+static void fetch_on_transfer_error(fetch_job *job, CURLcode code, const httpcore_verdict *v) {
+    char error[HTTPCORE_ERROR_MAX + 16];
     if (job->refused[0]) {
         fetch_finish_error(job, "refused: private address %s", job->refused);
     } else if (code == CURLE_OPERATION_TIMEDOUT && job->waited && !job->memory_retried) {
         /* Its time ran out while it waited for memory, not for the host:
          * once more, its whole body reserved before it starts. */
         job->memory_retried = true;
-        job->expect = job->paused_cap > job->cap ? job->paused_cap : job->cap;
+        job->expect = job->body.wait_cap > job->body.cap ? job->body.wait_cap : job->body.cap;
         log_debug("download %s: timed out while waiting for memory; starting again once %zu bytes are free", job->url,
                   job->expect);
         fetch_set_state(job, FETCH_WAITING, "timed out waiting for memory");
-    } else if (code == CURLE_OPERATION_TIMEDOUT) {
-        log_debug("download %s: %s", job->url, text);
-        fetch_retry_or_fail(job, "timeout");
-    } else if (code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL || code == CURLE_LOGIN_DENIED) {
-        fetch_finish_error(job, "bad url: %s", text);
-    } else if (fetch_retryable_code(code)) {
-        snprintf(error, sizeof error, "network error: %s", text);
-        fetch_retry_or_fail(job, error);
+    } else if (v->kind == HTTPCORE_TIMEOUT) {
+        log_debug("download %s: %s", job->url, v->detail);
+        fetch_retry_or_fail(job, v, "timeout");
+    } else if (v->kind == HTTPCORE_BAD_URL) {
+        fetch_finish_error(job, "%s", v->error);
+    } else if (v->next == HTTPCORE_RETRY) {
+        snprintf(error, sizeof error, "network error: %s", v->error);
+        fetch_retry_or_fail(job, v, error);
     } else {
-        fetch_finish_error(job, "network error: %s", text);
-    }
-}
-
-/* A response with a status that is not 2xx. */
-static void fetch_on_status(fetch *f, fetch_job *job, CURL *easy) {
-    long status = job->status;
-    char error[64];
-    snprintf(error, sizeof error, "http %ld", status);
-    if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
-        char *location = NULL;
-        if (curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &location) != CURLE_OK || !location) {
-            fetch_finish_error(job, "http %ld without a usable location", status);
-        } else if (job->redirects >= f->opt.max_redirects) {
-            fetch_finish_error(job, "too many redirects (more than %d)", f->opt.max_redirects);
-        } else if (!fetch_set_url(job, location)) {
-            /* job->url is the location without its user info, or a placeholder */
-            fetch_finish_error(job, "bad url: redirect to %s without a host", job->url);
-        } else {
-            job->redirects++;
-            fetch_set_state(job, FETCH_WAITING, "redirect");
-        }
-        return;
-    }
-    if (status == 429 || status == 503) {
-        int64_t wait_ms = fetch_retry_after_ms(easy);
-        if (wait_ms >= 0 && f->rl) {
-            ratelimit_pause(f->rl, job->host, time_mono_ns() + wait_ms * TIME_NS_PER_MS);
-            if (wait_ms > f->opt.retry_after_max_ms || job->retries_left <= 0) {
-                fetch_finish_error(job, "%s", error);
-            } else {
-                job->retries_left--;
-                fetch_set_state(job, FETCH_WAITING, "retry-after");
-            }
-            return;
-        }
-    }
-    if (status >= 500 || status == 408 || status == 429) {
-        fetch_retry_or_fail(job, error);
-    } else {
-        fetch_finish_error(job, "%s", error);
+        fetch_finish_error(job, "network error: %s", v->error);
     }
 }
 
 /* Curl reports JOB's transfer done with CODE: decide what comes next. */
 static void fetch_on_done(fetch *f, fetch_job *job, CURLcode code) {
-    CURL *easy = job->easy;
     job->ok = false;
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &job->status);
-    bool success = job->status >= 200 && job->status <= 299;
-    if (job->no_memory) {
-        fetch_finish_error(job, "too large: out of memory after %zu bytes", job->len);
-    } else if (success && (job->too_large || code == CURLE_FILESIZE_EXCEEDED)) {
-        fetch_finish_error(job, "too large");
-    } else if (code != CURLE_OK && !(job->status > 0 && !success)) {
-        fetch_on_transfer_error(job, code);
-    } else if (success) {
+    httpcore_attempt a = {
+        .easy = job->easy,
+        .code = code,
+        .body = &job->body,
+        .errbuf = job->errbuf,
+        .url = job->url,
+        .rl = f->rl,
+        .host = job->host,
+        .retry_after_max_ms = f->opt.retry_after_max_ms,
+        .redirects = job->redirects,
+        .max_redirects = f->opt.max_redirects,
+    };
+    httpcore_verdict v;
+    httpcore_judge(&a, &v);
+    job->status = v.status;
+    bool transfer_failed = v.kind == HTTPCORE_TIMEOUT || v.kind == HTTPCORE_NETWORK ||
+                           (v.kind == HTTPCORE_BAD_URL && v.detail[0]) || v.kind == HTTPCORE_STOPPED;
+    if (v.kind == HTTPCORE_OK) {
         fetch_finish_ok(job);
+    } else if (v.next == HTTPCORE_REDIRECT) {
+        fetch_follow(job, &v);
+    } else if (transfer_failed) {
+        fetch_on_transfer_error(job, code, &v);
+    } else if (v.kind == HTTPCORE_RATE_LIMITED) {
+        fetch_finish_error(job, "http %ld", v.status); /* `_img` says the status; the log says why */
+    } else if (v.next == HTTPCORE_DONE) {
+        fetch_finish_error(job, "%s", v.error); /* "http 404", "too large", "too many redirects ..." */
     } else {
-        fetch_on_status(f, job, easy); /* an error page cut short is judged by its status */
+        fetch_retry_or_fail(job, &v, v.error); /* "http 503" */
     }
+    httpcore_verdict_release(&v);
     /* A body kept only when downloaded; a retry or a hop starts afresh. */
     if (!job->ok) fetch_drop_body(job);
     /* REDIRECT_URL and the headers were read above: the handle can go. */
@@ -695,8 +602,11 @@ fetch_job *fetch_add(fetch *f, const char *url, void *userdata) {
     job->owner = f;
     job->userdata = userdata;
     job->state = FETCH_WAITING;
-    job->retries_left = f->opt.max_retries > 0 ? f->opt.max_retries : 0;
-    backoff_init(&job->backoff, f->opt.backoff_initial_ms, f->opt.backoff_max_ms);
+    httpcore_retry_init(&job->retry, f->opt.max_retries, f->opt.backoff_initial_ms, f->opt.backoff_max_ms);
+    job->body.first_cap = FETCH_FIRST_CAP;
+    job->body.limit = f->opt.max_bytes;
+    job->body.hooks =
+        (httpcore_body_hooks){.reserve = fetch_body_reserve, .shrink = fetch_body_shrink, .userdata = job};
     membudget_claim_init(&job->claim, f->budget);
     fetch_list_append(&f->waiting, job);
     if (!fetch_set_url(job, url)) fetch_finish_error(job, "bad url: cannot parse it or find its host");
@@ -716,9 +626,9 @@ void fetch_cancel(fetch *f, fetch_job *job) {
 static void fetch_resume(fetch *f) {
     for (fetch_job *job = f->running.head, *next; job; job = next) {
         next = job->next;
-        if (!job->paused || !membudget_reserve(&job->claim, job->paused_cap)) continue;
+        if (!job->paused || !membudget_reserve(&job->claim, job->body.wait_cap)) continue;
         job->paused = false;
-        log_debug("download %s: resuming at %zu bytes", job->url, job->len);
+        log_debug("download %s: resuming at %zu bytes", job->url, job->body.len);
         /* curl may call the write callback from inside, with the bytes it kept */
         CURLcode rc = curl_easy_pause(job->easy, CURLPAUSE_CONT);
         if (rc != CURLE_OK) {
@@ -776,11 +686,7 @@ bool fetch_take(fetch *f, fetch_result *out) {
     snprintf(out->error, sizeof out->error, "%s", job->error);
     membudget_claim_init(&out->claim, f->budget);
     if (job->ok) {
-        if (!job->body) job->body = xcalloc(1, 1); /* an empty body: no write callback ran */
-        out->body = job->body;
-        out->len = job->len;
-        job->body = NULL;
-        job->len = job->cap = 0;
+        out->body = (unsigned char *)httpcore_body_take(&job->body, &out->len); /* "" when no byte came */
         membudget_claim_move(&out->claim, &job->claim);
     }
     fetch_job_free(job);

@@ -48,8 +48,10 @@
  *   public, only the credentials are dropped.
  * - Timeouts, connection failures, 5xx, 408 and 429 are retried up to
  *   max_retries times with exponential backoff; a Retry-After on 429 or 503
- *   pauses the whole host in the registry.  Other statuses are final
- *   ("http 404").
+ *   pauses the whole host in the registry (without a registry, the job
+ *   waits it out itself).  Other statuses are final ("http 404").  These
+ *   rules, the redirect checks and the body's growth are httpcore.h's,
+ *   the same the crawler's client (http.h) follows.
  *
  * Ownership: fetch_new returns an object freed with fetch_free (which
  * cancels every job).  A fetch_job pointer is valid from fetch_add until the
@@ -146,10 +148,11 @@ size_t fetch_pending(const fetch *f);
 /* Jobs whose transfer is running now. */
 size_t fetch_running(const fetch *f);
 
-
 /* True when URL names a picture or video by the extension of its path (jpg
  * jpeg png gif webp bmp tif tiff avif heic heif webm mp4, any case; the
- * query and fragment are ignored).  Links to pages are not downloaded. */
+ * query and fragment are ignored).  Links to pages are not downloaded; an
+ * item's own files (the first `_files` of its `_urls`) are, whatever their
+ * path (consumer.c). */
 bool fetch_is_media_url(const char *url);
 
 #endif

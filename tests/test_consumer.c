@@ -173,6 +173,12 @@ static int make_files(void **state) {
                                          0x01, 0x42, 0x82, 0x84, 'w',  'e',  'b',  'm',  0x42, 0x87, 0x81, 0x02};
     write_bytes("v.webm", webm, sizeof webm);
     write_png_bomb("bomb.png");
+    /* Files without an extension, as reddit's i.reddituploads.com serves
+     * them: pictures, and a page. */
+    static const char *const bare[] = {"bare-a", "bare-b", "bare-c", "bare-d", "bare-e", "bare-f", NULL};
+    for (size_t i = 0; bare[i]; i++)
+        write_picture(bare[i], 50, 40, 4 + (int)i, 'p');
+    write_bytes("bare-page", html, sizeof html - 1);
     fixture_options o = {.files_dir = files_dir};
     fixture_start_with(&fx, &o);
     return 0;
@@ -445,6 +451,92 @@ static void test_images_and_failures(void **state) {
         free(u[i]);
     free(good);
     free(bad);
+}
+
+/* `_files` n: the first n `_urls` are downloaded whatever their path
+ * (extensionless ones hashed, a page "not an image"), the rest only when
+ * they name a picture or video; `_files` absent or not an integer >= 0:
+ * the extension rule for all.  `url` stays the index into `_urls`. */
+static void test_files_counted(void **state) {
+    (void)state;
+    json_object_put(fixture_control(&fx, "reset"));
+    char *u1[7] = {fixture_url(&fx, "/files/bare-a?w=1&h=2"),
+                   fixture_url(&fx, "/files/bare-page"),
+                   fixture_url(&fx, "/files/c.gif?f=1"),
+                   fixture_url(&fx, "/files/bare-b"),
+                   xstrdup("https://example.invalid/thread/1"),
+                   fixture_url(&fx, "/files/a.png?f=1"),
+                   NULL};
+    char *u2[2] = {fixture_url(&fx, "/files/bare-c"), NULL};
+    char *u3[3] = {fixture_url(&fx, "/files/bare-d"), fixture_url(&fx, "/files/a.png?f=3"), NULL};
+    char *u4[2] = {fixture_url(&fx, "/files/bare-e"), NULL};
+    char *u5[2] = {fixture_url(&fx, "/files/bare-f"), NULL};
+    char *u6[2] = {fixture_url(&fx, "/files/bare-a?f=6"), NULL};
+    json_object *items = json_object_new_array();
+    json_object *f1 = item_with("f1", urls_of((const char *const *)u1));
+    json_object_object_add(f1, "_files", json_object_new_int(2));
+    json_object_array_add(items, f1);
+    json_object *f2 = item_with("f2", urls_of((const char *const *)u2));
+    json_object_object_add(f2, "_files", json_object_new_int(0));
+    json_object_array_add(items, f2);
+    json_object_array_add(items, item_with("f3", urls_of((const char *const *)u3))); /* no _files: an old item */
+    json_object *f4 = item_with("f4", urls_of((const char *const *)u4));
+    json_object_object_add(f4, "_files", json_object_new_string("1"));
+    json_object_array_add(items, f4);
+    json_object *f5 = item_with("f5", urls_of((const char *const *)u5));
+    json_object_object_add(f5, "_files", json_object_new_int(-1));
+    json_object_array_add(items, f5);
+    json_object *f6 = item_with("f6", urls_of((const char *const *)u6));
+    json_object_object_add(f6, "_files", json_object_new_int(5)); /* more than it has */
+    json_object_array_add(items, f6);
+
+    static const char *const args[] = {"--allow-private", "--download-retries", "0", NULL};
+    hasher_start(&t.hasher, t.exchange, args);
+    publish_json(t.q, "site.post.r", items);
+    json_object *by_id = json_object_new_object();
+    collect(by_id, 6, "site.post.r");
+
+    json_object *expected = json_object_new_array();
+    json_object_array_add(expected, expected_entry("bare-a", 0));
+    json_object_array_add(expected, expected_entry("bare-page", 1)); /* its checksums, and the error */
+    json_object_array_add(expected, expected_entry("c.gif", 2));
+    json_object_array_add(expected, expected_entry("a.png", 5));
+    assert_json_equal(img_of(by_id, "f1"), expected, "_img of f1");
+    json_object_put(expected);
+    json_object *page_error = NULL;
+    assert_true(json_object_object_get_ex(json_object_array_get_idx(img_of(by_id, "f1"), 1), "error", &page_error));
+    assert_string_equal(json_object_get_string(page_error), "not an image");
+    assert_int_equal(json_object_array_length(img_of(by_id, "f2")), 0);
+    expected = json_object_new_array();
+    json_object_array_add(expected, expected_entry("a.png", 1));
+    assert_json_equal(img_of(by_id, "f3"), expected, "_img of f3");
+    json_object_put(expected);
+    assert_int_equal(json_object_array_length(img_of(by_id, "f4")), 0);
+    assert_int_equal(json_object_array_length(img_of(by_id, "f5")), 0);
+    expected = json_object_new_array();
+    json_object_array_add(expected, expected_entry("bare-a", 0));
+    assert_json_equal(img_of(by_id, "f6"), expected, "_img of f6");
+    json_object_put(expected);
+
+    /* What was not counted by _files and names no picture was never asked for. */
+    static const char *const untouched[] = {"/files/bare-b", "/files/bare-c", "/files/bare-d",
+                                            "/files/bare-e", "/files/bare-f", NULL};
+    for (size_t i = 0; untouched[i]; i++) {
+        json_object *log = fixture_log(&fx, untouched[i]);
+        if (json_object_array_length(log) != 0) fail_msg("%s was downloaded", untouched[i]);
+        json_object_put(log);
+    }
+    json_object *log = fixture_log(&fx, "/files/bare-a");
+    assert_int_equal(json_object_array_length(log), 2);
+    json_object_put(log);
+
+    proc_stop(&t.hasher);
+    json_object_put(by_id);
+    json_object_put(items);
+    char **all[] = {u1, u2, u3, u4, u5, u6};
+    for (size_t i = 0; i < 6; i++)
+        for (size_t j = 0; all[i][j]; j++)
+            free(all[i][j]);
 }
 
 /* --allow-net lets one private server through; its redirect to 127.0.0.1 is
@@ -1271,6 +1363,7 @@ static void test_memory_budget(void **state) {
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_images_and_failures, setup_exchange, teardown_exchange),
+        cmocka_unit_test_setup_teardown(test_files_counted, setup_exchange, teardown_exchange),
         cmocka_unit_test_setup_teardown(test_private_redirect_refused, setup_exchange, teardown_exchange),
         cmocka_unit_test_setup_teardown(test_poison, setup_exchange, teardown_exchange),
         cmocka_unit_test_setup_teardown(test_items_kept_as_sent, setup_exchange, teardown_exchange),

@@ -186,6 +186,54 @@ static void test_ok_body(void **state) {
     http_response_release(&resp);
 }
 
+/* A POST with its body, more headers and basic auth; response headers kept;
+ * the client's next request is a GET without credentials again. */
+static void test_post_headers_auth(void **state) {
+    http_test *t = *state;
+    char *url = fixture_url(&t->server, "/echo?header=left-9");
+    const char *headers[] = {"X-Extra: one", NULL};
+    const char *keep[] = {"X-Echo", "X-Absent", NULL};
+    http_request req = {.url = url,
+                        .post_body = "grant_type=client_credentials",
+                        .post_len = strlen("grant_type=client_credentials"),
+                        .headers = headers,
+                        .userpwd = "id:secret",
+                        .keep_headers = keep};
+    http_response resp;
+    assert_int_equal(http_get(t->client, &req, &resp), 0);
+    assert_string_equal(resp.kept[0], "left-9");
+    assert_null(resp.kept[1]);
+    json_object *echo = json_tokener_parse(resp.body), *v, *h;
+    assert_non_null(echo);
+    assert_true(json_object_object_get_ex(echo, "method", &v));
+    assert_string_equal(json_object_get_string(v), "POST");
+    assert_true(json_object_object_get_ex(echo, "body", &v));
+    assert_string_equal(json_object_get_string(v), "grant_type=client_credentials");
+    assert_true(json_object_object_get_ex(echo, "headers", &h));
+    assert_true(json_object_object_get_ex(h, "X-Extra", &v));
+    assert_string_equal(json_object_get_string(v), "one");
+    assert_true(json_object_object_get_ex(h, "Authorization", &v));
+    assert_string_equal(json_object_get_string(v), "Basic aWQ6c2VjcmV0"); /* base64("id:secret") */
+    assert_true(json_object_object_get_ex(h, "Content-Type", &v));
+    assert_string_equal(json_object_get_string(v), "application/x-www-form-urlencoded");
+    json_object_put(echo);
+    http_response_release(&resp);
+    free(url);
+
+    url = fixture_url(&t->server, "/echo");
+    assert_int_equal(get(t, "/echo", &resp), 0);
+    echo = json_tokener_parse(resp.body);
+    assert_non_null(echo);
+    assert_true(json_object_object_get_ex(echo, "method", &v));
+    assert_string_equal(json_object_get_string(v), "GET");
+    assert_true(json_object_object_get_ex(echo, "headers", &h));
+    assert_false(json_object_object_get_ex(h, "Authorization", &v));
+    assert_false(json_object_object_get_ex(h, "X-Extra", &v));
+    json_object_put(echo);
+    http_response_release(&resp);
+    free(url);
+}
+
 static void test_not_modified(void **state) {
     http_test *t = *state;
     http_response first, again, by_date;
@@ -533,6 +581,7 @@ int main(void) {
         cmocka_unit_test(test_retry_after_parse),
         cmocka_unit_test(test_url_host),
         cmocka_unit_test_setup_teardown(test_ok_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_post_headers_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_modified, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_after_429_seconds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_after_503_seconds, setup, teardown),

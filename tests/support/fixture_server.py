@@ -97,6 +97,8 @@ bad argument answers 400 with the reason.
 
 Resources:
   /ok                               200 "ok\\n"
+  GET|POST /echo[?header=V]         {"method", "headers", "body"} of the request, with a
+                                    response header X-Echo: V when asked
   /bytes?n=N                        200 with N bytes
   /cond                             Last-Modified and ETag; 304 to a matching
                                     If-None-Match or If-Modified-Since
@@ -209,6 +211,17 @@ def arg(query, name, default=None):
 
 def route_ok(req, match, query):
     req.reply(200, b"ok\n")
+
+
+def route_echo(req, match, query):
+    """What the request was: its method, headers and body, as JSON, with the
+    header X-Echo: <value of ?header=> when asked (for clients that keep
+    response headers)."""
+    body = getattr(req, "body", b"")
+    extra = {"X-Echo": query["header"][0]} if "header" in query else None
+    out = json.dumps({"method": req.command, "headers": {k: v for k, v in req.headers.items()},
+                      "body": body.decode("latin-1")}).encode()
+    req.reply(200, out, "application/json", extra)
 
 
 def route_bytes(req, match, query):
@@ -1391,6 +1404,8 @@ ROUTES = [
     ("GET", r"/_control/reset", control_reset),
     ("GET", r"/_control/ping", control_ping),
     ("GET", r"/ok", route_ok),
+    ("GET", r"/echo", route_echo),
+    ("POST", r"/echo", route_echo),
     ("GET", r"/bytes", route_bytes),
     ("GET", r"/cond", route_cond),
     ("GET", r"/status/(\d{3})(?:/[^/]+)?", route_status),
