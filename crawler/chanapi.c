@@ -482,8 +482,10 @@ static void file_url(const chanapi_site *site, const char *board, const json_obj
     urlset_add(u, b->p, b->len);
 }
 
-static void post_urls(const chanapi_site *site, const char *board, const json_object *post, sbuf *scratch,
-                      json_object *urls) {
+/* Append the post's URLs to urls; returns how many of them are its own files
+ * (they come first). */
+static size_t post_urls(const chanapi_site *site, const char *board, const json_object *post, sbuf *scratch,
+                        json_object *urls) {
     urlset u;
     urlset_init(&u, urls);
     file_url(site, board, post, scratch, &u);
@@ -495,10 +497,12 @@ static void post_urls(const chanapi_site *site, const char *board, const json_ob
             if (json_object_is_type(f, json_type_object)) file_url(site, board, f, scratch, &u);
         }
     }
+    size_t files = json_object_array_length(urls);
     json_object *com = member(post, "com");
     if (json_object_is_type(com, json_type_string))
         comment_links(json_object_get_string(com), (size_t)json_object_get_string_len(com), scratch, &u);
     urlset_release(&u);
+    return files;
 }
 
 /* ---- items ---- */
@@ -538,7 +542,7 @@ static int add_item(itemctx *cx, json_object *post, const char *where, size_t id
     bool thread = json_object_is_type(resto, json_type_int) ? json_object_get_int64(resto) == 0 : idx == 0;
 
     json_object *urls = json_object_new_array_ext(2); /* most posts have 0 to 2 */
-    post_urls(cx->site, cx->board, post, &cx->scratch, urls);
+    size_t files = post_urls(cx->site, cx->board, post, &cx->scratch, urls);
 
     char id[256];
     int idlen = snprintf(id, sizeof id, "%s.%" PRId64, cx->board, number);
@@ -555,6 +559,7 @@ static int add_item(itemctx *cx, json_object *post, const char *where, size_t id
     add_field(post, "_type", json_object_new_string(thread ? "thread" : "post"));
     add_field(post, "_crawled_at", json_object_new_int64(cx->crawled_at));
     add_field(post, "_urls", urls);
+    add_field(post, "_files", json_object_new_int64((int64_t)files));
     return 0;
 }
 

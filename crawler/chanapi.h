@@ -16,7 +16,7 @@
  * An item is the site's post object itself, every field as the site sent it
  * (json-c keeps integers as int64 and doubles with their original text, so
  * nothing passes through a double), plus _v, _id, _chan, _board, _type,
- * _crawled_at and _urls.  _urls holds the post's file URLs, made from the
+ * _crawled_at, _urls and _files.  _urls holds the post's file URLs, made from the
  * site's template, then the http(s) links of its comment, each once.
  *
  * Memory: json-c's tree costs far more than the text (3 bytes of "{}," take
@@ -99,7 +99,7 @@ int chanapi_thread_each(const chanapi_site *site, const char *board, const char 
  * too).  Each item is the post object with, added at its end:
  *   _v 1, _id "<board>.<no>", _chan site->name, _board board,
  *   _type "thread" for the opening post (resto 0; without resto, the first
- *   post) and "post" for a reply, _crawled_at crawled_at, _urls.
+ *   post) and "post" for a reply, _crawled_at crawled_at, _urls, _files (how many of _urls are its files).
  * A field of the site with one of these names is replaced.
  * Returns NULL with the reason in why when the body is not JSON, is
  * truncated, is not an object, has no "posts" array or an empty one, or a

@@ -9,10 +9,14 @@
 #include <string.h>
 
 extern const source_kind source_4chan, source_vichan;
+extern const source_kind source_lynxchan;
+extern const source_kind source_reddit;
 
 static const source_kind *const source_table[] = {
     &source_4chan,
     &source_vichan,
+    &source_lynxchan,
+    &source_reddit,
 };
 
 #define SOURCE_COUNT (sizeof source_table / sizeof source_table[0])

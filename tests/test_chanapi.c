@@ -140,13 +140,13 @@ static void check_items(const chanapi_site *site, const url_parts *fmt, const ch
         json_object *post = json_object_array_get_idx(posts, i);
         json_object *item = json_object_array_get_idx(items, first + i);
         assert_non_null(item);
-        /* Every field as sent, and exactly seven more. */
+        /* Every field as sent, and exactly eight more. */
         json_object_object_foreach(post, key, val) {
             json_object *mine = get(item, key);
             if (!mine) fail_msg("post %zu lost field %s", i, key);
             assert_string_equal(plain(mine), plain(val));
         }
-        assert_int_equal(json_object_object_length(item), json_object_object_length(post) + 7);
+        assert_int_equal(json_object_object_length(item), json_object_object_length(post) + 8);
         char id[300];
         snprintf(id, sizeof id, "%s.%s", board, plain(get(post, "no")));
         assert_string_equal(str(item, "_id"), id);
@@ -172,6 +172,7 @@ static void check_items(const chanapi_site *site, const url_parts *fmt, const ch
                 k++;
             }
         c->files += k;
+        assert_int_equal(json_object_get_int64(get(item, "_files")), (int64_t)k);
         /* Then links: absolute http(s), none twice, none a file URL of the site. */
         size_t nu = json_object_array_length(urls);
         for (size_t u = 0; u < nu; u++) {

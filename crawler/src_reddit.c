@@ -1,0 +1,397 @@
+/* src_reddit.c -- the source kind reddit: the new submissions of subreddits.
+ *
+ * A board is a subreddit; its listing is new.json (template "new_url",
+ * default {api}/r/{board}/new.json?limit=100&raw_json=1), newest first.
+ * Every submission is published once as an item of type "submission"
+ * (redditapi.h), pictures or not.  A board moves through three states:
+ *
+ *   REDDIT_FIRST   never crawled to the end: walk down the listing with
+ *                  `after`, page by page, until "backfill" submissions (the
+ *                  site's setting, default 1000) were looked at or the
+ *                  listing ends.  Only then is the newest one recorded.
+ *   REDDIT_UP      the usual poll: ask for what is newer than the newest
+ *                  recorded (`before=t3_<id>`), page by page upwards, the
+ *                  newest recorded after each page.
+ *   REDDIT_DOWN    `before` answered an empty listing.  Either nothing is
+ *                  new, or the recorded submission was deleted or removed,
+ *                  for which reddit's `before` answers empty too: so walk
+ *                  down the plain listing until a submission already
+ *                  published (or backfill), and record its newest.
+ *
+ * The ids published recently are kept in a seenset (seenset.h) in the
+ * state, so walking down again never publishes one twice.  What a poll
+ * emits is pending until board_commit: ids go into the set, the newest and
+ * the end of the first walk are recorded, and the state is saved.  So a
+ * kill -9 repeats at most what was not confirmed.
+ *
+ * The state file: {"newest": "t3_…" or "", "backfilled": bool, "seen":
+ * ["id", … oldest first]}.
+ *
+ * Rate: reddit allows about 10 requests a minute without OAuth (default
+ * rps 10/60).  X-Ratelimit-Remaining / -Reset and app-only OAuth wait for
+ * http.h to offer response headers and POST (see the TODOs below).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "crawler.h"
+#include "log.h"
+#include "redditapi.h"
+#include "seenset.h"
+#include "sites.h"
+#include "source.h"
+#include "statefile.h"
+#include "timeutil.h"
+#include "xalloc.h"
+
+#define REDDIT_WHY 512
+#define REDDIT_BACKFILL_DEFAULT 1000
+#define REDDIT_SEEN_MIN 10000
+
+enum { REDDIT_URL_NEW = 0, REDDIT_URL_FILE = 1 };
+
+typedef enum reddit_walk { REDDIT_FIRST, REDDIT_UP, REDDIT_DOWN } reddit_walk;
+
+static const char *const reddit_walk_names[] = {"first walk down", "up from the newest", "down to the last seen"};
+
+typedef struct reddit_conf {
+    long backfill; /* submissions looked at on first sight, and when walking down again */
+} reddit_conf;
+
+typedef char reddit_id[REDDITAPI_ID_MAX];
+
+typedef struct reddit_board {
+    char *state_path;
+    /* committed */
+    seenset *seen;
+    reddit_id newest; /* fullname, "" when none */
+    bool backfilled;
+    /* pending, folded in by board_commit */
+    seenset *pend_set;
+    reddit_id *pend;
+    size_t npend, pend_cap;
+    reddit_id pend_newest;
+    bool pend_newest_set, pend_backfilled;
+    size_t seen_max;
+} reddit_board;
+
+/* --- settings --- */
+
+static int reddit_site_load(site_config *c, json_object *o, char *why, size_t whylen) {
+    reddit_conf *rc = xcalloc(1, sizeof *rc);
+    rc->backfill = REDDIT_BACKFILL_DEFAULT;
+    json_object *v;
+    if (json_object_object_get_ex(o, "backfill", &v)) {
+        if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1 ||
+            json_object_get_int64(v) > 100000) {
+            snprintf(why, whylen, "backfill must be an integer from 1 to 100000");
+            free(rc);
+            return -1;
+        }
+        rc->backfill = (long)json_object_get_int64(v);
+    }
+    c->kind_conf = rc;
+    return 0;
+}
+
+static void reddit_site_free(site_config *c) {
+    free(c->kind_conf);
+    c->kind_conf = NULL;
+}
+
+static long reddit_backfill(const site_config *c) {
+    const reddit_conf *rc = c->kind_conf;
+    return rc ? rc->backfill : REDDIT_BACKFILL_DEFAULT;
+}
+
+/* --- state --- */
+
+static void reddit_pending_reset(reddit_board *rb) {
+    if (rb->npend || !rb->pend_set) {
+        seenset_free(rb->pend_set);
+        rb->pend_set = seenset_new(rb->seen_max);
+    }
+    rb->npend = 0;
+    rb->pend_newest_set = rb->pend_backfilled = false;
+}
+
+static int reddit_open(crawl_board *b, void **out, char *why, size_t whylen) {
+    const site_config *c = crawl_site(b);
+    const crawler_settings *s = crawl_settings(b);
+    reddit_board *rb = xcalloc(1, sizeof *rb);
+    long backfill = reddit_backfill(c);
+    rb->seen_max = (size_t)backfill * 2 > REDDIT_SEEN_MIN ? (size_t)backfill * 2 : REDDIT_SEEN_MIN;
+    rb->seen = seenset_new(rb->seen_max);
+    reddit_pending_reset(rb);
+    json_object *st = NULL;
+    rb->state_path = statefile_path(s->state_dir, c->name, crawl_board_name(b), why, whylen);
+    if (!rb->state_path || statefile_load(rb->state_path, &st, why, whylen) != 0) goto fail;
+    if (st) {
+        json_object *v;
+        if (!json_object_is_type(st, json_type_object)) {
+            snprintf(why, whylen, "%s: not a reddit board state (not an object)", rb->state_path);
+            goto fail;
+        }
+        if (json_object_object_get_ex(st, "newest", &v) && json_object_is_type(v, json_type_string) &&
+            json_object_get_string_len(v) < REDDITAPI_ID_MAX)
+            snprintf(rb->newest, sizeof rb->newest, "%s", json_object_get_string(v));
+        rb->backfilled = json_object_object_get_ex(st, "backfilled", &v) && json_object_get_boolean(v);
+        if (json_object_object_get_ex(st, "seen", &v)) {
+            char reason[200];
+            if (seenset_from_json(rb->seen, v, reason, sizeof reason) != 0) {
+                snprintf(why, whylen, "%s: seen: %s", rb->state_path, reason);
+                goto fail;
+            }
+        }
+        json_object_put(st);
+    }
+    *out = rb;
+    return 0;
+fail:
+    json_object_put(st);
+    seenset_free(rb->seen);
+    seenset_free(rb->pend_set);
+    free(rb->state_path);
+    free(rb);
+    return -1;
+}
+
+static int reddit_commit(crawl_board *b, void *kb, char *why, size_t whylen) {
+    (void)b;
+    reddit_board *rb = kb;
+    if (!rb->npend && !rb->pend_newest_set && !rb->pend_backfilled) return 0;
+    for (size_t i = 0; i < rb->npend; i++)
+        seenset_add(rb->seen, rb->pend[i]);
+    if (rb->pend_newest_set) memcpy(rb->newest, rb->pend_newest, sizeof rb->newest);
+    if (rb->pend_backfilled) rb->backfilled = true;
+    reddit_pending_reset(rb);
+    json_object *st = json_object_new_object();
+    json_object_object_add(st, "newest", json_object_new_string(rb->newest));
+    json_object_object_add(st, "backfilled", json_object_new_boolean(rb->backfilled));
+    json_object_object_add(st, "seen", seenset_to_json(rb->seen));
+    int rc = statefile_save(rb->state_path, st, why, whylen);
+    json_object_put(st);
+    return rc;
+}
+
+static void reddit_drop(crawl_board *b, void *kb) {
+    (void)b;
+    reddit_pending_reset(kb);
+}
+
+static void reddit_close(void *kb) {
+    reddit_board *rb = kb;
+    if (!rb) return;
+    seenset_free(rb->seen);
+    seenset_free(rb->pend_set);
+    free(rb->pend);
+    free(rb->state_path);
+    free(rb);
+}
+
+/* --- one page --- */
+
+static bool reddit_has(const reddit_board *rb, const char *id) {
+    return seenset_has(rb->seen, id) || seenset_has(rb->pend_set, id);
+}
+
+/* The page size the template asks for (limit=N), reddit's 25 without. */
+static size_t reddit_page_limit(const char *url) {
+    const char *p = strstr(url, "limit=");
+    if (!p || (p > url && p[-1] != '?' && p[-1] != '&')) return 25;
+    long n = strtol(p + 6, NULL, 10);
+    return n > 0 && n <= 100 ? (size_t)n : 25;
+}
+
+/* What one page says for the walk. */
+typedef struct reddit_page {
+    size_t nsubs, nchildren, fresh;
+    bool hit_seen;            /* a submission on it was published before */
+    reddit_id first;          /* fullname of its first (newest) submission, or "" */
+    reddit_id after, before;  /* the listing's cursors */
+} reddit_page;
+
+/* GET the listing with CURSOR_KEY=CURSOR (NULL: none) and emit what is new.
+ * CRAWL_OK, CRAWL_FAILED, or what crawl_emit returned. */
+static int reddit_page_get(crawl_board *b, reddit_board *rb, reddit_walk walk, const char *cursor_key,
+                           const char *cursor, reddit_page *pg) {
+    const site_config *c = crawl_site(b);
+    const char *board = crawl_board_name(b);
+    char why[REDDIT_WHY];
+    memset(pg, 0, sizeof *pg);
+    char *base = sites_expand(c->urls[REDDIT_URL_NEW], board, NULL, NULL, NULL);
+    char *url = cursor ? xasprintf("%s%c%s=%s", base, strchr(base, '?') ? '&' : '?', cursor_key, cursor)
+                       : xstrdup(base);
+    free(base);
+    http_request req = {.url = url};
+    http_response resp;
+    int64_t crawled_at = time_wall_ms() / 1000;
+    crawl_get(b, &req, &resp);
+    /* TODO(http keep_headers): ask for X-Ratelimit-Remaining and
+     * X-Ratelimit-Reset (req.keep_headers) and, when
+     * redditapi_ratelimit_wait_ms(resp.kept[0], resp.kept[1]) > 0, end the
+     * walk after this page with crawl_poll_after(b, that wait). */
+    int rc = CRAWL_OK;
+    if (resp.result == HTTP_STOPPED) {
+        rc = CRAWL_STOPPED;
+    } else if (resp.result != HTTP_OK) {
+        log_write(crawl_warn_level(b), "%s r/%s (%s): %s", c->name, board, reddit_walk_names[walk], resp.error);
+        rc = CRAWL_FAILED;
+    } else {
+        redditapi_listing l;
+        if (redditapi_listing_parse(resp.body, resp.body_len, crawl_max_tree(b), &l, why, sizeof why) != 0) {
+            log_write(crawl_warn_level(b), "%s r/%s (%s): %s", c->name, board, reddit_walk_names[walk], why);
+            rc = CRAWL_FAILED;
+        } else {
+            crawl_count_read(b);
+            if (l.nrefused)
+                log_write(crawl_warn_level(b), "%s r/%s: %zu of %zu children passed over (%s)", c->name, board,
+                          l.nrefused, l.nchildren, l.first_refused);
+            pg->nsubs = l.nsubs;
+            pg->nchildren = l.nchildren;
+            memcpy(pg->after, l.after, sizeof pg->after);
+            memcpy(pg->before, l.before, sizeof pg->before);
+            if (l.nsubs) snprintf(pg->first, sizeof pg->first, "t3_%s", redditapi_sub_id(l.subs[0]));
+            for (size_t i = 0; i < l.nsubs && rc == CRAWL_OK; i++) {
+                const char *id = redditapi_sub_id(l.subs[i]);
+                if (reddit_has(rb, id)) {
+                    pg->hit_seen = true;
+                    continue;
+                }
+                reddit_id keep;
+                snprintf(keep, sizeof keep, "%s", id);
+                redditapi_item(l.subs[i], c->name, board, c->urls[REDDIT_URL_FILE], crawled_at);
+                rc = crawl_emit(b, "submission", l.subs[i]);
+                if (rc != CRAWL_OK) break;
+                if (rb->npend == rb->pend_cap) {
+                    rb->pend_cap = rb->pend_cap ? 2 * rb->pend_cap : 128;
+                    rb->pend = xrealloc(rb->pend, rb->pend_cap * sizeof *rb->pend);
+                }
+                memcpy(rb->pend[rb->npend++], keep, sizeof keep);
+                seenset_add(rb->pend_set, keep);
+                pg->fresh++;
+            }
+            redditapi_listing_release(&l);
+        }
+    }
+    http_response_release(&resp);
+    free(url);
+    return rc;
+}
+
+/* --- the walks --- */
+
+/* Walk down with `after` from the top.  STOP_AT_SEEN: end on the page that
+ * holds a submission published before.  The newest is recorded at the end. */
+static int reddit_walk_down(crawl_board *b, reddit_board *rb, reddit_walk walk, size_t *fresh) {
+    const site_config *c = crawl_site(b);
+    size_t limit = (size_t)reddit_backfill(c), looked = 0;
+    reddit_id cursor = "", newest = "";
+    int rc = CRAWL_OK;
+    for (;;) {
+        if (crawl_stopping()) return CRAWL_STOPPED;
+        reddit_page pg;
+        rc = reddit_page_get(b, rb, walk, "after", cursor[0] ? cursor : NULL, &pg);
+        if (rc != CRAWL_OK) return rc;
+        *fresh += pg.fresh;
+        if (!newest[0]) memcpy(newest, pg.first, sizeof newest);
+        looked += pg.nchildren;
+        rc = crawl_checkpoint(b);
+        if (rc != CRAWL_OK) return rc;
+        if (!pg.nchildren || !pg.after[0] || looked >= limit) break;
+        if (walk == REDDIT_DOWN && pg.hit_seen) break;
+        memcpy(cursor, pg.after, sizeof cursor);
+    }
+    if (newest[0]) {
+        memcpy(rb->pend_newest, newest, sizeof newest);
+        rb->pend_newest_set = true;
+    }
+    if (walk == REDDIT_FIRST) rb->pend_backfilled = true;
+    return CRAWL_OK;
+}
+
+/* Walk up with `before` from the newest recorded.  *EMPTY: the first page
+ * was empty (nothing new, or the newest is gone). */
+static int reddit_walk_up(crawl_board *b, reddit_board *rb, bool *empty, size_t *fresh) {
+    const site_config *c = crawl_site(b);
+    size_t page_limit = reddit_page_limit(c->urls[REDDIT_URL_NEW]);
+    size_t max_pages = (size_t)reddit_backfill(c) / page_limit + 2;
+    reddit_id cursor;
+    memcpy(cursor, rb->newest, sizeof cursor);
+    *empty = false;
+    for (size_t page = 0; page < max_pages; page++) {
+        if (crawl_stopping()) return CRAWL_STOPPED;
+        reddit_page pg;
+        int rc = reddit_page_get(b, rb, REDDIT_UP, "before", cursor, &pg);
+        if (rc != CRAWL_OK) return rc;
+        *fresh += pg.fresh;
+        if (!pg.nchildren) {
+            *empty = page == 0;
+            return CRAWL_OK;
+        }
+        if (pg.first[0]) {
+            memcpy(rb->pend_newest, pg.first, sizeof pg.first);
+            rb->pend_newest_set = true;
+            memcpy(cursor, pg.first, sizeof cursor);
+        }
+        rc = crawl_checkpoint(b);
+        if (rc != CRAWL_OK) return rc;
+        if (!pg.before[0] && pg.nchildren < page_limit) return CRAWL_OK;
+    }
+    log_write(crawl_warn_level(b), "%s r/%s: more than %ld new submissions since the last poll; walking on next time",
+              c->name, crawl_board_name(b), reddit_backfill(c));
+    return CRAWL_OK;
+}
+
+static int reddit_poll(crawl_board *b, void *kb) {
+    reddit_board *rb = kb;
+    const site_config *c = crawl_site(b);
+    size_t fresh = 0;
+    int rc;
+    reddit_walk walk;
+    if (!rb->backfilled) {
+        walk = REDDIT_FIRST;
+        rc = reddit_walk_down(b, rb, walk, &fresh);
+    } else if (!rb->newest[0]) {
+        walk = REDDIT_DOWN;
+        rc = reddit_walk_down(b, rb, walk, &fresh);
+    } else {
+        bool empty;
+        walk = REDDIT_UP;
+        rc = reddit_walk_up(b, rb, &empty, &fresh);
+        if (rc == CRAWL_OK && empty) {
+            log_debug("%s r/%s: nothing after %s (none new, or it was removed): walking down", c->name,
+                      crawl_board_name(b), rb->newest);
+            walk = REDDIT_DOWN;
+            rc = reddit_walk_down(b, rb, walk, &fresh);
+        }
+    }
+    if (fresh) log_info("%s r/%s: %zu new submissions (%s)", c->name, crawl_board_name(b), fresh, reddit_walk_names[walk]);
+    return rc;
+}
+
+/* TODO(http post/headers): app-only OAuth.  With IMGFEED_REDDIT_CLIENT_ID
+ * and IMGFEED_REDDIT_CLIENT_SECRET set, POST
+ * https://www.reddit.com/api/v1/access_token (grant_type=client_credentials,
+ * basic auth), keep the token and its expires_in, ask https://oauth.reddit.com
+ * instead of www.reddit.com with "Authorization: bearer <token>", and get a
+ * new token a minute before it expires or on a 401. */
+
+const source_kind source_reddit = {
+    .name = "reddit",
+    .templates = {{"new_url", "{api}/r/{board}/new.json?limit=100&raw_json=1"},
+                  {"file_url", REDDITAPI_FILE_URL},
+                  {NULL, NULL}},
+    .default_api = "https://www.reddit.com",
+    .default_rps = 10.0 / 60.0,
+    .site_load = reddit_site_load,
+    .site_free = reddit_site_free,
+    .board_open = reddit_open,
+    .board_poll = reddit_poll,
+    .board_commit = reddit_commit,
+    .board_drop = reddit_drop,
+    .board_close = reddit_close,
+};
