@@ -127,6 +127,12 @@ void crawl_count_read(crawl_board *b) { b->r->stats.read++; }
 void crawl_count_gone(crawl_board *b) { b->r->stats.gone++; }
 size_t crawl_queued(const crawl_board *b) { return b->r->out.items; }
 
+void crawl_hold_host(crawl_board *b, const char *url, int64_t ms) {
+    char host[256];
+    if (ms <= 0 || http_url_host(url, host, sizeof host) != 0) return;
+    ratelimit_pause(b->r->rl, host, time_mono_ns() + ms * TIME_NS_PER_MS);
+}
+
 void crawl_get(crawl_board *b, const http_request *req, http_response *resp) {
     site_run *r = b->r;
     http_get(r->http, req, resp);

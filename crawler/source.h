@@ -129,6 +129,10 @@ log_level crawl_warn_level(const crawl_board *cb);
 /* After this poll succeeds, poll the board again in MS milliseconds rather
  * than after the site's poll_interval (a saturated image category). */
 void crawl_poll_after(crawl_board *cb, int64_t ms);
+/* The site asked for a pause (reddit's X-Ratelimit-Remaining 0): hold every
+ * request of the process to the host of URL for MS milliseconds, as a
+ * Retry-After would (the wait ends early for a stop). */
+void crawl_hold_host(crawl_board *cb, const char *url, int64_t ms);
 /* Count a document read (a thread, a listing) or gone (404) in the site's
  * closing line. */
 void crawl_count_read(crawl_board *cb);

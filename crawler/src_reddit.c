@@ -28,8 +28,9 @@
  * ["id", … oldest first]}.
  *
  * Rate: reddit allows about 10 requests a minute without OAuth (default
- * rps 10/60).  X-Ratelimit-Remaining / -Reset and app-only OAuth wait for
- * http.h to offer response headers and POST (see the TODOs below).
+ * rps 10/60).  When X-Ratelimit-Remaining says no request is left, every
+ * request to the host waits for X-Ratelimit-Reset (crawl_hold_host).
+ * App-only OAuth is not written yet (see the TODO below).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,14 +227,19 @@ static int reddit_page_get(crawl_board *b, reddit_board *rb, reddit_walk walk, c
     char *url = cursor ? xasprintf("%s%c%s=%s", base, strchr(base, '?') ? '&' : '?', cursor_key, cursor)
                        : xstrdup(base);
     free(base);
-    http_request req = {.url = url};
+    static const char *const ratelimit_headers[] = {"X-Ratelimit-Remaining", "X-Ratelimit-Reset", NULL};
+    http_request req = {.url = url, .keep_headers = ratelimit_headers};
     http_response resp;
     int64_t crawled_at = time_wall_ms() / 1000;
     crawl_get(b, &req, &resp);
-    /* TODO(http keep_headers): ask for X-Ratelimit-Remaining and
-     * X-Ratelimit-Reset (req.keep_headers) and, when
-     * redditapi_ratelimit_wait_ms(resp.kept[0], resp.kept[1]) > 0, end the
-     * walk after this page with crawl_poll_after(b, that wait). */
+    /* reddit says how many requests are left until its window resets: when
+     * none is, every request to the host waits for the reset. */
+    int64_t hold_ms = redditapi_ratelimit_wait_ms(resp.kept[0], resp.kept[1]);
+    if (hold_ms > 0) {
+        log_info("%s r/%s: reddit's rate limit is used up (X-Ratelimit-Remaining %s): waiting %.1f s for its reset",
+                 c->name, board, resp.kept[0] ? resp.kept[0] : "?", (double)hold_ms / 1000);
+        crawl_hold_host(b, url, hold_ms);
+    }
     int rc = CRAWL_OK;
     if (resp.result == HTTP_STOPPED) {
         rc = CRAWL_STOPPED;

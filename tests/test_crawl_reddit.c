@@ -182,9 +182,10 @@ static long key_count(const harvest *h, const char *key) {
 
 static char *api_base, *file_url;
 
-/* A fixture site NAME; api_base and file_url its URLs. */
-static void make_site(const char *name) {
-    json_object *o = fixture_control(&t.fx, "reddit/site?name=%s", name);
+/* A fixture site NAME with the extra control parameters QUERY ("" or
+ * "&ratelimit=3&reset=2"); api_base and file_url its URLs. */
+static void make_site_with(const char *name, const char *query) {
+    json_object *o = fixture_control(&t.fx, "reddit/site?name=%s%s", name, query);
     json_object *v;
     free(api_base);
     free(file_url);
@@ -194,6 +195,8 @@ static void make_site(const char *name) {
     file_url = xstrdup(json_object_get_string(v));
     json_object_put(o);
 }
+
+static void make_site(const char *name) { make_site_with(name, ""); }
 
 static void make_sub(const char *site, const char *sub, int n, int seed) {
     json_object_put(fixture_control(&t.fx, "reddit/sub?site=%s&sub=%s&n=%d&seed=%d", site, sub, n, seed));
@@ -419,6 +422,41 @@ static void test_rate(void **state) {
     harvest_release(&h);
 }
 
+/* X-Ratelimit-Remaining 0: every further request waits for the reset.  The
+ * fixture allows 3 requests a window of 2 s aligned on the clock; the
+ * crawler, allowed 20 rps by its sites file, must keep to the windows. */
+static void test_ratelimit_headers(void **state) {
+    (void)state;
+    make_site_with("rl", "&ratelimit=3&reset=2");
+    make_sub("rl", "a", 450, 6);
+    write_one(site_entry("rl", (const char *const[]){"a", NULL}, 20, 0, NULL));
+    crawl_once(NULL);
+    harvest h;
+    harvest_init(&h);
+    harvest_take(&h, 1000);
+    assert_int_equal(h.items, 450);
+    harvest_release(&h);
+    assert_true(proc_log_count(&t.crawler, "rate limit is used up") >= 1);
+    json_object *c = fixture_control(&t.fx, "reddit/counts?site=rl"), *counts, *req;
+    assert_true(json_object_object_get_ex(c, "counts", &counts));
+    assert_true(json_object_object_get_ex(c, "requests", &req));
+    assert_true(json_object_get_int64(req) >= 5); /* more than one window's worth */
+    json_object *windows = json_object_new_object();
+    json_object_object_foreach(counts, sec, n) {
+        char w[32];
+        snprintf(w, sizeof w, "%lld", atoll(sec) / 2);
+        json_object *v;
+        if (!json_object_object_get_ex(windows, w, &v)) {
+            v = json_object_new_int64(0);
+            json_object_object_add(windows, w, v);
+        }
+        json_object_int_inc(v, json_object_get_int64(n));
+        if (json_object_get_int64(v) > 3) fail_msg("%" PRId64 " requests in the window of second %s", json_object_get_int64(v), sec);
+    }
+    json_object_put(windows);
+    json_object_put(c);
+}
+
 /* Bad answers: a clear line naming site and subreddit, nothing published
  * wrongly, the other subreddits go on; 429 with Retry-After is waited for. */
 static void test_faults(void **state) {
@@ -470,6 +508,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ratelimit_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

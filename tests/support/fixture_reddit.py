@@ -31,9 +31,11 @@ file_url = http://<host>/reddit/S/i/{tim}{ext} so gallery pictures come here.
 
 Control API (a bad argument answers 400 with the reason):
 
-  GET /_control/reddit/site?name=S[&ratelimit=1]
-        a new site S replacing any of that name; ratelimit=1: every answer has
-        X-Ratelimit-Used, -Remaining (600 a window) and -Reset headers.
+  GET /_control/reddit/site?name=S[&ratelimit=N[&reset=W]]
+        a new site S replacing any of that name; ratelimit=N: every answer has
+        X-Ratelimit-Used, -Remaining and -Reset headers, for windows of W
+        seconds (600) aligned on the clock holding N requests (ratelimit=1:
+        600 a window, as reddit's).
         {"site", "api", "file_url"}
   GET /_control/reddit/sub?site=S&sub=B[&n=N][&seed=K]
         generated subreddit B ([A-Za-z0-9_]+) of N (50) submissions, seed K (1).
@@ -91,9 +93,12 @@ def b36(n):
 
 
 class Site:
-    def __init__(self, name, ratelimit):
+    def __init__(self, name, ratelimit, window=600):
         self.name = name
-        self.ratelimit = ratelimit
+        self.ratelimit = ratelimit  # requests a window; 0: no X-Ratelimit headers
+        self.window = window
+        self.window_at = None
+        self.window_used = 0
         self.subs = {}
         self.counts = {}
         self.by_status = {}
@@ -255,9 +260,13 @@ def route_listing(req, match, query):
         site.requests += 1
         headers = {}
         if site.ratelimit:
-            used = site.requests
-            headers = {"X-Ratelimit-Used": str(used), "X-Ratelimit-Remaining": "%.1f" % max(0, 600 - used),
-                       "X-Ratelimit-Reset": str(600 - int(time.time()) % 600)}
+            now = int(req.entry["t"])
+            if site.window_at != now // site.window:
+                site.window_at, site.window_used = now // site.window, 0
+            site.window_used += 1
+            headers = {"X-Ratelimit-Used": str(site.window_used),
+                       "X-Ratelimit-Remaining": "%.1f" % max(0, site.ratelimit - site.window_used),
+                       "X-Ratelimit-Reset": str(site.window - now % site.window)}
         key = subname if subname in site.faults else None
         fault = site.faults.get(key)
         if fault:
@@ -352,7 +361,8 @@ def control_site(req, query):
     name = fs.arg(query, "name") or ""
     if not SITE_RE.match(name):
         raise Bad("bad site name %r" % name)
-    SITES[name] = Site(name, fs.arg(query, "ratelimit") == "1")
+    limit = int(fs.arg(query, "ratelimit") or 0)
+    SITES[name] = Site(name, 600 if limit == 1 else limit, int(fs.arg(query, "reset") or 600))
     api = "%s/reddit/%s" % (base_of(req), name)
     return {"site": name, "api": api, "file_url": api + "/i/{tim}{ext}"}
 
