@@ -22,6 +22,9 @@ static char *write_temp(const char *text) {
     return xstrdup(path);
 }
 
+/* The kinds crawler/sites.json must show a site of. */
+#define SHIPPED_KINDS "4chan", "vichan", "lynxchan", "reddit"
+
 static int load(const char *text, sites *s, char *why, size_t whylen) {
     char *path = write_temp(text);
     int rc = sites_load(path, 10000, s, why, whylen);
@@ -113,7 +116,8 @@ static void test_refused(void **state) {
     }
 }
 
-/* The default selection shipped in crawler/sites.json loads. */
+/* The default selection shipped in crawler/sites.json loads: a real site of
+ * every kind, each within its site's published limit. */
 static void test_shipped(void **state) {
     (void)state;
     const char *src = getenv("IMGFEED_SOURCE_DIR");
@@ -122,11 +126,24 @@ static void test_shipped(void **state) {
     sites s;
     char why[256];
     if (sites_load(path, 10000, &s, why, sizeof why) != 0) fail_msg("%s", why);
-    assert_int_equal(s.n, 2);
     assert_string_equal(s.v[0].name, "4chan");
     assert_true(s.v[0].rps <= 1);
     assert_int_equal(s.v[0].nboards, 5);
-    assert_non_null(strstr(s.v[0].user_agent, "imgfeed"));
+    static const char *const kinds[] = {SHIPPED_KINDS};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        const source_kind *kind = source_find(kinds[k]);
+        assert_non_null(kind);
+        size_t n = 0;
+        for (size_t i = 0; i < s.n; i++)
+            if (s.v[i].kind == kind) n++;
+        if (!n) fail_msg("crawler/sites.json has no site of kind %s", kinds[k]);
+    }
+    for (size_t i = 0; i < s.n; i++) {
+        assert_non_null(strstr(s.v[i].user_agent, "imgfeed"));
+        if (s.v[i].kind->default_rps > 0 && s.v[i].rps > s.v[i].kind->default_rps)
+            fail_msg("site %s asks %g rps, more than its kind's published %g", s.v[i].name, s.v[i].rps,
+                     s.v[i].kind->default_rps);
+    }
     sites_release(&s);
     free(path);
 }
