@@ -404,26 +404,37 @@ static void site_release(site_run *r) {
 
 /* --- the process --- */
 
+/* Whether site C sends requests to HOST (its api or one of its templates). */
+static bool crawler_site_uses_host(const site_config *c, const char *host) {
+    char h[256];
+    if (c->api && http_url_host(c->api, h, sizeof h) == 0 && strcmp(h, host) == 0) return true;
+    for (size_t i = 0; i < SOURCE_TEMPLATES_MAX; i++)
+        if (c->urls[i] && http_url_host(c->urls[i], h, sizeof h) == 0 && strcmp(h, host) == 0) return true;
+    return false;
+}
+
+/* Every host site C may ask (its api and the hosts of its templates: reddit
+ * asks oauth.reddit.com and www.reddit.com) gets the site's rps; sites that
+ * share a host share the strictest rate. */
+static void crawler_set_rates(ratelimit *rl, const sites *list, const site_config *c) {
+    for (size_t u = 0; u <= SOURCE_TEMPLATES_MAX; u++) {
+        const char *url = u < SOURCE_TEMPLATES_MAX ? c->urls[u] : c->api;
+        char host[256];
+        if (!url || http_url_host(url, host, sizeof host) != 0) continue;
+        double rps = c->rps;
+        for (size_t k = 0; k < list->n; k++)
+            if (list->v[k].rps < rps && crawler_site_uses_host(&list->v[k], host)) rps = list->v[k].rps;
+        ratelimit_set_rate(rl, host, rps);
+    }
+}
+
 int crawler_run(const crawler_settings *s, const sites *list) {
     if (http_global_init() != 0) return 1;
     ratelimit *rl = ratelimit_new(0);
     site_run *runs = xcalloc(list->n, sizeof *runs);
     for (size_t i = 0; i < list->n; i++) {
         const site_config *c = &list->v[i];
-        char host[256];
-        if (http_url_host(c->urls[0] ? c->urls[0] : c->api, host, sizeof host) == 0) {
-            /* Sites that share a host share the strictest rate. */
-            double rps = c->rps;
-            for (size_t k = 0; k < i; k++) {
-                char other[256];
-                const site_config *o = &list->v[k];
-                if (http_url_host(o->urls[0] ? o->urls[0] : o->api, other, sizeof other) == 0 &&
-                    strcmp(other, host) == 0 &&
-                    list->v[k].rps < rps)
-                    rps = list->v[k].rps;
-            }
-            ratelimit_set_rate(rl, host, rps);
-        }
+        crawler_set_rates(rl, list, c);
         runs[i].s = s;
         runs[i].cfg = c;
         runs[i].rl = rl;

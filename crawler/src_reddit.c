@@ -30,8 +30,14 @@
  * Rate: reddit allows about 10 requests a minute without OAuth (default
  * rps 10/60).  When X-Ratelimit-Remaining says no request is left, every
  * request to the host waits for X-Ratelimit-Reset (crawl_hold_host).
- * App-only OAuth is not written yet (see the TODO below).
+ * App-only OAuth: with IMGFEED_REDDIT_CLIENT_ID and
+ * IMGFEED_REDDIT_CLIENT_SECRET in the environment, a site takes a bearer
+ * token from token_url (client credentials, basic auth), asks
+ * oauth_new_url ({oauth}: "oauth_api", default https://oauth.reddit.com)
+ * with it at 100 requests a minute unless the site says otherwise, renews
+ * it a minute before it expires, and once more on a 401.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,13 +52,25 @@
 #include "source.h"
 #include "statefile.h"
 #include "timeutil.h"
+#include "urltmpl.h"
 #include "xalloc.h"
 
 #define REDDIT_WHY 512
 #define REDDIT_BACKFILL_DEFAULT 1000
 #define REDDIT_SEEN_MIN 10000
 
-enum { REDDIT_URL_NEW = 0, REDDIT_URL_FILE = 1 };
+enum { REDDIT_URL_NEW = 0, REDDIT_URL_FILE = 1, REDDIT_URL_OAUTH_NEW = 2, REDDIT_URL_TOKEN = 3 };
+
+/* reddit's limits: without OAuth about 10 requests a minute, with an
+ * OAuth client 100. */
+#define REDDIT_RPS (10.0 / 60.0)
+#define REDDIT_OAUTH_RPS (100.0 / 60.0)
+#define REDDIT_OAUTH_API "https://oauth.reddit.com"
+#define REDDIT_ENV_ID "IMGFEED_REDDIT_CLIENT_ID"
+#define REDDIT_ENV_SECRET "IMGFEED_REDDIT_CLIENT_SECRET"
+/* A token is renewed this long before reddit says it expires. */
+#define REDDIT_TOKEN_MARGIN_S 60
+#define REDDIT_TOKEN_MAX_BODY (64 * 1024)
 
 typedef enum reddit_walk { REDDIT_FIRST, REDDIT_UP, REDDIT_DOWN } reddit_walk;
 
@@ -60,6 +78,11 @@ static const char *const reddit_walk_names[] = {"first walk down", "up from the 
 
 typedef struct reddit_conf {
     long backfill; /* submissions looked at on first sight, and when walking down again */
+    /* app-only OAuth, when the environment holds a client id and secret;
+     * the token is the site's (one thread a site uses it) */
+    char *userpwd; /* "id:secret"; NULL: no OAuth */
+    char *token;   /* the bearer token, or NULL */
+    int64_t token_renew_ns; /* monotonic time to get a new one */
 } reddit_conf;
 
 typedef char reddit_id[REDDITAPI_ID_MAX];
@@ -83,23 +106,41 @@ typedef struct reddit_board {
 
 static int reddit_site_load(site_config *c, json_object *o, char *why, size_t whylen) {
     reddit_conf *rc = xcalloc(1, sizeof *rc);
+    c->kind_conf = rc; /* freed by reddit_site_free, on errors too */
     rc->backfill = REDDIT_BACKFILL_DEFAULT;
     json_object *v;
     if (json_object_object_get_ex(o, "backfill", &v)) {
         if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1 ||
             json_object_get_int64(v) > 100000) {
             snprintf(why, whylen, "backfill must be an integer from 1 to 100000");
-            free(rc);
             return -1;
         }
         rc->backfill = (long)json_object_get_int64(v);
     }
-    c->kind_conf = rc;
+    const char *id = getenv(REDDIT_ENV_ID), *secret = getenv(REDDIT_ENV_SECRET);
+    if ((id && *id) != (secret && *secret)) {
+        snprintf(why, whylen, "OAuth needs both %s and %s in the environment", REDDIT_ENV_ID, REDDIT_ENV_SECRET);
+        return -1;
+    }
+    const char *oauth_api = sites_string(o, "oauth_api");
+    const urltmpl_var vars[] = {{"oauth", oauth_api ? oauth_api : REDDIT_OAUTH_API, false}};
+    char *expanded = urltmpl_expand(c->urls[REDDIT_URL_OAUTH_NEW], vars, 1);
+    free(c->urls[REDDIT_URL_OAUTH_NEW]);
+    c->urls[REDDIT_URL_OAUTH_NEW] = expanded;
+    if (id && *id) {
+        rc->userpwd = xasprintf("%s:%s", id, secret);
+        if (!json_object_object_get_ex(o, "rps", &v)) c->rps = REDDIT_OAUTH_RPS; /* an OAuth client's limit */
+    }
     return 0;
 }
 
 static void reddit_site_free(site_config *c) {
-    free(c->kind_conf);
+    reddit_conf *rc = c->kind_conf;
+    if (rc) {
+        free(rc->userpwd);
+        free(rc->token);
+        free(rc);
+    }
     c->kind_conf = NULL;
 }
 
@@ -215,6 +256,74 @@ typedef struct reddit_page {
     reddit_id after, before;  /* the listing's cursors */
 } reddit_page;
 
+/* --- OAuth --- */
+
+/* A bearer token for the site: the one in hand unless RENEW or due for
+ * renewal, else a new one from the token URL (client credentials, HTTP
+ * basic auth).  CRAWL_OK, CRAWL_FAILED (logged) or CRAWL_STOPPED. */
+static int reddit_token(crawl_board *b, reddit_conf *rc, bool renew) {
+    if (rc->token && !renew && time_mono_ns() < rc->token_renew_ns) return CRAWL_OK;
+    const site_config *c = crawl_site(b);
+    static const char body[] = "grant_type=client_credentials";
+    http_request req = {.url = c->urls[REDDIT_URL_TOKEN],
+                        .post_body = body,
+                        .post_len = sizeof body - 1,
+                        .userpwd = rc->userpwd,
+                        .max_bytes = REDDIT_TOKEN_MAX_BODY};
+    http_response resp;
+    crawl_get(b, &req, &resp);
+    int rc_out = CRAWL_OK;
+    json_object *root = NULL, *tok, *ttl;
+    if (resp.result == HTTP_STOPPED) {
+        rc_out = CRAWL_STOPPED;
+    } else if (resp.result != HTTP_OK) {
+        log_write(crawl_warn_level(b), "%s: cannot get an OAuth token from %s: %s", c->name, req.url, resp.error);
+        rc_out = CRAWL_FAILED;
+    } else if (!(root = json_tokener_parse(resp.body)) || !json_object_object_get_ex(root, "access_token", &tok) ||
+               !json_object_is_type(tok, json_type_string) || !json_object_get_string_len(tok)) {
+        log_write(crawl_warn_level(b), "%s: the OAuth token answer of %s has no access_token", c->name, req.url);
+        rc_out = CRAWL_FAILED;
+    } else {
+        int64_t expires = json_object_object_get_ex(root, "expires_in", &ttl) && json_object_is_type(ttl, json_type_int)
+                              ? json_object_get_int64(ttl)
+                              : 3600;
+        int64_t keep_s = expires > 2 * REDDIT_TOKEN_MARGIN_S ? expires - REDDIT_TOKEN_MARGIN_S : expires / 2;
+        free(rc->token);
+        rc->token = xstrdup(json_object_get_string(tok));
+        rc->token_renew_ns = time_mono_ns() + (keep_s > 0 ? keep_s : 0) * 1000 * TIME_NS_PER_MS;
+        log_info("%s: OAuth token taken, renewed in %" PRId64 " s", c->name, keep_s);
+    }
+    json_object_put(root);
+    http_response_release(&resp);
+    return rc_out;
+}
+
+/* GET URL, with the site's OAuth token when it has a client: a 401 gets a
+ * new token and one more try.  CRAWL_OK (resp filled: look at its result),
+ * or CRAWL_FAILED / CRAWL_STOPPED when no token could be had (resp
+ * zeroed). */
+static int reddit_get(crawl_board *b, http_request *req, http_response *resp) {
+    reddit_conf *rc = crawl_site(b)->kind_conf;
+    memset(resp, 0, sizeof *resp);
+    if (!rc || !rc->userpwd) {
+        crawl_get(b, req, resp);
+        return CRAWL_OK;
+    }
+    for (int attempt = 0;; attempt++) {
+        int trc = reddit_token(b, rc, attempt > 0);
+        if (trc != CRAWL_OK) return trc;
+        char *auth = xasprintf("Authorization: bearer %s", rc->token);
+        const char *headers[] = {auth, NULL};
+        req->headers = headers;
+        crawl_get(b, req, resp);
+        req->headers = NULL;
+        free(auth);
+        if (!(resp->result == HTTP_STATUS_ERROR && resp->status == 401) || attempt > 0) return CRAWL_OK;
+        log_info("%s: reddit refused the OAuth token (401): taking a new one", crawl_site(b)->name);
+        http_response_release(resp);
+    }
+}
+
 /* GET the listing with CURSOR_KEY=CURSOR (NULL: none) and emit what is new.
  * CRAWL_OK, CRAWL_FAILED, or what crawl_emit returned. */
 static int reddit_page_get(crawl_board *b, reddit_board *rb, reddit_walk walk, const char *cursor_key,
@@ -223,7 +332,9 @@ static int reddit_page_get(crawl_board *b, reddit_board *rb, reddit_walk walk, c
     const char *board = crawl_board_name(b);
     char why[REDDIT_WHY];
     memset(pg, 0, sizeof *pg);
-    char *base = sites_expand(c->urls[REDDIT_URL_NEW], board, NULL, NULL, NULL);
+    const reddit_conf *conf = c->kind_conf;
+    char *base = sites_expand(c->urls[conf && conf->userpwd ? REDDIT_URL_OAUTH_NEW : REDDIT_URL_NEW], board, NULL,
+                              NULL, NULL);
     char *url = cursor ? xasprintf("%s%c%s=%s", base, strchr(base, '?') ? '&' : '?', cursor_key, cursor)
                        : xstrdup(base);
     free(base);
@@ -231,7 +342,11 @@ static int reddit_page_get(crawl_board *b, reddit_board *rb, reddit_walk walk, c
     http_request req = {.url = url, .keep_headers = ratelimit_headers};
     http_response resp;
     int64_t crawled_at = time_wall_ms() / 1000;
-    crawl_get(b, &req, &resp);
+    int grc = reddit_get(b, &req, &resp);
+    if (grc != CRAWL_OK) {
+        free(url);
+        return grc;
+    }
     /* reddit says how many requests are left until its window resets: when
      * none is, every request to the host waits for the reset. */
     int64_t hold_ms = redditapi_ratelimit_wait_ms(resp.kept[0], resp.kept[1]);
@@ -379,20 +494,15 @@ static int reddit_poll(crawl_board *b, void *kb) {
     return rc;
 }
 
-/* TODO(http post/headers): app-only OAuth.  With IMGFEED_REDDIT_CLIENT_ID
- * and IMGFEED_REDDIT_CLIENT_SECRET set, POST
- * https://www.reddit.com/api/v1/access_token (grant_type=client_credentials,
- * basic auth), keep the token and its expires_in, ask https://oauth.reddit.com
- * instead of www.reddit.com with "Authorization: bearer <token>", and get a
- * new token a minute before it expires or on a 401. */
-
 const source_kind source_reddit = {
     .name = "reddit",
     .templates = {{"new_url", "{api}/r/{board}/new.json?limit=100&raw_json=1"},
                   {"file_url", REDDITAPI_FILE_URL},
+                  {"oauth_new_url", "{oauth}/r/{board}/new.json?limit=100&raw_json=1"},
+                  {"token_url", "https://www.reddit.com/api/v1/access_token"},
                   {NULL, NULL}},
     .default_api = "https://www.reddit.com",
-    .default_rps = 10.0 / 60.0,
+    .default_rps = REDDIT_RPS,
     .site_load = reddit_site_load,
     .site_free = reddit_site_free,
     .board_open = reddit_open,

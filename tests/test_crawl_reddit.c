@@ -457,6 +457,59 @@ static void test_ratelimit_headers(void **state) {
     json_object_put(c);
 }
 
+/* The entry of site "oa" on the fixture's OAuth site. */
+static json_object *oauth_entry(void) {
+    json_object *e = site_entry("oa", (const char *const[]){"a", NULL}, 20, 0, NULL);
+    char *token_url = xasprintf("%s/api/v1/access_token", api_base);
+    json_object_object_add(e, "oauth_api", json_object_new_string(api_base));
+    json_object_object_add(e, "token_url", json_object_new_string(token_url));
+    json_object_object_add(e, "poll_interval", json_object_new_string("300ms"));
+    free(token_url);
+    return e;
+}
+
+/* App-only OAuth: a token for the client's credentials, every listing asked
+ * with it, a new one before it expires; wrong credentials: nothing asked,
+ * a clear line. */
+static void test_oauth(void **state) {
+    (void)state;
+    make_site_with("oa", "&oauth=cid:csec&ttl=4");
+    make_sub("oa", "a", 150, 8);
+    write_one(oauth_entry());
+    setenv("IMGFEED_REDDIT_CLIENT_ID", "cid", 1);
+    setenv("IMGFEED_REDDIT_CLIENT_SECRET", "csec", 1);
+    crawler_start(NULL);
+    harvest h;
+    harvest_init(&h);
+    harvest_take(&h, 1500);
+    assert_int_equal(h.items, 150);
+    assert_int_equal(check_items(&h, "oa", "oa", "a"), 150);
+    time_sleep_ms(4500); /* past the first token's renewal (half of its 4 s) */
+    proc_stop(&t.crawler);
+    json_object *c = fixture_control(&t.fx, "reddit/counts?site=oa"), *v;
+    assert_true(json_object_object_get_ex(c, "tokens", &v));
+    if (json_object_get_int64(v) < 2) fail_msg("%" PRId64 " tokens taken in 4.5 s of 4 s tokens", json_object_get_int64(v));
+    assert_true(json_object_object_get_ex(c, "unauthorized", &v));
+    assert_int_equal(json_object_get_int64(v), 0);
+    json_object_put(c);
+    assert_true(proc_log_count(&t.crawler, "OAuth token taken") >= 2);
+    harvest_release(&h);
+
+    /* A wrong secret: the token is refused, no listing is asked, the log says why. */
+    make_site_with("oa", "&oauth=cid:csec");
+    make_sub("oa", "a", 10, 9);
+    write_one(oauth_entry());
+    setenv("IMGFEED_REDDIT_CLIENT_SECRET", "wrong", 1);
+    crawl_once(NULL);
+    assert_true(proc_log_count(&t.crawler, "cannot get an OAuth token") >= 1);
+    c = fixture_control(&t.fx, "reddit/counts?site=oa");
+    assert_true(json_object_object_get_ex(c, "requests", &v));
+    assert_int_equal(json_object_get_int64(v), 0);
+    json_object_put(c);
+    unsetenv("IMGFEED_REDDIT_CLIENT_ID");
+    unsetenv("IMGFEED_REDDIT_CLIENT_SECRET");
+}
+
 /* Bad answers: a clear line naming site and subreddit, nothing published
  * wrongly, the other subreddits go on; 429 with Retry-After is waited for. */
 static void test_faults(void **state) {
@@ -509,6 +562,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_kill9_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ratelimit_headers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oauth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,6 +36,11 @@ Control API (a bad argument answers 400 with the reason):
         X-Ratelimit-Used, -Remaining and -Reset headers, for windows of W
         seconds (600) aligned on the clock holding N requests (ratelimit=1:
         600 a window, as reddit's).
+        &oauth=ID:SECRET[&ttl=T]: app-only OAuth as reddit's: POST
+        /reddit/S/api/v1/access_token with Basic ID:SECRET and
+        grant_type=client_credentials answers {"access_token": "tok-N",
+        "token_type": "bearer", "expires_in": T (3600)}; the listings then
+        answer 401 unless "Authorization: bearer <a token not expired>".
         {"site", "api", "file_url"}
   GET /_control/reddit/sub?site=S&sub=B[&n=N][&seed=K]
         generated subreddit B ([A-Za-z0-9_]+) of N (50) submissions, seed K (1).
@@ -61,6 +66,7 @@ Control API (a bad argument answers 400 with the reason):
         {"counts": {"<unix second>": n}, "by_status": {...}, "requests": n}
 """
 
+import base64
 import json
 import random
 import re
@@ -97,6 +103,10 @@ class Site:
         self.name = name
         self.ratelimit = ratelimit  # requests a window; 0: no X-Ratelimit headers
         self.window = window
+        self.oauth = None  # "id:secret" when the site wants OAuth
+        self.ttl = 3600
+        self.tokens = {}  # token -> expiry (time.time())
+        self.unauthorized = 0
         self.window_at = None
         self.window_used = 0
         self.subs = {}
@@ -258,6 +268,13 @@ def route_listing(req, match, query):
         second = int(req.entry["t"])
         site.counts[second] = site.counts.get(second, 0) + 1
         site.requests += 1
+        if site.oauth:
+            auth = req.headers.get("Authorization") or ""
+            tok = auth[7:] if auth.lower().startswith("bearer ") else None
+            if tok not in site.tokens or site.tokens[tok] < time.time():
+                site.unauthorized += 1
+                req.reply(401, b'{"message": "Unauthorized", "error": 401}', "application/json")
+                return
         headers = {}
         if site.ratelimit:
             now = int(req.entry["t"])
@@ -362,7 +379,9 @@ def control_site(req, query):
     if not SITE_RE.match(name):
         raise Bad("bad site name %r" % name)
     limit = int(fs.arg(query, "ratelimit") or 0)
-    SITES[name] = Site(name, 600 if limit == 1 else limit, int(fs.arg(query, "reset") or 600))
+    site = SITES[name] = Site(name, 600 if limit == 1 else limit, int(fs.arg(query, "reset") or 600))
+    site.oauth = fs.arg(query, "oauth")
+    site.ttl = int(fs.arg(query, "ttl") or 3600)
     api = "%s/reddit/%s" % (base_of(req), name)
     return {"site": name, "api": api, "file_url": api + "/i/{tim}{ext}"}
 
@@ -429,7 +448,26 @@ def control_expect(req, query):
 def control_counts(req, query):
     site = need_site(query)
     return {"counts": {str(k): v for k, v in sorted(site.counts.items())}, "by_status": dict(site.by_status),
-            "requests": site.requests}
+            "requests": site.requests, "tokens": len(site.tokens), "unauthorized": site.unauthorized}
+
+
+def route_token(req, match, query):
+    """reddit's app-only OAuth: a token for the client's Basic credentials."""
+    with LOCK:
+        site = SITES.get(match.group(1))
+        if site is None or not site.oauth:
+            req.reply(404, b"not found\n")
+            return
+        auth = req.headers.get("Authorization") or ""
+        want = "Basic " + base64.b64encode(site.oauth.encode()).decode()
+        if auth != want or b"grant_type=client_credentials" not in getattr(req, "body", b""):
+            req.reply(401, b'{"message": "Unauthorized", "error": 401}', "application/json")
+            return
+        tok = "tok-%d" % (len(site.tokens) + 1)
+        site.tokens[tok] = time.time() + site.ttl
+        body = json.dumps({"access_token": tok, "token_type": "bearer", "expires_in": site.ttl,
+                           "scope": "*"}).encode()
+    req.reply(200, body, "application/json")
 
 
 ROUTES = [
@@ -441,5 +479,6 @@ ROUTES = [
     ("GET", r"/_control/reddit/expect", control_expect),
     ("GET", r"/_control/reddit/counts", control_counts),
     ("GET", r"/reddit/([a-z0-9_-]+)/r/([A-Za-z0-9_]+)/new\.json", route_listing),
+    ("POST", r"/reddit/([a-z0-9_-]+)/api/v1/access_token", route_token),
     ("GET", r"/reddit/([a-z0-9_-]+)/i/([A-Za-z0-9_-]+)\.png", route_image),
 ]
