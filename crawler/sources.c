@@ -11,12 +11,17 @@
 extern const source_kind source_4chan, source_vichan;
 extern const source_kind source_lynxchan;
 extern const source_kind source_reddit;
+extern const source_kind source_nekos_best, source_waifu_pics, source_waifu_im, source_catboys;
 
 static const source_kind *const source_table[] = {
     &source_4chan,
     &source_vichan,
     &source_lynxchan,
     &source_reddit,
+    &source_nekos_best,
+    &source_waifu_pics,
+    &source_waifu_im,
+    &source_catboys,
 };
 
 #define SOURCE_COUNT (sizeof source_table / sizeof source_table[0])

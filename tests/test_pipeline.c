@@ -636,9 +636,123 @@ static void test_pipeline(void **state) {
     free(thread_path);
 }
 
+/* --- another kind through the whole pipeline --- */
+
+#define RSITE "rpipe"
+#define RSUBS 40
+
+/* A generated subreddit ends as rows of <E>_rpipe_submission, a table of
+ * its own: every submission once, each of its pictures (the first _files
+ * URLs, fixture PNGs) hashed as `imgfeed-hasher hash` hashes the file, its
+ * links (pages, not pictures) not downloaded. */
+static void test_pipeline_reddit(void **state) {
+    (void)state;
+    json_object *site = fixture_control(&t.fx, "reddit/site?name=%s", RSITE), *v;
+    assert_true(json_object_object_get_ex(site, "api", &v));
+    char *api = xstrdup(json_object_get_string(v));
+    assert_true(json_object_object_get_ex(site, "file_url", &v));
+    char *file_url = xstrdup(json_object_get_string(v));
+    json_object_put(site);
+    json_object_put(fixture_control(&t.fx, "reddit/sub?site=%s&sub=pics&n=%d&seed=5", RSITE, RSUBS));
+    FILE *f = fopen(t.sites_file, "w");
+    if (!f) fail_msg("cannot write %s", t.sites_file);
+    fprintf(f,
+            "{\"user_agent\": \"imgfeed-test/1 (+https://example.invalid/contact)\",\n"
+            " \"sites\": [{\"name\": \"%s\", \"kind\": \"reddit\", \"api\": \"%s\", \"file_url\": \"%s\",\n"
+            "            \"boards\": [\"pics\"], \"rps\": 200}]}\n",
+            RSITE, api, file_url);
+    fclose(f);
+    archiver_start();
+    hasher_start();
+    crawler_start();
+    crawler_finish();
+
+    char *table = xasprintf("%s_%s_submission", t.exchange, RSITE);
+    int64_t deadline = deadline_in(GUARD_MS);
+    while (pgtest_count(table) < RSUBS) {
+        if (past(deadline)) fail_with_logs("%s holds %ld rows, expected %d", table, pgtest_count(table), RSUBS);
+        pause_ms(50);
+    }
+    json_object *exp = fixture_control(&t.fx, "reddit/expect?site=%s&sub=pics", RSITE), *items;
+    assert_true(json_object_object_get_ex(exp, "items", &items));
+    char *sql = xasprintf("SELECT id, data->'_urls', data->'_files', data->'_img' FROM \"%s\" ORDER BY id", table);
+    PGresult *res = pgtest_query(sql, 0, NULL);
+    assert_int_equal(PQntuples(res), RSUBS);
+    size_t pictures = 0, checked = 0;
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *id = PQgetvalue(res, r, 0);
+        json_object *want, *want_urls, *want_files;
+        if (!json_object_object_get_ex(items, id, &want)) fail_msg("row %s is no submission of the fixture", id);
+        assert_true(json_object_object_get_ex(want, "urls", &want_urls));
+        assert_true(json_object_object_get_ex(want, "files", &want_files));
+        json_object *urls = json_tokener_parse(PQgetvalue(res, r, 1)), *img = json_tokener_parse(PQgetvalue(res, r, 3));
+        int64_t files = atoll(PQgetvalue(res, r, 2));
+        assert_int_equal(files, json_object_get_int64(want_files));
+        assert_string_equal(json_object_to_json_string(urls), json_object_to_json_string(want_urls));
+        /* one entry per picture, in order; nothing for the links */
+        if (!img || (int64_t)json_object_array_length(img) != files)
+            fail_msg("submission %s: %" PRId64 " pictures, _img %s", id, files, PQgetvalue(res, r, 3));
+        for (int64_t k = 0; k < files; k++) {
+            json_object *e = json_object_array_get_idx(img, (size_t)k), *url, *sha1;
+            assert_true(json_object_object_get_ex(e, "url", &url));
+            assert_int_equal(json_object_get_int64(url), k);
+            if (json_object_object_get_ex(e, "error", NULL) || !json_object_object_get_ex(e, "sha1", &sha1))
+                fail_msg("submission %s: picture %" PRId64 " is %s", id, k, json_object_to_json_string(e));
+            pictures++;
+            if (checked < 3) { /* a few against the hasher's own command on the same file */
+                const char *u = json_object_get_string(json_object_array_get_idx(urls, (size_t)k));
+                const char *path = strstr(u, "/reddit/");
+                assert_non_null(path);
+                char *dest = xasprintf("%s/r%zu.png", t.files_dir, checked);
+                download(path, dest);
+                char *binary = xasprintf("%s/hasher/imgfeed-hasher", testenv_binary_dir());
+                const char *argv[] = {binary, "hash", "--log-level", "error", dest, NULL};
+                proc h = {0};
+                proc_start(&h, binary, argv);
+                if (proc_wait(&h) != 0) fail_msg("imgfeed-hasher hash %s failed", dest);
+                FILE *lf = fopen(h.log, "r");
+                char line[8192] = "";
+                while (lf && fgets(line, sizeof line, lf) && line[0] != '{') {
+                }
+                if (lf) fclose(lf);
+                json_object *ref = json_tokener_parse(line), *rv, *mv = NULL;
+                if (!ref) fail_msg("imgfeed-hasher hash printed %s", line);
+                json_object_object_foreach(ref, key, val) {
+                    size_t len = strlen(key);
+                    if (strcmp(key, "file") == 0 || (len > 4 && strcmp(key + len - 4, "_hex") == 0)) continue;
+                    rv = val;
+                    if (!json_object_object_get_ex(e, key, &mv) ||
+                        strcmp(json_object_to_json_string(mv), json_object_to_json_string(rv)) != 0)
+                        fail_msg("submission %s picture %" PRId64 ": %s is %s in the archive, %s by the command", id, k,
+                                 key, mv ? json_object_to_json_string(mv) : "absent", json_object_to_json_string(rv));
+                }
+                json_object_put(ref);
+                proc_release(&h);
+                free(binary);
+                free(dest);
+                checked++;
+            }
+        }
+        json_object_put(urls);
+        json_object_put(img);
+    }
+    assert_true(pictures >= RSUBS / 2);
+    assert_int_equal(checked, 3);
+    PQclear(res);
+    free(sql);
+    json_object_put(exp);
+    check_no_dead();
+    proc_stop(&t.hasher);
+    proc_stop(&t.archiver);
+    free(table);
+    free(api);
+    free(file_url);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pipeline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_reddit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,7 +23,7 @@ static char *write_temp(const char *text) {
 }
 
 /* The kinds crawler/sites.json must show a site of. */
-#define SHIPPED_KINDS "4chan", "vichan", "lynxchan", "reddit"
+#define SHIPPED_KINDS "4chan", "vichan", "lynxchan", "reddit", "nekos_best", "waifu_pics", "waifu_im", "catboys"
 
 static int load(const char *text, sites *s, char *why, size_t whylen) {
     char *path = write_temp(text);

@@ -1,0 +1,300 @@
+"""fixture_imgapi.py -- random-image API sites for the fixture server
+(fixture_server.py): kinds nekos_best, waifu_pics, waifu_im, catboys.
+
+A site S of kind K lives under /imgapi/S: its api base is
+http://<host>/imgapi/S, so each kind's default template reaches
+
+  GET /imgapi/S/C?amount=N                      (nekos_best)
+        {"results": [N entries {"artist_name", "artist_href", "source_url",
+        "url", "dimensions"}]}
+  GET /imgapi/S/sfw/C                           (waifu_pics)  {"url": …}
+  GET /imgapi/S/images?IncludedTags=C&PageSize=N (waifu_im, the 2025 API)
+        {"items": [N entries {"id", "url", "width", "height", "artists": [..],
+        "tags": [{"slug": C}]}], "pageNumber": 1}
+  GET /imgapi/S/C                               (catboys)
+        {"url", "artist", "artist_url", "source_url", "error": "none"}
+  GET /imgapi/S/i/NAME.png
+        the picture of NAME (png_make of "imgapi/S/NAME").
+
+A generated category C has a pool of n images (deterministic from its
+seed); each answer is a random sample (without replacement inside one
+answer) of min(N, n) of them, drawn from (seed, the category's request
+number), so repeats across answers are the rule once most were seen.
+Image k of C: file name "<seed>-C-<k>.png" (waifu_im: id seed*100000+k,
+file "<id>.png").  Category "recorded" of a nekos_best site answers
+nekos.best/doc-sample-neko-2023-2025.json, of a waifu_im site
+waifu.im/doc-sample-search-200.json, byte for byte (from --fixtures).
+
+Control API (a bad argument answers 400 with the reason):
+
+  GET /_control/imgapi/site?name=S&kind=K     a new site.  {"site", "api"}
+  GET /_control/imgapi/cat?site=S&cat=C[&n=N][&seed=K]
+        generated category C of N (30) images, seed K (1).
+  GET /_control/imgapi/fault?site=S[&cat=C][&status=CODE][&retry_after=S]
+                            [&body=html|types|huge|badurl][&count=N]
+        the next N answers (all until cleared) of S (of C only when given)
+        answer CODE, or 200 with body html (an HTML page), types (entries of
+        the wrong types), huge (10000 entries), badurl (url not a string).
+        Without status or body the fault is cleared.
+  GET /_control/imgapi/expect?site=S&cat=C
+        {"items": {"<_id>": "<url>"}}: every pool image, urls with this Host.
+  GET /_control/imgapi/counts?site=S[&cat=C]
+        {"counts": {"<unix second>": n}, "by_status": {...}, "requests": n,
+         "by_cat": {C: n}}
+"""
+
+import json
+import random
+import re
+import threading
+
+import fixture_server as fs
+
+KINDS = ("nekos_best", "waifu_pics", "waifu_im", "catboys")
+SITE_RE = re.compile(r"[a-z0-9_-]+\Z")
+CAT_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
+RECORDED = {"nekos_best": "nekos.best/doc-sample-neko-2023-2025.json",
+            "waifu_im": "waifu.im/doc-sample-search-200.json"}
+LOCK = threading.Lock()
+SITES = {}
+FIXTURES = [fs.DEFAULT_FIXTURES]
+
+
+def setup(args):
+    if getattr(args, "fixtures", None):
+        FIXTURES[0] = args.fixtures
+
+
+class Bad(Exception):
+    pass
+
+
+class Site:
+    def __init__(self, name, kind):
+        self.name, self.kind = name, kind
+        self.cats = {}
+        self.counts, self.by_status, self.by_cat = {}, {}, {}
+        self.requests = 0
+        self.faults = {}
+
+
+class Cat:
+    def __init__(self, name, seed, n):
+        self.name, self.seed, self.n = name, seed, n
+        self.asked = 0
+
+
+def image(site, cat, k, base):
+    """(_id, entry) of image k."""
+    img = "%s/imgapi/%s/i/" % (base, site.name)
+    r = random.Random("%d/%s/%d" % (cat.seed, cat.name, k))
+    w, h = 100 + r.randrange(900), 100 + r.randrange(900)
+    if site.kind == "waifu_im":
+        iid = cat.seed * 100000 + k
+        url = img + "%d.png" % iid
+        return str(iid), {"id": iid, "url": url, "width": w, "height": h, "isNsfw": False,
+                          "source": "https://example.org/art/%d" % iid,
+                          "artists": [{"id": r.randrange(1000), "name": "artist %d" % r.randrange(50)}],
+                          "tags": [{"id": 1, "name": cat.name, "slug": cat.name}]}
+    fname = "%d-%s-%d.png" % (cat.seed, cat.name, k)
+    url = img + fname
+    if site.kind == "nekos_best":
+        return fname, {"artist_name": "artist %d" % r.randrange(50), "artist_href": "https://example.org/u/%d" % k,
+                       "source_url": "https://example.org/a/%d" % k, "url": url,
+                       "dimensions": {"width": w, "height": h}}
+    if site.kind == "catboys":
+        return fname, {"url": url, "artist": "artist %d" % r.randrange(50), "artist_url": "none",
+                       "source_url": "none", "error": "none"}
+    return fname, {"url": url}
+
+
+def answer(site, cat, amount, base):
+    r = random.Random("%d/%s/ask%d" % (cat.seed, cat.name, cat.asked))
+    cat.asked += 1
+    ks = r.sample(range(cat.n), min(amount, cat.n))
+    entries = [image(site, cat, k, base)[1] for k in ks]
+    if site.kind == "nekos_best":
+        return {"results": entries}
+    if site.kind == "waifu_im":
+        return {"items": entries, "pageNumber": 1, "totalPages": 1, "totalCount": len(entries)}
+    return entries[0]
+
+
+def fault_body(kind, which):
+    if which == "html":
+        return b"<html><body><h1>502 Bad Gateway</h1></body></html>\n", "text/html"
+    key = {"nekos_best": "results", "waifu_im": "items"}.get(kind)
+    if which == "types":
+        obj = {key: [1, "x", None]} if key else {"url": 5}
+    elif which == "badurl":
+        obj = {key: [{"url": ["https://x/a.png"], "id": 1}]} if key else {"url": {"a": 1}}
+    else:  # huge
+        ents = [{"url": "https://h/%d.png" % i, "id": i} for i in range(10000)]
+        obj = {key: ents} if key else {"files": [e["url"] for e in ents]}
+    return json.dumps(obj).encode(), "application/json"
+
+
+def route_api(req, match, query):
+    name, rest = match.group(1), match.group(2)
+    base = "http://" + (req.headers.get("Host") or "127.0.0.1")
+    with LOCK:
+        site = SITES.get(name)
+        if site is None:
+            req.reply(404, b"not found\n")
+            return
+        catname, amount = None, 1
+        if site.kind == "waifu_im":
+            if rest == "images":
+                catname = fs.arg(query, "IncludedTags")
+                amount = int(fs.arg(query, "PageSize", "1") or 1)
+        elif site.kind == "waifu_pics":
+            if rest.startswith("sfw/"):
+                catname = rest[4:]
+        else:
+            catname = rest
+            if site.kind == "nekos_best":
+                amount = int(fs.arg(query, "amount", "1") or 1)
+        amount = max(1, min(amount, 100))
+        second = int(req.entry["t"])
+        site.counts[second] = site.counts.get(second, 0) + 1
+        site.requests += 1
+        site.by_cat[catname or ""] = site.by_cat.get(catname or "", 0) + 1
+        key = catname if catname in site.faults else None
+        fault = site.faults.get(key)
+        if fault:
+            if fault["count"] is not None:
+                fault["count"] -= 1
+                if fault["count"] <= 0:
+                    del site.faults[key]
+            req.entry["fault"] = {k: fault[k] for k in ("status", "retry_after", "body") if fault[k]}
+        headers = {}
+        code, ctype = 200, "application/json"
+        cat = site.cats.get(catname or "")
+        if cat is not None:
+            body = json.dumps(answer(site, cat, amount, base)).encode()
+        elif catname == "recorded" and site.kind in RECORDED:
+            with open("%s/%s" % (FIXTURES[0], RECORDED[site.kind]), "rb") as f:
+                body = f.read()
+        else:
+            code, body = 404, b'{"error": "not found"}'
+        if fault and fault["status"]:
+            code, body, ctype = fault["status"], ("status %d\n" % fault["status"]).encode(), "text/plain"
+            if fault["retry_after"] is not None:
+                headers["Retry-After"] = str(fault["retry_after"])
+        elif fault and fault["body"]:
+            body, ctype = fault_body(site.kind, fault["body"])
+        site.by_status[str(code)] = site.by_status.get(str(code), 0) + 1
+    req.reply(code, body, ctype, headers)
+
+
+def route_image(req, match, query):
+    name, pic = match.group(1), match.group(2)
+    with LOCK:
+        if name not in SITES:
+            req.reply(404, b"not found\n")
+            return
+    with fs.CHAN.lock:
+        body, _, _ = fs.png_make("imgapi/%s/%s" % (name, pic))
+    req.reply(200, body, "image/png")
+
+
+def need_site(query):
+    site = SITES.get(fs.arg(query, "site") or "")
+    if site is None:
+        raise Bad("no site %r" % fs.arg(query, "site"))
+    return site
+
+
+def number(query, name, default, low, high):
+    v = fs.arg(query, name)
+    if v is None or v == "":
+        return default
+    try:
+        n = int(v)
+    except ValueError:
+        raise Bad("%s must be a number" % name)
+    if not low <= n <= high:
+        raise Bad("%s must be from %d to %d" % (name, low, high))
+    return n
+
+
+def control(fn):
+    def handler(req, match, query):
+        try:
+            with LOCK:
+                out = fn(req, query)
+        except Bad as e:
+            req.reply(400, (str(e) + "\n").encode())
+            return
+        req.reply_json(out)
+    handler.__name__ = fn.__name__
+    return handler
+
+
+@control
+def control_site(req, query):
+    name, kind = fs.arg(query, "name") or "", fs.arg(query, "kind") or ""
+    if not SITE_RE.match(name):
+        raise Bad("bad site name")
+    if kind not in KINDS:
+        raise Bad("kind must be one of %s" % ", ".join(KINDS))
+    SITES[name] = Site(name, kind)
+    return {"site": name, "api": "http://%s/imgapi/%s" % (req.headers.get("Host") or "127.0.0.1", name)}
+
+
+@control
+def control_cat(req, query):
+    site = need_site(query)
+    name = fs.arg(query, "cat") or ""
+    if not CAT_RE.match(name):
+        raise Bad("bad category name")
+    site.cats[name] = Cat(name, number(query, "seed", 1, 0, 9999), number(query, "n", 30, 1, 100000))
+    return {"cat": name, "n": site.cats[name].n}
+
+
+@control
+def control_fault(req, query):
+    site = need_site(query)
+    status, body = number(query, "status", None, 100, 599), fs.arg(query, "body")
+    if body not in (None, "html", "types", "huge", "badurl"):
+        raise Bad("body must be html, types, huge or badurl")
+    cat = fs.arg(query, "cat")
+    if status is None and body is None:
+        site.faults.pop(cat, None)
+        return {"cleared": True}
+    site.faults[cat] = {"status": status, "body": body,
+                        "retry_after": number(query, "retry_after", None, 0, 86400),
+                        "count": number(query, "count", None, 1, 1000000)}
+    return {"fault": True}
+
+
+@control
+def control_expect(req, query):
+    site = need_site(query)
+    cat = site.cats.get(fs.arg(query, "cat") or "")
+    if cat is None:
+        raise Bad("no generated category")
+    base = "http://" + (req.headers.get("Host") or "127.0.0.1")
+    items = {}
+    for k in range(cat.n):
+        iid, e = image(site, cat, k, base)
+        items[iid] = e["url"]
+    return {"items": items}
+
+
+@control
+def control_counts(req, query):
+    site = need_site(query)
+    return {"counts": {str(k): v for k, v in sorted(site.counts.items())}, "by_status": dict(site.by_status),
+            "requests": site.requests, "by_cat": dict(site.by_cat)}
+
+
+ROUTES = [
+    ("GET", r"/_control/imgapi/site", control_site),
+    ("GET", r"/_control/imgapi/cat", control_cat),
+    ("GET", r"/_control/imgapi/fault", control_fault),
+    ("GET", r"/_control/imgapi/expect", control_expect),
+    ("GET", r"/_control/imgapi/counts", control_counts),
+    ("GET", r"/imgapi/([a-z0-9_-]+)/i/([A-Za-z0-9_-]+)\.png", route_image),
+    ("GET", r"/imgapi/([a-z0-9_-]+)/((?:sfw/)?[A-Za-z0-9_-]+)", route_api),
+]
