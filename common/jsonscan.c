@@ -219,3 +219,47 @@ uint64_t jsonscan_estimate(const jsonscan_cost *c) {
     return c->objects * JSONSCAN_OBJECT_BYTES + c->arrays * JSONSCAN_ARRAY_BYTES + c->members * JSONSCAN_MEMBER_BYTES +
            c->elements * JSONSCAN_ELEMENT_BYTES + c->scalars * JSONSCAN_SCALAR_BYTES + c->string_bytes;
 }
+
+json_object *jsonscan_parse_object(const char *body, size_t len, uint64_t max_tree, const char *what, const char *doc,
+                                   char *why, size_t whylen) {
+    size_t pos = 0;
+    jsonscan_cost cost = {0};
+    char reason[200];
+    if (jsonscan_skip_space(body, len, &pos) < 0) {
+        (void)jsonscan_fail(why, whylen, "not JSON: the body is empty");
+        return NULL;
+    }
+    if (body[pos] != '{') {
+        (void)jsonscan_fail(why, whylen, "%s: the body does not start with '{' (%s)", what,
+                body[pos] == '<' ? "HTML?" : "not an object");
+        return NULL;
+    }
+    if (jsonscan_value(body, len, &pos, &cost, reason, sizeof reason) != 0) {
+        (void)jsonscan_fail(why, whylen, "%s", reason);
+        return NULL;
+    }
+    if (jsonscan_skip_space(body, len, &pos) >= 0) {
+        (void)jsonscan_fail(why, whylen, "not JSON: text after the value at byte %zu", pos);
+        return NULL;
+    }
+    uint64_t need = jsonscan_estimate(&cost);
+    if (max_tree && need > max_tree) {
+        (void)jsonscan_fail(why, whylen, "too complex: %s would take about %llu bytes of json-c tree, above %llu",
+                doc, (unsigned long long)need, (unsigned long long)max_tree);
+        return NULL;
+    }
+    json_tokener *tok = json_tokener_new_ex(JSONSCAN_MAX_DEPTH + 1);
+    if (!tok) {
+        (void)jsonscan_fail(why, whylen, "out of memory for the tokener");
+        return NULL;
+    }
+    json_object *root = json_tokener_parse_ex(tok, body, (int)len);
+    enum json_tokener_error err = json_tokener_get_error(tok);
+    json_tokener_free(tok);
+    if (!root || err != json_tokener_success) {
+        json_object_put(root);
+        (void)jsonscan_fail(why, whylen, "not JSON: %s", json_tokener_error_desc(err));
+        return NULL;
+    }
+    return root;
+}

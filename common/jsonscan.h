@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #define JSONSCAN_MAX_DEPTH 64
 
 /* What a text holds, for the estimate. */
@@ -53,5 +55,14 @@ uint64_t jsonscan_print_estimate(const jsonscan_cost *cost);
  * 150, a number in an array 72), rounded up: test_jsonscan checks that it
  * stays above what json-c really takes. */
 uint64_t jsonscan_estimate(const jsonscan_cost *cost);
+
+/* Check, measure and parse a body that must be one JSON object: the syntax
+ * walk above, json-c's tree estimated and refused above MAX_TREE (0: no
+ * limit), then json-c's parse.  WHAT names the document in a refusal ("a
+ * Listing": "not a Listing: the body does not start with '{' (HTML?)") and
+ * DOC in a "too complex" one ("the listing").  A new object the caller
+ * puts, or NULL with the reason in WHY. */
+json_object *jsonscan_parse_object(const char *body, size_t len, uint64_t max_tree, const char *what, const char *doc,
+                                   char *why, size_t whylen);
 
 #endif

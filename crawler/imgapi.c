@@ -111,45 +111,8 @@ drop:
 int imgapi_parse(imgapi_kind kind, const char *body, size_t len, uint64_t max_tree, imgapi_page *out, char *why,
                  size_t whylen) {
     memset(out, 0, sizeof *out);
-    size_t pos = 0;
-    jsonscan_cost cost = {0};
-    char reason[200];
-    if (jsonscan_skip_space(body, len, &pos) < 0) {
-        set_why(why, whylen, "not JSON: the body is empty");
-        return -1;
-    }
-    if (body[pos] != '{') {
-        set_why(why, whylen, "not an answer of the API: the body does not start with '{' (%s)",
-                body[pos] == '<' ? "HTML?" : "not an object");
-        return -1;
-    }
-    if (jsonscan_value(body, len, &pos, &cost, reason, sizeof reason) != 0) {
-        set_why(why, whylen, "%s", reason);
-        return -1;
-    }
-    if (jsonscan_skip_space(body, len, &pos) >= 0) {
-        set_why(why, whylen, "not JSON: text after the value at byte %zu", pos);
-        return -1;
-    }
-    uint64_t need = jsonscan_estimate(&cost);
-    if (max_tree && need > max_tree) {
-        set_why(why, whylen, "too complex: the answer would take about %llu bytes of json-c tree, above %llu",
-                (unsigned long long)need, (unsigned long long)max_tree);
-        return -1;
-    }
-    json_tokener *tok = json_tokener_new_ex(JSONSCAN_MAX_DEPTH + 1);
-    if (!tok) {
-        set_why(why, whylen, "out of memory for the tokener");
-        return -1;
-    }
-    json_object *root = json_tokener_parse_ex(tok, body, (int)len);
-    enum json_tokener_error err = json_tokener_get_error(tok);
-    json_tokener_free(tok);
-    if (!root || err != json_tokener_success) {
-        json_object_put(root);
-        set_why(why, whylen, "not JSON: %s", json_tokener_error_desc(err));
-        return -1;
-    }
+    json_object *root = jsonscan_parse_object(body, len, max_tree, "not an answer of the API", "the answer", why, whylen);
+    if (!root) return -1;
     const imgapi_shape *sh = &imgapi_shapes[kind];
     json_object *list = NULL;
     const char *list_key = NULL;

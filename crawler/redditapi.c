@@ -61,45 +61,8 @@ const char *redditapi_sub_id(json_object *sub) {
 int redditapi_listing_parse(const char *body, size_t len, uint64_t max_tree, redditapi_listing *out, char *why,
                             size_t whylen) {
     memset(out, 0, sizeof *out);
-    size_t pos = 0;
-    jsonscan_cost cost = {0};
-    char reason[200];
-    if (jsonscan_skip_space(body, len, &pos) < 0) {
-        set_why(why, whylen, "not JSON: the body is empty");
-        return -1;
-    }
-    if (body[pos] != '{') {
-        set_why(why, whylen, "not a Listing: the body does not start with '{' (%s)",
-                body[pos] == '<' ? "HTML?" : "not an object");
-        return -1;
-    }
-    if (jsonscan_value(body, len, &pos, &cost, reason, sizeof reason) != 0) {
-        set_why(why, whylen, "%s", reason);
-        return -1;
-    }
-    if (jsonscan_skip_space(body, len, &pos) >= 0) {
-        set_why(why, whylen, "not JSON: text after the value at byte %zu", pos);
-        return -1;
-    }
-    uint64_t need = jsonscan_estimate(&cost);
-    if (max_tree && need > max_tree) {
-        set_why(why, whylen, "too complex: the listing would take about %llu bytes of json-c tree, above %llu",
-                (unsigned long long)need, (unsigned long long)max_tree);
-        return -1;
-    }
-    json_tokener *tok = json_tokener_new_ex(JSONSCAN_MAX_DEPTH + 1);
-    if (!tok) {
-        set_why(why, whylen, "out of memory for the tokener");
-        return -1;
-    }
-    json_object *root = json_tokener_parse_ex(tok, body, (int)len);
-    enum json_tokener_error err = json_tokener_get_error(tok);
-    json_tokener_free(tok);
-    if (!root || err != json_tokener_success) {
-        json_object_put(root);
-        set_why(why, whylen, "not JSON: %s", json_tokener_error_desc(err));
-        return -1;
-    }
+    json_object *root = jsonscan_parse_object(body, len, max_tree, "not a Listing", "the listing", why, whylen);
+    if (!root) return -1;
     const char *kind = member_string(root, "kind");
     json_object *data = member(root, "data");
     if (!kind || strcmp(kind, "Listing") != 0) {
