@@ -29,6 +29,10 @@
  * Then every post, old and new, must again be a row exactly once, none
  * missing, with correct `_img` entries, and nothing dead-lettered.
  *
+ * Two more cases run the same three programs on the other kinds' sites: a
+ * generated subreddit (rows of E_<site>_submission) and a generated
+ * nekos_best category (rows of E_<site>_image, the API's metadata kept).
+ *
  * Nothing is timed: every wait ends at a guard deadline that only keeps a
  * broken pipeline from hanging the suite, and then prints the logs.
  */
@@ -638,6 +642,40 @@ static void test_pipeline(void **state) {
 
 /* --- another kind through the whole pipeline --- */
 
+/* Download URL (its path from PREFIX on, from the fixture) to file N of the
+ * files dir, hash it with `imgfeed-hasher hash`, and check that the `_img`
+ * entry E holds every field the command printed with the same value. */
+static void check_by_command(json_object *e, const char *url, const char *prefix, const char *what, size_t n) {
+    const char *path = strstr(url, prefix);
+    if (!path) fail_msg("%s: URL %s is not the fixture's %s", what, url, prefix);
+    char *dest = xasprintf("%s/c%zu.png", t.files_dir, n);
+    download(path, dest);
+    char *binary = xasprintf("%s/hasher/imgfeed-hasher", testenv_binary_dir());
+    const char *argv[] = {binary, "hash", "--log-level", "error", dest, NULL};
+    proc h = {0};
+    proc_start(&h, binary, argv);
+    if (proc_wait(&h) != 0) fail_msg("imgfeed-hasher hash %s failed", dest);
+    FILE *lf = fopen(h.log, "r");
+    char line[8192] = "";
+    while (lf && fgets(line, sizeof line, lf) && line[0] != '{') {
+    }
+    if (lf) fclose(lf);
+    json_object *ref = json_tokener_parse(line), *mv = NULL;
+    if (!ref) fail_msg("imgfeed-hasher hash printed %s", line);
+    json_object_object_foreach(ref, key, val) {
+        size_t len = strlen(key);
+        if (strcmp(key, "file") == 0 || (len > 4 && strcmp(key + len - 4, "_hex") == 0)) continue;
+        if (!json_object_object_get_ex(e, key, &mv) ||
+            strcmp(json_object_to_json_string(mv), json_object_to_json_string(val)) != 0)
+            fail_msg("%s: %s is %s in the archive, %s by the command", what, key,
+                     mv ? json_object_to_json_string(mv) : "absent", json_object_to_json_string(val));
+    }
+    json_object_put(ref);
+    proc_release(&h);
+    free(binary);
+    free(dest);
+}
+
 #define RSITE "rpipe"
 #define RSUBS 40
 
@@ -701,36 +739,9 @@ static void test_pipeline_reddit(void **state) {
             pictures++;
             if (checked < 3) { /* a few against the hasher's own command on the same file */
                 const char *u = json_object_get_string(json_object_array_get_idx(urls, (size_t)k));
-                const char *path = strstr(u, "/reddit/");
-                assert_non_null(path);
-                char *dest = xasprintf("%s/r%zu.png", t.files_dir, checked);
-                download(path, dest);
-                char *binary = xasprintf("%s/hasher/imgfeed-hasher", testenv_binary_dir());
-                const char *argv[] = {binary, "hash", "--log-level", "error", dest, NULL};
-                proc h = {0};
-                proc_start(&h, binary, argv);
-                if (proc_wait(&h) != 0) fail_msg("imgfeed-hasher hash %s failed", dest);
-                FILE *lf = fopen(h.log, "r");
-                char line[8192] = "";
-                while (lf && fgets(line, sizeof line, lf) && line[0] != '{') {
-                }
-                if (lf) fclose(lf);
-                json_object *ref = json_tokener_parse(line), *rv, *mv = NULL;
-                if (!ref) fail_msg("imgfeed-hasher hash printed %s", line);
-                json_object_object_foreach(ref, key, val) {
-                    size_t len = strlen(key);
-                    if (strcmp(key, "file") == 0 || (len > 4 && strcmp(key + len - 4, "_hex") == 0)) continue;
-                    rv = val;
-                    if (!json_object_object_get_ex(e, key, &mv) ||
-                        strcmp(json_object_to_json_string(mv), json_object_to_json_string(rv)) != 0)
-                        fail_msg("submission %s picture %" PRId64 ": %s is %s in the archive, %s by the command", id, k,
-                                 key, mv ? json_object_to_json_string(mv) : "absent", json_object_to_json_string(rv));
-                }
-                json_object_put(ref);
-                proc_release(&h);
-                free(binary);
-                free(dest);
-                checked++;
+                char *what = xasprintf("submission %s picture %" PRId64, id, k);
+                check_by_command(e, u, "/reddit/", what, checked++);
+                free(what);
             }
         }
         json_object_put(urls);
@@ -749,10 +760,83 @@ static void test_pipeline_reddit(void **state) {
     free(file_url);
 }
 
+#define ISITE "ipipe"
+#define IPOOL 12
+
+/* A generated image-API category (nekos_best, one answer of 20 holds the
+ * whole pool of 12) ends as rows of <E>_ipipe_image: every image once, with
+ * the API's metadata kept, its picture hashed as `imgfeed-hasher hash`
+ * hashes the same file. */
+static void test_pipeline_imgapi(void **state) {
+    (void)state;
+    json_object *site = fixture_control(&t.fx, "imgapi/site?name=%s&kind=nekos_best", ISITE), *v;
+    assert_true(json_object_object_get_ex(site, "api", &v));
+    char *api = xstrdup(json_object_get_string(v));
+    json_object_put(site);
+    json_object_put(fixture_control(&t.fx, "imgapi/cat?site=%s&cat=neko&n=%d&seed=3", ISITE, IPOOL));
+    FILE *f = fopen(t.sites_file, "w");
+    if (!f) fail_msg("cannot write %s", t.sites_file);
+    fprintf(f,
+            "{\"user_agent\": \"imgfeed-test/1 (+https://example.invalid/contact)\",\n"
+            " \"sites\": [{\"name\": \"%s\", \"kind\": \"nekos_best\", \"api\": \"%s\",\n"
+            "            \"boards\": [\"neko\"], \"amount\": 20, \"rps\": 200}]}\n",
+            ISITE, api);
+    fclose(f);
+    archiver_start();
+    hasher_start();
+    crawler_start();
+    crawler_finish();
+
+    char *table = xasprintf("%s_%s_image", t.exchange, ISITE);
+    int64_t deadline = deadline_in(GUARD_MS);
+    while (pgtest_count(table) < IPOOL) {
+        if (past(deadline)) fail_with_logs("%s holds %ld rows, expected %d", table, pgtest_count(table), IPOOL);
+        pause_ms(50);
+    }
+    json_object *exp = fixture_control(&t.fx, "imgapi/expect?site=%s&cat=neko", ISITE), *items;
+    assert_true(json_object_object_get_ex(exp, "items", &items));
+    assert_int_equal(json_object_object_length(items), IPOOL);
+    char *sql = xasprintf("SELECT id, data->'_urls'->>0, data->'_files', data->'_img'->0, data->>'_board', "
+                          "data->>'artist_name', data->>'source_url' FROM \"%s\" ORDER BY id",
+                          table);
+    PGresult *res = pgtest_query(sql, 0, NULL);
+    assert_int_equal(PQntuples(res), IPOOL);
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *id = PQgetvalue(res, r, 0);
+        json_object *want;
+        if (!json_object_object_get_ex(items, id, &want)) fail_msg("row %s is no image of the fixture", id);
+        assert_string_equal(PQgetvalue(res, r, 1), json_object_get_string(want));
+        assert_string_equal(PQgetvalue(res, r, 2), "1");
+        assert_string_equal(PQgetvalue(res, r, 4), "neko");
+        if (strncmp(PQgetvalue(res, r, 5), "artist ", 7) != 0 || strncmp(PQgetvalue(res, r, 6), "https://", 8) != 0)
+            fail_msg("image %s lost the API's metadata: artist_name %s, source_url %s", id, PQgetvalue(res, r, 5),
+                     PQgetvalue(res, r, 6));
+        json_object *e = json_tokener_parse(PQgetvalue(res, r, 3)), *url;
+        if (!e || !json_object_object_get_ex(e, "url", &url) || json_object_get_int64(url) != 0 ||
+            json_object_object_get_ex(e, "error", NULL) || !json_object_object_get_ex(e, "sha1", NULL))
+            fail_msg("image %s: _img[0] is %s", id, PQgetvalue(res, r, 3));
+        if (r < 3) {
+            char *what = xasprintf("image %s", id);
+            check_by_command(e, PQgetvalue(res, r, 1), "/imgapi/", what, (size_t)r);
+            free(what);
+        }
+        json_object_put(e);
+    }
+    PQclear(res);
+    free(sql);
+    json_object_put(exp);
+    check_no_dead();
+    proc_stop(&t.hasher);
+    proc_stop(&t.archiver);
+    free(table);
+    free(api);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pipeline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_reddit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_imgapi, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
