@@ -26,6 +26,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "crawltest.h"
 #include "fixture.h"
 #include "mq.h"
 #include "mq_admin.h"
@@ -36,145 +37,16 @@
 
 #define GUARD_MS 120000
 
-typedef struct ctx {
-    char *exchange;
-    char *queue; /* E.test, bound to E.raw with # */
-    char *dir;   /* sites file and state */
-    char *sites_file;
-    char *state_dir;
-    fixture fx;
-    mq *q;
-    proc crawler;
-} ctx;
-
-static ctx t;
-
 /* --- setup --- */
 
 static int setup(void **state) {
-    static char letter = 'a';
     (void)state;
-    memset(&t, 0, sizeof t);
-    t.exchange = xasprintf("t%dl%c", (int)getpid(), letter++);
-    t.queue = xasprintf("%s.test", t.exchange);
-    t.dir = testenv_tmpdir("crawl-lynx");
-    t.sites_file = xasprintf("%s/sites.json", t.dir);
-    t.state_dir = xasprintf("%s/state", t.dir);
-    t.q = mq_admin_connect(t.exchange, "test_crawl_lynxchan");
-    mq_admin *a = mq_admin_open();
-    mq_admin_declare_queue(a, t.queue, NULL, mq_target_name(t.q, MQ_EXCHANGE_RAW), "#");
-    mq_admin_close(a);
-    assert_int_equal(mq_consume(t.q, t.queue, 1000), MQ_OK);
-    fixture_start(&t.fx);
-    return 0;
+    return crawltest_setup("test_crawl_lynxchan", 'l');
 }
 
 static int teardown(void **state) {
     (void)state;
-    proc_kill_all();
-    proc_release(&t.crawler);
-    fixture_stop(&t.fx);
-    mq_free(t.q);
-    static const char *const extras[] = {"test", NULL};
-    mq_admin_delete_topology(t.exchange, extras);
-    testenv_rmtree(t.dir);
-    free(t.sites_file);
-    free(t.state_dir);
-    free(t.dir);
-    free(t.queue);
-    free(t.exchange);
-    return 0;
-}
-
-static void write_sites(json_object *entries) {
-    json_object *root = json_object_new_object();
-    json_object_object_add(root, "user_agent",
-                           json_object_new_string("imgfeed-test/1 (+https://example.invalid/contact)"));
-    json_object_object_add(root, "sites", entries);
-    assert_int_equal(json_object_to_file_ext(t.sites_file, root, JSON_C_TO_STRING_PRETTY), 0);
-    json_object_put(root);
-}
-
-/* --- the crawler --- */
-
-static void crawler_start(const char *const *args) {
-    const char *argv[33] = {"--sites", t.sites_file, "--state-dir", t.state_dir, "--retries", "1"};
-    size_t n = 6;
-    for (size_t i = 0; args && args[i] && n < 32; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    proc_start_imgfeed(&t.crawler, "crawler/imgfeed-crawler", t.exchange, argv);
-}
-
-/* Run the crawler with --once (and ARGS); it must exit 0. */
-static void crawl_once(const char *const *args) {
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = "--once";
-    for (size_t i = 0; args && args[i] && n < 31; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    crawler_start(argv);
-    int status = proc_wait(&t.crawler);
-    if (status != 0) {
-        proc_print_log(&t.crawler);
-        fail_msg("imgfeed-crawler --once exited with %d", status);
-    }
-}
-
-/* --- what was published --- */
-
-typedef struct harvest {
-    json_object *by_id; /* _id -> item (the last copy) */
-    json_object *keys;  /* routing key -> items published under it */
-    size_t items;       /* items taken, copies included */
-    size_t messages;
-    size_t longest; /* the longest message body */
-} harvest;
-
-static void harvest_init(harvest *h) {
-    memset(h, 0, sizeof *h);
-    h->by_id = json_object_new_object();
-    h->keys = json_object_new_object();
-}
-
-static void harvest_release(harvest *h) {
-    json_object_put(h->by_id);
-    json_object_put(h->keys);
-}
-
-/* Take messages from E.test until none comes for QUIET_MS. */
-static void harvest_take(harvest *h, int64_t quiet_ms) {
-    for (;;) {
-        mq_delivery d;
-        int rc = mq_next(t.q, &d, quiet_ms);
-        if (rc == MQ_TIMEOUT) return;
-        assert_int_equal(rc, MQ_OK);
-        json_object *items = json_tokener_parse(d.body);
-        if (!items || !json_object_is_type(items, json_type_array)) fail_msg("the crawler published %.200s", d.body);
-        h->messages++;
-        if (d.len > h->longest) h->longest = d.len;
-        json_object *count;
-        if (!json_object_object_get_ex(h->keys, d.routing_key, &count)) {
-            count = json_object_new_int(0);
-            json_object_object_add(h->keys, d.routing_key, count);
-        }
-        json_object_int_inc(count, (int64_t)json_object_array_length(items));
-        for (size_t i = 0; i < json_object_array_length(items); i++) {
-            json_object *item = json_object_array_get_idx(items, i), *id;
-            if (!json_object_object_get_ex(item, "_id", &id)) fail_msg("an item without _id");
-            json_object_object_add(h->by_id, json_object_get_string(id), json_object_get(item));
-            h->items++;
-        }
-        json_object_put(items);
-        assert_int_equal(mq_ack(t.q, d.tag, false), MQ_OK);
-        mq_delivery_release(&d);
-    }
-}
-
-static long key_count(const harvest *h, const char *key) {
-    json_object *v;
-    return json_object_object_get_ex(h->keys, key, &v) ? (long)json_object_get_int64(v) : 0;
+    return crawltest_teardown();
 }
 
 /* --- the fixture's lynxchan sites --- */
@@ -182,7 +54,7 @@ static long key_count(const harvest *h, const char *key) {
 static char *api_base;
 
 static void make_site(const char *ctl, const char *name) {
-    json_object *o = fixture_control(&t.fx, "lynxchan/%s?name=%s", ctl, name), *v;
+    json_object *o = fixture_control(&ct.fx, "lynxchan/%s?name=%s", ctl, name), *v;
     free(api_base);
     assert_true(json_object_object_get_ex(o, "api", &v));
     api_base = xstrdup(json_object_get_string(v));
@@ -191,7 +63,7 @@ static void make_site(const char *ctl, const char *name) {
 
 /* A generated board; returns its first thread's id. */
 static int64_t make_board(const char *site, const char *board, int threads, int posts, int seed) {
-    json_object *o = fixture_control(&t.fx, "lynxchan/board?site=%s&board=%s&threads=%d&posts=%d&seed=%d", site, board,
+    json_object *o = fixture_control(&ct.fx, "lynxchan/board?site=%s&board=%s&threads=%d&posts=%d&seed=%d", site, board,
                                      threads, posts, seed),
                 *v;
     assert_true(json_object_object_get_ex(o, "threads", &v));
@@ -216,19 +88,19 @@ static json_object *site_entry(const char *name, const char *const *boards, doub
 static void write_one(json_object *entry) {
     json_object *entries = json_object_new_array();
     json_object_array_add(entries, entry);
-    write_sites(entries);
+    crawltest_write_sites(entries);
 }
 
-static long board_key_count(const harvest *h, const char *site, const char *type, const char *board) {
+static long board_key_count(const crawltest_harvest *h, const char *site, const char *type, const char *board) {
     char key[128];
     snprintf(key, sizeof key, "%s.%s.%s", site, type, board);
-    return key_count(h, key);
+    return crawltest_key_count(h, key);
 }
 
 /* Every item of H of SITE's BOARD is one the fixture expects, with its
  * _type, _urls and _files; returns how many. */
-static size_t check_items(const harvest *h, const char *site, const char *board) {
-    json_object *exp = fixture_control(&t.fx, "lynxchan/expect?site=%s&board=%s", site, board), *items;
+static size_t check_items(const crawltest_harvest *h, const char *site, const char *board) {
+    json_object *exp = fixture_control(&ct.fx, "lynxchan/expect?site=%s&board=%s", site, board), *items;
     assert_true(json_object_object_get_ex(exp, "items", &items));
     size_t n = 0;
     json_object_object_foreach(h->by_id, id, item) {
@@ -265,10 +137,10 @@ static void test_generated(void **state) {
     int64_t a1 = make_board("lx", "a", 5, 10, 1);
     make_board("lx", "b", 3, 20, 2);
     write_one(site_entry("lx", (const char *const[]){"a", "b", NULL}, 100));
-    crawl_once(NULL);
-    harvest h;
-    harvest_init(&h);
-    harvest_take(&h, 1000);
+    crawltest_once(NULL);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(board_key_count(&h, "lx", "thread", "a"), 5);
     assert_int_equal(board_key_count(&h, "lx", "post", "a"), 45);
     assert_int_equal(board_key_count(&h, "lx", "thread", "b"), 3);
@@ -277,23 +149,23 @@ static void test_generated(void **state) {
     assert_int_equal(check_items(&h, "lx", "b"), 60);
     assert_int_equal(h.items, 110);
 
-    crawl_once(NULL); /* nothing new */
-    harvest_take(&h, 1000);
+    crawltest_once(NULL); /* nothing new */
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(h.items, 110);
 
     /* three replies to one thread, two sage replies to another, one deleted */
-    json_object_put(fixture_control(&t.fx, "lynxchan/thread?site=lx&board=a&no=%" PRId64 "&add=3", a1));
-    json_object_put(fixture_control(&t.fx, "lynxchan/thread?site=lx&board=a&no=%" PRId64 "&add=2&sage=1", a1 + 10));
-    json_object_put(fixture_control(&t.fx, "lynxchan/thread?site=lx&board=a&no=%" PRId64 "&delete=1", a1 + 20));
-    crawl_once(NULL);
-    harvest_take(&h, 1000);
+    json_object_put(fixture_control(&ct.fx, "lynxchan/thread?site=lx&board=a&no=%" PRId64 "&add=3", a1));
+    json_object_put(fixture_control(&ct.fx, "lynxchan/thread?site=lx&board=a&no=%" PRId64 "&add=2&sage=1", a1 + 10));
+    json_object_put(fixture_control(&ct.fx, "lynxchan/thread?site=lx&board=a&no=%" PRId64 "&delete=1", a1 + 20));
+    crawltest_once(NULL);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(h.items, 115);
     assert_int_equal(board_key_count(&h, "lx", "post", "a"), 50);
     assert_int_equal(check_items(&h, "lx", "a"), 55);
-    crawl_once(NULL);
-    harvest_take(&h, 1000);
+    crawltest_once(NULL);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(h.items, 115);
-    harvest_release(&h);
+    crawltest_harvest_release(&h);
 }
 
 /* The recorded Endchan thread, byte for byte. */
@@ -301,10 +173,10 @@ static void test_recorded(void **state) {
     (void)state;
     make_site("recorded", "rec");
     write_one(site_entry("rec", (const char *const[]){"polru", NULL}, 100));
-    crawl_once(NULL);
-    harvest h;
-    harvest_init(&h);
-    harvest_take(&h, 1000);
+    crawltest_once(NULL);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(board_key_count(&h, "rec", "thread", "polru"), 1);
     assert_int_equal(board_key_count(&h, "rec", "post", "polru"), 5);
     json_object *item, *v;
@@ -321,10 +193,10 @@ static void test_recorded(void **state) {
     assert_true(json_object_object_get_ex(h.by_id, "polru.867934", &item));
     assert_true(json_object_object_get_ex(item, "_files", &v));
     assert_int_equal(json_object_get_int64(v), 1);
-    crawl_once(NULL);
-    harvest_take(&h, 1000);
+    crawltest_once(NULL);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(h.items, 6);
-    harvest_release(&h);
+    crawltest_harvest_release(&h);
 }
 
 /* kill -9 in the middle of the first crawl, start again: every post
@@ -334,26 +206,26 @@ static void test_kill9_resumes(void **state) {
     make_site("site", "kill");
     make_board("kill", "big", 60, 50, 3);
     write_one(site_entry("kill", (const char *const[]){"big", NULL}, 20));
-    crawler_start((const char *const[]){"--once", "--batch-size", "20", NULL});
-    harvest h;
-    harvest_init(&h);
+    crawltest_start((const char *const[]){"--once", "--batch-size", "20", NULL});
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
     int64_t deadline = time_mono_ns() + GUARD_MS * TIME_NS_PER_MS;
     while (json_object_object_length(h.by_id) < 500) {
         if (time_mono_ns() > deadline) fail_msg("the crawler published only %d", json_object_object_length(h.by_id));
-        harvest_take(&h, 20);
+        crawltest_harvest_take(&h, 20);
     }
-    proc_kill(&t.crawler);
-    proc_release(&t.crawler);
+    proc_kill(&ct.crawler);
+    proc_release(&ct.crawler);
     size_t before = h.items;
     if (before >= 3000) fail_msg("the crawl ended before the kill");
-    crawl_once((const char *const[]){"--batch-size", "20", NULL});
-    harvest_take(&h, 1000);
+    crawltest_once((const char *const[]){"--batch-size", "20", NULL});
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(json_object_object_length(h.by_id), 3000);
     assert_int_equal(check_items(&h, "kill", "big"), 3000);
     size_t duplicates = h.items - 3000;
     fprintf(stderr, "kill -9 after %zu posts: %zu published twice\n", before, duplicates);
     assert_true(duplicates <= 50 + 20);
-    harvest_release(&h);
+    crawltest_harvest_release(&h);
 }
 
 /* The fixture's own per-second counts never pass the site's rps. */
@@ -363,12 +235,12 @@ static void test_rate(void **state) {
     make_board("slow", "a", 5, 4, 4);
     make_board("slow", "b", 5, 4, 5);
     write_one(site_entry("slow", (const char *const[]){"a", "b", NULL}, 2));
-    crawl_once(NULL);
-    harvest h;
-    harvest_init(&h);
-    harvest_take(&h, 1000);
+    crawltest_once(NULL);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(h.items, 40);
-    json_object *c = fixture_control(&t.fx, "lynxchan/counts?site=slow"), *counts, *req;
+    json_object *c = fixture_control(&ct.fx, "lynxchan/counts?site=slow"), *counts, *req;
     assert_true(json_object_object_get_ex(c, "counts", &counts));
     assert_true(json_object_object_get_ex(c, "requests", &req));
     assert_true(json_object_get_int64(req) >= 12);
@@ -377,7 +249,7 @@ static void test_rate(void **state) {
             fail_msg("%" PRId64 " requests in second %s at rps 2", json_object_get_int64(n), sec);
     }
     json_object_put(c);
-    harvest_release(&h);
+    crawltest_harvest_release(&h);
 }
 
 /* Bad answers: a clear line naming site and board, nothing published
@@ -389,20 +261,20 @@ static void test_faults(void **state) {
     int64_t first[16];
     for (int i = 0; boards[i]; i++)
         first[i] = make_board("flt", boards[i], 3, 5, 10 + i);
-    json_object_put(fixture_control(&t.fx, "lynxchan/fault?site=flt&path=/html/&body=html"));
-    json_object_put(fixture_control(&t.fx, "lynxchan/fault?site=flt&path=/types/&body=types"));
-    json_object_put(fixture_control(&t.fx, "lynxchan/fault?site=flt&path=/t429/&status=429&retry_after=1&count=1"));
-    json_object_put(fixture_control(&t.fx, "lynxchan/fault?site=flt&path=/huge/catalog.json&body=huge&count=1"));
-    json_object_put(fixture_control(&t.fx, "lynxchan/fault?site=flt&path=/err500/&status=500"));
-    json_object_put(fixture_control(&t.fx, "lynxchan/fault?site=flt&path=/half/&body=half"));
-    json_object_put(fixture_control(&t.fx, "lynxchan/fault?site=flt&path=/badurl/res/&body=badurl"));
+    json_object_put(fixture_control(&ct.fx, "lynxchan/fault?site=flt&path=/html/&body=html"));
+    json_object_put(fixture_control(&ct.fx, "lynxchan/fault?site=flt&path=/types/&body=types"));
+    json_object_put(fixture_control(&ct.fx, "lynxchan/fault?site=flt&path=/t429/&status=429&retry_after=1&count=1"));
+    json_object_put(fixture_control(&ct.fx, "lynxchan/fault?site=flt&path=/huge/catalog.json&body=huge&count=1"));
+    json_object_put(fixture_control(&ct.fx, "lynxchan/fault?site=flt&path=/err500/&status=500"));
+    json_object_put(fixture_control(&ct.fx, "lynxchan/fault?site=flt&path=/half/&body=half"));
+    json_object_put(fixture_control(&ct.fx, "lynxchan/fault?site=flt&path=/badurl/res/&body=badurl"));
     json_object_put(
-        fixture_control(&t.fx, "lynxchan/fault?site=flt&path=/thr500/res/%" PRId64 ".json&status=500", first[7]));
+        fixture_control(&ct.fx, "lynxchan/fault?site=flt&path=/thr500/res/%" PRId64 ".json&status=500", first[7]));
     write_one(site_entry("flt", boards, 100));
-    crawl_once(NULL);
-    harvest h;
-    harvest_init(&h);
-    harvest_take(&h, 1000);
+    crawltest_once(NULL);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(check_items(&h, "flt", "fine"), 15);
     assert_int_equal(check_items(&h, "flt", "t429"), 15);
     assert_int_equal(board_key_count(&h, "flt", "thread", "html") + board_key_count(&h, "flt", "post", "html"), 0);
@@ -411,7 +283,7 @@ static void test_faults(void **state) {
     assert_int_equal(board_key_count(&h, "flt", "thread", "err500") + board_key_count(&h, "flt", "post", "err500"), 0);
     /* huge: 10,000 copies of one thread: parsed or refused as too complex; that thread once at most */
     long huge = board_key_count(&h, "flt", "thread", "huge") + board_key_count(&h, "flt", "post", "huge");
-    assert_true(huge == 5 || (huge == 0 && proc_log_count(&t.crawler, "too complex") > 0));
+    assert_true(huge == 5 || (huge == 0 && proc_log_count(&ct.crawler, "too complex") > 0));
     /* thr500: the other two threads */
     assert_int_equal(board_key_count(&h, "flt", "thread", "thr500") + board_key_count(&h, "flt", "post", "thr500"), 10);
     /* badurl: every post, no file URL */
@@ -427,19 +299,19 @@ static void test_faults(void **state) {
             if (strstr(json_object_get_string(json_object_array_get_idx(v, i)), "/.media/"))
                 fail_msg("%s: a file URL", id);
     }
-    assert_true(proc_log_count(&t.crawler, "flt /html/ catalog.json") > 0);
-    assert_true(proc_log_count(&t.crawler, "flt /half/ catalog.json") > 0);
-    assert_true(proc_log_count(&t.crawler, "flt /types/ catalog.json") > 0);
-    assert_true(proc_log_count(&t.crawler, "flt /err500/ catalog.json") > 0);
-    assert_true(proc_log_count(&t.crawler, "flt /thr500/ thread") > 0);
+    assert_true(proc_log_count(&ct.crawler, "flt /html/ catalog.json") > 0);
+    assert_true(proc_log_count(&ct.crawler, "flt /half/ catalog.json") > 0);
+    assert_true(proc_log_count(&ct.crawler, "flt /types/ catalog.json") > 0);
+    assert_true(proc_log_count(&ct.crawler, "flt /err500/ catalog.json") > 0);
+    assert_true(proc_log_count(&ct.crawler, "flt /thr500/ thread") > 0);
     /* the failed thread is asked for again, and published, once the fault is gone */
-    json_object_put(fixture_control(&t.fx, "lynxchan/fault?site=flt&path=/thr500/res/%" PRId64 ".json", first[7]));
-    json_object_put(fixture_control(&t.fx, "lynxchan/fault?site=flt&path=/html/"));
-    crawl_once(NULL);
-    harvest_take(&h, 1000);
+    json_object_put(fixture_control(&ct.fx, "lynxchan/fault?site=flt&path=/thr500/res/%" PRId64 ".json", first[7]));
+    json_object_put(fixture_control(&ct.fx, "lynxchan/fault?site=flt&path=/html/"));
+    crawltest_once(NULL);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(check_items(&h, "flt", "thr500"), 15);
     assert_int_equal(check_items(&h, "flt", "html"), 15);
-    harvest_release(&h);
+    crawltest_harvest_release(&h);
 }
 
 int main(int argc, char **argv) {

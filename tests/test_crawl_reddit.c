@@ -28,6 +28,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "crawltest.h"
 #include "fixture.h"
 #include "mq.h"
 #include "mq_admin.h"
@@ -38,144 +39,16 @@
 
 #define GUARD_MS 120000
 
-typedef struct ctx {
-    char *exchange;
-    char *queue; /* E.test, bound to E.raw with # */
-    char *dir;   /* sites file and state */
-    char *sites_file;
-    char *state_dir;
-    fixture fx;
-    mq *q;
-    proc crawler;
-} ctx;
-
-static ctx t;
-
 /* --- setup --- */
 
 static int setup(void **state) {
-    static char letter = 'a';
     (void)state;
-    memset(&t, 0, sizeof t);
-    t.exchange = xasprintf("t%dr%c", (int)getpid(), letter++);
-    t.queue = xasprintf("%s.test", t.exchange);
-    t.dir = testenv_tmpdir("crawl-reddit");
-    t.sites_file = xasprintf("%s/sites.json", t.dir);
-    t.state_dir = xasprintf("%s/state", t.dir);
-    t.q = mq_admin_connect(t.exchange, "test_crawl_reddit");
-    mq_admin *a = mq_admin_open();
-    mq_admin_declare_queue(a, t.queue, NULL, mq_target_name(t.q, MQ_EXCHANGE_RAW), "#");
-    mq_admin_close(a);
-    assert_int_equal(mq_consume(t.q, t.queue, 1000), MQ_OK);
-    fixture_start(&t.fx);
-    return 0;
+    return crawltest_setup("test_crawl_reddit", 'r');
 }
 
 static int teardown(void **state) {
     (void)state;
-    proc_kill_all();
-    proc_release(&t.crawler);
-    fixture_stop(&t.fx);
-    mq_free(t.q);
-    static const char *const extras[] = {"test", NULL};
-    mq_admin_delete_topology(t.exchange, extras);
-    testenv_rmtree(t.dir);
-    free(t.sites_file);
-    free(t.state_dir);
-    free(t.dir);
-    free(t.queue);
-    free(t.exchange);
-    return 0;
-}
-
-static void write_sites(json_object *entries) {
-    json_object *root = json_object_new_object();
-    json_object_object_add(root, "user_agent", json_object_new_string("imgfeed-test/1 (+https://example.invalid/contact)"));
-    json_object_object_add(root, "sites", entries);
-    assert_int_equal(json_object_to_file_ext(t.sites_file, root, JSON_C_TO_STRING_PRETTY), 0);
-    json_object_put(root);
-}
-
-/* --- the crawler --- */
-
-static void crawler_start(const char *const *args) {
-    const char *argv[33] = {"--sites", t.sites_file, "--state-dir", t.state_dir, "--retries", "1"};
-    size_t n = 6;
-    for (size_t i = 0; args && args[i] && n < 32; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    proc_start_imgfeed(&t.crawler, "crawler/imgfeed-crawler", t.exchange, argv);
-}
-
-/* Run the crawler with --once (and ARGS); it must exit 0. */
-static void crawl_once(const char *const *args) {
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = "--once";
-    for (size_t i = 0; args && args[i] && n < 31; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    crawler_start(argv);
-    int status = proc_wait(&t.crawler);
-    if (status != 0) {
-        proc_print_log(&t.crawler);
-        fail_msg("imgfeed-crawler --once exited with %d", status);
-    }
-}
-
-/* --- what was published --- */
-
-typedef struct harvest {
-    json_object *by_id;  /* _id -> item (the last copy) */
-    json_object *keys;   /* routing key -> items published under it */
-    size_t items;        /* items taken, copies included */
-    size_t messages;
-    size_t longest;      /* the longest message body */
-} harvest;
-
-static void harvest_init(harvest *h) {
-    memset(h, 0, sizeof *h);
-    h->by_id = json_object_new_object();
-    h->keys = json_object_new_object();
-}
-
-static void harvest_release(harvest *h) {
-    json_object_put(h->by_id);
-    json_object_put(h->keys);
-}
-
-/* Take messages from E.test until none comes for QUIET_MS. */
-static void harvest_take(harvest *h, int64_t quiet_ms) {
-    for (;;) {
-        mq_delivery d;
-        int rc = mq_next(t.q, &d, quiet_ms);
-        if (rc == MQ_TIMEOUT) return;
-        assert_int_equal(rc, MQ_OK);
-        json_object *items = json_tokener_parse(d.body);
-        if (!items || !json_object_is_type(items, json_type_array)) fail_msg("the crawler published %.200s", d.body);
-        h->messages++;
-        if (d.len > h->longest) h->longest = d.len;
-        json_object *count;
-        if (!json_object_object_get_ex(h->keys, d.routing_key, &count)) {
-            count = json_object_new_int(0);
-            json_object_object_add(h->keys, d.routing_key, count);
-        }
-        json_object_int_inc(count, (int64_t)json_object_array_length(items));
-        for (size_t i = 0; i < json_object_array_length(items); i++) {
-            json_object *item = json_object_array_get_idx(items, i), *id;
-            if (!json_object_object_get_ex(item, "_id", &id)) fail_msg("an item without _id");
-            json_object_object_add(h->by_id, json_object_get_string(id), json_object_get(item));
-            h->items++;
-        }
-        json_object_put(items);
-        assert_int_equal(mq_ack(t.q, d.tag, false), MQ_OK);
-        mq_delivery_release(&d);
-    }
-}
-
-static long key_count(const harvest *h, const char *key) {
-    json_object *v;
-    return json_object_object_get_ex(h->keys, key, &v) ? (long)json_object_get_int64(v) : 0;
+    return crawltest_teardown();
 }
 
 /* --- the fixture's reddit sites --- */
@@ -185,7 +58,7 @@ static char *api_base, *file_url;
 /* A fixture site NAME with the extra control parameters QUERY ("" or
  * "&ratelimit=3&reset=2"); api_base and file_url its URLs. */
 static void make_site_with(const char *name, const char *query) {
-    json_object *o = fixture_control(&t.fx, "reddit/site?name=%s%s", name, query);
+    json_object *o = fixture_control(&ct.fx, "reddit/site?name=%s%s", name, query);
     json_object *v;
     free(api_base);
     free(file_url);
@@ -199,7 +72,7 @@ static void make_site_with(const char *name, const char *query) {
 static void make_site(const char *name) { make_site_with(name, ""); }
 
 static void make_sub(const char *site, const char *sub, int n, int seed) {
-    json_object_put(fixture_control(&t.fx, "reddit/sub?site=%s&sub=%s&n=%d&seed=%d", site, sub, n, seed));
+    json_object_put(fixture_control(&ct.fx, "reddit/sub?site=%s&sub=%s&n=%d&seed=%d", site, sub, n, seed));
 }
 
 /* The sites file entry of crawler site NAME on the current fixture site. */
@@ -223,13 +96,13 @@ static json_object *site_entry(const char *name, const char *const *boards, doub
 static void write_one(json_object *entry) {
     json_object *entries = json_object_new_array();
     json_object_array_add(entries, entry);
-    write_sites(entries);
+    crawltest_write_sites(entries);
 }
 
 /* Check that every item of H under SITE.submission.SUB is one the fixture
  * expects, with its _urls and _files, and count them. */
-static size_t check_items(const harvest *h, const char *fsite, const char *site, const char *sub) {
-    json_object *exp = fixture_control(&t.fx, "reddit/expect?site=%s&sub=%s", fsite, sub), *items;
+static size_t check_items(const crawltest_harvest *h, const char *fsite, const char *site, const char *sub) {
+    json_object *exp = fixture_control(&ct.fx, "reddit/expect?site=%s&sub=%s", fsite, sub), *items;
     assert_true(json_object_object_get_ex(exp, "items", &items));
     size_t n = 0;
     json_object_object_foreach(h->by_id, id, item) {
@@ -256,10 +129,10 @@ static size_t check_items(const harvest *h, const char *fsite, const char *site,
     return n;
 }
 
-static long sub_key_count(const harvest *h, const char *site, const char *sub) {
+static long sub_key_count(const crawltest_harvest *h, const char *site, const char *sub) {
     char key[128];
     snprintf(key, sizeof key, "%s.submission.%s", site, sub);
-    return key_count(h, key);
+    return crawltest_key_count(h, key);
 }
 
 /* --- tests --- */
@@ -273,24 +146,24 @@ static void test_generated(void **state) {
     make_sub("rd", "pics", 250, 1);
     make_sub("rd", "art", 40, 2);
     write_one(site_entry("rd", (const char *const[]){"pics", "art", NULL}, 100, 1000, NULL));
-    crawl_once(NULL);
-    harvest h;
-    harvest_init(&h);
-    harvest_take(&h, 1000);
+    crawltest_once(NULL);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(sub_key_count(&h, "rd", "pics"), 250);
     assert_int_equal(sub_key_count(&h, "rd", "art"), 40);
     assert_int_equal(check_items(&h, "rd", "rd", "pics"), 250);
     assert_int_equal(check_items(&h, "rd", "rd", "art"), 40);
     assert_int_equal(h.items, 290);
 
-    crawl_once(NULL); /* nothing new */
-    harvest_take(&h, 1000);
+    crawltest_once(NULL); /* nothing new */
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(h.items, 290);
 
-    json_object_put(fixture_control(&t.fx, "reddit/add?site=rd&sub=pics&n=5"));
-    json_object_put(fixture_control(&t.fx, "reddit/add?site=rd&sub=art&n=150")); /* more than a page */
-    crawl_once(NULL);
-    harvest_take(&h, 1000);
+    json_object_put(fixture_control(&ct.fx, "reddit/add?site=rd&sub=pics&n=5"));
+    json_object_put(fixture_control(&ct.fx, "reddit/add?site=rd&sub=art&n=150")); /* more than a page */
+    crawltest_once(NULL);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(h.items, 290 + 5 + 150);
     assert_int_equal(check_items(&h, "rd", "rd", "pics"), 255);
     assert_int_equal(check_items(&h, "rd", "rd", "art"), 190);
@@ -311,20 +184,20 @@ static void test_generated(void **state) {
             newest[i] = tmp[at - 1 - i];
         newest[at] = '\0';
     }
-    json_object_put(fixture_control(&t.fx, "reddit/delete?site=rd&sub=pics&id=%s", newest));
-    added = fixture_control(&t.fx, "reddit/add?site=rd&sub=pics&n=3");
+    json_object_put(fixture_control(&ct.fx, "reddit/delete?site=rd&sub=pics&id=%s", newest));
+    added = fixture_control(&ct.fx, "reddit/add?site=rd&sub=pics&n=3");
     assert_true(json_object_object_get_ex(added, "added", &v));
     assert_int_equal(json_object_array_length(v), 3);
     json_object_put(added);
-    crawl_once(NULL);
-    harvest_take(&h, 1000);
+    crawltest_once(NULL);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(h.items, 290 + 5 + 150 + 3);
     assert_int_equal(check_items(&h, "rd", "rd", "pics"), 258);
     /* And quiet again. */
-    crawl_once(NULL);
-    harvest_take(&h, 1000);
+    crawltest_once(NULL);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(h.items, 290 + 5 + 150 + 3);
-    harvest_release(&h);
+    crawltest_harvest_release(&h);
 }
 
 /* Without raw_json=1 the listing escapes & as &amp;: the items' _urls do not. */
@@ -333,13 +206,13 @@ static void test_escaped(void **state) {
     make_site("esc");
     make_sub("esc", "mix", 120, 7);
     write_one(site_entry("esc", (const char *const[]){"mix", NULL}, 100, 0, "{api}/r/{board}/new.json?limit=50"));
-    crawl_once(NULL);
-    harvest h;
-    harvest_init(&h);
-    harvest_take(&h, 1000);
+    crawltest_once(NULL);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(h.items, 120);
     assert_int_equal(check_items(&h, "esc", "esc", "mix"), 120);
-    harvest_release(&h);
+    crawltest_harvest_release(&h);
 }
 
 /* The recorded r/all (2016) and r/popular (2026) listings, byte for byte. */
@@ -349,10 +222,10 @@ static void test_recorded(void **state) {
     free(file_url); /* the recorded galleries' pictures stay on i.redd.it */
     file_url = NULL;
     write_one(site_entry("rec", (const char *const[]){"all", "popular", NULL}, 100, 0, NULL));
-    crawl_once(NULL);
-    harvest h;
-    harvest_init(&h);
-    harvest_take(&h, 1000);
+    crawltest_once(NULL);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(sub_key_count(&h, "rec", "all"), 100);
     assert_int_equal(sub_key_count(&h, "rec", "popular"), 100);
     json_object *item, *v;
@@ -364,10 +237,10 @@ static void test_recorded(void **state) {
     assert_true(json_object_object_get_ex(h.by_id, "5jo13y", &item));
     assert_true(json_object_object_get_ex(item, "_board", &v));
     assert_string_equal(json_object_get_string(v), "all");
-    crawl_once(NULL);
-    harvest_take(&h, 1000);
+    crawltest_once(NULL);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(h.items, 200);
-    harvest_release(&h);
+    crawltest_harvest_release(&h);
 }
 
 /* kill -9 in the middle of the first walk down, start again: every
@@ -377,26 +250,26 @@ static void test_kill9_resumes(void **state) {
     make_site("kill");
     make_sub("kill", "big", 3000, 3);
     write_one(site_entry("kill", (const char *const[]){"big", NULL}, 20, 5000, NULL));
-    crawler_start((const char *const[]){"--once", "--batch-size", "20", NULL});
-    harvest h;
-    harvest_init(&h);
+    crawltest_start((const char *const[]){"--once", "--batch-size", "20", NULL});
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
     int64_t deadline = time_mono_ns() + GUARD_MS * TIME_NS_PER_MS;
     while (json_object_object_length(h.by_id) < 500) {
         if (time_mono_ns() > deadline) fail_msg("the crawler published only %d", json_object_object_length(h.by_id));
-        harvest_take(&h, 20);
+        crawltest_harvest_take(&h, 20);
     }
-    proc_kill(&t.crawler);
-    proc_release(&t.crawler);
+    proc_kill(&ct.crawler);
+    proc_release(&ct.crawler);
     size_t before = h.items;
     if (before >= 3000) fail_msg("the crawl ended before the kill");
-    crawl_once((const char *const[]){"--batch-size", "20", NULL});
-    harvest_take(&h, 1000);
+    crawltest_once((const char *const[]){"--batch-size", "20", NULL});
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(json_object_object_length(h.by_id), 3000);
     assert_int_equal(check_items(&h, "kill", "kill", "big"), 3000);
     size_t duplicates = h.items - 3000;
     fprintf(stderr, "kill -9 after %zu submissions: %zu published twice\n", before, duplicates);
     assert_true(duplicates <= 100 + 20);
-    harvest_release(&h);
+    crawltest_harvest_release(&h);
 }
 
 /* The fixture's own per-second counts never pass the site's rps. */
@@ -406,12 +279,12 @@ static void test_rate(void **state) {
     make_sub("slow", "a", 250, 4);
     make_sub("slow", "b", 250, 5);
     write_one(site_entry("slow", (const char *const[]){"a", "b", NULL}, 2, 0, NULL));
-    crawl_once(NULL);
-    harvest h;
-    harvest_init(&h);
-    harvest_take(&h, 1000);
+    crawltest_once(NULL);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(h.items, 500);
-    json_object *c = fixture_control(&t.fx, "reddit/counts?site=slow"), *counts, *req;
+    json_object *c = fixture_control(&ct.fx, "reddit/counts?site=slow"), *counts, *req;
     assert_true(json_object_object_get_ex(c, "counts", &counts));
     assert_true(json_object_object_get_ex(c, "requests", &req));
     assert_true(json_object_get_int64(req) >= 6);
@@ -419,7 +292,7 @@ static void test_rate(void **state) {
         if (json_object_get_int64(n) > 2) fail_msg("%" PRId64 " requests in second %s at rps 2", json_object_get_int64(n), sec);
     }
     json_object_put(c);
-    harvest_release(&h);
+    crawltest_harvest_release(&h);
 }
 
 /* X-Ratelimit-Remaining 0: every further request waits for the reset.  The
@@ -430,14 +303,14 @@ static void test_ratelimit_headers(void **state) {
     make_site_with("rl", "&ratelimit=3&reset=2");
     make_sub("rl", "a", 450, 6);
     write_one(site_entry("rl", (const char *const[]){"a", NULL}, 20, 0, NULL));
-    crawl_once(NULL);
-    harvest h;
-    harvest_init(&h);
-    harvest_take(&h, 1000);
+    crawltest_once(NULL);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(h.items, 450);
-    harvest_release(&h);
-    assert_true(proc_log_count(&t.crawler, "rate limit is used up") >= 1);
-    json_object *c = fixture_control(&t.fx, "reddit/counts?site=rl"), *counts, *req;
+    crawltest_harvest_release(&h);
+    assert_true(proc_log_count(&ct.crawler, "rate limit is used up") >= 1);
+    json_object *c = fixture_control(&ct.fx, "reddit/counts?site=rl"), *counts, *req;
     assert_true(json_object_object_get_ex(c, "counts", &counts));
     assert_true(json_object_object_get_ex(c, "requests", &req));
     assert_true(json_object_get_int64(req) >= 5); /* more than one window's worth */
@@ -478,31 +351,31 @@ static void test_oauth(void **state) {
     write_one(oauth_entry());
     setenv("IMGFEED_REDDIT_CLIENT_ID", "cid", 1);
     setenv("IMGFEED_REDDIT_CLIENT_SECRET", "csec", 1);
-    crawler_start(NULL);
-    harvest h;
-    harvest_init(&h);
-    harvest_take(&h, 1500);
+    crawltest_start(NULL);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    crawltest_harvest_take(&h, 1500);
     assert_int_equal(h.items, 150);
     assert_int_equal(check_items(&h, "oa", "oa", "a"), 150);
     time_sleep_ms(4500); /* past the first token's renewal (half of its 4 s) */
-    proc_stop(&t.crawler);
-    json_object *c = fixture_control(&t.fx, "reddit/counts?site=oa"), *v;
+    proc_stop(&ct.crawler);
+    json_object *c = fixture_control(&ct.fx, "reddit/counts?site=oa"), *v;
     assert_true(json_object_object_get_ex(c, "tokens", &v));
     if (json_object_get_int64(v) < 2) fail_msg("%" PRId64 " tokens taken in 4.5 s of 4 s tokens", json_object_get_int64(v));
     assert_true(json_object_object_get_ex(c, "unauthorized", &v));
     assert_int_equal(json_object_get_int64(v), 0);
     json_object_put(c);
-    assert_true(proc_log_count(&t.crawler, "OAuth token taken") >= 2);
-    harvest_release(&h);
+    assert_true(proc_log_count(&ct.crawler, "OAuth token taken") >= 2);
+    crawltest_harvest_release(&h);
 
     /* A wrong secret: the token is refused, no listing is asked, the log says why. */
     make_site_with("oa", "&oauth=cid:csec");
     make_sub("oa", "a", 10, 9);
     write_one(oauth_entry());
     setenv("IMGFEED_REDDIT_CLIENT_SECRET", "wrong", 1);
-    crawl_once(NULL);
-    assert_true(proc_log_count(&t.crawler, "cannot get an OAuth token") >= 1);
-    c = fixture_control(&t.fx, "reddit/counts?site=oa");
+    crawltest_once(NULL);
+    assert_true(proc_log_count(&ct.crawler, "cannot get an OAuth token") >= 1);
+    c = fixture_control(&ct.fx, "reddit/counts?site=oa");
     assert_true(json_object_object_get_ex(c, "requests", &v));
     assert_int_equal(json_object_get_int64(v), 0);
     json_object_put(c);
@@ -518,17 +391,17 @@ static void test_faults(void **state) {
     const char *const subs[] = {"html", "types", "slow429", "huge", "err500", "half", "fine", NULL};
     for (int i = 0; subs[i]; i++)
         make_sub("flt", subs[i], 30, 10 + i);
-    json_object_put(fixture_control(&t.fx, "reddit/fault?site=flt&sub=html&body=html"));
-    json_object_put(fixture_control(&t.fx, "reddit/fault?site=flt&sub=types&body=types"));
-    json_object_put(fixture_control(&t.fx, "reddit/fault?site=flt&sub=slow429&status=429&retry_after=1&count=1"));
-    json_object_put(fixture_control(&t.fx, "reddit/fault?site=flt&sub=huge&body=huge&entries=10000&count=1"));
-    json_object_put(fixture_control(&t.fx, "reddit/fault?site=flt&sub=err500&status=500"));
-    json_object_put(fixture_control(&t.fx, "reddit/fault?site=flt&sub=half&body=half"));
+    json_object_put(fixture_control(&ct.fx, "reddit/fault?site=flt&sub=html&body=html"));
+    json_object_put(fixture_control(&ct.fx, "reddit/fault?site=flt&sub=types&body=types"));
+    json_object_put(fixture_control(&ct.fx, "reddit/fault?site=flt&sub=slow429&status=429&retry_after=1&count=1"));
+    json_object_put(fixture_control(&ct.fx, "reddit/fault?site=flt&sub=huge&body=huge&entries=10000&count=1"));
+    json_object_put(fixture_control(&ct.fx, "reddit/fault?site=flt&sub=err500&status=500"));
+    json_object_put(fixture_control(&ct.fx, "reddit/fault?site=flt&sub=half&body=half"));
     write_one(site_entry("flt", subs, 100, 0, NULL));
-    crawl_once(NULL);
-    harvest h;
-    harvest_init(&h);
-    harvest_take(&h, 1000);
+    crawltest_once(NULL);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(sub_key_count(&h, "flt", "fine"), 30);
     assert_int_equal(check_items(&h, "flt", "flt", "fine"), 30);
     assert_int_equal(sub_key_count(&h, "flt", "slow429"), 30);
@@ -543,13 +416,13 @@ static void test_faults(void **state) {
     assert_int_equal(json_object_array_length(v), 0);
     /* huge: 10,000 children parsed within --max-parse-memory, or refused as too complex */
     long huge = sub_key_count(&h, "flt", "huge");
-    assert_true(huge == 10000 + 30 || huge == 10000 || (huge == 0 && proc_log_count(&t.crawler, "too complex") > 0) ||
+    assert_true(huge == 10000 + 30 || huge == 10000 || (huge == 0 && proc_log_count(&ct.crawler, "too complex") > 0) ||
                 huge == 30);
-    assert_true(proc_log_count(&t.crawler, "flt r/html") > 0);
-    assert_true(proc_log_count(&t.crawler, "flt r/half") > 0);
-    assert_true(proc_log_count(&t.crawler, "flt r/err500") > 0);
-    assert_true(proc_log_count(&t.crawler, "flt r/types: 3 of 4 children passed over") > 0);
-    harvest_release(&h);
+    assert_true(proc_log_count(&ct.crawler, "flt r/html") > 0);
+    assert_true(proc_log_count(&ct.crawler, "flt r/half") > 0);
+    assert_true(proc_log_count(&ct.crawler, "flt r/err500") > 0);
+    assert_true(proc_log_count(&ct.crawler, "flt r/types: 3 of 4 children passed over") > 0);
+    crawltest_harvest_release(&h);
 }
 
 int main(int argc, char **argv) {

@@ -28,6 +28,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "crawltest.h"
 #include "fixture.h"
 #include "mq.h"
 #include "mq_admin.h"
@@ -38,54 +39,16 @@
 
 #define GUARD_MS 120000
 
-typedef struct ctx {
-    char *exchange;
-    char *queue; /* E.test, bound to E.raw with # */
-    char *dir;   /* sites file and state */
-    char *sites_file;
-    char *state_dir;
-    fixture fx;
-    mq *q;
-    proc crawler;
-} ctx;
-
-static ctx t;
-
 /* --- setup --- */
 
 static int setup(void **state) {
-    static char letter = 'a';
     (void)state;
-    memset(&t, 0, sizeof t);
-    t.exchange = xasprintf("t%dc%c", (int)getpid(), letter++);
-    t.queue = xasprintf("%s.test", t.exchange);
-    t.dir = testenv_tmpdir("crawler-test");
-    t.sites_file = xasprintf("%s/sites.json", t.dir);
-    t.state_dir = xasprintf("%s/state", t.dir);
-    t.q = mq_admin_connect(t.exchange, "test_crawler");
-    mq_admin *a = mq_admin_open();
-    mq_admin_declare_queue(a, t.queue, NULL, mq_target_name(t.q, MQ_EXCHANGE_RAW), "#");
-    mq_admin_close(a);
-    assert_int_equal(mq_consume(t.q, t.queue, 1000), MQ_OK);
-    fixture_start(&t.fx);
-    return 0;
+    return crawltest_setup("test_crawler", 'c');
 }
 
 static int teardown(void **state) {
     (void)state;
-    proc_kill_all();
-    proc_release(&t.crawler);
-    fixture_stop(&t.fx);
-    mq_free(t.q);
-    static const char *const extras[] = {"test", NULL};
-    mq_admin_delete_topology(t.exchange, extras);
-    testenv_rmtree(t.dir);
-    free(t.sites_file);
-    free(t.state_dir);
-    free(t.dir);
-    free(t.queue);
-    free(t.exchange);
-    return 0;
+    return crawltest_teardown();
 }
 
 /* --- the fixture's sites --- */
@@ -93,10 +56,10 @@ static int teardown(void **state) {
 /* A generated site NAME of KIND with BOARDS boards "b0".."bN" of THREADS
  * threads of POSTS posts. */
 static void make_site(const char *name, const char *kind, int boards, int threads, int posts) {
-    json_object_put(fixture_control(&t.fx, "chan/site?name=%s&kind=%s", name, kind));
+    json_object_put(fixture_control(&ct.fx, "chan/site?name=%s&kind=%s", name, kind));
     for (int b = 0; b < boards; b++)
         json_object_put(
-            fixture_control(&t.fx, "chan/board?site=%s&board=b%d&threads=%d&posts=%d&seed=%d", name, b, threads, posts, b));
+            fixture_control(&ct.fx, "chan/board?site=%s&board=b%d&threads=%d&posts=%d&seed=%d", name, b, threads, posts, b));
 }
 
 /* The sites file entry of fixture site NAME (its API under /NAME). */
@@ -104,10 +67,10 @@ static json_object *site_entry(const char *name, const char *kind, int boards, d
     json_object *o = json_object_new_object();
     json_object_object_add(o, "name", json_object_new_string(name));
     json_object_object_add(o, "kind", json_object_new_string(kind));
-    char *api = fixture_url(&t.fx, "/%s", name);
+    char *api = fixture_url(&ct.fx, "/%s", name);
     json_object_object_add(o, "api", json_object_new_string(api));
     if (strcmp(kind, "4chan") == 0) {
-        char *media = fixture_url(&t.fx, "/%s/media", name);
+        char *media = fixture_url(&ct.fx, "/%s/media", name);
         json_object_object_add(o, "media", json_object_new_string(media));
         free(media);
     }
@@ -123,98 +86,10 @@ static json_object *site_entry(const char *name, const char *kind, int boards, d
     return o;
 }
 
-static void write_sites(json_object *entries) {
-    json_object *root = json_object_new_object();
-    json_object_object_add(root, "user_agent", json_object_new_string("imgfeed-test/1 (+https://example.invalid/contact)"));
-    json_object_object_add(root, "sites", entries);
-    assert_int_equal(json_object_to_file_ext(t.sites_file, root, JSON_C_TO_STRING_PRETTY), 0);
-    json_object_put(root);
-}
-
-/* --- the crawler --- */
-
-static void crawler_start(const char *const *args) {
-    const char *argv[33] = {"--sites", t.sites_file, "--state-dir", t.state_dir, "--retries", "1"};
-    size_t n = 6;
-    for (size_t i = 0; args && args[i] && n < 32; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    proc_start_imgfeed(&t.crawler, "crawler/imgfeed-crawler", t.exchange, argv);
-}
-
-/* Run the crawler with --once (and ARGS); it must exit 0. */
-static void crawl_once(const char *const *args) {
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = "--once";
-    for (size_t i = 0; args && args[i] && n < 31; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    crawler_start(argv);
-    int status = proc_wait(&t.crawler);
-    if (status != 0) {
-        proc_print_log(&t.crawler);
-        fail_msg("imgfeed-crawler --once exited with %d", status);
-    }
-}
-
 /* --- what was published --- */
 
-typedef struct harvest {
-    json_object *by_id;  /* _id -> item (the last copy) */
-    json_object *keys;   /* routing key -> items published under it */
-    size_t items;        /* items taken, copies included */
-    size_t messages;
-    size_t longest;      /* the longest message body */
-} harvest;
-
-static void harvest_init(harvest *h) {
-    memset(h, 0, sizeof *h);
-    h->by_id = json_object_new_object();
-    h->keys = json_object_new_object();
-}
-
-static void harvest_release(harvest *h) {
-    json_object_put(h->by_id);
-    json_object_put(h->keys);
-}
-
-/* Take messages from E.test until none comes for QUIET_MS. */
-static void harvest_take(harvest *h, int64_t quiet_ms) {
-    for (;;) {
-        mq_delivery d;
-        int rc = mq_next(t.q, &d, quiet_ms);
-        if (rc == MQ_TIMEOUT) return;
-        assert_int_equal(rc, MQ_OK);
-        json_object *items = json_tokener_parse(d.body);
-        if (!items || !json_object_is_type(items, json_type_array)) fail_msg("the crawler published %.200s", d.body);
-        h->messages++;
-        if (d.len > h->longest) h->longest = d.len;
-        json_object *count;
-        if (!json_object_object_get_ex(h->keys, d.routing_key, &count)) {
-            count = json_object_new_int(0);
-            json_object_object_add(h->keys, d.routing_key, count);
-        }
-        json_object_int_inc(count, (int64_t)json_object_array_length(items));
-        for (size_t i = 0; i < json_object_array_length(items); i++) {
-            json_object *item = json_object_array_get_idx(items, i), *id;
-            if (!json_object_object_get_ex(item, "_id", &id)) fail_msg("an item without _id");
-            json_object_object_add(h->by_id, json_object_get_string(id), json_object_get(item));
-            h->items++;
-        }
-        json_object_put(items);
-        assert_int_equal(mq_ack(t.q, d.tag, false), MQ_OK);
-        mq_delivery_release(&d);
-    }
-}
-
-static long key_count(const harvest *h, const char *key) {
-    json_object *v;
-    return json_object_object_get_ex(h->keys, key, &v) ? (long)json_object_get_int64(v) : 0;
-}
-
 /* The fixture's requests whose path starts with PREFIX. */
-static json_object *requests(const char *prefix) { return fixture_log(&t.fx, prefix); }
+static json_object *requests(const char *prefix) { return fixture_log(&ct.fx, prefix); }
 
 static const char *header_of(json_object *entry, const char *name) {
     json_object *headers, *v;
@@ -237,20 +112,20 @@ static void test_crawl_twice_and_change(void **state) {
     make_site("gen", "4chan", 3, 6, 8);
     json_object *entries = json_object_new_array();
     json_object_array_add(entries, site_entry("gen", "4chan", 3, 100));
-    write_sites(entries);
+    crawltest_write_sites(entries);
 
-    crawl_once(NULL);
-    harvest h;
-    harvest_init(&h);
-    harvest_take(&h, 1000);
+    crawltest_once(NULL);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(json_object_object_length(h.by_id), 3 * 6 * 8);
     assert_int_equal(h.items, 3 * 6 * 8); /* each once */
     for (int b = 0; b < 3; b++) {
         char key[64];
         snprintf(key, sizeof key, "gen.thread.b%d", b);
-        assert_int_equal(key_count(&h, key), 6);
+        assert_int_equal(crawltest_key_count(&h, key), 6);
         snprintf(key, sizeof key, "gen.post.b%d", b);
-        assert_int_equal(key_count(&h, key), 6 * 7);
+        assert_int_equal(crawltest_key_count(&h, key), 6 * 7);
     }
     /* The _ fields, and file URLs that the fixture serves. */
     int64_t a_thread = 0;
@@ -268,7 +143,7 @@ static void test_crawl_twice_and_change(void **state) {
         assert_true(json_object_object_get_ex(item, "_urls", &urls));
         json_object *tim, *ext;
         if (json_object_object_get_ex(item, "tim", &tim) && json_object_object_get_ex(item, "ext", &ext)) {
-            char *url = fixture_url(&t.fx, "/gen/media/%s/%" PRId64 "%s", json_object_get_string(board),
+            char *url = fixture_url(&ct.fx, "/gen/media/%s/%" PRId64 "%s", json_object_get_string(board),
                                     json_object_get_int64(tim), json_object_get_string(ext));
             assert_string_equal(json_object_get_string(json_object_array_get_idx(urls, 0)), url);
             free(url);
@@ -282,11 +157,11 @@ static void test_crawl_twice_and_change(void **state) {
     assert_true(a_thread > 0);
 
     /* Nothing changed: every request conditional, nothing published. */
-    json_object_put(fixture_control(&t.fx, "reset"));
-    crawl_once(NULL);
-    harvest h2;
-    harvest_init(&h2);
-    harvest_take(&h2, 500);
+    json_object_put(fixture_control(&ct.fx, "reset"));
+    crawltest_once(NULL);
+    crawltest_harvest h2;
+    crawltest_harvest_init(&h2);
+    crawltest_harvest_take(&h2, 500);
     assert_int_equal(h2.items, 0);
     json_object *log = requests("/gen/");
     assert_int_equal(json_object_array_length(log), 3); /* the three threads.json */
@@ -300,20 +175,20 @@ static void test_crawl_twice_and_change(void **state) {
     json_object_put(log);
 
     /* A thread gains 3 posts: those 3 only. */
-    json_object_put(fixture_control(&t.fx, "chan/thread?site=gen&board=b1&no=%" PRId64 "&add=3", a_thread));
-    crawl_once(NULL);
-    harvest h3;
-    harvest_init(&h3);
-    harvest_take(&h3, 1000);
+    json_object_put(fixture_control(&ct.fx, "chan/thread?site=gen&board=b1&no=%" PRId64 "&add=3", a_thread));
+    crawltest_once(NULL);
+    crawltest_harvest h3;
+    crawltest_harvest_init(&h3);
+    crawltest_harvest_take(&h3, 1000);
     assert_int_equal(h3.items, 3);
-    assert_int_equal(key_count(&h3, "gen.post.b1"), 3);
+    assert_int_equal(crawltest_key_count(&h3, "gen.post.b1"), 3);
     json_object_object_foreach(h3.by_id, id3, item3) {
         (void)item3;
         if (json_object_object_get_ex(h.by_id, id3, NULL)) fail_msg("%s was published again", id3);
     }
-    harvest_release(&h);
-    harvest_release(&h2);
-    harvest_release(&h3);
+    crawltest_harvest_release(&h);
+    crawltest_harvest_release(&h2);
+    crawltest_harvest_release(&h3);
 }
 
 /* The recorded 4chan and lainchan boards: every recorded post is published
@@ -321,8 +196,8 @@ static void test_crawl_twice_and_change(void **state) {
  * again. */
 static void test_recorded_boards(void **state) {
     (void)state;
-    json_object_put(fixture_control(&t.fx, "chan/recorded?site=rec&kind=4chan"));
-    json_object_put(fixture_control(&t.fx, "chan/recorded?site=lain&kind=vichan"));
+    json_object_put(fixture_control(&ct.fx, "chan/recorded?site=rec&kind=4chan"));
+    json_object_put(fixture_control(&ct.fx, "chan/recorded?site=lain&kind=vichan"));
     json_object *entries = json_object_new_array();
     json_object *rec = site_entry("rec", "4chan", 0, 100), *lain = site_entry("lain", "vichan", 0, 100);
     json_object *b = json_object_new_array();
@@ -334,11 +209,11 @@ static void test_recorded_boards(void **state) {
     json_object_object_add(lain, "boards", b);
     json_object_array_add(entries, rec);
     json_object_array_add(entries, lain);
-    write_sites(entries);
-    crawl_once(NULL);
-    harvest h;
-    harvest_init(&h);
-    harvest_take(&h, 1000);
+    crawltest_write_sites(entries);
+    crawltest_once(NULL);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    crawltest_harvest_take(&h, 1000);
     /* Counted from the recorded files themselves. */
     long want = 0;
     static const char *const files[] = {"4chan/g-thread-39894014-sticky.json", "4chan/g-thread-41693287-filedeleted.json",
@@ -360,7 +235,7 @@ static void test_recorded_boards(void **state) {
     assert_true(json_object_object_get_ex(item, "_urls", &urls));
     const char *first = json_object_get_string(json_object_array_get_idx(urls, 0));
     if (!strstr(first, "/lain/lambda/src/") || strstr(first, "e+")) fail_msg("vichan file URL %s", first);
-    harvest_release(&h);
+    crawltest_harvest_release(&h);
 
     /* lainchan's recorded threads.json lists threads the fixture does not
      * have: they answered 404 once and are not asked for again. */
@@ -368,8 +243,8 @@ static void test_recorded_boards(void **state) {
     size_t first_crawl = json_object_array_length(gone);
     json_object_put(gone);
     assert_true(first_crawl > 1);
-    json_object_put(fixture_control(&t.fx, "reset"));
-    crawl_once(NULL);
+    json_object_put(fixture_control(&ct.fx, "reset"));
+    crawltest_once(NULL);
     gone = requests("/lain/lambda/res/");
     assert_int_equal(json_object_array_length(gone), 0);
     json_object_put(gone);
@@ -384,22 +259,22 @@ static void test_kill9_resumes(void **state) {
     make_site("kill", "4chan", KILL_BOARDS, 20, 10);
     json_object *entries = json_object_new_array();
     json_object_array_add(entries, site_entry("kill", "4chan", KILL_BOARDS, 40)); /* about 2 s of requests */
-    write_sites(entries);
+    crawltest_write_sites(entries);
     static const char *const args[] = {"--once", "--batch-size", "20", NULL};
-    crawler_start(args);
-    harvest h;
-    harvest_init(&h);
+    crawltest_start(args);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
     int64_t deadline = time_mono_ns() + GUARD_MS * TIME_NS_PER_MS;
     while (json_object_object_length(h.by_id) < 150) {
         if (time_mono_ns() > deadline) fail_msg("the crawler published only %d posts", json_object_object_length(h.by_id));
-        harvest_take(&h, 20);
+        crawltest_harvest_take(&h, 20);
     }
-    proc_kill(&t.crawler);
-    proc_release(&t.crawler);
+    proc_kill(&ct.crawler);
+    proc_release(&ct.crawler);
     size_t before = h.items;
     if (before >= (size_t)(KILL_BOARDS * 20 * 10)) fail_msg("the crawl ended before the kill");
-    crawl_once((const char *const[]){"--batch-size", "20", NULL});
-    harvest_take(&h, 1000);
+    crawltest_once((const char *const[]){"--batch-size", "20", NULL});
+    crawltest_harvest_take(&h, 1000);
     int total = KILL_BOARDS * 20 * 10;
     assert_int_equal(json_object_object_length(h.by_id), total);
     size_t duplicates = h.items - (size_t)total;
@@ -407,7 +282,7 @@ static void test_kill9_resumes(void **state) {
     /* At most one batch: --batch-size posts, plus the rest of the thread
      * that filled it (10 posts a thread), per routing key. */
     assert_true(duplicates <= 20 + 10);
-    harvest_release(&h);
+    crawltest_harvest_release(&h);
 }
 
 /* A board answering 500 or broken JSON is logged; the other boards go on.
@@ -417,23 +292,23 @@ static void test_faults(void **state) {
     make_site("flt", "4chan", 4, 3, 4);
     json_object *entries = json_object_new_array();
     json_object_array_add(entries, site_entry("flt", "4chan", 4, 100));
-    write_sites(entries);
-    json_object_put(fixture_control(&t.fx, "chan/fault?site=flt&path=/flt/b0/&status=500"));
-    json_object_put(fixture_control(&t.fx, "chan/fault?site=flt&path=/flt/b1/threads.json&broken=1"));
-    json_object_put(fixture_control(&t.fx, "chan/fault?site=flt&path=/flt/b2/threads.json&status=429&retry_after=2&count=1"));
+    crawltest_write_sites(entries);
+    json_object_put(fixture_control(&ct.fx, "chan/fault?site=flt&path=/flt/b0/&status=500"));
+    json_object_put(fixture_control(&ct.fx, "chan/fault?site=flt&path=/flt/b1/threads.json&broken=1"));
+    json_object_put(fixture_control(&ct.fx, "chan/fault?site=flt&path=/flt/b2/threads.json&status=429&retry_after=2&count=1"));
     int64_t t0 = time_mono_ns();
-    crawl_once(NULL);
+    crawltest_once(NULL);
     int64_t took_ms = (time_mono_ns() - t0) / TIME_NS_PER_MS;
-    harvest h;
-    harvest_init(&h);
-    harvest_take(&h, 1000);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    crawltest_harvest_take(&h, 1000);
     /* b2 after its 429, and b3: 2 boards × 3 threads × 4 posts. */
-    assert_int_equal(key_count(&h, "flt.thread.b2") + key_count(&h, "flt.post.b2"), 12);
-    assert_int_equal(key_count(&h, "flt.thread.b3") + key_count(&h, "flt.post.b3"), 12);
-    assert_int_equal(key_count(&h, "flt.post.b0") + key_count(&h, "flt.post.b1"), 0);
+    assert_int_equal(crawltest_key_count(&h, "flt.thread.b2") + crawltest_key_count(&h, "flt.post.b2"), 12);
+    assert_int_equal(crawltest_key_count(&h, "flt.thread.b3") + crawltest_key_count(&h, "flt.post.b3"), 12);
+    assert_int_equal(crawltest_key_count(&h, "flt.post.b0") + crawltest_key_count(&h, "flt.post.b1"), 0);
     assert_true(took_ms >= 2000); /* it waited out the Retry-After before asking b2 again */
     /* The log says what failed. */
-    FILE *f = fopen(t.crawler.log, "r");
+    FILE *f = fopen(ct.crawler.log, "r");
     assert_non_null(f);
     char line[2048];
     bool saw500 = false, sawjson = false;
@@ -443,20 +318,20 @@ static void test_faults(void **state) {
     }
     fclose(f);
     if (!saw500 || !sawjson) {
-        proc_print_log(&t.crawler);
+        proc_print_log(&ct.crawler);
         fail_msg("the log does not name the failures (500: %d, broken JSON: %d)", saw500, sawjson);
     }
     /* Once repaired, those boards come in whole at the next crawl. */
-    json_object_put(fixture_control(&t.fx, "chan/fault?site=flt&clear=1"));
-    crawl_once(NULL);
-    harvest_take(&h, 1000);
+    json_object_put(fixture_control(&ct.fx, "chan/fault?site=flt&clear=1"));
+    crawltest_once(NULL);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(json_object_object_length(h.by_id), 4 * 3 * 4);
-    harvest_release(&h);
+    crawltest_harvest_release(&h);
 }
 
 /* How many lines of the crawler's log hold TEXT (and TEXT2, when given). */
 static int log_lines(const char *text, const char *text2) {
-    FILE *f = fopen(t.crawler.log, "r");
+    FILE *f = fopen(ct.crawler.log, "r");
     if (!f) return 0; /* not written yet */
     char line[4096];
     int n = 0;
@@ -476,21 +351,21 @@ static void test_big_thread_split(void **state) {
     make_site("big", "4chan", 1, 1, BIG_POSTS);
     json_object *entries = json_object_new_array();
     json_object_array_add(entries, site_entry("big", "4chan", 1, 100));
-    write_sites(entries);
+    crawltest_write_sites(entries);
     static const char *const args[] = {"--max-message", "64KiB", NULL};
-    crawl_once(args);
-    harvest h;
-    harvest_init(&h);
-    harvest_take(&h, 1000);
+    crawltest_once(args);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    crawltest_harvest_take(&h, 1000);
     fprintf(stderr, "%zu posts in %zu messages, the longest %zu bytes\n", h.items, h.messages, h.longest);
     assert_int_equal(h.items, BIG_POSTS);
     assert_int_equal(json_object_object_length(h.by_id), BIG_POSTS);
     assert_true(h.messages >= 10); /* about 900 KB of posts */
     assert_true(h.longest <= 65536);
-    crawl_once(args);
-    harvest_take(&h, 1000);
+    crawltest_once(args);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(h.items, BIG_POSTS);
-    harvest_release(&h);
+    crawltest_harvest_release(&h);
 }
 
 /* A post too large for any message is refused for good: logged with the
@@ -500,7 +375,7 @@ static void test_big_thread_split(void **state) {
  * --max-message of 2 KiB. */
 static void test_refused_post_others_go_on(void **state) {
     (void)state;
-    json_object_put(fixture_control(&t.fx, "chan/recorded?site=rec"));
+    json_object_put(fixture_control(&ct.fx, "chan/recorded?site=rec"));
     json_object *e = site_entry("rec", "4chan", 0, 100);
     json_object *boards = json_object_new_array();
     json_object_array_add(boards, json_object_new_string("g"));
@@ -508,14 +383,14 @@ static void test_refused_post_others_go_on(void **state) {
     json_object_object_add(e, "boards", boards);
     json_object *entries = json_object_new_array();
     json_object_array_add(entries, e);
-    write_sites(entries);
+    crawltest_write_sites(entries);
     static const char *const args[] = {"--max-message", "2KiB", NULL};
-    crawl_once(args);
-    harvest h;
-    harvest_init(&h);
-    harvest_take(&h, 1000);
-    long g = key_count(&h, "rec.thread.g") + key_count(&h, "rec.post.g");
-    long v = key_count(&h, "rec.thread.v") + key_count(&h, "rec.post.v");
+    crawltest_once(args);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    crawltest_harvest_take(&h, 1000);
+    long g = crawltest_key_count(&h, "rec.thread.g") + crawltest_key_count(&h, "rec.post.g");
+    long v = crawltest_key_count(&h, "rec.thread.v") + crawltest_key_count(&h, "rec.post.v");
     int refused = log_lines("refused for good and passed over", NULL);
     fprintf(stderr, "g: %ld published, %d refused; v: %ld\n", g, refused, v);
     assert_int_equal(v, 79);
@@ -523,16 +398,16 @@ static void test_refused_post_others_go_on(void **state) {
     assert_int_equal(g + refused, 1 + 113 + 73 + 25);
     assert_true(h.longest <= 2048);
     assert_int_equal(log_lines(" refused for good, ", NULL), 1); /* the closing count */
-    crawl_once(args);
-    harvest_take(&h, 1000);
+    crawltest_once(args);
+    crawltest_harvest_take(&h, 1000);
     assert_int_equal(log_lines("refused for good and passed over", NULL), 0); /* not tried again */
     assert_int_equal(h.items, (size_t)(g + v));
-    harvest_release(&h);
+    crawltest_harvest_release(&h);
 }
 
 /* SIGTERM, then the crawler must exit 0 within 5 s. */
 static void stop_within_5s(const char *state_name) {
-    double took = proc_stop_timed(&t.crawler);
+    double took = proc_stop_timed(&ct.crawler);
     fprintf(stderr, "%s: exited 0 after %.2f s\n", state_name, took);
     if (took > 5) fail_msg("%s: the crawler took %.1f s to stop", state_name, took);
 }
@@ -545,18 +420,18 @@ static void test_sigterm_in_every_state(void **state) {
     make_site("stp", "4chan", 1, 1, 2);
     json_object *entries = json_object_new_array();
     json_object_array_add(entries, site_entry("stp", "4chan", 1, 100));
-    write_sites(entries);
+    crawltest_write_sites(entries);
     /* A broker port nobody listens on: mq_new retries with backoff. */
     char *url = xasprintf("amqp://guest:guest@127.0.0.1:%d", testenv_free_port());
     const char *const dead[] = {"--amqp-url", url, NULL};
-    crawler_start(dead);
-    proc_wait_log(&t.crawler, "retrying in");
+    crawltest_start(dead);
+    proc_wait_log(&ct.crawler, "retrying in");
     stop_within_5s("reconnecting");
     free(url);
     /* A 429 with Retry-After: 60 on threads.json. */
-    json_object_put(fixture_control(&t.fx, "chan/fault?site=stp&path=/stp/b0/threads.json&status=429&retry_after=60"));
-    crawler_start(NULL);
-    proc_wait_log(&t.crawler, "retry-after");
+    json_object_put(fixture_control(&ct.fx, "chan/fault?site=stp&path=/stp/b0/threads.json&status=429&retry_after=60"));
+    crawltest_start(NULL);
+    proc_wait_log(&ct.crawler, "retry-after");
     stop_within_5s("waiting out Retry-After");
 }
 
@@ -570,12 +445,12 @@ static void test_failing_board_backs_off(void **state) {
     json_object *e = site_entry("bko", "4chan", 2, 100);
     json_object_object_add(e, "poll_interval", json_object_new_string("300ms"));
     json_object_array_add(entries, e);
-    write_sites(entries);
-    json_object_put(fixture_control(&t.fx, "chan/fault?site=bko&path=/bko/b0/threads.json&status=500"));
+    crawltest_write_sites(entries);
+    json_object_put(fixture_control(&ct.fx, "chan/fault?site=bko&path=/bko/b0/threads.json&status=500"));
     static const char *const args[] = {"--retries", "0", NULL};
-    crawler_start(args);
+    crawltest_start(args);
     time_sleep_ns(12 * TIME_NS_PER_S);
-    proc_stop(&t.crawler);
+    proc_stop(&ct.crawler);
     json_object *b0 = requests("/bko/b0/threads.json"), *entries0 = b0;
     json_object *b1 = requests("/bko/b1/threads.json"), *entries1 = b1;
     size_t n0 = json_object_array_length(entries0), n1 = json_object_array_length(entries1);
@@ -607,14 +482,14 @@ static void test_daemon_sigterm(void **state) {
     json_object *e = site_entry("dmn", "vichan", 2, 100);
     json_object_object_add(e, "poll_interval", json_object_new_string("300ms"));
     json_object_array_add(entries, e);
-    write_sites(entries);
-    crawler_start(NULL);
-    harvest h;
-    harvest_init(&h);
+    crawltest_write_sites(entries);
+    crawltest_start(NULL);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
     int64_t deadline = time_mono_ns() + GUARD_MS * TIME_NS_PER_MS;
     while (json_object_object_length(h.by_id) < 2 * 3 * 5) {
         if (time_mono_ns() > deadline) fail_msg("only %d posts", json_object_object_length(h.by_id));
-        harvest_take(&h, 50);
+        crawltest_harvest_take(&h, 50);
     }
     /* Posts added while it runs arrive by themselves, at the next poll. */
     int64_t op = 0;
@@ -627,15 +502,15 @@ static void test_daemon_sigterm(void **state) {
             op = json_object_get_int64(no);
     }
     assert_true(op > 0);
-    json_object_put(fixture_control(&t.fx, "chan/thread?site=dmn&board=b0&no=%" PRId64 "&add=2", op));
+    json_object_put(fixture_control(&ct.fx, "chan/thread?site=dmn&board=b0&no=%" PRId64 "&add=2", op));
     size_t before = h.items;
     while (h.items < before + 2) {
         if (time_mono_ns() > deadline) fail_msg("the added posts never came");
-        harvest_take(&h, 50);
+        crawltest_harvest_take(&h, 50);
     }
     assert_int_equal(json_object_object_length(h.by_id), 2 * 3 * 5 + 2);
-    proc_stop(&t.crawler);
-    harvest_release(&h);
+    proc_stop(&ct.crawler);
+    crawltest_harvest_release(&h);
 }
 
 #define RATE_RPS 5
@@ -647,9 +522,9 @@ static void test_rate(void **state) {
     make_site("rate", "4chan", 6, 4, 3);
     json_object *entries = json_object_new_array();
     json_object_array_add(entries, site_entry("rate", "4chan", 6, RATE_RPS));
-    write_sites(entries);
-    crawl_once(NULL);
-    json_object *counts = fixture_control(&t.fx, "counts?prefix=/rate/"), *per_second;
+    crawltest_write_sites(entries);
+    crawltest_once(NULL);
+    json_object *counts = fixture_control(&ct.fx, "counts?prefix=/rate/"), *per_second;
     assert_true(json_object_object_get_ex(counts, "counts", &per_second));
     int total = 0, max = 0;
     json_object_object_foreach(per_second, second, n) {

@@ -1,0 +1,129 @@
+/* crawltest.c -- the harness of the crawler's tests: see crawltest.h. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "crawltest.h"
+#include "mq_admin.h"
+#include "testenv.h"
+#include "xalloc.h"
+
+crawltest ct;
+
+int crawltest_setup(const char *name, char tag) {
+    static char letter = 'a';
+    memset(&ct, 0, sizeof ct);
+    ct.exchange = xasprintf("t%d%c%c", (int)getpid(), tag, letter++);
+    ct.queue = xasprintf("%s.test", ct.exchange);
+    ct.dir = testenv_tmpdir(name);
+    ct.sites_file = xasprintf("%s/sites.json", ct.dir);
+    ct.state_dir = xasprintf("%s/state", ct.dir);
+    ct.q = mq_admin_connect(ct.exchange, name);
+    mq_admin *a = mq_admin_open();
+    mq_admin_declare_queue(a, ct.queue, NULL, mq_target_name(ct.q, MQ_EXCHANGE_RAW), "#");
+    mq_admin_close(a);
+    assert_int_equal(mq_consume(ct.q, ct.queue, 1000), MQ_OK);
+    fixture_start(&ct.fx);
+    return 0;
+}
+
+int crawltest_teardown(void) {
+    proc_kill_all();
+    proc_release(&ct.crawler);
+    fixture_stop(&ct.fx);
+    mq_free(ct.q);
+    static const char *const extras[] = {"test", NULL};
+    mq_admin_delete_topology(ct.exchange, extras);
+    testenv_rmtree(ct.dir);
+    free(ct.sites_file);
+    free(ct.state_dir);
+    free(ct.dir);
+    free(ct.queue);
+    free(ct.exchange);
+    memset(&ct, 0, sizeof ct);
+    return 0;
+}
+
+void crawltest_write_sites(json_object *entries) {
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "user_agent",
+                           json_object_new_string("imgfeed-test/1 (+https://example.invalid/contact)"));
+    json_object_object_add(root, "sites", entries);
+    assert_int_equal(json_object_to_file_ext(ct.sites_file, root, JSON_C_TO_STRING_PRETTY), 0);
+    json_object_put(root);
+}
+
+void crawltest_start(const char *const *args) {
+    const char *argv[33] = {"--sites", ct.sites_file, "--state-dir", ct.state_dir, "--retries", "1"};
+    size_t n = 6;
+    for (size_t i = 0; args && args[i] && n < 32; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    proc_start_imgfeed(&ct.crawler, "crawler/imgfeed-crawler", ct.exchange, argv);
+}
+
+void crawltest_once(const char *const *args) {
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = "--once";
+    for (size_t i = 0; args && args[i] && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    crawltest_start(argv);
+    int status = proc_wait(&ct.crawler);
+    if (status != 0) {
+        proc_print_log(&ct.crawler);
+        fail_msg("imgfeed-crawler --once exited with %d", status);
+    }
+}
+
+void crawltest_harvest_init(crawltest_harvest *h) {
+    memset(h, 0, sizeof *h);
+    h->by_id = json_object_new_object();
+    h->keys = json_object_new_object();
+}
+
+void crawltest_harvest_release(crawltest_harvest *h) {
+    json_object_put(h->by_id);
+    json_object_put(h->keys);
+}
+
+void crawltest_harvest_take(crawltest_harvest *h, int64_t quiet_ms) {
+    for (;;) {
+        mq_delivery d;
+        int rc = mq_next(ct.q, &d, quiet_ms);
+        if (rc == MQ_TIMEOUT) return;
+        assert_int_equal(rc, MQ_OK);
+        json_object *items = json_tokener_parse(d.body);
+        if (!items || !json_object_is_type(items, json_type_array)) fail_msg("the crawler published %.200s", d.body);
+        h->messages++;
+        if (d.len > h->longest) h->longest = d.len;
+        json_object *count;
+        if (!json_object_object_get_ex(h->keys, d.routing_key, &count)) {
+            count = json_object_new_int(0);
+            json_object_object_add(h->keys, d.routing_key, count);
+        }
+        json_object_int_inc(count, (int64_t)json_object_array_length(items));
+        for (size_t i = 0; i < json_object_array_length(items); i++) {
+            json_object *item = json_object_array_get_idx(items, i), *id;
+            if (!json_object_object_get_ex(item, "_id", &id)) fail_msg("an item without _id");
+            json_object_object_add(h->by_id, json_object_get_string(id), json_object_get(item));
+            h->items++;
+        }
+        json_object_put(items);
+        assert_int_equal(mq_ack(ct.q, d.tag, false), MQ_OK);
+        mq_delivery_release(&d);
+    }
+}
+
+long crawltest_key_count(const crawltest_harvest *h, const char *key) {
+    json_object *v;
+    return json_object_object_get_ex(h->keys, key, &v) ? (long)json_object_get_int64(v) : 0;
+}
