@@ -676,6 +676,41 @@ static void check_by_command(json_object *e, const char *url, const char *prefix
     free(dest);
 }
 
+/* Write a sites file of the one site ENTRY (a JSON object), run the three
+ * programs on it (the crawler --once) and wait until table <E>_SUFFIX holds
+ * WANT rows.  Returns the table's name (the caller frees it). */
+static char *crawl_one_site(const char *entry, const char *suffix, long want) {
+    FILE *f = fopen(t.sites_file, "w");
+    if (!f) fail_msg("cannot write %s", t.sites_file);
+    fprintf(f, "{\"user_agent\": \"imgfeed-test/1 (+https://example.invalid/contact)\",\n \"sites\": [%s]}\n", entry);
+    fclose(f);
+    archiver_start();
+    hasher_start();
+    crawler_start();
+    crawler_finish();
+    char *table = xasprintf("%s_%s", t.exchange, suffix);
+    int64_t deadline = deadline_in(GUARD_MS);
+    while (pgtest_count(table) < want) {
+        if (past(deadline)) fail_with_logs("%s holds %ld rows, expected %ld", table, pgtest_count(table), want);
+        pause_ms(50);
+    }
+    return table;
+}
+
+/* Nothing dead-lettered; stop the hasher and the archiver. */
+static void stop_daemons(void) {
+    check_no_dead();
+    proc_stop(&t.hasher);
+    proc_stop(&t.archiver);
+}
+
+/* The string KEY of a fixture's control answer O (the caller frees it). */
+static char *control_string(json_object *o, const char *key) {
+    json_object *v;
+    if (!json_object_object_get_ex(o, key, &v)) fail_msg("the fixture's answer has no %s", key);
+    return xstrdup(json_object_get_string(v));
+}
+
 #define RSITE "rpipe"
 #define RSUBS 40
 
@@ -685,32 +720,15 @@ static void check_by_command(json_object *e, const char *url, const char *prefix
  * links (pages, not pictures) not downloaded. */
 static void test_pipeline_reddit(void **state) {
     (void)state;
-    json_object *site = fixture_control(&t.fx, "reddit/site?name=%s", RSITE), *v;
-    assert_true(json_object_object_get_ex(site, "api", &v));
-    char *api = xstrdup(json_object_get_string(v));
-    assert_true(json_object_object_get_ex(site, "file_url", &v));
-    char *file_url = xstrdup(json_object_get_string(v));
+    json_object *site = fixture_control(&t.fx, "reddit/site?name=%s", RSITE);
+    char *api = control_string(site, "api"), *file_url = control_string(site, "file_url");
     json_object_put(site);
     json_object_put(fixture_control(&t.fx, "reddit/sub?site=%s&sub=pics&n=%d&seed=5", RSITE, RSUBS));
-    FILE *f = fopen(t.sites_file, "w");
-    if (!f) fail_msg("cannot write %s", t.sites_file);
-    fprintf(f,
-            "{\"user_agent\": \"imgfeed-test/1 (+https://example.invalid/contact)\",\n"
-            " \"sites\": [{\"name\": \"%s\", \"kind\": \"reddit\", \"api\": \"%s\", \"file_url\": \"%s\",\n"
-            "            \"boards\": [\"pics\"], \"rps\": 200}]}\n",
-            RSITE, api, file_url);
-    fclose(f);
-    archiver_start();
-    hasher_start();
-    crawler_start();
-    crawler_finish();
-
-    char *table = xasprintf("%s_%s_submission", t.exchange, RSITE);
-    int64_t deadline = deadline_in(GUARD_MS);
-    while (pgtest_count(table) < RSUBS) {
-        if (past(deadline)) fail_with_logs("%s holds %ld rows, expected %d", table, pgtest_count(table), RSUBS);
-        pause_ms(50);
-    }
+    char *entry = xasprintf("{\"name\": \"%s\", \"kind\": \"reddit\", \"api\": \"%s\", \"file_url\": \"%s\", "
+                            "\"boards\": [\"pics\"], \"rps\": 200}",
+                            RSITE, api, file_url);
+    char *table = crawl_one_site(entry, RSITE "_submission", RSUBS);
+    free(entry);
     json_object *exp = fixture_control(&t.fx, "reddit/expect?site=%s&sub=pics", RSITE), *items;
     assert_true(json_object_object_get_ex(exp, "items", &items));
     char *sql = xasprintf("SELECT id, data->'_urls', data->'_files', data->'_img' FROM \"%s\" ORDER BY id", table);
@@ -752,9 +770,7 @@ static void test_pipeline_reddit(void **state) {
     PQclear(res);
     free(sql);
     json_object_put(exp);
-    check_no_dead();
-    proc_stop(&t.hasher);
-    proc_stop(&t.archiver);
+    stop_daemons();
     free(table);
     free(api);
     free(file_url);
@@ -769,30 +785,15 @@ static void test_pipeline_reddit(void **state) {
  * hashes the same file. */
 static void test_pipeline_imgapi(void **state) {
     (void)state;
-    json_object *site = fixture_control(&t.fx, "imgapi/site?name=%s&kind=nekos_best", ISITE), *v;
-    assert_true(json_object_object_get_ex(site, "api", &v));
-    char *api = xstrdup(json_object_get_string(v));
+    json_object *site = fixture_control(&t.fx, "imgapi/site?name=%s&kind=nekos_best", ISITE);
+    char *api = control_string(site, "api");
     json_object_put(site);
     json_object_put(fixture_control(&t.fx, "imgapi/cat?site=%s&cat=neko&n=%d&seed=3", ISITE, IPOOL));
-    FILE *f = fopen(t.sites_file, "w");
-    if (!f) fail_msg("cannot write %s", t.sites_file);
-    fprintf(f,
-            "{\"user_agent\": \"imgfeed-test/1 (+https://example.invalid/contact)\",\n"
-            " \"sites\": [{\"name\": \"%s\", \"kind\": \"nekos_best\", \"api\": \"%s\",\n"
-            "            \"boards\": [\"neko\"], \"amount\": 20, \"rps\": 200}]}\n",
-            ISITE, api);
-    fclose(f);
-    archiver_start();
-    hasher_start();
-    crawler_start();
-    crawler_finish();
-
-    char *table = xasprintf("%s_%s_image", t.exchange, ISITE);
-    int64_t deadline = deadline_in(GUARD_MS);
-    while (pgtest_count(table) < IPOOL) {
-        if (past(deadline)) fail_with_logs("%s holds %ld rows, expected %d", table, pgtest_count(table), IPOOL);
-        pause_ms(50);
-    }
+    char *entry = xasprintf("{\"name\": \"%s\", \"kind\": \"nekos_best\", \"api\": \"%s\", "
+                            "\"boards\": [\"neko\"], \"amount\": 20, \"rps\": 200}",
+                            ISITE, api);
+    char *table = crawl_one_site(entry, ISITE "_image", IPOOL);
+    free(entry);
     json_object *exp = fixture_control(&t.fx, "imgapi/expect?site=%s&cat=neko", ISITE), *items;
     assert_true(json_object_object_get_ex(exp, "items", &items));
     assert_int_equal(json_object_object_length(items), IPOOL);
@@ -825,9 +826,7 @@ static void test_pipeline_imgapi(void **state) {
     PQclear(res);
     free(sql);
     json_object_put(exp);
-    check_no_dead();
-    proc_stop(&t.hasher);
-    proc_stop(&t.archiver);
+    stop_daemons();
     free(table);
     free(api);
 }
