@@ -65,10 +65,6 @@ def setup(args):
         FIXTURES[0] = args.fixtures
 
 
-class Bad(Exception):
-    pass
-
-
 class Site:
     def __init__(self, name, kind):
         self.name, self.kind = name, kind
@@ -159,14 +155,7 @@ def route_api(req, match, query):
         site.counts[second] = site.counts.get(second, 0) + 1
         site.requests += 1
         site.by_cat[catname or ""] = site.by_cat.get(catname or "", 0) + 1
-        key = catname if catname in site.faults else None
-        fault = site.faults.get(key)
-        if fault:
-            if fault["count"] is not None:
-                fault["count"] -= 1
-                if fault["count"] <= 0:
-                    del site.faults[key]
-            req.entry["fault"] = {k: fault[k] for k in ("status", "retry_after", "body") if fault[k]}
+        fault = fs.take_fault(site.faults, catname, req.entry)
         headers = {}
         code, ctype = 200, "application/json"
         cat = site.cats.get(catname or "")
@@ -177,10 +166,9 @@ def route_api(req, match, query):
                 body = f.read()
         else:
             code, body = 404, b'{"error": "not found"}'
-        if fault and fault["status"]:
-            code, body, ctype = fault["status"], ("status %d\n" % fault["status"]).encode(), "text/plain"
-            if fault["retry_after"] is not None:
-                headers["Retry-After"] = str(fault["retry_after"])
+        failed = fs.status_fault(fault, headers)
+        if failed:
+            code, body, ctype = failed
         elif fault and fault["body"]:
             body, ctype = fault_body(site.kind, fault["body"])
         site.by_status[str(code)] = site.by_status.get(str(code), 0) + 1
@@ -188,56 +176,26 @@ def route_api(req, match, query):
 
 
 def route_image(req, match, query):
-    name, pic = match.group(1), match.group(2)
-    with LOCK:
-        if name not in SITES:
-            req.reply(404, b"not found\n")
-            return
-    with fs.CHAN.lock:
-        body, _, _ = fs.png_make("imgapi/%s/%s" % (name, pic))
-    req.reply(200, body, "image/png")
+    fs.reply_png(req, SITES, LOCK, match.group(1), "imgapi/%s/%s" % (match.group(1), match.group(2)))
 
 
 def need_site(query):
-    site = SITES.get(fs.arg(query, "site") or "")
-    if site is None:
-        raise Bad("no site %r" % fs.arg(query, "site"))
-    return site
+    return fs.control_need(SITES, query, "site", "site")
 
 
-def number(query, name, default, low, high):
-    v = fs.arg(query, name)
-    if v is None or v == "":
-        return default
-    try:
-        n = int(v)
-    except ValueError:
-        raise Bad("%s must be a number" % name)
-    if not low <= n <= high:
-        raise Bad("%s must be from %d to %d" % (name, low, high))
-    return n
+number = fs.control_number
 
 
-def control(fn):
-    def handler(req, match, query):
-        try:
-            with LOCK:
-                out = fn(req, query)
-        except Bad as e:
-            req.reply(400, (str(e) + "\n").encode())
-            return
-        req.reply_json(out)
-    handler.__name__ = fn.__name__
-    return handler
+control = fs.control_route(LOCK)
 
 
 @control
 def control_site(req, query):
     name, kind = fs.arg(query, "name") or "", fs.arg(query, "kind") or ""
     if not SITE_RE.match(name):
-        raise Bad("bad site name")
+        raise fs.ControlError("bad site name")
     if kind not in KINDS:
-        raise Bad("kind must be one of %s" % ", ".join(KINDS))
+        raise fs.ControlError("kind must be one of %s" % ", ".join(KINDS))
     SITES[name] = Site(name, kind)
     return {"site": name, "api": "http://%s/imgapi/%s" % (req.headers.get("Host") or "127.0.0.1", name)}
 
@@ -247,7 +205,7 @@ def control_cat(req, query):
     site = need_site(query)
     name = fs.arg(query, "cat") or ""
     if not CAT_RE.match(name):
-        raise Bad("bad category name")
+        raise fs.ControlError("bad category name")
     site.cats[name] = Cat(name, number(query, "seed", 1, 0, 9999), number(query, "n", 30, 1, 100000))
     return {"cat": name, "n": site.cats[name].n}
 
@@ -257,7 +215,7 @@ def control_fault(req, query):
     site = need_site(query)
     status, body = number(query, "status", None, 100, 599), fs.arg(query, "body")
     if body not in (None, "html", "types", "huge", "badurl"):
-        raise Bad("body must be html, types, huge or badurl")
+        raise fs.ControlError("body must be html, types, huge or badurl")
     cat = fs.arg(query, "cat")
     if status is None and body is None:
         site.faults.pop(cat, None)
@@ -273,7 +231,7 @@ def control_expect(req, query):
     site = need_site(query)
     cat = site.cats.get(fs.arg(query, "cat") or "")
     if cat is None:
-        raise Bad("no generated category")
+        raise fs.ControlError("no generated category")
     base = "http://" + (req.headers.get("Host") or "127.0.0.1")
     items = {}
     for k in range(cat.n):

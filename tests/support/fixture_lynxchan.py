@@ -328,69 +328,31 @@ def route_doc(req, match, query):
 
 
 def route_media(req, match, query):
-    name, pic = match.group(1), match.group(2)
-    with LOCK:
-        if name not in SITES:
-            req.reply(404, NOT_FOUND, "text/html")
-            return
-    with fs.CHAN.lock:
-        body, _, _ = fs.png_make("lynxchan/%s/%s" % (name, pic))
-    req.reply(200, body, "image/png")
-
-
-class Bad(Exception):
-    pass
+    fs.reply_png(req, SITES, LOCK, match.group(1), "lynxchan/%s/%s" % (match.group(1), match.group(2)),
+                 NOT_FOUND, "text/html")
 
 
 def need_site(query):
-    site = SITES.get(fs.arg(query, "site") or "")
-    if site is None:
-        raise Bad("no site %r" % fs.arg(query, "site"))
-    return site
+    return fs.control_need(SITES, query, "site", "site")
 
 
 def need_board(site, query):
-    board = site.boards.get(fs.arg(query, "board") or "")
-    if board is None:
-        raise Bad("no board %r" % fs.arg(query, "board"))
-    return board
+    return fs.control_need(site.boards, query, "board", "board")
 
 
-def number(query, name, default, low, high):
-    v = fs.arg(query, name)
-    if v is None:
-        return default
-    try:
-        n = int(v)
-    except ValueError:
-        raise Bad("%s must be an integer" % name)
-    if n < low or n > high:
-        raise Bad("%s must be from %d to %d" % (name, low, high))
-    return n
+number = fs.control_number
 
 
-def control(fn):
-    def handler(req, match, query):
-        try:
-            with LOCK:
-                out = fn(req, query)
-        except Bad as e:
-            req.reply(400, (str(e) + "\n").encode())
-            return
-        req.reply_json(out)
-
-    handler.__name__ = fn.__name__
-    return handler
+control = fs.control_route(LOCK)
 
 
-def base_of(req):
-    return "http://" + (req.headers.get("Host") or "127.0.0.1")
+base_of = fs.host_base
 
 
 def new_site(req, query):
     name = fs.arg(query, "name") or ""
     if not SITE_RE.match(name):
-        raise Bad("bad site name %r" % name)
+        raise fs.ControlError("bad site name %r" % name)
     SITES[name] = Site(name)
     return SITES[name], {"site": name, "api": "%s/lynxchan/%s" % (base_of(req), name)}
 
@@ -412,7 +374,7 @@ def control_board(req, query):
     site = need_site(query)
     name = fs.arg(query, "board") or ""
     if not BOARD_RE.match(name):
-        raise Bad("bad board name %r" % name)
+        raise fs.ControlError("bad board name %r" % name)
     b = make_board(name, number(query, "seed", 1, 0, 9999), number(query, "threads", 5, 0, 10000),
                    number(query, "posts", 10, 1, 10000))
     site.boards[name] = b
@@ -424,7 +386,7 @@ def control_thread(req, query):
     board = need_board(need_site(query), query)
     th = board.threads.get(number(query, "no", 0, 0, 10 ** 12))
     if th is None:
-        raise Bad("no thread %r" % fs.arg(query, "no"))
+        raise fs.ControlError("no thread %r" % fs.arg(query, "no"))
     stamp = board.tick()
     th.stamp = stamp
     out = {"no": th.id, "added": [], "deleted": False}
@@ -432,7 +394,7 @@ def control_thread(req, query):
         th.deleted = True
         out["deleted"] = True
     elif th.recorded is not None:
-        raise Bad("a recorded thread can only be deleted")
+        raise fs.ControlError("a recorded thread can only be deleted")
     else:
         out["added"] = add_posts(board, th, number(query, "add", 1, 0, 10000), stamp, fs.arg(query, "sage") == "1")
     return out
@@ -444,7 +406,7 @@ def control_fault(req, query):
     status = number(query, "status", 0, 0, 599)
     body = fs.arg(query, "body")
     if body not in (None, "html", "half", "types", "huge", "badurl"):
-        raise Bad("body must be html, half, types, huge or badurl")
+        raise fs.ControlError("body must be html, half, types, huge or badurl")
     path = fs.arg(query, "path") or "/"
     if not status and not body:
         site.faults = [f for f in site.faults if f["path"] != path]

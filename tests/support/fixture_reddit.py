@@ -284,14 +284,7 @@ def route_listing(req, match, query):
             headers = {"X-Ratelimit-Used": str(site.window_used),
                        "X-Ratelimit-Remaining": "%.1f" % max(0, site.ratelimit - site.window_used),
                        "X-Ratelimit-Reset": str(site.window - now % site.window)}
-        key = subname if subname in site.faults else None
-        fault = site.faults.get(key)
-        if fault:
-            if fault["count"] is not None:
-                fault["count"] -= 1
-                if fault["count"] <= 0:
-                    del site.faults[key]
-            req.entry["fault"] = {k: fault[k] for k in ("status", "retry_after", "body") if fault[k]}
+        fault = fs.take_fault(site.faults, subname, req.entry)
         sub = site.subs.get(subname)
         code, ctype = 200, "application/json; charset=UTF-8"
         if sub is not None:
@@ -303,10 +296,9 @@ def route_listing(req, match, query):
                 body = recorded(site, subname)
         else:
             code, body, ctype = 404, b'{"message": "Not Found", "error": 404}', "application/json"
-        if fault and fault["status"]:
-            code, body, ctype = fault["status"], ("status %d\n" % fault["status"]).encode(), "text/plain"
-            if fault["retry_after"] is not None:
-                headers["Retry-After"] = str(fault["retry_after"])
+        failed = fs.status_fault(fault, headers)
+        if failed:
+            code, body, ctype = failed
         elif fault and fault["body"]:
             body, ctype = fault_body(fault["body"], fault["entries"], body)
         site.by_status[str(code)] = site.by_status.get(str(code), 0) + 1
@@ -314,70 +306,31 @@ def route_listing(req, match, query):
 
 
 def route_image(req, match, query):
-    name, pic = match.group(1), match.group(2)
-    with LOCK:
-        if name not in SITES:
-            req.reply(404, b"not found\n")
-            return
-    with fs.CHAN.lock:
-        body, _, _ = fs.png_make("reddit/%s/%s" % (name, pic))
-    req.reply(200, body, "image/png")
-
-
-class Bad(Exception):
-    pass
+    fs.reply_png(req, SITES, LOCK, match.group(1), "reddit/%s/%s" % (match.group(1), match.group(2)))
 
 
 def need_site(query):
-    site = SITES.get(fs.arg(query, "site") or "")
-    if site is None:
-        raise Bad("no site %r" % fs.arg(query, "site"))
-    return site
+    return fs.control_need(SITES, query, "site", "site")
 
 
 def need_sub(site, query):
-    sub = site.subs.get(fs.arg(query, "sub") or "")
-    if sub is None:
-        raise Bad("no generated subreddit %r" % fs.arg(query, "sub"))
-    return sub
+    return fs.control_need(site.subs, query, "sub", "generated subreddit")
 
 
-def number(query, name, default, low, high):
-    v = fs.arg(query, name)
-    if v is None:
-        return default
-    try:
-        n = int(v)
-    except ValueError:
-        raise Bad("%s must be an integer" % name)
-    if n < low or n > high:
-        raise Bad("%s must be from %d to %d" % (name, low, high))
-    return n
+number = fs.control_number
 
 
-def control(fn):
-    def handler(req, match, query):
-        try:
-            with LOCK:
-                out = fn(req, query)
-        except Bad as e:
-            req.reply(400, (str(e) + "\n").encode())
-            return
-        req.reply_json(out)
-
-    handler.__name__ = fn.__name__
-    return handler
+control = fs.control_route(LOCK)
 
 
-def base_of(req):
-    return "http://" + (req.headers.get("Host") or "127.0.0.1")
+base_of = fs.host_base
 
 
 @control
 def control_site(req, query):
     name = fs.arg(query, "name") or ""
     if not SITE_RE.match(name):
-        raise Bad("bad site name %r" % name)
+        raise fs.ControlError("bad site name %r" % name)
     limit = int(fs.arg(query, "ratelimit") or 0)
     site = SITES[name] = Site(name, 600 if limit == 1 else limit, int(fs.arg(query, "reset") or 600))
     site.oauth = fs.arg(query, "oauth")
@@ -391,7 +344,7 @@ def control_sub(req, query):
     site = need_site(query)
     name = fs.arg(query, "sub") or ""
     if not SUB_RE.match(name) or name in RECORDED:
-        raise Bad("bad subreddit name %r" % name)
+        raise fs.ControlError("bad subreddit name %r" % name)
     sub = Sub(name, number(query, "seed", 1, 0, 9999), number(query, "n", 50, 0, 90000))
     site.subs[name] = sub
     return {"sub": name, "n": sub.n, "newest": sub.sid(sub.n - 1) if sub.n else None}
@@ -408,7 +361,7 @@ def control_delete(req, query):
     sub = need_sub(need_site(query), query)
     sid = fs.arg(query, "id") or ""
     if sid not in [sub.sid(k) for k in range(sub.n)]:
-        raise Bad("no submission %r" % sid)
+        raise fs.ControlError("no submission %r" % sid)
     sub.deleted.add(sid)
     return {"deleted": sid}
 
@@ -419,7 +372,7 @@ def control_fault(req, query):
     status = number(query, "status", 0, 0, 599)
     body = fs.arg(query, "body")
     if body not in (None, "html", "half", "types", "huge"):
-        raise Bad("body must be html, half, types or huge")
+        raise fs.ControlError("body must be html, half, types or huge")
     sub = fs.arg(query, "sub")
     if not status and not body:
         site.faults.pop(sub, None)

@@ -206,6 +206,92 @@ def arg(query, name, default=None):
     return values[0] if values else default
 
 
+# --- what the plugins (fixture_<kind>.py) share ---
+
+
+class ControlError(Exception):
+    """A bad control request: answered 400 with the message."""
+
+
+def control_number(query, name, default, low, high):
+    """Integer argument NAME of a control request, from LOW to HIGH; DEFAULT when absent or empty."""
+    v = arg(query, name)
+    if v is None or v == "":
+        return default
+    try:
+        n = int(v)
+    except ValueError:
+        raise ControlError("%s must be an integer" % name)
+    if not low <= n <= high:
+        raise ControlError("%s must be from %d to %d" % (name, low, high))
+    return n
+
+
+def control_need(table, query, key, what):
+    """table[argument KEY], or a ControlError naming WHAT."""
+    v = table.get(arg(query, key) or "")
+    if v is None:
+        raise ControlError("no %s %r" % (what, arg(query, key)))
+    return v
+
+
+def control_route(lock):
+    """Decorator making fn(req, query) -> JSON-able a route: run under LOCK,
+    answered as JSON, or 400 with the reason of a ControlError."""
+    def wrap(fn):
+        def handler(req, match, query):
+            try:
+                with lock:
+                    out = fn(req, query)
+            except ControlError as e:
+                req.reply(400, (str(e) + "\n").encode())
+                return
+            req.reply_json(out)
+
+        handler.__name__ = fn.__name__
+        return handler
+    return wrap
+
+
+def take_fault(faults, name, entry):
+    """The fault set for NAME (else the site-wide one, key None), one of its
+    count used up; noted in the request log ENTRY.  None when there is none."""
+    key = name if name in faults else None
+    fault = faults.get(key)
+    if fault:
+        if fault["count"] is not None:
+            fault["count"] -= 1
+            if fault["count"] <= 0:
+                del faults[key]
+        entry["fault"] = {k: fault[k] for k in ("status", "retry_after", "body") if fault[k]}
+    return fault
+
+
+def status_fault(fault, headers):
+    """(code, body, content type) of a status fault ("status CODE", with
+    Retry-After in HEADERS when set), or None when FAULT sets no status."""
+    if not fault or not fault["status"]:
+        return None
+    if fault["retry_after"] is not None:
+        headers["Retry-After"] = str(fault["retry_after"])
+    return fault["status"], ("status %d\n" % fault["status"]).encode(), "text/plain"
+
+def host_base(req):
+    """http://<the Host the request named>: URLs as the client reached us."""
+    return "http://" + (req.headers.get("Host") or "127.0.0.1")
+
+
+def reply_png(req, sites, lock, name, key, not_found=b"not found\n", ctype="text/plain"):
+    """The generated picture png_make(KEY) of site NAME, 404 when SITES has no NAME."""
+    with lock:
+        if name not in sites:
+            req.reply(404, not_found, ctype)
+            return
+    with CHAN.lock:
+        body, _, _ = png_make(key)
+    req.reply(200, body, "image/png")
+
+
 # --- resources ---
 
 
