@@ -7,6 +7,7 @@
  * (a comma, or the end of its container).  Scalars are scanned in place. */
 #include "jsonscan.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -48,32 +49,43 @@ static bool jsonscan_is_hex(char c) {
  * bytes and raw control characters in COST.  0, -1 for a bad escape, -2
  * when the text ends inside it. */
 static int jsonscan_string(const char *s, size_t len, size_t *i, jsonscan_cost *cost) {
-    size_t start = ++*i;
-    while (*i < len) {
-        unsigned char ch = (unsigned char)s[*i];
+    /* k is local and the plain bytes are passed in a tight loop: the string
+     * walk is most of the crawler's scanning time */
+    size_t start = *i + 1, k = start;
+    for (;;) {
+        while (k < len && (unsigned char)s[k] >= 0x20 && s[k] != '"' && s[k] != '\\')
+            k++;
+        if (k >= len) break;
+        unsigned char ch = (unsigned char)s[k];
         if (ch == '"') {
-            cost->string_bytes += *i - start;
-            (*i)++;
+            cost->string_bytes += k - start;
+            *i = k + 1;
             return 0;
         }
         if (ch == '\\') {
-            if (*i + 1 >= len) return -2;
-            char e = s[*i + 1];
+            if (k + 1 >= len) break;
+            char e = s[k + 1];
             if (e == 'u') {
-                if (*i + 6 > len) return -2;
-                for (size_t k = 2; k < 6; k++)
-                    if (!jsonscan_is_hex(s[*i + k])) return -1;
-                *i += 6;
+                if (k + 6 > len) break;
+                for (size_t h = 2; h < 6; h++) {
+                    if (!jsonscan_is_hex(s[k + h])) {
+                        *i = k;
+                        return -1;
+                    }
+                }
+                k += 6;
             } else if (e && strchr("\"\\/bfnrt", e)) {
-                *i += 2;
+                k += 2;
             } else {
+                *i = k;
                 return -1;
             }
-        } else {
-            if (ch < 0x20) cost->control_bytes++;
-            (*i)++;
+        } else { /* a raw control character */
+            cost->control_bytes++;
+            k++;
         }
     }
+    *i = k;
     return -2;
 }
 
@@ -262,4 +274,85 @@ json_object *jsonscan_parse_object(const char *body, size_t len, uint64_t max_tr
         return NULL;
     }
     return root;
+}
+
+/* --- a document a piece at a time --- */
+
+int jsonscan_body(const char *body, size_t len, jsonscan_cost *cost, char *why, size_t whylen) {
+    size_t pos = 0;
+    if (jsonscan_skip_space(body, len, &pos) < 0) return jsonscan_fail(why, whylen, "not JSON: empty body");
+    char reason[160];
+    if (jsonscan_value(body, len, &pos, cost, reason, sizeof reason) != 0)
+        return jsonscan_fail(why, whylen, "%s", reason);
+    if (jsonscan_skip_space(body, len, &pos) >= 0)
+        return jsonscan_fail(why, whylen, "not JSON: unexpected bytes after the value at byte %zu", pos);
+    return 0;
+}
+
+void jsonscan_members(const char *s, size_t len, size_t start, const char *const *keys, size_t n, size_t *vstart,
+                      size_t *vend) {
+    for (size_t k = 0; k < n; k++)
+        vstart[k] = vend[k] = 0;
+    size_t i = start + 1;
+    if (jsonscan_skip_space(s, len, &i) == '}') return;
+    for (;;) {
+        size_t ks = i;
+        jsonscan_value(s, len, &i, NULL, NULL, 0); /* the key */
+        size_t klen = i - ks - 2;
+        jsonscan_skip_space(s, len, &i); /* ':' */
+        i++;
+        jsonscan_skip_space(s, len, &i);
+        size_t vs = i;
+        jsonscan_value(s, len, &i, NULL, NULL, 0);
+        for (size_t k = 0; k < n; k++) {
+            if (strlen(keys[k]) == klen && memcmp(s + ks + 1, keys[k], klen) == 0) {
+                vstart[k] = vs;
+                vend[k] = i;
+            }
+        }
+        if (jsonscan_skip_space(s, len, &i) != ',') return;
+        i++;
+        jsonscan_skip_space(s, len, &i);
+    }
+}
+
+bool jsonscan_member(const char *s, size_t len, size_t start, const char *key, size_t *vstart, size_t *vend) {
+    const char *const keys[] = {key};
+    jsonscan_members(s, len, start, keys, 1, vstart, vend);
+    return *vend != 0;
+}
+
+bool jsonscan_fits(const jsonscan_cost *cost, uint64_t max_tree, bool printed, const char *what, char *why,
+                   size_t whylen) {
+    uint64_t need = jsonscan_estimate(cost) + (printed ? jsonscan_print_estimate(cost) : 0);
+    if (!max_tree || need <= max_tree) return true;
+    (void)jsonscan_fail(why, whylen,
+                        "%s is too complex to parse: it would take about %.1f MB, more than --max-parse-memory (%.1f MB)",
+                        what, (double)need / 1e6, (double)max_tree / 1e6);
+    return false;
+}
+
+json_object *jsonscan_parse_span(const char *text, size_t len, const char *what, char *why, size_t whylen) {
+    if (len > INT_MAX) {
+        (void)jsonscan_fail(why, whylen, "%s too large to parse: %zu bytes", what, len);
+        return NULL;
+    }
+    json_tokener *tok = json_tokener_new();
+    json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
+    enum json_tokener_error err = json_tokener_get_error(tok);
+    size_t end = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (!obj && err == json_tokener_continue) { /* a bare number at the very end */
+        tok = json_tokener_new();
+        json_tokener_parse_ex(tok, text, (int)len);
+        obj = json_tokener_parse_ex(tok, " ", 1);
+        err = json_tokener_get_error(tok);
+        json_tokener_free(tok);
+    }
+    if (!obj || (err != json_tokener_success && err != json_tokener_continue)) {
+        (void)jsonscan_fail(why, whylen, "not JSON: %s in %s at byte %zu", json_tokener_error_desc(err), what, end);
+        json_object_put(obj);
+        return NULL;
+    }
+    return obj;
 }

@@ -17,6 +17,7 @@
 #ifndef IMGFEED_JSONSCAN_H
 #define IMGFEED_JSONSCAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,5 +65,33 @@ uint64_t jsonscan_estimate(const jsonscan_cost *cost);
  * puts, or NULL with the reason in WHY. */
 json_object *jsonscan_parse_object(const char *body, size_t len, uint64_t max_tree, const char *what, const char *doc,
                                    char *why, size_t whylen);
+
+/* --- a document a piece at a time (a thread's posts, a listing's children) ---
+ *
+ * Check the whole body once with jsonscan_body, find the members wanted
+ * with jsonscan_member and walk their values with jsonscan_value; then
+ * measure each piece (jsonscan_fits) and parse it alone
+ * (jsonscan_parse_span), so that one piece's tree is in memory at a time. */
+
+/* BODY (LEN bytes) holds one JSON value, with only white space around it.
+ * Adds what it holds to *COST when COST is not NULL.  0, or -1 with WHY. */
+int jsonscan_body(const char *body, size_t len, jsonscan_cost *cost, char *why, size_t whylen);
+/* The value of member KEY of the object at S[START] ('{'), in a text that
+ * jsonscan accepted: its byte range [*VSTART, *VEND), the last one when the
+ * key repeats (as json-c takes it).  false when there is no such member. */
+bool jsonscan_member(const char *s, size_t len, size_t start, const char *key, size_t *vstart, size_t *vend);
+/* The same for the N members KEYS in one walk of the object: VSTART[k] and
+ * VEND[k] for KEYS[k], both 0 when it has no such member. */
+void jsonscan_members(const char *s, size_t len, size_t start, const char *const *keys, size_t n, size_t *vstart,
+                      size_t *vend);
+/* Whether the tree of a text of COST fits in MAX_TREE bytes (0: no limit),
+ * with PRINTED the text printed again too (an item); else WHY names WHAT
+ * ("posts[3] is too complex to parse: ... --max-parse-memory"). */
+bool jsonscan_fits(const jsonscan_cost *cost, uint64_t max_tree, bool printed, const char *what, char *why,
+                   size_t whylen);
+/* json-c's tree of the value in TEXT (LEN bytes), which jsonscan accepted
+ * already; NULL with WHY naming WHAT (json-c is stricter in places: it
+ * nests 32 levels at most). */
+json_object *jsonscan_parse_span(const char *text, size_t len, const char *what, char *why, size_t whylen);
 
 #endif

@@ -26,6 +26,27 @@ void urltmpl_percent_encode_to(sbuf *out, const char *s) {
     }
 }
 
+static int urltmpl_hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+int urltmpl_percent_decode_to(sbuf *out, const char *s, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '%') {
+            sbuf_addc(out, s[i]);
+            continue;
+        }
+        int hi = i + 2 < len ? urltmpl_hexval(s[i + 1]) : -1, lo = i + 2 < len ? urltmpl_hexval(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return -1;
+        sbuf_addc(out, (char)(hi * 16 + lo));
+        i += 2;
+    }
+    return 0;
+}
+
 char *urltmpl_percent_encode(const char *s) {
     if (!s) return NULL;
     sbuf out = {0};

@@ -28,6 +28,10 @@ typedef struct urltmpl_var {
 char *urltmpl_percent_encode(const char *s);
 /* Append S percent-encoded to OUT. */
 void urltmpl_percent_encode_to(sbuf *out, const char *s);
+/* Append the LEN bytes at S to OUT with every %XX (either case of hex)
+ * decoded; other bytes are copied.  0, or -1 at a '%' not followed by two
+ * hex digits or one that decodes to NUL (OUT then holds what came before). */
+int urltmpl_percent_decode_to(sbuf *out, const char *s, size_t len);
 
 /* TMPL with every {name} of VARS (N of them) replaced; unknown
  * placeholders, those whose value is NULL and a '{' without its '}' are

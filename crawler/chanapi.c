@@ -21,7 +21,6 @@
 #include "chanapi.h"
 
 #include <inttypes.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -587,72 +586,13 @@ static int add_thread(itemctx *cx, json_object *thread, const char *where, char 
 
 /* ---- parsing the body ---- */
 
-/* Check BODY with jsonscan: not empty, one value and white space after it.
- * With COST, also count what the whole body holds.  0, or -1 with why. */
-static int scan_body(const char *body, size_t len, jsonscan_cost *cost, char *why, size_t whylen) {
-    size_t pos = 0;
-    if (jsonscan_skip_space(body, len, &pos) < 0) {
-        set_why(why, whylen, "not JSON: empty body");
-        return -1;
-    }
-    char reason[160];
-    if (jsonscan_value(body, len, &pos, cost, reason, sizeof reason) != 0) {
-        set_why(why, whylen, "%s", reason);
-        return -1;
-    }
-    if (jsonscan_skip_space(body, len, &pos) >= 0) {
-        set_why(why, whylen, "not JSON: unexpected bytes after the value at byte %zu", pos);
-        return -1;
-    }
-    return 0;
-}
-
-/* Whether the tree of a text of COST fits in MAX_TREE bytes (0: no limit),
- * and with PRINTED the item printed again too (a post); else why. */
-static bool tree_fits(const jsonscan_cost *cost, uint64_t max_tree, bool printed, const char *what, char *why,
-                      size_t whylen) {
-    uint64_t need = jsonscan_estimate(cost) + (printed ? jsonscan_print_estimate(cost) : 0);
-    if (!max_tree || need <= max_tree) return true;
-    set_why(why, whylen,
-            "%s is too complex to parse: it would take about %.1f MB, more than --max-parse-memory (%.1f MB)", what,
-            (double)need / 1e6, (double)max_tree / 1e6);
-    return false;
-}
-
-/* json-c's tree of the value in TEXT (LEN bytes), which jsonscan accepted
- * already; NULL with why (json-c is stricter in places: depth 32). */
-static json_object *parse_value(const char *text, size_t len, const char *what, char *why, size_t whylen) {
-    if (len > INT_MAX) {
-        set_why(why, whylen, "%s too large to parse: %zu bytes", what, len);
-        return NULL;
-    }
-    json_tokener *tok = json_tokener_new();
-    json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
-    enum json_tokener_error err = json_tokener_get_error(tok);
-    size_t end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    if (!obj && err == json_tokener_continue) { /* a bare number at the very end */
-        tok = json_tokener_new();
-        json_tokener_parse_ex(tok, text, (int)len);
-        obj = json_tokener_parse_ex(tok, " ", 1);
-        err = json_tokener_get_error(tok);
-        json_tokener_free(tok);
-    }
-    if (!obj || (err != json_tokener_success && err != json_tokener_continue)) {
-        set_why(why, whylen, "not JSON: %s in %s at byte %zu", json_tokener_error_desc(err), what, end);
-        json_object_put(obj);
-        return NULL;
-    }
-    return obj;
-}
-
 /* The whole body as one tree, refused before parsing when its tree would
  * take more than MAX_TREE bytes. */
 static json_object *parse_body(const char *body, size_t len, uint64_t max_tree, char *why, size_t whylen) {
     jsonscan_cost cost = {0};
-    if (scan_body(body, len, &cost, why, whylen) != 0) return NULL;
-    if (!tree_fits(&cost, max_tree, false, "the body", why, whylen)) return NULL;
-    return parse_value(body, len, "the body", why, whylen);
+    if (jsonscan_body(body, len, &cost, why, whylen) != 0) return NULL;
+    if (!jsonscan_fits(&cost, max_tree, false, "the body", why, whylen)) return NULL;
+    return jsonscan_parse_span(body, len, "the body", why, whylen);
 }
 
 /* The JSON type of the value that starts with C, as json-c names it. */
@@ -781,37 +721,10 @@ static bool site_ok(const chanapi_site *site, const char *board, char *why, size
     return true;
 }
 
-/* The value of member KEY of the object at BODY[START] ('{'), which
- * scan_body accepted: its byte range, the last one when the key repeats
- * (as json-c takes it).  false when the object has no such member. */
-static bool member_span(const char *body, size_t len, size_t start, const char *key, size_t *vstart, size_t *vend) {
-    size_t i = start + 1, klen = strlen(key);
-    bool found = false;
-    if (jsonscan_skip_space(body, len, &i) == '}') return false;
-    for (;;) {
-        size_t ks = i;
-        jsonscan_value(body, len, &i, NULL, NULL, 0); /* the key */
-        bool match = i - ks == klen + 2 && memcmp(body + ks + 1, key, klen) == 0;
-        jsonscan_skip_space(body, len, &i); /* ':' */
-        i++;
-        jsonscan_skip_space(body, len, &i);
-        size_t vs = i;
-        jsonscan_value(body, len, &i, NULL, NULL, 0);
-        if (match) {
-            *vstart = vs;
-            *vend = i;
-            found = true;
-        }
-        if (jsonscan_skip_space(body, len, &i) != ',') return found;
-        i++;
-        jsonscan_skip_space(body, len, &i);
-    }
-}
-
 int chanapi_thread_each(const chanapi_site *site, const char *board, const char *body, size_t len,
                         int64_t crawled_at, chanapi_item_fn fn, void *arg, char *why, size_t whylen) {
     if (!site_ok(site, board, why, whylen)) return -1;
-    if (scan_body(body, len, NULL, why, whylen) != 0) return -1;
+    if (jsonscan_body(body, len, NULL, why, whylen) != 0) return -1;
     size_t root = 0;
     int first = jsonscan_skip_space(body, len, &root);
     if (first != '{') {
@@ -819,7 +732,7 @@ int chanapi_thread_each(const chanapi_site *site, const char *board, const char 
         return -1;
     }
     size_t ps, pe;
-    if (!member_span(body, len, root, "posts", &ps, &pe)) {
+    if (!jsonscan_member(body, len, root, "posts", &ps, &pe)) {
         set_why(why, whylen, "no posts array");
         return -1;
     }
@@ -840,11 +753,11 @@ int chanapi_thread_each(const chanapi_site *site, const char *board, const char 
         jsonscan_value(body, len, &i, &cost, NULL, 0);
         char what[40];
         snprintf(what, sizeof what, "posts[%zu]", idx);
-        if (!tree_fits(&cost, site->max_tree, true, what, why, whylen)) {
+        if (!jsonscan_fits(&cost, site->max_tree, true, what, why, whylen)) {
             rc = -1;
             break;
         }
-        json_object *post = parse_value(body + es, i - es, what, why, whylen);
+        json_object *post = jsonscan_parse_span(body + es, i - es, what, why, whylen);
         if (!post || add_item(&cx, post, "", idx, why, whylen) < 0) {
             json_object_put(post);
             rc = -1;

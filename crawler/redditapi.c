@@ -1,8 +1,10 @@
 /* redditapi.c -- reddit listings into submissions, pictures and cursors.
  *
- * See redditapi.h.  The body is walked once by jsonscan (syntax, json-c's
- * cost) and parsed only when its tree fits; then each t3 child is checked
- * for the one thing an item needs, a string id of [0-9a-z].  Everything
+ * See redditapi.h.  The body is walked once by jsonscan (syntax) before
+ * anything is handed out; then kind, data.after and data.before are parsed
+ * alone, and each child of data.children is measured (jsonscan_fits) and
+ * parsed alone, so one submission's tree is in memory at a time.  Each t3
+ * child is checked for the one thing an item needs, a string id of [0-9a-z].  Everything
  * else of a submission is kept as reddit sent it: the URLs found are only
  * read from it, never required, and a field of the wrong type is passed
  * over as if it were absent.
@@ -42,12 +44,6 @@ static const char *member_string(json_object *o, const char *key) {
 
 /* --- the listing --- */
 
-static void copy_cursor(char *dst, json_object *data, const char *key) {
-    const char *s = member_string(data, key);
-    dst[0] = '\0';
-    if (s && strlen(s) < REDDITAPI_ID_MAX) snprintf(dst, REDDITAPI_ID_MAX, "%s", s);
-}
-
 const char *redditapi_sub_id(json_object *sub) {
     const char *id = member_string(sub, "id");
     if (!id) return NULL;
@@ -58,59 +54,139 @@ const char *redditapi_sub_id(json_object *sub) {
     return id;
 }
 
-int redditapi_listing_parse(const char *body, size_t len, uint64_t max_tree, redditapi_listing *out, char *why,
-                            size_t whylen) {
+/* Count child I of OUT as refused, keeping the first reason. */
+static void refuse_child(redditapi_listing *out, size_t i, const char *problem) {
+    if (!out->nrefused++) snprintf(out->first_refused, sizeof out->first_refused, "children[%zu] %s", i, problem);
+}
+
+/* The small value (a kind, a cursor) at BODY[VS, VE) parsed, or NULL (none
+ * there: VE 0, or an object or array). */
+static json_object *span_value(const char *body, size_t vs, size_t ve) {
+    if (!ve || body[vs] == '{' || body[vs] == '[') return NULL;
+    return jsonscan_parse_span(body + vs, ve - vs, "a member", NULL, 0);
+}
+
+/* The cursor at BODY[VS, VE) into DST (REDDITAPI_ID_MAX bytes): "" unless
+ * a string short enough. */
+static void span_cursor(const char *body, size_t vs, size_t ve, char *dst) {
+    json_object *v = span_value(body, vs, ve);
+    dst[0] = '\0';
+    if (json_object_is_type(v, json_type_string) && json_object_get_string_len(v) < REDDITAPI_ID_MAX)
+        snprintf(dst, REDDITAPI_ID_MAX, "%s", json_object_get_string(v));
+    json_object_put(v);
+}
+
+int redditapi_listing_each(const char *body, size_t len, uint64_t max_tree, redditapi_listing *out,
+                           redditapi_sub_fn fn, void *arg, char *why, size_t whylen) {
     memset(out, 0, sizeof *out);
-    json_object *root = jsonscan_parse_object(body, len, max_tree, "not a Listing", "the listing", why, whylen);
-    if (!root) return -1;
-    const char *kind = member_string(root, "kind");
-    json_object *data = member(root, "data");
-    if (!kind || strcmp(kind, "Listing") != 0) {
-        set_why(why, whylen, "not a Listing: kind is %s", kind ? kind : "missing or not a string");
-        goto fail;
+    size_t root = 0;
+    if (jsonscan_skip_space(body, len, &root) < 0) {
+        set_why(why, whylen, "not JSON: the body is empty");
+        return -1;
     }
-    if (!json_object_is_type(data, json_type_object)) {
+    if (body[root] != '{') {
+        set_why(why, whylen, "not a Listing: the body does not start with '{' (%s)",
+                body[root] == '<' ? "HTML?" : "not an object");
+        return -1;
+    }
+    if (jsonscan_body(body, len, NULL, why, whylen) != 0) return -1;
+    /* one walk of the root for kind and data, one of data for the rest */
+    enum { KIND, DATA };
+    enum { CHILDREN, AFTER, BEFORE };
+    static const char *const root_keys[] = {"kind", "data"}, *const data_keys[] = {"children", "after", "before"};
+    size_t rs[2], re[2], ds[3], de[3];
+    jsonscan_members(body, len, root, root_keys, 2, rs, re);
+    json_object *kind = span_value(body, rs[KIND], re[KIND]);
+    bool listing = json_object_is_type(kind, json_type_string) && strcmp(json_object_get_string(kind), "Listing") == 0;
+    if (!listing) {
+        set_why(why, whylen, "not a Listing: kind is %s",
+                json_object_is_type(kind, json_type_string) ? json_object_get_string(kind) : "missing or not a string");
+        json_object_put(kind);
+        return -1;
+    }
+    json_object_put(kind);
+    if (!re[DATA] || body[rs[DATA]] != '{') {
         set_why(why, whylen, "not a Listing: no data object");
-        goto fail;
+        return -1;
     }
-    json_object *children = member(data, "children");
-    if (!json_object_is_type(children, json_type_array)) {
-        set_why(why, whylen, "data.children is %s", children ? "not an array" : "missing");
-        goto fail;
+    jsonscan_members(body, len, rs[DATA], data_keys, 3, ds, de);
+    if (!de[CHILDREN] || body[ds[CHILDREN]] != '[') {
+        set_why(why, whylen, "data.children is %s", de[CHILDREN] ? "not an array" : "missing");
+        return -1;
     }
-    out->root = root;
-    copy_cursor(out->after, data, "after");
-    copy_cursor(out->before, data, "before");
-    size_t n = json_object_array_length(children);
-    out->nchildren = n;
-    out->subs = xmalloc((n ? n : 1) * sizeof *out->subs);
-    for (size_t i = 0; i < n; i++) {
-        json_object *child = json_object_array_get_idx(children, i);
-        const char *ckind = member_string(child, "kind");
-        json_object *sub = member(child, "data");
-        const char *problem = NULL;
-        if (!json_object_is_type(child, json_type_object)) problem = "is not an object";
-        else if (!ckind || strcmp(ckind, "t3") != 0) problem = "is not a t3 (submission)";
-        else if (!json_object_is_type(sub, json_type_object)) problem = "has no data object";
-        else if (!redditapi_sub_id(sub)) problem = "has no id of [0-9a-z]";
-        if (problem) {
-            if (!out->nrefused)
-                snprintf(out->first_refused, sizeof out->first_refused, "children[%zu] %s", i, problem);
-            out->nrefused++;
-            continue;
+    span_cursor(body, ds[AFTER], de[AFTER], out->after);
+    span_cursor(body, ds[BEFORE], de[BEFORE], out->before);
+    size_t cs = ds[CHILDREN];
+    size_t i = cs + 1;
+    if (jsonscan_skip_space(body, len, &i) == ']') return 0;
+    for (size_t idx = 0;; idx++) {
+        size_t es = i;
+        jsonscan_cost cost = {0};
+        jsonscan_value(body, len, &i, &cost, NULL, 0);
+        out->nchildren++;
+        char what[48], reason[sizeof out->first_refused];
+        snprintf(what, sizeof what, "children[%zu]", idx);
+        json_object *child = NULL, *sub = NULL;
+        if (!jsonscan_fits(&cost, max_tree, true, what, reason, sizeof reason)) {
+            if (!out->nrefused++) snprintf(out->first_refused, sizeof out->first_refused, "%s", reason);
+        } else if (!(child = jsonscan_parse_span(body + es, i - es, what, reason, sizeof reason))) {
+            refuse_child(out, idx, "is not JSON that json-c reads (nested too deep?)");
+        } else {
+            const char *ckind = member_string(child, "kind");
+            sub = member(child, "data");
+            const char *problem = NULL;
+            if (!json_object_is_type(child, json_type_object)) problem = "is not an object";
+            else if (!ckind || strcmp(ckind, "t3") != 0) problem = "is not a t3 (submission)";
+            else if (!json_object_is_type(sub, json_type_object)) problem = "has no data object";
+            else if (!redditapi_sub_id(sub)) problem = "has no id of [0-9a-z]";
+            if (problem) {
+                refuse_child(out, idx, problem);
+                sub = NULL;
+            }
         }
-        out->subs[out->nsubs++] = sub;
+        if (sub) {
+            json_object_get(sub);
+            json_object_put(child);
+            out->nsubs++;
+            int rc = fn(arg, sub);
+            json_object_put(sub);
+            if (rc) return rc;
+        } else {
+            json_object_put(child);
+        }
+        if (jsonscan_skip_space(body, len, &i) != ',') break; /* ']' */
+        i++;
+        jsonscan_skip_space(body, len, &i);
     }
     return 0;
-fail:
-    json_object_put(root);
-    out->root = NULL;
-    return -1;
+}
+
+static int collect_sub(void *arg, json_object *sub) {
+    redditapi_listing *l = arg;
+    l->subs = xrealloc(l->subs, (l->nsubs + 1) * sizeof *l->subs);
+    l->subs[l->nsubs++] = json_object_get(sub);
+    return 0;
+}
+
+int redditapi_listing_parse(const char *body, size_t len, uint64_t max_tree, redditapi_listing *out, char *why,
+                            size_t whylen) {
+    redditapi_listing into = {0};
+    redditapi_listing counts;
+    int rc = redditapi_listing_each(body, len, max_tree, &counts, collect_sub, &into, why, whylen);
+    if (rc != 0) {
+        redditapi_listing_release(&into);
+        memset(out, 0, sizeof *out);
+        return -1;
+    }
+    counts.subs = into.subs;
+    *out = counts;
+    return 0;
 }
 
 void redditapi_listing_release(redditapi_listing *l) {
     if (!l) return;
-    json_object_put(l->root);
+    for (size_t i = 0; i < l->nsubs && l->subs; i++)
+        json_object_put(l->subs[i]);
     free(l->subs);
     memset(l, 0, sizeof *l);
 }

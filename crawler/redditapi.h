@@ -20,11 +20,15 @@
  * <url>).  Every URL is HTML-unescaped (&amp; -> &; listings fetched without
  * raw_json=1 escape them), stripped of user info, and appears once.
  *
- * The body is checked with jsonscan and its json-c tree measured before it
- * is parsed, so a listing costs at most max_tree bytes of tree.
+ * The body is checked with jsonscan before anything is handed out; then
+ * each child is measured and parsed alone (jsonscan.h), so a listing of any
+ * length costs at most one child's tree, max_tree bytes with the child
+ * printed again; a child above it is refused (counted, passed over).
  *
- * Ownership: redditapi_listing_parse fills a listing released with
- * redditapi_listing_release; its subs borrow from its tree.
+ * Ownership: redditapi_listing_each lends each submission to its callback
+ * (take a reference with json_object_get to keep it);
+ * redditapi_listing_parse fills a listing whose subs it owns, released with
+ * redditapi_listing_release.
  */
 #ifndef IMGFEED_REDDITAPI_H
 #define IMGFEED_REDDITAPI_H
@@ -37,20 +41,29 @@
 #define REDDITAPI_ID_MAX 24 /* an id ("5jo13y") or a fullname ("t3_5jo13y"), with its NUL */
 
 typedef struct redditapi_listing {
-    json_object *root;              /* the parsed body; owned */
-    json_object **subs;             /* data of each valid t3 child, in listing order; borrowed */
-    size_t nsubs;
+    json_object **subs;             /* redditapi_listing_parse: data of each valid t3 child, in listing order */
+    size_t nsubs;                   /* valid t3 children */
     size_t nchildren;               /* children in all, the refused ones too */
     size_t nrefused;                /* children that are no submission (not t3, no data, bad id) */
-    char first_refused[160];        /* why the first refused child was refused, or "" */
+    char first_refused[200];        /* why the first refused child was refused, or "" */
     char after[REDDITAPI_ID_MAX];   /* data.after ("t3_..."), or "" when null or absent */
     char before[REDDITAPI_ID_MAX];  /* data.before, or "" */
 } redditapi_listing;
 
-/* Parse a listing body of LEN bytes whose json-c tree may take MAX_TREE
- * bytes (0: no limit).  0, or -1 with WHY ("not JSON: ...", "not a Listing",
- * "data.children is not an array", "too complex: ...").  A child that is no
- * valid submission is counted in nrefused, not fatal. */
+/* What redditapi_listing_each hands each submission to: SUB, the data of a
+ * valid t3 child, is lent for the call.  Nonzero stops the walk. */
+typedef int (*redditapi_sub_fn)(void *arg, json_object *sub);
+
+/* Walk a listing body of LEN bytes, each child's json-c tree (printed again)
+ * within MAX_TREE bytes (0: no limit), calling FN with each submission in
+ * listing order; OUT gets the cursors and the counts (its subs stay NULL).
+ * 0 after the last child, FN's nonzero return when it stopped the walk, or
+ * -1 with WHY before any call ("not JSON: ...", "not a Listing",
+ * "data.children is not an array").  A child that is no valid submission,
+ * or too complex, is counted in nrefused and passed over. */
+int redditapi_listing_each(const char *body, size_t len, uint64_t max_tree, redditapi_listing *out,
+                           redditapi_sub_fn fn, void *arg, char *why, size_t whylen);
+/* The same walk, every submission kept in OUT->subs.  0, or -1 with WHY. */
 int redditapi_listing_parse(const char *body, size_t len, uint64_t max_tree, redditapi_listing *out, char *why,
                             size_t whylen);
 void redditapi_listing_release(redditapi_listing *l);

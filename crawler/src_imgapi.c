@@ -2,15 +2,22 @@
  * waifu_pics, waifu_im, catboys.
  *
  * A board is a category (a tag for waifu_im, an endpoint for catboys).  A
- * poll is one GET of template "images_url" (each kind's default below,
+ * poll is one request of template "images_url" (each kind's default below,
  * {amount} from the site's "amount"), answered with random images
  * (imgapi.h); each image whose _id this board never published is emitted
  * as an item of type "image".  The four kinds share this one poll loop and
- * differ only in their table: template, default api, rps, and the shape
- * imgapi.c reads.
+ * differ only in their table: template, default api, rps, whether the
+ * request is a POST with an exclude list, and the shape imgapi.c reads.
  *
- * Repeats: every _id published goes into the board's seenset (seenset.h),
- * at most "seen_max" ids (default 100000), saved in the state file after
+ * waifu_pics is asked with POST {api}/many/sfw/{board} and the body
+ * {"exclude": [url, …]}: the urls of the last "exclude_max" (default 100)
+ * images this board published in this process, so that the 30 images of an
+ * answer are ones it has not sent lately.  Once the category has nothing
+ * else, it answers an empty "files": with an exclude list sent, that counts
+ * as an answer of repeats.
+ *
+ * Repeats: every _id published goes into the board's seenlog (seenlog.h),
+ * at most "seen_max" ids (default 100000), appended to its journal after
  * the broker confirmed them, so a kill -9 repeats at most what was not
  * confirmed.  A board moves between two states:
  *
@@ -22,7 +29,9 @@
  *                     (crawl_poll_after).  Logged once when entered, and
  *                     once when a fresh image brings the normal rate back.
  *
- * The state file: {"seen": ["id", … oldest first]}.
+ * On disk: the journal "<state>.seen" of the seenlog.  A state file of an
+ * older crawler, {"seen": ["id", … oldest first]}, is imported into the
+ * journal at the first commit and then removed.
  *
  * Rates (default_rps): nekos.best allows about 200 requests a minute per
  * category but the limiter keeps one rate per host, so 3 rps for all
@@ -30,16 +39,19 @@
  * (5 rps, 429 with Retry-After, which crawl_get honours); waifu.pics and
  * catboys document none: 1 rps.
  */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "crawler.h"
 #include "imgapi.h"
 #include "log.h"
-#include "seenset.h"
+#include "seenlog.h"
 #include "sites.h"
 #include "source.h"
 #include "statefile.h"
@@ -51,6 +63,7 @@
 #define IMGAPI_SEEN_DEFAULT 100000
 #define IMGAPI_SATURATE_DEFAULT 3
 #define IMGAPI_SLOW_MAX_DEFAULT (3600 * 1000LL)
+#define IMGAPI_EXCLUDE_DEFAULT 100
 
 typedef enum imgapi_state { IMGAPI_FRESH, IMGAPI_SATURATED } imgapi_state;
 
@@ -59,14 +72,16 @@ typedef struct imgapi_conf {
     long seen_max;      /* ids remembered */
     long saturate_after;
     long long slow_max; /* ms */
+    long exclude_max;   /* urls in a POST's exclude list; 0: the kind GETs */
 } imgapi_conf;
 
 typedef struct imgapi_board {
-    char *state_path;
-    seenset *seen;     /* committed */
-    seenset *pend_set; /* emitted, not yet confirmed */
-    char (*pend)[IMGAPI_ID_MAX];
-    size_t npend, pend_cap;
+    seenlog *seen;      /* the _ids published, pending ones too */
+    bool legacy;        /* an older state file was imported: remove it after the first commit */
+    char **pend_urls;   /* the urls of the pending images, when the kind sends exclude lists */
+    size_t npend_urls, pend_urls_cap;
+    char **recent;      /* the urls of the last exclude_max images confirmed, a ring */
+    size_t nrecent, recent_next;
     imgapi_state state;
     long repeats;       /* answers in a row with nothing new */
     long long slow_ms;  /* the last wait while saturated */
@@ -83,6 +98,11 @@ static imgapi_kind kind_of(const site_config *c) {
 
 static long default_amount(imgapi_kind k) {
     return k == IMGAPI_NEKOS_BEST ? 20 : k == IMGAPI_WAIFU_IM ? 30 : 1;
+}
+
+/* Only waifu_pics' /many takes an exclude list. */
+static bool sends_exclude(imgapi_kind k) {
+    return k == IMGAPI_WAIFU_PICS;
 }
 
 /* --- settings --- */
@@ -103,11 +123,13 @@ static int imgapi_site_load(site_config *c, json_object *o, char *why, size_t wh
     ic->amount = default_amount(kind_of(c));
     ic->seen_max = IMGAPI_SEEN_DEFAULT;
     ic->saturate_after = IMGAPI_SATURATE_DEFAULT;
+    ic->exclude_max = sends_exclude(kind_of(c)) ? IMGAPI_EXCLUDE_DEFAULT : 0;
     long slow_s = (long)(IMGAPI_SLOW_MAX_DEFAULT / 1000);
     if (get_long(o, "amount", 1, 1000, &ic->amount, why, whylen) != 0 ||
         get_long(o, "seen_max", 1, 10000000, &ic->seen_max, why, whylen) != 0 ||
         get_long(o, "saturate_after", 1, 1000, &ic->saturate_after, why, whylen) != 0 ||
-        get_long(o, "slow_max_s", 1, 7 * 86400, &slow_s, why, whylen) != 0) {
+        get_long(o, "slow_max_s", 1, 7 * 86400, &slow_s, why, whylen) != 0 ||
+        (sends_exclude(kind_of(c)) && get_long(o, "exclude_max", 0, 10000, &ic->exclude_max, why, whylen) != 0)) {
         free(ic);
         return -1;
     }
@@ -122,86 +144,113 @@ static void imgapi_site_free(site_config *c) {
 }
 
 static const imgapi_conf *conf_of(const site_config *c) {
-    static const imgapi_conf def = {1, IMGAPI_SEEN_DEFAULT, IMGAPI_SATURATE_DEFAULT, IMGAPI_SLOW_MAX_DEFAULT};
+    static const imgapi_conf def = {1, IMGAPI_SEEN_DEFAULT, IMGAPI_SATURATE_DEFAULT, IMGAPI_SLOW_MAX_DEFAULT, 0};
     return c->kind_conf ? c->kind_conf : &def;
 }
 
 /* --- state --- */
 
-static void pending_reset(imgapi_board *ib, size_t max) {
-    if (ib->npend || !ib->pend_set) {
-        seenset_free(ib->pend_set);
-        ib->pend_set = seenset_new(max);
+/* Forget the urls of the pending images. */
+static void pending_urls_clear(imgapi_board *ib) {
+    for (size_t i = 0; i < ib->npend_urls; i++)
+        free(ib->pend_urls[i]);
+    ib->npend_urls = 0;
+}
+
+/* Put URL (taken) into the ring of the last MAX urls confirmed. */
+static void recent_add(imgapi_board *ib, char *url, size_t max) {
+    if (!max) {
+        free(url);
+        return;
     }
-    ib->npend = 0;
+    if (!ib->recent) ib->recent = xcalloc(max, sizeof *ib->recent);
+    free(ib->recent[ib->recent_next]);
+    ib->recent[ib->recent_next] = url;
+    ib->recent_next = (ib->recent_next + 1) % max;
+    if (ib->nrecent < max) ib->nrecent++;
+}
+
+/* The body of a POST: {"exclude": [the ring's urls]}.  Freed by the caller. */
+static char *exclude_body(const imgapi_board *ib) {
+    json_object *o = json_object_new_object(), *list = json_object_new_array();
+    for (size_t i = 0; i < ib->nrecent; i++)
+        json_object_array_add(list, json_object_new_string(ib->recent[i]));
+    json_object_object_add(o, "exclude", list);
+    char *body = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    return body;
+}
+
+static void imgapi_close(void *kb) {
+    imgapi_board *ib = kb;
+    if (!ib) return;
+    pending_urls_clear(ib);
+    free(ib->pend_urls);
+    for (size_t i = 0; i < ib->nrecent; i++)
+        free(ib->recent[i]);
+    free(ib->recent);
+    seenlog_close(ib->seen);
+    free(ib);
 }
 
 static int imgapi_open(crawl_board *b, void **out, char *why, size_t whylen) {
-    const site_config *c = crawl_site(b);
-    const crawler_settings *s = crawl_settings(b);
-    size_t max = (size_t)conf_of(c)->seen_max;
+    const char *path = crawl_state_path(b);
     imgapi_board *ib = xcalloc(1, sizeof *ib);
-    ib->seen = seenset_new(max);
-    pending_reset(ib, max);
     json_object *st = NULL;
-    ib->state_path = statefile_path(s->state_dir, c->name, crawl_board_name(b), why, whylen);
-    if (!ib->state_path || statefile_load(ib->state_path, &st, why, whylen) != 0) goto fail;
-    if (st) {
+    ib->seen = seenlog_open(path, (size_t)conf_of(crawl_site(b))->seen_max, why, whylen);
+    if (!ib->seen || statefile_load(path, &st, why, whylen) != 0) goto fail;
+    if (st) { /* an older crawler's state */
         json_object *v;
         char reason[200];
         if (!json_object_is_type(st, json_type_object)) {
-            snprintf(why, whylen, "%s: not an image category state (not an object)", ib->state_path);
+            snprintf(why, whylen, "%s: not an image category state (not an object)", path);
             goto fail;
         }
-        if (json_object_object_get_ex(st, "seen", &v) && seenset_from_json(ib->seen, v, reason, sizeof reason) != 0) {
-            snprintf(why, whylen, "%s: seen: %s", ib->state_path, reason);
+        if (json_object_object_get_ex(st, "seen", &v) && seenlog_import(ib->seen, v, reason, sizeof reason) != 0) {
+            snprintf(why, whylen, "%s: seen: %s", path, reason);
             goto fail;
         }
+        ib->legacy = true;
         json_object_put(st);
     }
     *out = ib;
     return 0;
 fail:
     json_object_put(st);
-    seenset_free(ib->seen);
-    seenset_free(ib->pend_set);
-    free(ib->state_path);
-    free(ib);
+    imgapi_close(ib);
     return -1;
 }
 
 static int imgapi_commit(crawl_board *b, void *kb, char *why, size_t whylen) {
     imgapi_board *ib = kb;
-    if (!ib->npend) return 0;
-    for (size_t i = 0; i < ib->npend; i++)
-        seenset_add(ib->seen, ib->pend[i]);
-    pending_reset(ib, (size_t)conf_of(crawl_site(b))->seen_max);
-    json_object *st = json_object_new_object();
-    json_object_object_add(st, "seen", seenset_to_json(ib->seen));
-    int rc = statefile_save(ib->state_path, st, why, whylen);
-    json_object_put(st);
-    return rc;
+    if (!seenlog_pending(ib->seen) && !ib->legacy) return 0;
+    for (size_t i = 0; i < ib->npend_urls; i++) {
+        recent_add(ib, ib->pend_urls[i], (size_t)conf_of(crawl_site(b))->exclude_max);
+        ib->pend_urls[i] = NULL;
+    }
+    ib->npend_urls = 0;
+    if (seenlog_commit(ib->seen, why, whylen) != 0) return -1;
+    if (ib->legacy && unlink(crawl_state_path(b)) != 0 && errno != ENOENT) {
+        snprintf(why, whylen, "cannot remove %s, imported into %s: %s", crawl_state_path(b),
+                 seenlog_path(ib->seen), strerror(errno));
+        return -1;
+    }
+    ib->legacy = false;
+    return 0;
 }
 
 static void imgapi_drop(crawl_board *b, void *kb) {
-    pending_reset(kb, (size_t)conf_of(crawl_site(b))->seen_max);
-}
-
-static void imgapi_close(void *kb) {
+    (void)b;
     imgapi_board *ib = kb;
-    if (!ib) return;
-    seenset_free(ib->seen);
-    seenset_free(ib->pend_set);
-    free(ib->pend);
-    free(ib->state_path);
-    free(ib);
+    seenlog_drop(ib->seen);
+    pending_urls_clear(ib);
 }
 
 /* --- the poll --- */
 
 /* Move between FRESH and SATURATED after an answer with FRESH_N new images
- * out of NIMAGES. */
-static void imgapi_pace(crawl_board *b, imgapi_board *ib, size_t fresh_n, size_t nimages) {
+ * out of NIMAGES, to a request that EXCLUDED images already sent. */
+static void imgapi_pace(crawl_board *b, imgapi_board *ib, size_t fresh_n, size_t nimages, bool excluded) {
     const site_config *c = crawl_site(b);
     const imgapi_conf *ic = conf_of(c);
     if (fresh_n) {
@@ -212,7 +261,7 @@ static void imgapi_pace(crawl_board *b, imgapi_board *ib, size_t fresh_n, size_t
         ib->repeats = 0;
         return;
     }
-    if (!nimages) return; /* an empty answer says nothing about repeats */
+    if (!nimages && !excluded) return; /* an empty answer says nothing about repeats, unless we excluded some */
     ib->repeats++;
     if (ib->state == IMGAPI_FRESH && ib->repeats >= ic->saturate_after) {
         ib->state = IMGAPI_SATURATED;
@@ -235,6 +284,16 @@ static int imgapi_poll(crawl_board *b, void *kb) {
     urltmpl_var vars[] = {{"board", board, true}, {"amount", amount, false}};
     char *url = urltmpl_expand(c->urls[0], vars, 2);
     http_request req = {.url = url};
+    char *post = NULL;
+    bool excluded = false;
+    if (sends_exclude(kind_of(c))) {
+        static const char *const json_type[] = {"Content-Type: application/json", NULL};
+        post = exclude_body(ib);
+        excluded = ib->nrecent > 0;
+        req.post_body = post;
+        req.post_len = strlen(post);
+        req.headers = json_type;
+    }
     http_response resp;
     int64_t crawled_at = time_wall_ms() / 1000;
     crawl_get(b, &req, &resp);
@@ -257,28 +316,34 @@ static int imgapi_poll(crawl_board *b, void *kb) {
                           pg.nrefused, pg.nentries, pg.first_refused);
             for (size_t i = 0; i < pg.nimages && rc == CRAWL_OK; i++) {
                 imgapi_image *img = &pg.images[i];
-                if (seenset_has(ib->seen, img->id) || seenset_has(ib->pend_set, img->id)) continue;
-                char keep[IMGAPI_ID_MAX];
-                snprintf(keep, sizeof keep, "%s", img->id);
+                if (seenlog_has(ib->seen, img->id)) continue;
+                /* its url, for the exclude list, before imgapi_item changes obj */
+                char *img_url = conf_of(c)->exclude_max ? xstrdup(img->url) : NULL;
+                seenlog_pend(ib->seen, img->id);
                 imgapi_item(img, c->name, board, crawled_at);
                 rc = crawl_emit(b, "image", img->obj);
-                if (rc != CRAWL_OK) break;
-                if (ib->npend == ib->pend_cap) {
-                    ib->pend_cap = ib->pend_cap ? 2 * ib->pend_cap : 64;
-                    ib->pend = xrealloc(ib->pend, ib->pend_cap * sizeof *ib->pend);
+                if (rc != CRAWL_OK) {
+                    free(img_url);
+                    break;
                 }
-                memcpy(ib->pend[ib->npend++], keep, sizeof keep);
-                seenset_add(ib->pend_set, keep);
+                if (img_url) {
+                    if (ib->npend_urls == ib->pend_urls_cap) {
+                        ib->pend_urls_cap = ib->pend_urls_cap ? 2 * ib->pend_urls_cap : 64;
+                        ib->pend_urls = xrealloc(ib->pend_urls, ib->pend_urls_cap * sizeof *ib->pend_urls);
+                    }
+                    ib->pend_urls[ib->npend_urls++] = img_url;
+                }
                 fresh_n++;
             }
             if (rc == CRAWL_OK) {
                 if (fresh_n) log_debug("%s %s: %zu new images", c->name, board, fresh_n);
-                imgapi_pace(b, ib, fresh_n, pg.nimages);
+                imgapi_pace(b, ib, fresh_n, pg.nimages, excluded);
             }
             imgapi_page_release(&pg);
         }
     }
     http_response_release(&resp);
+    free(post);
     free(url);
     return rc;
 }
@@ -293,7 +358,8 @@ static int imgapi_poll(crawl_board *b, void *kb) {
 
 const source_kind source_nekos_best =
     IMGAPI_KIND("nekos_best", "{api}/{board}?amount={amount}", "https://nekos.best/api/v2", 3.0);
-const source_kind source_waifu_pics = IMGAPI_KIND("waifu_pics", "{api}/sfw/{board}", "https://api.waifu.pics", 1.0);
+const source_kind source_waifu_pics =
+    IMGAPI_KIND("waifu_pics", "{api}/many/sfw/{board}", "https://api.waifu.pics", 1.0);
 const source_kind source_waifu_im =
     IMGAPI_KIND("waifu_im", "{api}/images?IncludedTags={board}&PageSize={amount}", "https://api.waifu.im", 5.0);
 const source_kind source_catboys = IMGAPI_KIND("catboys", "{api}/{board}", "https://api.catboys.com", 1.0);

@@ -18,14 +18,16 @@
  *                  down the plain listing until a submission already
  *                  published (or backfill), and record its newest.
  *
- * The ids published recently are kept in a seenset (seenset.h) in the
- * state, so walking down again never publishes one twice.  What a poll
- * emits is pending until board_commit: ids go into the set, the newest and
- * the end of the first walk are recorded, and the state is saved.  So a
- * kill -9 repeats at most what was not confirmed.
+ * The ids published recently are kept in a seenlog (seenlog.h, a journal
+ * beside the state file), so walking down again never publishes one twice.
+ * What a poll emits is pending until board_commit: the ids are appended to
+ * the journal, then the newest and the end of the first walk are recorded
+ * in the state file.  So a kill -9 repeats at most what was not confirmed
+ * (a crash between the two only makes the next poll ask again for pages
+ * whose ids are all known).
  *
- * The state file: {"newest": "t3_…" or "", "backfilled": bool, "seen":
- * ["id", … oldest first]}.
+ * The state file: {"newest": "t3_…" or "", "backfilled": bool}.  An older
+ * crawler's "seen" array in it is imported into the journal.
  *
  * Rate: reddit allows about 10 requests a minute without OAuth (default
  * rps 10/60).  When X-Ratelimit-Remaining says no request is left, every
@@ -47,7 +49,7 @@
 #include "crawler.h"
 #include "log.h"
 #include "redditapi.h"
-#include "seenset.h"
+#include "seenlog.h"
 #include "sites.h"
 #include "source.h"
 #include "statefile.h"
@@ -88,18 +90,14 @@ typedef struct reddit_conf {
 typedef char reddit_id[REDDITAPI_ID_MAX];
 
 typedef struct reddit_board {
-    char *state_path;
     /* committed */
-    seenset *seen;
+    seenlog *seen;    /* the ids published, pending ones too */
     reddit_id newest; /* fullname, "" when none */
     bool backfilled;
+    bool imported;    /* an older state's "seen": save the state without it */
     /* pending, folded in by board_commit */
-    seenset *pend_set;
-    reddit_id *pend;
-    size_t npend, pend_cap;
     reddit_id pend_newest;
     bool pend_newest_set, pend_backfilled;
-    size_t seen_max;
 } reddit_board;
 
 /* --- settings --- */
@@ -151,30 +149,25 @@ static long reddit_backfill(const site_config *c) {
 
 /* --- state --- */
 
-static void reddit_pending_reset(reddit_board *rb) {
-    if (rb->npend || !rb->pend_set) {
-        seenset_free(rb->pend_set);
-        rb->pend_set = seenset_new(rb->seen_max);
-    }
-    rb->npend = 0;
-    rb->pend_newest_set = rb->pend_backfilled = false;
+static void reddit_close(void *kb) {
+    reddit_board *rb = kb;
+    if (!rb) return;
+    seenlog_close(rb->seen);
+    free(rb);
 }
 
 static int reddit_open(crawl_board *b, void **out, char *why, size_t whylen) {
-    const site_config *c = crawl_site(b);
-    const crawler_settings *s = crawl_settings(b);
+    const char *path = crawl_state_path(b);
     reddit_board *rb = xcalloc(1, sizeof *rb);
-    long backfill = reddit_backfill(c);
-    rb->seen_max = (size_t)backfill * 2 > REDDIT_SEEN_MIN ? (size_t)backfill * 2 : REDDIT_SEEN_MIN;
-    rb->seen = seenset_new(rb->seen_max);
-    reddit_pending_reset(rb);
+    long backfill = reddit_backfill(crawl_site(b));
+    size_t seen_max = (size_t)backfill * 2 > REDDIT_SEEN_MIN ? (size_t)backfill * 2 : REDDIT_SEEN_MIN;
     json_object *st = NULL;
-    rb->state_path = statefile_path(s->state_dir, c->name, crawl_board_name(b), why, whylen);
-    if (!rb->state_path || statefile_load(rb->state_path, &st, why, whylen) != 0) goto fail;
+    rb->seen = seenlog_open(path, seen_max, why, whylen);
+    if (!rb->seen || statefile_load(path, &st, why, whylen) != 0) goto fail;
     if (st) {
         json_object *v;
         if (!json_object_is_type(st, json_type_object)) {
-            snprintf(why, whylen, "%s: not a reddit board state (not an object)", rb->state_path);
+            snprintf(why, whylen, "%s: not a reddit board state (not an object)", path);
             goto fail;
         }
         if (json_object_object_get_ex(st, "newest", &v) && json_object_is_type(v, json_type_string) &&
@@ -183,10 +176,11 @@ static int reddit_open(crawl_board *b, void **out, char *why, size_t whylen) {
         rb->backfilled = json_object_object_get_ex(st, "backfilled", &v) && json_object_get_boolean(v);
         if (json_object_object_get_ex(st, "seen", &v)) {
             char reason[200];
-            if (seenset_from_json(rb->seen, v, reason, sizeof reason) != 0) {
-                snprintf(why, whylen, "%s: seen: %s", rb->state_path, reason);
+            if (seenlog_import(rb->seen, v, reason, sizeof reason) != 0) {
+                snprintf(why, whylen, "%s: seen: %s", path, reason);
                 goto fail;
             }
+            rb->imported = true;
         }
         json_object_put(st);
     }
@@ -194,50 +188,40 @@ static int reddit_open(crawl_board *b, void **out, char *why, size_t whylen) {
     return 0;
 fail:
     json_object_put(st);
-    seenset_free(rb->seen);
-    seenset_free(rb->pend_set);
-    free(rb->state_path);
-    free(rb);
+    reddit_close(rb);
     return -1;
 }
 
 static int reddit_commit(crawl_board *b, void *kb, char *why, size_t whylen) {
-    (void)b;
     reddit_board *rb = kb;
-    if (!rb->npend && !rb->pend_newest_set && !rb->pend_backfilled) return 0;
-    for (size_t i = 0; i < rb->npend; i++)
-        seenset_add(rb->seen, rb->pend[i]);
+    if (!seenlog_pending(rb->seen) && !rb->pend_newest_set && !rb->pend_backfilled && !rb->imported) return 0;
+    if (seenlog_commit(rb->seen, why, whylen) != 0) return -1;
+    bool changed = rb->imported || (rb->pend_newest_set && strcmp(rb->newest, rb->pend_newest) != 0) ||
+                   (rb->pend_backfilled && !rb->backfilled);
     if (rb->pend_newest_set) memcpy(rb->newest, rb->pend_newest, sizeof rb->newest);
     if (rb->pend_backfilled) rb->backfilled = true;
-    reddit_pending_reset(rb);
+    rb->pend_newest_set = rb->pend_backfilled = false;
+    if (!changed) return 0; /* only ids: the journal has them */
     json_object *st = json_object_new_object();
     json_object_object_add(st, "newest", json_object_new_string(rb->newest));
     json_object_object_add(st, "backfilled", json_object_new_boolean(rb->backfilled));
-    json_object_object_add(st, "seen", seenset_to_json(rb->seen));
-    int rc = statefile_save(rb->state_path, st, why, whylen);
+    int rc = statefile_save(crawl_state_path(b), st, why, whylen);
     json_object_put(st);
+    if (rc == 0) rb->imported = false;
     return rc;
 }
 
 static void reddit_drop(crawl_board *b, void *kb) {
     (void)b;
-    reddit_pending_reset(kb);
-}
-
-static void reddit_close(void *kb) {
     reddit_board *rb = kb;
-    if (!rb) return;
-    seenset_free(rb->seen);
-    seenset_free(rb->pend_set);
-    free(rb->pend);
-    free(rb->state_path);
-    free(rb);
+    seenlog_drop(rb->seen);
+    rb->pend_newest_set = rb->pend_backfilled = false;
 }
 
 /* --- one page --- */
 
 static bool reddit_has(const reddit_board *rb, const char *id) {
-    return seenset_has(rb->seen, id) || seenset_has(rb->pend_set, id);
+    return seenlog_has(rb->seen, id);
 }
 
 /* The page size the template asks for (limit=N), reddit's 25 without. */
@@ -324,6 +308,34 @@ static int reddit_get(crawl_board *b, http_request *req, http_response *resp) {
     }
 }
 
+/* What reddit_emit_sub needs of the page being read. */
+typedef struct reddit_emit_ctx {
+    crawl_board *b;
+    reddit_board *rb;
+    reddit_page *pg;
+    int64_t crawled_at;
+    int rc; /* CRAWL_OK, or what crawl_emit returned */
+} reddit_emit_ctx;
+
+/* One submission of a listing (redditapi_listing_each): emit it unless it
+ * was published already.  Nonzero stops the walk (crawl_emit failed). */
+static int reddit_emit_sub(void *arg, json_object *sub) {
+    reddit_emit_ctx *x = arg;
+    const site_config *c = crawl_site(x->b);
+    const char *id = redditapi_sub_id(sub);
+    if (!x->pg->first[0]) snprintf(x->pg->first, sizeof x->pg->first, "t3_%s", id);
+    if (reddit_has(x->rb, id)) {
+        x->pg->hit_seen = true;
+        return 0;
+    }
+    seenlog_pend(x->rb->seen, id); /* before redditapi_item changes the submission */
+    redditapi_item(sub, c->name, crawl_board_name(x->b), c->urls[REDDIT_URL_FILE], x->crawled_at);
+    x->rc = crawl_emit(x->b, "submission", sub);
+    if (x->rc != CRAWL_OK) return 1;
+    x->pg->fresh++;
+    return 0;
+}
+
 /* GET the listing with CURSOR_KEY=CURSOR (NULL: none) and emit what is new.
  * CRAWL_OK, CRAWL_FAILED, or what crawl_emit returned. */
 static int reddit_page_get(crawl_board *b, reddit_board *rb, reddit_walk walk, const char *cursor_key,
@@ -363,7 +375,9 @@ static int reddit_page_get(crawl_board *b, reddit_board *rb, reddit_walk walk, c
         rc = CRAWL_FAILED;
     } else {
         redditapi_listing l;
-        if (redditapi_listing_parse(resp.body, resp.body_len, crawl_max_tree(b), &l, why, sizeof why) != 0) {
+        reddit_emit_ctx x = {.b = b, .rb = rb, .pg = pg, .crawled_at = crawled_at, .rc = CRAWL_OK};
+        if (redditapi_listing_each(resp.body, resp.body_len, crawl_max_tree(b), &l, reddit_emit_sub, &x, why,
+                                   sizeof why) < 0) {
             log_write(crawl_warn_level(b), "%s r/%s (%s): %s", c->name, board, reddit_walk_names[walk], why);
             rc = CRAWL_FAILED;
         } else {
@@ -375,27 +389,7 @@ static int reddit_page_get(crawl_board *b, reddit_board *rb, reddit_walk walk, c
             pg->nchildren = l.nchildren;
             memcpy(pg->after, l.after, sizeof pg->after);
             memcpy(pg->before, l.before, sizeof pg->before);
-            if (l.nsubs) snprintf(pg->first, sizeof pg->first, "t3_%s", redditapi_sub_id(l.subs[0]));
-            for (size_t i = 0; i < l.nsubs && rc == CRAWL_OK; i++) {
-                const char *id = redditapi_sub_id(l.subs[i]);
-                if (reddit_has(rb, id)) {
-                    pg->hit_seen = true;
-                    continue;
-                }
-                reddit_id keep;
-                snprintf(keep, sizeof keep, "%s", id);
-                redditapi_item(l.subs[i], c->name, board, c->urls[REDDIT_URL_FILE], crawled_at);
-                rc = crawl_emit(b, "submission", l.subs[i]);
-                if (rc != CRAWL_OK) break;
-                if (rb->npend == rb->pend_cap) {
-                    rb->pend_cap = rb->pend_cap ? 2 * rb->pend_cap : 128;
-                    rb->pend = xrealloc(rb->pend, rb->pend_cap * sizeof *rb->pend);
-                }
-                memcpy(rb->pend[rb->npend++], keep, sizeof keep);
-                seenset_add(rb->pend_set, keep);
-                pg->fresh++;
-            }
-            redditapi_listing_release(&l);
+            rc = x.rc;
         }
     }
     http_response_release(&resp);

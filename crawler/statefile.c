@@ -66,23 +66,40 @@ int statefile_load(const char *path, json_object **out, char *why, size_t whylen
     return 0;
 }
 
-int statefile_save(const char *path, json_object *state, char *why, size_t whylen) {
-    char *text = xstrdup(json_object_to_json_string_ext(state, JSON_C_TO_STRING_PLAIN)), *tmp = xasprintf("%s.tmp", path);
-    size_t len = strlen(text);
+void statefile_sync_dir(const char *path) {
+    char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    free(dir);
+}
+
+int statefile_write_all(int fd, const char *path, const char *data, size_t len, char *why, size_t whylen) {
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) {
+            snprintf(why, whylen, "cannot write %s: %s", path, strerror(errno));
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+int statefile_replace(const char *path, const char *data, size_t len, char *why, size_t whylen) {
+    char *tmp = xasprintf("%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), rc = -1;
     if (fd < 0) {
         snprintf(why, whylen, "cannot write %s: %s", tmp, strerror(errno));
         goto done;
     }
-    for (size_t off = 0; off < len;) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) {
-            snprintf(why, whylen, "cannot write %s: %s", tmp, strerror(errno));
-            close(fd);
-            goto done;
-        }
-        off += (size_t)w;
+    if (statefile_write_all(fd, tmp, data, len, why, whylen) != 0) {
+        close(fd);
+        goto done;
     }
     if (fsync(fd) != 0 || close(fd) != 0) {
         snprintf(why, whylen, "cannot write %s: %s", tmp, strerror(errno));
@@ -92,19 +109,16 @@ int statefile_save(const char *path, json_object *state, char *why, size_t whyle
         snprintf(why, whylen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
         goto done;
     }
-    /* The rename itself is durable once the directory is synced. */
-    char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    free(dir);
+    statefile_sync_dir(path); /* the rename itself is durable once the directory is synced */
     rc = 0;
 done:
     if (rc != 0) unlink(tmp);
     free(tmp);
-    free(text);
     return rc;
+}
+
+int statefile_save(const char *path, json_object *state, char *why, size_t whylen) {
+    size_t len;
+    const char *text = json_object_to_json_string_length(state, JSON_C_TO_STRING_PLAIN, &len);
+    return statefile_replace(path, text, len, why, whylen);
 }

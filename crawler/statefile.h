@@ -28,4 +28,13 @@ int statefile_load(const char *path, json_object **out, char *why, size_t whylen
 /* Write STATE to PATH atomically (see the top).  0, or -1 with WHY. */
 int statefile_save(const char *path, json_object *state, char *why, size_t whylen);
 
+/* The steps, for other files of a board's state (seenlog.h): */
+/* Replace PATH by the LEN bytes of DATA atomically, as statefile_save does. */
+int statefile_replace(const char *path, const char *data, size_t len, char *why, size_t whylen);
+/* Write all LEN bytes of DATA to FD (the file PATH, for WHY), through EINTR
+ * and short writes.  0, or -1 with WHY. */
+int statefile_write_all(int fd, const char *path, const char *data, size_t len, char *why, size_t whylen);
+/* fsync the directory of PATH: a file made or renamed there is durable. */
+void statefile_sync_dir(const char *path);
+
 #endif

@@ -5,8 +5,9 @@
  * A generated category answers random samples of a pool of images: after
  * enough polls every pool image is published exactly once (checked against
  * the fixture's /expect: _id, _urls, _files, routing key), then the
- * category saturates (the log says so once, and it is asked less often).
- * Then every kind, the recorded answers byte for byte, kill -9 in the
+ * category saturates (the log says so once, and it is asked less often),
+ * and when its pool grows it is fresh again.  Then every kind, waifu.pics'
+ * exclude lists, the recorded answers byte for byte, kill -9 in the
  * middle, the request rate, and bad answers on one category while the
  * other goes on.
  */
@@ -143,8 +144,8 @@ static long requests_of(const char *site, const char *cat) {
 
 /* --- tests --- */
 
-/* Every pool image once, then saturation: said once, fewer requests;
- * a fresh category beside it keeps its rate. */
+/* Every pool image once, then saturation: said once, fewer requests; the
+ * pool grows: fresh again, the new images published once. */
 static void test_pool_saturates(void **state) {
     (void)state;
     make_site("nk", "nekos_best");
@@ -165,7 +166,46 @@ static void test_pool_saturates(void **state) {
     long during = requests_of("nk", "neko") - before;
     if (during > 6) fail_msg("a saturated category was asked %ld times in 2 s", during);
     assert_int_equal(proc_log_count(&ct.crawler, "saturated"), 1);
+    assert_int_equal(proc_log_count(&ct.crawler, "fresh images again"), 0);
+    /* 30 more images (the first 30 are the same: an image is its seed, category and number) */
+    make_cat("nk", "neko", 60, 1);
+    proc_wait_log(&ct.crawler, "nk neko: fresh images again");
+    harvest_until(&h, "nk", "neko", 60);
+    crawltest_harvest_take(&h, 500);
+    assert_int_equal(h.items, 60);
+    assert_int_equal(check_items(&h, "nk", "neko"), 60);
+    /* the last few new ones may come after another saturation: each said once */
+    assert_true(proc_log_count(&ct.crawler, "saturated") >= proc_log_count(&ct.crawler, "fresh images again"));
     proc_stop(&ct.crawler);
+    crawltest_harvest_release(&h);
+}
+
+/* waifu.pics: POST /many with the urls already published excluded: a pool
+ * of 45 is all published in two answers (30, then the other 15); the next
+ * answers are empty, which is saturation. */
+static void test_many_exclude(void **state) {
+    (void)state;
+    make_site("wp", "waifu_pics");
+    make_cat("wp", "waifu", 45, 2);
+    write_one(site_entry("wp", "waifu_pics", (const char *const[]){"waifu", NULL}, 50, "50ms", 0));
+    crawltest_start(NULL);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    harvest_until(&h, "wp", "waifu", 45);
+    proc_wait_log(&ct.crawler, "wp waifu: saturated");
+    proc_stop(&ct.crawler);
+    crawltest_harvest_take(&h, 500);
+    assert_int_equal(h.items, 45);
+    assert_int_equal(check_items(&h, "wp", "waifu"), 45);
+    json_object *o = fixture_control(&ct.fx, "imgapi/counts?site=wp"), *ex, *list;
+    assert_true(json_object_object_get_ex(o, "excludes", &ex));
+    assert_true(json_object_object_get_ex(ex, "waifu", &list));
+    /* 0 sent first, then the 30 of the first answer, then all 45, 3 times */
+    assert_true(json_object_array_length(list) >= 5);
+    static const int want[] = {0, 30, 45, 45, 45};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(json_object_get_int(json_object_array_get_idx(list, i)), want[i]);
+    json_object_put(o);
     crawltest_harvest_release(&h);
 }
 
@@ -250,6 +290,57 @@ static void test_kill9(void **state) {
     crawltest_harvest_release(&h);
 }
 
+/* The state file of an older crawler, {"seen": [ids]}: those images are
+ * not published again; the file is imported into the journal, then
+ * removed. */
+static void test_legacy_state(void **state) {
+    (void)state;
+    make_site("lg", "nekos_best");
+    make_cat("lg", "neko", 20, 4);
+    json_object *exp = fixture_control(&ct.fx, "imgapi/expect?site=lg&cat=neko"), *items;
+    assert_true(json_object_object_get_ex(exp, "items", &items));
+    json_object *old = json_object_new_array(), *st = json_object_new_object();
+    json_object_object_foreach(items, id, url) {
+        (void)url;
+        if (json_object_array_length(old) < 8) json_object_array_add(old, json_object_new_string(id));
+    }
+    json_object_object_add(st, "seen", json_object_get(old));
+    char *sdir = xasprintf("%s/lg", ct.state_dir), *path = xasprintf("%s/neko.json", sdir);
+    char *journal = xasprintf("%s.seen", path);
+    mkdir(ct.state_dir, 0755); /* made by the crawler otherwise */
+    assert_int_equal(mkdir(sdir, 0755), 0);
+    assert_int_equal(json_object_to_file(path, st), 0);
+    json_object_put(st);
+    write_one(site_entry("lg", "nekos_best", (const char *const[]){"neko", NULL}, 50, "20ms", 10));
+    crawltest_start(NULL);
+    crawltest_harvest h;
+    crawltest_harvest_init(&h);
+    harvest_until(&h, "lg", "neko", 12);
+    proc_wait_log(&ct.crawler, "lg neko: saturated");
+    proc_stop(&ct.crawler);
+    crawltest_harvest_take(&h, 500);
+    assert_int_equal(h.items, 12);
+    for (size_t i = 0; i < json_object_array_length(old); i++) {
+        const char *oid = json_object_get_string(json_object_array_get_idx(old, i));
+        if (json_object_object_get_ex(h.by_id, oid, NULL)) fail_msg("%s, in the old state, published again", oid);
+    }
+    struct stat sb;
+    assert_int_not_equal(stat(path, &sb), 0);
+    FILE *f = fopen(journal, "r");
+    assert_non_null(f);
+    int lines = 0, c;
+    while ((c = fgetc(f)) != EOF)
+        lines += c == '\n';
+    fclose(f);
+    assert_int_equal(lines, 20);
+    json_object_put(old);
+    json_object_put(exp);
+    free(journal);
+    free(path);
+    free(sdir);
+    crawltest_harvest_release(&h);
+}
+
 /* Bad answers on one category: a log line naming site and board, nothing
  * published from it, the other category goes on. */
 static void test_bad(void **state) {
@@ -308,8 +399,10 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pool_saturates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kinds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_exclude, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_legacy_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate, setup, teardown),
     };

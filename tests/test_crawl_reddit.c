@@ -341,21 +341,30 @@ static json_object *oauth_entry(void) {
     return e;
 }
 
+/* The OAuth site "oa" (tokens of TTL, "&ttl=T") with subreddit "a" of N
+ * submissions of SEED, the crawler started with the right credentials, and
+ * H holding the N submissions of its first crawl. */
+static void oauth_start(const char *ttl, int n, int seed, crawltest_harvest *h) {
+    char query[64];
+    snprintf(query, sizeof query, "&oauth=cid:csec%s", ttl);
+    make_site_with("oa", query);
+    make_sub("oa", "a", n, seed);
+    write_one(oauth_entry());
+    setenv("IMGFEED_REDDIT_CLIENT_ID", "cid", 1);
+    setenv("IMGFEED_REDDIT_CLIENT_SECRET", "csec", 1);
+    crawltest_start(NULL);
+    crawltest_harvest_init(h);
+    crawltest_harvest_take(h, 1500);
+    assert_int_equal(h->items, n);
+}
+
 /* App-only OAuth: a token for the client's credentials, every listing asked
  * with it, a new one before it expires; wrong credentials: nothing asked,
  * a clear line. */
 static void test_oauth(void **state) {
     (void)state;
-    make_site_with("oa", "&oauth=cid:csec&ttl=4");
-    make_sub("oa", "a", 150, 8);
-    write_one(oauth_entry());
-    setenv("IMGFEED_REDDIT_CLIENT_ID", "cid", 1);
-    setenv("IMGFEED_REDDIT_CLIENT_SECRET", "csec", 1);
-    crawltest_start(NULL);
     crawltest_harvest h;
-    crawltest_harvest_init(&h);
-    crawltest_harvest_take(&h, 1500);
-    assert_int_equal(h.items, 150);
+    oauth_start("&ttl=4", 150, 8, &h);
     assert_int_equal(check_items(&h, "oa", "oa", "a"), 150);
     time_sleep_ms(4500); /* past the first token's renewal (half of its 4 s) */
     proc_stop(&ct.crawler);
@@ -379,6 +388,34 @@ static void test_oauth(void **state) {
     assert_true(json_object_object_get_ex(c, "requests", &v));
     assert_int_equal(json_object_get_int64(v), 0);
     json_object_put(c);
+    unsetenv("IMGFEED_REDDIT_CLIENT_ID");
+    unsetenv("IMGFEED_REDDIT_CLIENT_SECRET");
+}
+
+/* A token refused before its expiry (reddit revoked it): the listing's 401
+ * takes a new token and the same request again; nothing is missed. */
+static void test_oauth_revoked(void **state) {
+    (void)state;
+    crawltest_harvest h;
+    oauth_start("&ttl=3600", 40, 11, &h);
+    json_object_put(fixture_control(&ct.fx, "reddit/revoke?site=oa"));
+    json_object_put(fixture_control(&ct.fx, "reddit/add?site=oa&sub=a&n=5"));
+    proc_wait_log(&ct.crawler, "oa: reddit refused the OAuth token (401): taking a new one");
+    int64_t end = time_mono_ns() / 1000000 + 20000;
+    while (h.items < 45 && time_mono_ns() / 1000000 < end)
+        crawltest_harvest_take(&h, 300);
+    proc_stop(&ct.crawler);
+    crawltest_harvest_take(&h, 300);
+    assert_int_equal(h.items, 45);
+    assert_int_equal(check_items(&h, "oa", "oa", "a"), 45);
+    json_object *c = fixture_control(&ct.fx, "reddit/counts?site=oa"), *v;
+    assert_true(json_object_object_get_ex(c, "tokens", &v));
+    assert_int_equal(json_object_get_int64(v), 2);
+    assert_true(json_object_object_get_ex(c, "unauthorized", &v));
+    assert_int_equal(json_object_get_int64(v), 1);
+    json_object_put(c);
+    assert_int_equal(proc_log_count(&ct.crawler, "OAuth token taken"), 2);
+    crawltest_harvest_release(&h);
     unsetenv("IMGFEED_REDDIT_CLIENT_ID");
     unsetenv("IMGFEED_REDDIT_CLIENT_SECRET");
 }
@@ -436,6 +473,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_rate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ratelimit_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oauth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oauth_revoked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -145,12 +145,52 @@ static void test_estimate_covers_json_c(void **state) {
     }
 }
 
+/* Members found in one walk: the last of a repeated key, none inside a
+ * nested value, 0 for a missing one; the pieces parse alone; jsonscan_body
+ * and jsonscan_fits say why they refuse. */
+static void test_members_and_pieces(void **state) {
+    (void)state;
+    const char *s = " {\"a\": 1, \"n\": {\"b\": 2}, \"c\": [3, {\"b\": 4}], \"a\": \"x\"} ";
+    size_t len = strlen(s), root = 1;
+    static const char *const keys[] = {"a", "b", "c", "n"};
+    size_t vs[4], ve[4];
+    assert_int_equal(jsonscan_body(s, len, NULL, NULL, 0), 0);
+    jsonscan_members(s, len, root, keys, 4, vs, ve);
+    assert_int_equal(ve[1], 0); /* b is only nested */
+    assert_memory_equal(s + vs[0], "\"x\"", 3);
+    assert_int_equal(ve[0] - vs[0], 3);
+    assert_memory_equal(s + vs[2], "[3, {\"b\": 4}]", ve[2] - vs[2]);
+    size_t one_s, one_e;
+    assert_true(jsonscan_member(s, len, root, "n", &one_s, &one_e));
+    assert_int_equal(one_s, vs[3]);
+    assert_false(jsonscan_member(s, len, root, "zz", &one_s, &one_e));
+    char why[200];
+    json_object *n = jsonscan_parse_span(s + vs[3], ve[3] - vs[3], "n", why, sizeof why);
+    assert_non_null(n);
+    assert_int_equal(json_object_object_length(n), 1);
+    json_object_put(n);
+    json_object *num = jsonscan_parse_span("12", 2, "a number", why, sizeof why); /* a bare number at the end */
+    assert_int_equal(json_object_get_int(num), 12);
+    json_object_put(num);
+    assert_int_equal(jsonscan_body("", 0, NULL, why, sizeof why), -1);
+    assert_non_null(strstr(why, "empty"));
+    assert_int_equal(jsonscan_body("{} x", 4, NULL, why, sizeof why), -1);
+    assert_non_null(strstr(why, "after the value"));
+    jsonscan_cost cost = {0};
+    size_t pos = 0;
+    assert_int_equal(jsonscan_value(s, len, &pos, &cost, NULL, 0), 0);
+    assert_true(jsonscan_fits(&cost, 0, true, "it", why, sizeof why));
+    assert_false(jsonscan_fits(&cost, 100, true, "the thing", why, sizeof why));
+    assert_non_null(strstr(why, "the thing is too complex"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepts),
         cmocka_unit_test(test_refuses),
         cmocka_unit_test(test_end_and_cost),
         cmocka_unit_test(test_estimate_covers_json_c),
+        cmocka_unit_test(test_members_and_pieces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

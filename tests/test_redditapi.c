@@ -170,10 +170,14 @@ static void test_fixture_cut(void **state) {
         assert_int_equal(redditapi_listing_parse(body, cut, 0, &l, why, sizeof why), -1);
         assert_true(why[0] != '\0');
     }
+    /* a bound below one submission's tree: every child refused, by name */
     redditapi_listing l;
     char why[256];
-    assert_int_equal(redditapi_listing_parse(body, len, 100000, &l, why, sizeof why), -1);
-    assert_non_null(strstr(why, "too complex"));
+    assert_int_equal(redditapi_listing_parse(body, len, 5000, &l, why, sizeof why), 0);
+    assert_int_equal(l.nsubs, 0);
+    assert_int_equal(l.nrefused, 100);
+    assert_non_null(strstr(l.first_refused, "children[0] is too complex"));
+    redditapi_listing_release(&l);
     free(body);
 }
 
@@ -288,7 +292,14 @@ static void test_bad_children(void **state) {
     redditapi_listing_release(&l);
 }
 
-/* A page of 10,000 children parses within a bound, or is refused by it. */
+static int stop_at_three(void *arg, json_object *sub) {
+    (void)sub;
+    return ++*(int *)arg == 3 ? 7 : 0;
+}
+
+/* A page of 10,000 children parses within a small bound (a child at a
+ * time); a bound below one child refuses each, and the walk stops when the
+ * callback says so. */
 static void test_huge_page(void **state) {
     (void)state;
     size_t cap = 64 + 10000 * 64, at = 0;
@@ -302,8 +313,16 @@ static void test_huge_page(void **state) {
     assert_int_equal(redditapi_listing_parse(body, at, 64u << 20, &l, why, sizeof why), 0);
     assert_int_equal(l.nsubs, 10000);
     redditapi_listing_release(&l);
-    assert_int_equal(redditapi_listing_parse(body, at, 1u << 20, &l, why, sizeof why), -1);
-    assert_non_null(strstr(why, "too complex"));
+    assert_int_equal(redditapi_listing_parse(body, at, 64u << 10, &l, why, sizeof why), 0);
+    assert_int_equal(l.nsubs, 10000);
+    redditapi_listing_release(&l);
+    assert_int_equal(redditapi_listing_parse(body, at, 100, &l, why, sizeof why), 0);
+    assert_int_equal(l.nsubs, 0);
+    assert_int_equal(l.nrefused, 10000);
+    redditapi_listing_release(&l);
+    int seen = 0;
+    assert_int_equal(redditapi_listing_each(body, at, 0, &l, stop_at_three, &seen, why, sizeof why), 7);
+    assert_int_equal(seen, 3);
     free(body);
 }
 

@@ -60,12 +60,12 @@ static void test_bad_json(void **state) {
     seenset_free(s);
 }
 
-/* Against a model: the last MAX distinct ids added. */
-static void test_model(void **state) {
-    (void)state;
-    enum { MAX = 97, N = 20000, SPACE = 400 };
+/* Against a model: the last MAX distinct ids added, for bounds below,
+ * at and past the ring's first size and its doublings. */
+static void check_model(size_t MAX) {
+    enum { N = 20000, SPACE = 400 };
     seenset *s = seenset_new(MAX);
-    int model[MAX];
+    int model[300];
     size_t mcount = 0, mhead = 0;
     srand(7);
     for (int n = 0; n < N; n++) {
@@ -97,7 +97,20 @@ static void test_model(void **state) {
                 in = true;
         assert_int_equal(seenset_has(s, id), in);
     }
+    /* the JSON is the model's order, oldest first */
+    json_object *a = seenset_to_json(s);
+    assert_int_equal(json_object_array_length(a), mcount);
+    for (size_t i = 0; i < mcount; i++)
+        assert_int_equal(atoi(json_object_get_string(json_object_array_get_idx(a, i))), model[(mhead + i) % MAX]);
+    json_object_put(a);
     seenset_free(s);
+}
+
+static void test_model(void **state) {
+    (void)state;
+    static const size_t bounds[] = {1, 2, 15, 16, 17, 33, 97, 300};
+    for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++)
+        check_model(bounds[i]);
 }
 
 static void test_large(void **state) {

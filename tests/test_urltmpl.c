@@ -44,6 +44,31 @@ static void test_percent_encode(void **state) {
     free(b.p);
 }
 
+/* Decoding undoes encoding, reads either case of hex, and refuses a cut
+ * or bad escape and %00. */
+static void test_percent_decode(void **state) {
+    (void)state;
+    static const char *const round[] = {"", "abc", "a b/c?d=e&f#g%", "\xce\xbb \x01\x7f\xff\n\r", "{no}"};
+    for (size_t i = 0; i < sizeof round / sizeof round[0]; i++) {
+        char *enc = urltmpl_percent_encode(round[i]);
+        sbuf b = {0};
+        assert_int_equal(urltmpl_percent_decode_to(&b, enc, strlen(enc)), 0);
+        assert_int_equal(b.len, strlen(round[i]));
+        if (b.len) assert_memory_equal(b.p, round[i], b.len);
+        free(b.p);
+        free(enc);
+    }
+    sbuf b = {0};
+    assert_int_equal(urltmpl_percent_decode_to(&b, "%2f%2F+x", 8), 0);
+    assert_memory_equal(b.p, "//+x", 4);
+    static const char *const bad[] = {"%", "%2", "a%zz", "%g0", "%00", "x%4"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        b.len = 0;
+        assert_int_equal(urltmpl_percent_decode_to(&b, bad[i], strlen(bad[i])), -1);
+    }
+    free(b.p);
+}
+
 static void test_expand(void **state) {
     (void)state;
     const urltmpl_var vars[] = {
@@ -88,6 +113,7 @@ static void test_expand(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_percent_encode),
+        cmocka_unit_test(test_percent_decode),
         cmocka_unit_test(test_expand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

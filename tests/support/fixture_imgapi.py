@@ -7,7 +7,9 @@ http://<host>/imgapi/S, so each kind's default template reaches
   GET /imgapi/S/C?amount=N                      (nekos_best)
         {"results": [N entries {"artist_name", "artist_href", "source_url",
         "url", "dimensions"}]}
-  GET /imgapi/S/sfw/C                           (waifu_pics)  {"url": …}
+  POST /imgapi/S/many/sfw/C                     (waifu_pics)
+        body {"exclude": [url, …]} (or none): {"files": [up to 30 urls]},
+        pool images whose file name no excluded url has; [] once none is left
   GET /imgapi/S/images?IncludedTags=C&PageSize=N (waifu_im, the 2025 API)
         {"items": [N entries {"id", "url", "width", "height", "artists": [..],
         "tags": [{"slug": C}]}], "pageNumber": 1}
@@ -40,7 +42,7 @@ Control API (a bad argument answers 400 with the reason):
         {"items": {"<_id>": "<url>"}}: every pool image, urls with this Host.
   GET /_control/imgapi/counts?site=S[&cat=C]
         {"counts": {"<unix second>": n}, "by_status": {...}, "requests": n,
-         "by_cat": {C: n}}
+         "by_cat": {C: n}, "excludes": {C: [the length of each exclude list]}}
 """
 
 import json
@@ -78,6 +80,7 @@ class Cat:
     def __init__(self, name, seed, n):
         self.name, self.seed, self.n = name, seed, n
         self.asked = 0
+        self.excludes = []  # waifu_pics: the length of each request's exclude list
 
 
 def image(site, cat, k, base):
@@ -104,16 +107,31 @@ def image(site, cat, k, base):
     return fname, {"url": url}
 
 
-def answer(site, cat, amount, base):
+def answer(site, cat, amount, base, exclude):
+    """A random answer of AMOUNT images of CAT, none whose _id is in EXCLUDE."""
     r = random.Random("%d/%s/ask%d" % (cat.seed, cat.name, cat.asked))
     cat.asked += 1
-    ks = r.sample(range(cat.n), min(amount, cat.n))
-    entries = [image(site, cat, k, base)[1] for k in ks]
+    ks = r.sample(range(cat.n), min(amount + len(exclude), cat.n))
+    entries = [e for iid, e in (image(site, cat, k, base) for k in ks) if iid not in exclude][:amount]
     if site.kind == "nekos_best":
         return {"results": entries}
     if site.kind == "waifu_im":
         return {"items": entries, "pageNumber": 1, "totalPages": 1, "totalCount": len(entries)}
+    if site.kind == "waifu_pics":
+        return {"files": [e["url"] for e in entries]}
     return entries[0]
+
+
+def exclude_of(req):
+    """The file names of a waifu_pics POST's exclude list; None when the body is not one."""
+    body = getattr(req, "body", b"") or b"{}"
+    try:
+        ex = json.loads(body).get("exclude", [])
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(ex, list) or not all(isinstance(u, str) for u in ex):
+        return None
+    return {u.rsplit("/", 1)[-1] for u in ex}
 
 
 def fault_body(kind, which):
@@ -132,20 +150,23 @@ def fault_body(kind, which):
 
 def route_api(req, match, query):
     name, rest = match.group(1), match.group(2)
-    base = "http://" + (req.headers.get("Host") or "127.0.0.1")
+    base = fs.host_base(req)
     with LOCK:
         site = SITES.get(name)
         if site is None:
             req.reply(404, b"not found\n")
             return
-        catname, amount = None, 1
+        catname, amount, exclude = None, 1, set()
         if site.kind == "waifu_im":
             if rest == "images":
                 catname = fs.arg(query, "IncludedTags")
                 amount = int(fs.arg(query, "PageSize", "1") or 1)
         elif site.kind == "waifu_pics":
-            if rest.startswith("sfw/"):
-                catname = rest[4:]
+            if rest.startswith("many/sfw/") and req.command == "POST":
+                catname, amount, exclude = rest[9:], 30, exclude_of(req)
+                if exclude is None:
+                    req.reply(400, b'{"message": "exclude must be a list of urls"}', "application/json")
+                    return
         else:
             catname = rest
             if site.kind == "nekos_best":
@@ -160,7 +181,9 @@ def route_api(req, match, query):
         code, ctype = 200, "application/json"
         cat = site.cats.get(catname or "")
         if cat is not None:
-            body = json.dumps(answer(site, cat, amount, base)).encode()
+            if site.kind == "waifu_pics":
+                cat.excludes.append(len(exclude))
+            body = json.dumps(answer(site, cat, amount, base, exclude)).encode()
         elif catname == "recorded" and site.kind in RECORDED:
             with open("%s/%s" % (FIXTURES[0], RECORDED[site.kind]), "rb") as f:
                 body = f.read()
@@ -197,7 +220,7 @@ def control_site(req, query):
     if kind not in KINDS:
         raise fs.ControlError("kind must be one of %s" % ", ".join(KINDS))
     SITES[name] = Site(name, kind)
-    return {"site": name, "api": "http://%s/imgapi/%s" % (req.headers.get("Host") or "127.0.0.1", name)}
+    return {"site": name, "api": "%s/imgapi/%s" % (fs.host_base(req), name)}
 
 
 @control
@@ -232,7 +255,7 @@ def control_expect(req, query):
     cat = site.cats.get(fs.arg(query, "cat") or "")
     if cat is None:
         raise fs.ControlError("no generated category")
-    base = "http://" + (req.headers.get("Host") or "127.0.0.1")
+    base = fs.host_base(req)
     items = {}
     for k in range(cat.n):
         iid, e = image(site, cat, k, base)
@@ -244,7 +267,8 @@ def control_expect(req, query):
 def control_counts(req, query):
     site = need_site(query)
     return {"counts": {str(k): v for k, v in sorted(site.counts.items())}, "by_status": dict(site.by_status),
-            "requests": site.requests, "by_cat": dict(site.by_cat)}
+            "requests": site.requests, "by_cat": dict(site.by_cat),
+            "excludes": {name: list(cat.excludes) for name, cat in site.cats.items()}}
 
 
 ROUTES = [
@@ -254,5 +278,6 @@ ROUTES = [
     ("GET", r"/_control/imgapi/expect", control_expect),
     ("GET", r"/_control/imgapi/counts", control_counts),
     ("GET", r"/imgapi/([a-z0-9_-]+)/i/([A-Za-z0-9_-]+)\.png", route_image),
-    ("GET", r"/imgapi/([a-z0-9_-]+)/((?:sfw/)?[A-Za-z0-9_-]+)", route_api),
+    ("GET", r"/imgapi/([a-z0-9_-]+)/([A-Za-z0-9_-]+)", route_api),
+    ("POST", r"/imgapi/([a-z0-9_-]+)/(many/sfw/[A-Za-z0-9_-]+)", route_api),
 ]

@@ -288,7 +288,7 @@ def fault_body(kind, real, is_catalog, board):
 
 def route_doc(req, match, query):
     name, bname, rest = match.group(1), match.group(2), match.group(3)
-    base = "http://" + (req.headers.get("Host") or "127.0.0.1")
+    base = fs.host_base(req)
     headers = {}
     with LOCK:
         site = SITES.get(name)

@@ -42,6 +42,9 @@ Control API (a bad argument answers 400 with the reason):
         "token_type": "bearer", "expires_in": T (3600)}; the listings then
         answer 401 unless "Authorization: bearer <a token not expired>".
         {"site", "api", "file_url"}
+  GET /_control/reddit/revoke?site=S
+        every token taken so far is refused from now on (401), as reddit
+        does with a token it revoked before its expiry.  {"revoked": n}
   GET /_control/reddit/sub?site=S&sub=B[&n=N][&seed=K]
         generated subreddit B ([A-Za-z0-9_]+) of N (50) submissions, seed K (1).
         {"sub", "n", "newest"}
@@ -259,7 +262,7 @@ def fault_body(kind, entries, real):
 
 def route_listing(req, match, query):
     name, subname = match.group(1), match.group(2)
-    base = "http://" + (req.headers.get("Host") or "127.0.0.1")
+    base = fs.host_base(req)
     with LOCK:
         site = SITES.get(name)
         if site is None:
@@ -337,6 +340,14 @@ def control_site(req, query):
     site.ttl = int(fs.arg(query, "ttl") or 3600)
     api = "%s/reddit/%s" % (base_of(req), name)
     return {"site": name, "api": api, "file_url": api + "/i/{tim}{ext}"}
+
+
+@control
+def control_revoke(req, query):
+    site = need_site(query)
+    for tok in site.tokens:
+        site.tokens[tok] = 0
+    return {"revoked": len(site.tokens)}
 
 
 @control
@@ -425,6 +436,7 @@ def route_token(req, match, query):
 
 ROUTES = [
     ("GET", r"/_control/reddit/site", control_site),
+    ("GET", r"/_control/reddit/revoke", control_revoke),
     ("GET", r"/_control/reddit/sub", control_sub),
     ("GET", r"/_control/reddit/add", control_add),
     ("GET", r"/_control/reddit/delete", control_delete),
