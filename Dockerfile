@@ -1,5 +1,5 @@
-# imgfeed: one image holding the three programs, imgfeed-crawler, imgfeed-hasher
-# and imgfeed-archiver, in /usr/local/bin.  The compose files in deploy/ pick the
+# imgfeed: one image holding the four programs, imgfeed-crawler, imgfeed-hasher,
+# imgfeed-archiver and imgfeed-live, in /usr/local/bin.  The compose files in deploy/ pick the
 # program of each service; by hand:
 #
 #   docker build -t imgfeed .
@@ -15,25 +15,25 @@ FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential cmake pkg-config \
-        librabbitmq-dev libcurl4-openssl-dev libjson-c-dev libpq-dev libgd-dev \
+        librabbitmq-dev libcurl4-openssl-dev libjson-c-dev libpq-dev libgd-dev libmicrohttpd-dev \
         libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev zlib1g-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# Only the three programs are built (no tests, no benchmarks); the install
+# Only the four programs are built (no tests, no benchmarks); the install
 # rules put them in /usr/local/bin and crawler/sites.json in
 # /usr/local/share/imgfeed.  The hasher picks its AVX2 code at run time, so the
 # image runs on any x86-64 machine.
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DIMGFEED_TESTS=OFF -DCMAKE_INSTALL_PREFIX=/usr/local \
- && cmake --build /build -j "$(nproc)" --target imgfeed-crawler imgfeed-hasher imgfeed-archiver \
+ && cmake --build /build -j "$(nproc)" --target imgfeed-crawler imgfeed-hasher imgfeed-archiver imgfeed-live \
  && DESTDIR=/out cmake --install /build --strip
 
 FROM debian:12-slim
-# The packages of the libraries the three programs link (readelf -d: NEEDED),
+# The packages of the libraries the four programs link (readelf -d: NEEDED),
 # which bring their own dependencies; ca-certificates for the sites' HTTPS.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        librabbitmq4 libcurl4 libjson-c5 libpq5 libgd3 libjpeg62-turbo libpng16-16 \
+        librabbitmq4 libcurl4 libjson-c5 libpq5 libgd3 libmicrohttpd12 libjpeg62-turbo libpng16-16 \
         libwebp7 libwebpdemux2 libgif7 zlib1g libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 imgfeed \
@@ -51,5 +51,5 @@ ENV IMGFEED_SITES=/usr/local/share/imgfeed/sites.json \
 WORKDIR /var/lib/imgfeed
 USER imgfeed:imgfeed
 # No program runs by default: name one (imgfeed-crawler, imgfeed-hasher,
-# imgfeed-archiver) as the command.
+# imgfeed-archiver, imgfeed-live) as the command.
 CMD ["imgfeed-crawler", "--help"]

@@ -16,6 +16,8 @@ imgfeed_require_pkg(CURL libcurl libcurl4-openssl-dev)
 imgfeed_require_pkg(JSONC json-c libjson-c-dev)
 imgfeed_require_pkg(PQ libpq libpq-dev)
 imgfeed_require_pkg(GD gdlib libgd-dev)
+# imgfeed-live serves its page and event streams with libmicrohttpd.
+imgfeed_require_pkg(MHD libmicrohttpd libmicrohttpd-dev)
 if(IMGFEED_TESTS)
   imgfeed_require_pkg(CMOCKA cmocka libcmocka-dev)
 endif()

@@ -107,6 +107,9 @@ struct mq {
     uint64_t next_seq; /* publish sequence number of the next message on channel 1 */
 
     char *queue; /* consumed queue, or NULL */
+    /* mq_options.own_queue, copied; own.name NULL: none */
+    mq_queue_spec own;
+    char **own_keys;
     uint16_t prefetch;
     mq_content content[MQ_CH_CONSUME + 1];
     mq_node *head, *tail; /* deliveries waiting for mq_next */
@@ -459,6 +462,32 @@ static int mq_tcp_open(const char *host, int port, int timeout_ms, char *why, si
     return fd;
 }
 
+/* A consumer's own queue (mq_options.own_queue), bound to E with its keys. */
+static int mq_declare_own(const mq *q, amqp_connection_state_t conn, char *why, size_t len, bool *server) {
+    const amqp_channel_t ch = MQ_CH_PUBLISH;
+    const mq_queue_spec *o = &q->own;
+    amqp_table_entry_t args[2];
+    int nargs = 0;
+    if (o->max_length > 0)
+        args[nargs++] = (amqp_table_entry_t){.key = amqp_cstring_bytes("x-max-length"),
+                                             .value = {.kind = AMQP_FIELD_KIND_I64, .value.i64 = o->max_length}};
+    if (o->drop_head)
+        args[nargs++] = (amqp_table_entry_t){
+            .key = amqp_cstring_bytes("x-overflow"),
+            .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes("drop-head")}};
+    amqp_table_t table = {.num_entries = nargs, .entries = args};
+    amqp_queue_declare(conn, ch, amqp_cstring_bytes(o->name), 0, o->durable, 0, !o->durable, table);
+    if (!mq_rpc_ok(conn, q->heartbeat_s, why, len, server, "declare queue %s", o->name)) return -1;
+    for (size_t i = 0; o->keys[i]; i++) {
+        amqp_queue_bind(conn, ch, amqp_cstring_bytes(o->name), amqp_cstring_bytes(q->names[MQ_EXCHANGE_ITEMS]),
+                        amqp_cstring_bytes(o->keys[i]), amqp_empty_table);
+        if (!mq_rpc_ok(conn, q->heartbeat_s, why, len, server, "bind queue %s to exchange %s with %s", o->name,
+                       q->names[MQ_EXCHANGE_ITEMS], o->keys[i]))
+            return -1;
+    }
+    return 0;
+}
+
 /* The one place that says what the topology is (design.md).  Each
  * declaration is idempotent: declaring an existing thing with the same
  * arguments is a no-op, with other arguments the broker refuses it. */
@@ -493,7 +522,7 @@ static int mq_declare_on(const mq *q, amqp_connection_state_t conn, char *why, s
                        queues[i].exchange))
             return -1;
     }
-    return 0;
+    return q->own.name ? mq_declare_own(q, conn, why, len, server) : 0;
 }
 
 static int mq_setup_consumer(const mq *q, amqp_connection_state_t conn, char *why, size_t len, bool *server) {
@@ -888,6 +917,19 @@ int mq_new(const mq_options *opts, mq **out) {
     q->max_message = opts->max_message_bytes > 0 ? opts->max_message_bytes : 0;
     q->idle = opts->idle;
     q->idle_arg = opts->idle_arg;
+    if (opts->own_queue && opts->own_queue->name) {
+        const mq_queue_spec *o = opts->own_queue;
+        size_t n = 0;
+        while (o->keys && o->keys[n])
+            n++;
+        q->own_keys = xcalloc(n ? n + 1 : 2, sizeof *q->own_keys);
+        for (size_t i = 0; i < n; i++)
+            q->own_keys[i] = xstrdup(o->keys[i]);
+        if (!n) q->own_keys[0] = xstrdup("#");
+        q->own = *o;
+        q->own.name = xstrdup(o->name);
+        q->own.keys = (const char *const *)q->own_keys;
+    }
     backoff_init(&q->backoff, q->backoff_initial_ms, q->backoff_max_ms);
     int rc = mq_reconnect(q);
     if (rc != MQ_OK) {
@@ -915,6 +957,10 @@ void mq_free(mq *q) {
     for (size_t i = 0; i <= MQ_QUEUE_DEAD; i++)
         free(q->names[i]);
     free(q->queue);
+    for (size_t i = 0; q->own_keys && q->own_keys[i]; i++)
+        free(q->own_keys[i]);
+    free(q->own_keys);
+    free((char *)q->own.name);
     free(q);
 }
 

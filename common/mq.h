@@ -13,6 +13,9 @@
  *   E.dead fanout, durable  ─────▶ queue E.dead     (durable)
  *
  * so every process declares it with the same arguments (mq_declare_topology).
+ * A consumer beyond the archive (a live view, a search index) gives its own
+ * queue in mq_options.own_queue: it is declared and bound to E right after,
+ * on every connect.
  *
  * The connection has two channels: channel 1 publishes in confirm mode,
  * channel 2 consumes.  A process that publishes and consumes (the hasher)
@@ -117,6 +120,18 @@ typedef struct mq mq;
  * first.  It runs inside an mq call, so it must not call mq functions. */
 typedef void (*mq_idle_fn)(void *arg, int fd, int64_t max_wait_ms);
 
+/* A consumer's own queue beyond the topology (design.md, "Consumers beyond
+ * the archive"): declared and bound to E on every connect, after the
+ * topology, so that an auto-delete queue, gone with its connection, is
+ * there again before the consumer is set up again. */
+typedef struct mq_queue_spec {
+    const char *name;        /* the queue */
+    bool durable;            /* durable (a search index); false: non-durable and auto-delete (a live view) */
+    int64_t max_length;      /* x-max-length; 0: none */
+    bool drop_head;          /* x-overflow drop-head: past max_length the oldest message goes */
+    const char *const *keys; /* binding keys to E, NULL-terminated; NULL: "#" alone */
+} mq_queue_spec;
+
 typedef struct mq_options {
     const char *url;             /* amqp:// or amqps:// URL */
     const char *exchange;        /* E of design.md, "chan" by default */
@@ -131,6 +146,7 @@ typedef struct mq_options {
                                     without being sent; 0: no limit of ours (the broker's still applies) */
     mq_idle_fn idle;             /* called while a publish waits for confirms (see mq_publish); may be NULL */
     void *idle_arg;
+    const mq_queue_spec *own_queue; /* a consumer's own queue (copied); NULL: none */
 } mq_options;
 
 /* Options from the common settings (url, exchange, heartbeat, max message),

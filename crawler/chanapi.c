@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "htmltext.h"
 #include "jsonscan.h"
 #include "sbuf.h"
 #include "xalloc.h"
@@ -182,77 +183,10 @@ static void urlset_add_link(urlset *u, const char *s, size_t n) {
 
 /* ---- comments ---- */
 
-/* Append the UTF-8 form of code point cp. */
-static void put_utf8(sbuf *b, uint32_t cp) {
-    char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xc0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3f));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xe0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[2] = (char)(0x80 | (cp & 0x3f));
-        n = 3;
-    } else {
-        u[0] = (char)(0xf0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[3] = (char)(0x80 | (cp & 0x3f));
-        n = 4;
-    }
-    sbuf_add(b, u, n);
-}
-
-/* s[0] is '&': decode the entity there into b and return its length, or
- * return 0 (nothing appended) when it is not one we know. */
-static size_t entity(const char *s, size_t n, sbuf *b) {
-    size_t semi = 1;
-    while (semi < n && semi < 12 && s[semi] != ';')
-        semi++;
-    if (semi >= n || s[semi] != ';' || semi < 3) return 0;
-    const char *name = s + 1;
-    size_t len = semi - 1;
-    static const struct {
-        const char *name;
-        char c;
-    } named[] = {{"amp", '&'}, {"quot", '"'}, {"apos", '\''}, {"lt", '<'}, {"gt", '>'}, {"nbsp", ' '}};
-    if (name[0] != '#') {
-        for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
-            if (strlen(named[i].name) == len && memcmp(named[i].name, name, len) == 0) {
-                sbuf_addc(b, named[i].c);
-                return semi + 1;
-            }
-        return 0;
-    }
-    bool hex = name[1] == 'x' || name[1] == 'X';
-    size_t i = hex ? 2 : 1;
-    if (i >= len) return 0;
-    uint32_t cp = 0;
-    for (; i < len; i++) {
-        int c = (unsigned char)name[i], d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (hex && lower(c) >= 'a' && lower(c) <= 'f')
-            d = lower(c) - 'a' + 10;
-        else
-            return 0;
-        cp = cp * (hex ? 16 : 10) + (uint32_t)d;
-        if (cp > 0x10ffff) return 0;
-    }
-    if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    put_utf8(b, cp);
-    return semi + 1;
-}
-
 /* Decode the entities of s into b. */
 static void decode_into(sbuf *b, const char *s, size_t n) {
     for (size_t i = 0; i < n;) {
-        size_t k = s[i] == '&' ? entity(s + i, n - i, b) : 0;
+        size_t k = s[i] == '&' ? htmltext_entity(s + i, n - i, b) : 0;
         if (k) {
             i += k;
         } else {
@@ -304,7 +238,7 @@ static bool may_have_url(const char *s, size_t n, sbuf *scratch) {
     if (memchr(s, ':', n)) return true;
     for (const char *a = memchr(s, '&', n); a; a = memchr(a + 1, '&', n - (size_t)(a + 1 - s))) {
         scratch->len = 0;
-        if (entity(a, n - (size_t)(a - s), scratch) && scratch->len == 1 && scratch->p[0] == ':') return true;
+        if (htmltext_entity(a, n - (size_t)(a - s), scratch) && scratch->len == 1 && scratch->p[0] == ':') return true;
     }
     return false;
 }
@@ -407,7 +341,7 @@ static void comment_links(const char *s, size_t n, sbuf *scratch, urlset *u) {
             sbuf_addc(scratch, '<'); /* a bare '<': text, and the end of a URL */
             i++;
         } else if (c == '&') {
-            size_t k = entity(s + i, n - i, scratch);
+            size_t k = htmltext_entity(s + i, n - i, scratch);
             if (!k) sbuf_addc(scratch, '&');
             i += k ? k : 1;
         } else {

@@ -9,9 +9,10 @@
 # through sudo when not root), builds a Release build in build/quickstart,
 # starts a private RabbitMQ and PostgreSQL in the data directory (./run by
 # default: no docker, no system service used, loopback ports only, data kept
-# between runs), then imgfeed-archiver, imgfeed-hasher and imgfeed-crawler on
-# the sites file, and prints how to watch them, the psql line that opens the
-# archive and how to stop.  Run again, it reuses the data and the servers and
+# between runs), then imgfeed-archiver, imgfeed-hasher, imgfeed-live (the live
+# view in a browser, on 127.0.0.1:8090 or a free port) and imgfeed-crawler on
+# the sites file, and prints how to watch them, the address of the live view,
+# the psql line that opens the archive and how to stop.  Run again, it reuses the data and the servers and
 # starts only what is not running.  With --demo the crawler crawls a generated
 # image board served on 127.0.0.1 (deploy/demo/board.py) instead of the real
 # sites: it works offline, and the script waits until hashed rows are in the
@@ -25,6 +26,7 @@
 #   --rabbit-port N     RabbitMQ's port when first chosen (default 5672, or any
 #                       free port if taken; 0: any free port)
 #   --pg-port N         PostgreSQL's port likewise (default 5432)
+#   --live-port N       the live view's port likewise (default 8090)
 #   --wait SECONDS      --demo: how long to wait for the rows (default 120)
 #   --no-install        do not install missing packages (only warn)
 #   -h, --help          this text
@@ -39,12 +41,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 for v in "${!IMGFEED_@}" "${!PG@}"; do unset "$v"; done
 
 CMD=start DEMO=0 DATA=$ROOT/run DATA_ARG='' SITES=$ROOT/crawler/sites.json SITES_SET=0
-WANT_RABBIT_PORT='' WANT_PG_PORT='' WAIT=120 INSTALL=1
+WANT_RABBIT_PORT='' WANT_PG_PORT='' WANT_LIVE_PORT='' WAIT=120 INSTALL=1
 EXCHANGE=chan BUILD=$ROOT/build/quickstart JOBS=$(nproc 2>/dev/null || echo 2)
 DEMO_BOARDS=pics,art DEMO_THREADS=10 DEMO_POSTS=20 DEMO_TICK=15
 STOPPED=0 STARTED=0
 
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
 need_arg() { [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value (see --help)"; }
 while (($#)); do
     case $1 in
@@ -55,6 +57,7 @@ while (($#)); do
         --sites) need_arg "$@"; SITES=$(realpath -m "$2"); SITES_SET=1; shift ;;
         --rabbit-port) need_arg "$@"; WANT_RABBIT_PORT=$2; shift ;;
         --pg-port) need_arg "$@"; WANT_PG_PORT=$2; shift ;;
+        --live-port) need_arg "$@"; WANT_LIVE_PORT=$2; shift ;;
         --wait) need_arg "$@"; WAIT=$2; shift ;;
         --no-install) INSTALL=0 ;;
         -h|--help) usage; exit 0 ;;
@@ -83,7 +86,7 @@ lock_data() {
 # A|B|C: any of them will do; the first one apt knows is installed.
 PACKAGES=(
     build-essential cmake pkg-config
-    librabbitmq-dev libcurl4-openssl-dev libjson-c-dev libpq-dev libgd-dev
+    librabbitmq-dev libcurl4-openssl-dev libjson-c-dev libpq-dev libgd-dev libmicrohttpd-dev
     "libjpeg62-turbo-dev|libjpeg-turbo8-dev|libjpeg-dev" libpng-dev libwebp-dev libgif-dev zlib1g-dev libssl-dev
     rabbitmq-server postgresql python3 procps util-linux ca-certificates
 )
@@ -134,8 +137,9 @@ build() {
             cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DIMGFEED_TESTS=OFF >"$log" 2>&1 ||
                 { tail -n 30 "$log" >&2; die "cmake failed (log: $log)"; }
         fi
-        say "building imgfeed-crawler, imgfeed-hasher, imgfeed-archiver (log: $log)"
-        cmake --build "$BUILD" -j "$JOBS" --target imgfeed-crawler imgfeed-hasher imgfeed-archiver >>"$log" 2>&1 ||
+        say "building imgfeed-crawler, imgfeed-hasher, imgfeed-archiver, imgfeed-live (log: $log)"
+        cmake --build "$BUILD" -j "$JOBS" --target imgfeed-crawler imgfeed-hasher imgfeed-archiver imgfeed-live \
+            >>"$log" 2>&1 ||
             { tail -n 30 "$log" >&2; die "the build failed (log: $log)"; }
     ) 8>>"$ROOT/build/quickstart.lock" 9>&-
 }
@@ -159,6 +163,9 @@ choose_ports() {
     fi
     if ((DEMO)) && ! pid_alive demo-board >/dev/null; then
         pick_port DEMO_PORT "${DEMO_PORT:-0}" "the demo board"
+    fi
+    if ! pid_alive live >/dev/null; then
+        pick_port LIVE_PORT "${WANT_LIVE_PORT:-${LIVE_PORT:-8090}}" "the live view"
     fi
     save_ports
 }
@@ -250,6 +257,8 @@ start_pipeline() {
     start_stage archiver "$BIN/archiver/imgfeed-archiver" --amqp-url "$(amqp_url)" --exchange "$EXCHANGE" \
         --pg "$(pg_conninfo)"
     start_stage hasher "$BIN/hasher/imgfeed-hasher" --amqp-url "$(amqp_url)" --exchange "$EXCHANGE" "${hasher_net[@]}"
+    start_stage live "$BIN/live/imgfeed-live" --amqp-url "$(amqp_url)" --exchange "$EXCHANGE" \
+        --listen "127.0.0.1:$LIVE_PORT"
     start_stage crawler "$BIN/crawler/imgfeed-crawler" --amqp-url "$(amqp_url)" --exchange "$EXCHANGE" \
         --sites "$sites" --state-dir "$DATA/state"
     # A bad setting or an unreadable sites file ends a program at once.
@@ -257,7 +266,7 @@ start_pipeline() {
     check_alive
 }
 
-STAGES=(archiver hasher crawler)
+STAGES=(archiver hasher live crawler)
 
 check_alive() {
     local name
@@ -323,6 +332,9 @@ print_help() {
 
 imgfeed runs ($( ((DEMO)) && echo "demo board http://127.0.0.1:$DEMO_PORT/demo/" || echo "sites of $SITES")).
 
+  Watch the images come in, in a browser (the live view):
+    http://127.0.0.1:$LIVE_PORT/
+
   Watch it:
     tail -f $DATA/logs/*.log
     deploy/quickstart.sh status${DATA_ARG}        # processes, queue depths, rows per table
@@ -384,6 +396,7 @@ cmd_stop() {
     # (from the demo board, still up), the archiver its batch.
     pid_stop crawler 60
     pid_stop hasher 90
+    pid_stop live 10
     pid_stop demo-board 10
     pid_stop archiver 60
     rabbit_stop
@@ -403,7 +416,7 @@ cmd_status() {
     [[ -d $DATA/pids ]] || { say "nothing started in $DATA"; return 0; }
     load_ports
     local name pid
-    for name in crawler hasher archiver demo-board rabbitmq rabbitmq-node postgres epmd; do
+    for name in crawler hasher live archiver demo-board rabbitmq rabbitmq-node postgres epmd; do
         [[ -e $DATA/pids/$name.pid ]] || continue
         if pid=$(pid_alive "$name"); then
             printf '  %-14s running (pid %s)\n' "$name" "$pid"

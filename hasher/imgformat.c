@@ -92,6 +92,12 @@ const char *imgformat_name(img_format format) {
     }
 }
 
+img_format imgformat_from_name(const char *name) {
+    for (int f = IMG_FORMAT_JPEG; f <= IMG_FORMAT_MP4; f++)
+        if (strcmp(imgformat_name((img_format)f), name) == 0) return (img_format)f;
+    return IMG_FORMAT_UNKNOWN;
+}
+
 const char *imgformat_extension(img_format format) {
     switch (format) {
     case IMG_FORMAT_JPEG: return "jpg";

@@ -32,6 +32,10 @@ img_format imgformat_detect(const unsigned char *data, size_t len);
  * "unknown". */
 const char *imgformat_name(img_format format);
 
+/* The format whose imgformat_name is NAME, IMG_FORMAT_UNKNOWN for none
+ * (readers of `_img`: the live view finds a saved file by it). */
+img_format imgformat_from_name(const char *name);
+
 /* The usual file extension without the dot ("jpg", "png", ...), for files
  * saved under --save-dir; "bin" for unknown. */
 const char *imgformat_extension(img_format format);

@@ -40,8 +40,9 @@ PACKAGES=(
     build-essential cmake pkg-config
     librabbitmq-dev libcurl4-openssl-dev libjson-c-dev libpq-dev libgd-dev libcmocka-dev
     libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev zlib1g-dev libssl-dev
-    libmicrohttpd-dev # bench_media, the picture server of bench/pipeline.sh
-    rabbitmq-server postgresql python3 procps docker-compose
+    libmicrohttpd-dev # imgfeed-live's HTTP server; bench_media
+    rabbitmq-server postgresql python3 procps docker-compose curl
+    chromium # the live view's page, checked in a real headless browser (tests/support/cdp.c)
     # the imagehash reference the hasher's hashes are compared with
     python3-pil python3-numpy python3-scipy python3-pywt
 )

@@ -4,7 +4,7 @@
 #
 #   - both are valid for `docker-compose config` with deploy/.env.example;
 #   - the rendered services are the ones docs/operations.md describes: health checks on
-#     RabbitMQ and PostgreSQL, the archiver, hasher and crawler waiting for
+#     RabbitMQ and PostgreSQL, the archiver, hasher, crawler and live view waiting for
 #     them, no container_name (--scale hasher=N), the crawler's state volume;
 #     on the worker file only a hasher and a crawler (behind a profile), no
 #     depends_on, the broker address from IMGFEED_BROKER_HOST;
@@ -66,7 +66,8 @@ main = yaml.safe_load(open(sys.argv[1]))["services"]
 worker = yaml.safe_load(open(sys.argv[2]))["services"]
 AMQP_MAIN = "amqp://mquser:SentinelRabbit7@rabbitmq:5672/%2f"
 AMQP_WORKER = "amqp://mquser:SentinelRabbit7@198.51.100.7:5672/%2f"
-PROGRAMS = {"archiver": "imgfeed-archiver", "hasher": "imgfeed-hasher", "crawler": "imgfeed-crawler"}
+PROGRAMS = {"archiver": "imgfeed-archiver", "hasher": "imgfeed-hasher", "crawler": "imgfeed-crawler",
+            "live": "imgfeed-live"}
 
 def env(svc, name, key):
     e = svc.get("environment") or {}
@@ -107,8 +108,8 @@ def has_state_volume(svc, name):
     if not any(isinstance(v, dict) and v.get("target") == sites for v in svc.get("volumes") or []):
         fail(f"{name}: IMGFEED_SITES {sites} is not a mounted file")
 
-# main: the five services
-if set(main) != {"rabbitmq", "postgres", "archiver", "hasher", "crawler"}:
+# main: the six services
+if set(main) != {"rabbitmq", "postgres", "archiver", "hasher", "crawler", "live"}:
     fail(f"main: services {sorted(main)}")
 rabbit, pg = main["rabbitmq"], main["postgres"]
 if not str(rabbit.get("image", "")).startswith("rabbitmq:3-management"):
@@ -132,6 +133,12 @@ for name in PROGRAMS:
 waits_for(main["archiver"], "archiver", ["rabbitmq", "postgres"])
 waits_for(main["hasher"], "hasher", ["rabbitmq"])
 waits_for(main["crawler"], "crawler", ["rabbitmq"])
+waits_for(main["live"], "live", ["rabbitmq"])
+# the live view listens on every address inside its container, published on loopback by default
+if env(main["live"], "live", "IMGFEED_LIVE_LISTEN") != "0.0.0.0:8090":
+    fail("live: IMGFEED_LIVE_LISTEN is not 0.0.0.0:8090")
+if not any("8090" in str(p) for p in main["live"].get("ports") or []):
+    fail("live: port 8090 is not published")
 conninfo = env(main["archiver"], "archiver", "IMGFEED_PG")
 for part in ("host=postgres", "password=SentinelPg9", "dbname=imgfeed"):
     if part not in conninfo.split():

@@ -199,8 +199,8 @@ port_of() { sed -n 's/.*port=\([0-9]*\).*/\1/p; s|.*@[^:]*:\([0-9]*\).*|\1|p' <<
 accepts() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # --- first start ------------------------------------------------------------
-note "first start: deploy/quickstart.sh --demo --data-dir $DATA --rabbit-port 0 --pg-port 0 --no-install"
-qs --demo --rabbit-port 0 --pg-port 0 --no-install --wait 150
+note "first start: deploy/quickstart.sh --demo --data-dir $DATA --rabbit-port 0 --pg-port 0 --live-port 0 --no-install"
+qs --demo --rabbit-port 0 --pg-port 0 --live-port 0 --no-install --wait 150
 check "the first start exits 0" test "$STATUS" -eq 0
 ((STATUS == 0)) || exit 1
 note "first start done"
@@ -210,12 +210,17 @@ check "it prints the psql line that opens the archive" has "psql \"host=127.0.0.
 check "it prints how to watch the logs" has "tail -f $DATA/logs/*.log"
 check "it prints the rabbitmqctl line" has "rabbitmqctl -n imgfeed@localhost list_queues"
 check "it prints how to stop" has "deploy/quickstart.sh stop --data-dir $DATA"
+check "it prints the live view's address" has "http://127.0.0.1:$LIVE_PORT/"
+check "the live view serves its page" bash -c "curl -fsS --max-time 5 http://127.0.0.1:$LIVE_PORT/ | grep -q app.js"
+# its stream: the newest hashed pictures of the demo board, as events
+check "the live view streams the demo board's pictures" bash -c \
+    "curl -sS -N --max-time 3 'http://127.0.0.1:$LIVE_PORT/events?topic=demo.%23&backlog=5' | grep -q '\"sha1\"'"
 check "it shows archived phashes" grep -Eq '\| [0-9a-f]{40} \| [A-Za-z0-9+/]{24}$' <<<"$OUT"
 check "its build is Release, without the tests" grep -q '^CMAKE_BUILD_TYPE:STRING=Release' "$ROOT/build/quickstart/CMakeCache.txt"
 check "the hasher may reach loopback only" grep -q -- '--allow-net 127.0.0.0/8$' "$DATA/logs/hasher.log"
 check "the hasher is not given --allow-private" bash -c "! grep -q -- --allow-private '$DATA/logs/hasher.log'"
 SUITE_PORTS="$(port_of "${IMGFEED_AMQP_URL:-}") $(port_of "${IMGFEED_PG:-}")"
-for p in $RABBIT_PORT $PG_PORT $EPMD_PORT $RABBIT_DIST_PORT; do
+for p in $RABBIT_PORT $PG_PORT $EPMD_PORT $RABBIT_DIST_PORT $LIVE_PORT; do
     check "port $p is none of the suite's servers' ($SUITE_PORTS)" bash -c "[[ ' $SUITE_PORTS ' != *' $p '* ]]"
 done
 
@@ -233,8 +238,8 @@ note "$(wc -l <<<"$FIRST_IDS") posts archived"
 
 PIDS=$(process_trees)
 ROOT_PIDS=$(cat "$DATA"/pids/*.pid | cut -d' ' -f1 | sort)
-check "it recorded its 8 processes (3 programs, demo board, RabbitMQ wrapper and node, epmd, PostgreSQL)" \
-    test "$(wc -l <<<"$ROOT_PIDS")" -eq 8
+check "it recorded its 9 processes (4 programs, demo board, RabbitMQ wrapper and node, epmd, PostgreSQL)" \
+    test "$(wc -l <<<"$ROOT_PIDS")" -eq 9
 # shellcheck disable=SC2046
 LISTEN=$(non_loopback_listeners $(cut -d' ' -f1 <<<"$PIDS"))
 check "nothing it started listens beyond loopback" test -z "$LISTEN"

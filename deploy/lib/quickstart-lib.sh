@@ -132,7 +132,7 @@ pick_port() {
 }
 
 load_ports() {
-    RABBIT_PORT='' RABBIT_DIST_PORT='' EPMD_PORT='' PG_PORT='' DEMO_PORT=''
+    RABBIT_PORT='' RABBIT_DIST_PORT='' EPMD_PORT='' PG_PORT='' DEMO_PORT='' LIVE_PORT=''
     # shellcheck source=/dev/null
     [[ -f $DATA/ports ]] && . "$DATA/ports"
     return 0
@@ -146,6 +146,7 @@ RABBIT_DIST_PORT=$RABBIT_DIST_PORT
 EPMD_PORT=$EPMD_PORT
 PG_PORT=$PG_PORT
 DEMO_PORT=$DEMO_PORT
+LIVE_PORT=$LIVE_PORT
 P
     mv "$DATA/ports.tmp" "$DATA/ports"
 }

@@ -115,7 +115,8 @@ Resources:
   /redirect?to=T[&code=C][&abs=1]   C (302) to T as given, or made absolute
   /chain/N                          /chain/N -> chain/N-1 (relative) ... /chain/0: 200
   /loop/a, /loop/b                  redirect to each other forever
-  /files/NAME                       200 with the bytes of file NAME of --files DIR, 404 if none
+  /files/NAME                       200 with the bytes of file NAME of --files DIR (the type from
+                                    its extension), 404 if none
 
 /slow, /huge, /endless, /redirect and /status/CODE also answer with a file name
 appended (/slow/x.jpg, /status/404/a.png): the hasher downloads only URLs whose
@@ -150,6 +151,7 @@ import email.utils
 import functools
 import hashlib
 import json
+import mimetypes
 import os
 import re
 import struct
@@ -415,7 +417,7 @@ def route_file(req, match, query):
     except OSError:
         req.reply(404, b"not found\n")
         return
-    req.reply(200, body, "application/octet-stream")
+    req.reply(200, body, mimetypes.guess_type(name)[0] or "application/octet-stream")
 
 
 def route_loop(req, match, query):
