@@ -48,6 +48,11 @@
 # --no-children --sort dso,sym (add --tid of the main thread for its share).
 # HASHER_OPTS and ARCHIVER_OPTS replace the extra options of those two
 # ("--threads 1", "--flush-interval 1s").
+# LIVE_VIEWERS=N runs the pipeline a second time in each run, on a fresh
+# exchange pipe<run>v, with imgfeed-live attached (defaults) and N viewers of
+# bench_sse (bench/sse.c; a tenth of them stalled, the others reading every
+# event) watching it; it prints that rate beside the one without, and the
+# live view's CPU.
 # Builds Release binaries in build/bench unless IMGFEED_BUILD names a build directory.
 set -euo pipefail
 
@@ -77,16 +82,15 @@ done
 NPOSTS=$((BOARDS * THREADS * POSTS))
 NCPU=$(nproc)
 
-bench_build imgfeed-crawler imgfeed-hasher imgfeed-archiver
-if [[ $PICTURES == media ]]; then
-    grep -q '^MHD_FOUND:INTERNAL=1' "$BUILD/CMakeCache.txt" ||
-        { echo "pipeline.sh: bench_media needs libmicrohttpd: apt-get install libmicrohttpd-dev, then run again (or PICTURES=fixture)" >&2; exit 2; }
-    bench_build bench_media
-fi
+bench_build imgfeed-crawler imgfeed-hasher imgfeed-archiver imgfeed-live bench_sse
+[[ $PICTURES != media ]] || bench_build bench_media
 CRAWLER=$BUILD/crawler/imgfeed-crawler
 HASHER=$BUILD/hasher/imgfeed-hasher
 ARCHIVER=$BUILD/archiver/imgfeed-archiver
 MEDIA_SERVER=$BUILD/bench/bench_media
+LIVE_VIEWERS=${LIVE_VIEWERS:-0}
+LIVE=$BUILD/live/imgfeed-live
+SSE=$BUILD/bench/bench_sse
 
 MEDIA_PID=
 HASHER_PID=
@@ -94,8 +98,13 @@ ARCHIVER_PID=
 CRAWLER_PID=
 PERF_PID=
 POLL_PID=
+LIVE_PID=
+SSE_PID=
 bench_stop_processes() {
     local pid
+    for pid in "$SSE_PID" "$LIVE_PID"; do
+        [[ -z $pid ]] || { kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; } || true
+    done
     if [[ -n $PERF_PID ]]; then
         kill -INT "$PERF_PID" 2>/dev/null || true
         wait "$PERF_PID" 2>/dev/null || true
@@ -257,6 +266,43 @@ stop_daemon() {
     ((rc == 0)) || { tail -n 20 "$2" >&2; echo "pipeline.sh: $3 exited $rc after SIGTERM" >&2; exit 1; }
 }
 
+# live_attach E: imgfeed-live on exchange E and LIVE_VIEWERS viewers of it
+# (bench_sse, watching only, a tenth stalled); LIVE_CPU0 its CPU then.
+live_attach() {
+    "$LIVE" --exchange "$1" --amqp-url "$IMGFEED_AMQP_URL" --listen 127.0.0.1:0 --max-viewers $((LIVE_VIEWERS + 10)) \
+        >"$WORK/live.log" 2>&1 &
+    LIVE_PID=$!
+    local port=
+    for _ in $(seq 100); do
+        port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$WORK/live.log" | head -n 1)
+        [[ -z $port ]] || break
+        sleep 0.1
+    done
+    [[ -n $port ]] || { cat "$WORK/live.log" >&2; echo "pipeline.sh: imgfeed-live did not start" >&2; exit 1; }
+    "$SSE" --port "$port" --viewers "$LIVE_VIEWERS" --stalled $((LIVE_VIEWERS / 10)) --seconds 3600 >"$WORK/sse.out" 2>&1 &
+    SSE_PID=$!
+    LIVE_PORT=$port
+    for _ in $(seq 100); do
+        [[ $(curl -fsS "http://127.0.0.1:$port/stats" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["viewers"])') == "$LIVE_VIEWERS" ]] && break
+        sleep 0.1
+    done
+    LIVE_CPU0=$(proc_cpu "$LIVE_PID")
+    SSE_CPU0=$(proc_cpu "$SSE_PID")
+}
+
+# live_detach: LIVE_CPU (its CPU during the run) and LIVE_STATS; both stopped.
+live_detach() {
+    LIVE_CPU=$(sub "$(proc_cpu "$LIVE_PID")" "$LIVE_CPU0")
+    SSE_CPU=$(sub "$(proc_cpu "$SSE_PID")" "$SSE_CPU0")
+    LIVE_STATS=$(curl -fsS "http://127.0.0.1:$LIVE_PORT/stats")
+    kill -KILL "$SSE_PID" 2>/dev/null || true
+    wait "$SSE_PID" 2>/dev/null || true
+    SSE_PID=
+    stop_daemon "$LIVE_PID" "$WORK/live.log" imgfeed-live
+    LIVE_PID=
+    echo "$LIVE_CPU $SSE_CPU $LIVE_STATS" >"$WORK/live.out"
+}
+
 # pipeline_run R: prints "seconds images first_row_seconds first_commit_rows crawler_cpu hasher_cpu archiver_cpu fixture_cpu rabbit_cpu pg_cpu media_cpu crawler_seconds hasher_main_thread_cpu
 # busy_ticks idle_ticks" (the last two: the whole machine's, from the start to the last row seen).
 pipeline_run() {
@@ -268,6 +314,7 @@ pipeline_run() {
         "${HASHER_OPTS[@]}" >"$WORK/hasher.log" 2>&1 &
     HASHER_PID=$!
     wait_ready "$e" || { tail -n 20 "$WORK/hasher.log" "$WORK/archiver.log" >&2; exit 1; }
+    [[ $r != *v ]] || live_attach "$e"
     h0=$(proc_cpu "$HASHER_PID")
     hm0=$(main_thread_cpu "$HASHER_PID")
     a0=$(proc_cpu "$ARCHIVER_PID")
@@ -302,6 +349,7 @@ pipeline_run() {
     local busy1 idle1
     read -r busy1 idle1 <<<"$(cpu_ticks)"
     poll_stop
+    [[ $r != *v ]] || live_detach
     local h1 hm1 a1 f1 q1 p1 m1=0
     if [[ -n $PERF_PID ]]; then
         kill -INT "$PERF_PID"
@@ -389,6 +437,15 @@ for r in $(seq "$RUNS"); do
     hs=$(awk -v a="$hs0" -v b="$hs1" 'BEGIN { printf "%.3f", (a + b) / 2 }')
     hcpu1=$(awk -v a="$hcpu0" -v b="$hcpu1" 'BEGIN { printf "%.2f", (a + b) / 2 }')
     echo "$r $ps $pn $hs $hps $ccpu $hcpu $acpu $fcpu $qcpu $pcpu $fs $fn $hcpu1 $mcpu $cwall $hmcpu $busy $idle $hs0 $hs1" >>"$WORK/results"
+    if ((LIVE_VIEWERS)); then
+        pipeline_run "${r}v" >"$WORK/pipeline_live.out"
+        read -r lps lpn _ <"$WORK/pipeline_live.out"
+        read -r lcpu scpu lstats <"$WORK/live.out"
+        echo "$r $ps $lps $lcpu $scpu" >>"$WORK/live_results"
+        awk -v n="$lpn" -v a="$ps" -v b="$lps" -v v="$LIVE_VIEWERS" -v c="$lcpu" -v sc="$scpu" -v st="$lstats" 'BEGIN {
+            printf "       with imgfeed-live and %d viewers: %.0f images/s, %.2f of the run without; CPU-s: imgfeed-live %.2f, the viewers (bench_sse) %.2f; %s\n",
+                v, n / b, (n / b) / (n / a), c, sc, st }'
+    fi
     "$PY" - "$WORK/results" "$GOAL" "$NCPU" <<'PYEOF'
 import sys
 r, ps, pn, hs, hps, ccpu, hcpu, acpu, fcpu, qcpu, pcpu, fs, fn, hcpu1, mcpu, cwall, hmcpu, busy, idle, hs0, hs1 = open(sys.argv[1]).read().splitlines()[-1].split()
@@ -440,3 +497,13 @@ main = med(lambda r: float(r[16]))
 print(f"  of the hasher's, its main thread (broker, downloads, JSON) {1000 * main / n:.3f},"
       f" its hashing threads {1000 * (cpu[1] - main) / n:.3f}")
 PYEOF
+if ((LIVE_VIEWERS)); then
+    "$PY" - "$WORK/live_results" "$LIVE_VIEWERS" <<'PYEOF'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+ratios = [float(r[1]) / float(r[2]) for r in rows]
+print(f"  with imgfeed-live and {sys.argv[2]} viewers: {statistics.median(ratios):.2f} of the rate without"
+      f" (runs: {', '.join(f'{x:.2f}' for x in ratios)}); CPU-s a run: imgfeed-live {statistics.median(float(r[3]) for r in rows):.2f},"
+      f" the viewers' client {statistics.median(float(r[4]) for r in rows):.2f}")
+PYEOF
+fi

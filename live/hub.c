@@ -1,11 +1,14 @@
 /* hub.c -- events shared between a replay ring and the viewers' rings; see
  * hub.h.
  *
- * One mutex guards everything.  An event is allocated once with its frame
+ * One mutex guards everything.  A parked viewer that an event is queued for
+ * is marked due and woken by the next hub_flush, so that many events at a
+ * high rate cost a viewer one wake and one write, not one each.  An event
+ * is allocated once with its frame
  * inline and counted: one reference for the replay ring, one for each
  * viewer ring or "frame being written" that holds it.  The viewers are a
  * doubly linked list; publishing walks it once per event, matching the
- * event's routing key against each viewer's topics.
+ * event's routing key once per distinct list of topics (hub_topics).
  */
 #include "hub.h"
 
@@ -27,10 +30,21 @@ typedef struct hub_event {
     char frame[]; /* "id: N\nevent: item\ndata: {...}\n\n" */
 } hub_event;
 
+/* The topics of viewers: those that ask for the same list share one, and
+ * with it the answer for the last event matched, so an event is matched
+ * once per distinct list, not once per viewer. */
+typedef struct hub_topics {
+    struct hub_topics *next;
+    char **keys;
+    size_t n;
+    size_t refs;
+    uint64_t memo_id; /* the event last matched (ids are never 0) */
+    bool memo;        /* and whether it matched */
+} hub_topics;
+
 struct hub_viewer {
     hub_viewer *prev, *next;
-    char **topics;
-    size_t ntopics;
+    hub_topics *topics;
     hub_event **ring; /* waiting events, oldest at head */
     size_t head, count;
     hub_event *cur;   /* the frame being written */
@@ -39,6 +53,7 @@ struct hub_viewer {
     size_t notice_len, notice_off;
     uint64_t dropped_unsent;
     bool parked, ping;
+    bool due; /* parked with events waiting: to be woken by hub_flush */
     hub_park_fn sleep, wake;
     void *arg;
 };
@@ -49,8 +64,10 @@ struct hub {
     size_t replay_cap, replay_head, replay_count;
     size_t buffer, max_viewers;
     hub_viewer *viewers;
+    hub_topics *topic_lists;
     uint64_t first_id, next_id;
     bool closing;
+    size_t ndue; /* viewers to wake at the next hub_flush */
     hub_stats stats;
 };
 
@@ -72,13 +89,47 @@ hub *hub_new(size_t replay, size_t buffer, size_t max_viewers) {
     return h;
 }
 
+/* The shared list of these N topics, made when nobody has it yet. */
+static hub_topics *topics_take(hub *h, const char *const *keys, size_t n) {
+    for (hub_topics *t = h->topic_lists; t; t = t->next) {
+        bool same = t->n == n;
+        for (size_t i = 0; same && i < n; i++)
+            same = strcmp(t->keys[i], keys[i]) == 0;
+        if (same) {
+            t->refs++;
+            return t;
+        }
+    }
+    hub_topics *t = xcalloc(1, sizeof *t);
+    t->keys = xcalloc(n ? n : 1, sizeof *t->keys);
+    for (size_t i = 0; i < n; i++)
+        t->keys[i] = xstrdup(keys[i]);
+    t->n = n;
+    t->refs = 1;
+    t->next = h->topic_lists;
+    h->topic_lists = t;
+    return t;
+}
+
+static void topics_release(hub *h, hub_topics *t) {
+    if (--t->refs) return;
+    for (hub_topics **p = &h->topic_lists; *p; p = &(*p)->next) {
+        if (*p == t) {
+            *p = t->next;
+            break;
+        }
+    }
+    for (size_t i = 0; i < t->n; i++)
+        free(t->keys[i]);
+    free(t->keys);
+    free(t);
+}
+
 static void viewer_release(hub *h, hub_viewer *v) {
     for (size_t i = 0; i < v->count; i++)
         event_unref(v->ring[(v->head + i) % h->buffer]);
     event_unref(v->cur);
-    for (size_t i = 0; i < v->ntopics; i++)
-        free(v->topics[i]);
-    free(v->topics);
+    topics_release(h, v->topics);
     free(v->ring);
     free(v);
 }
@@ -97,10 +148,15 @@ void hub_free(hub *h) {
     free(h);
 }
 
-static bool viewer_wants(const hub_viewer *v, const char *key) {
-    for (size_t i = 0; i < v->ntopics; i++)
-        if (topic_match(v->topics[i], key)) return true;
-    return false;
+static bool viewer_wants(const hub_viewer *v, const hub_event *e) {
+    hub_topics *t = v->topics;
+    if (t->memo_id != e->id) {
+        t->memo_id = e->id;
+        t->memo = false;
+        for (size_t i = 0; i < t->n && !t->memo; i++)
+            t->memo = topic_match(t->keys[i], e->key);
+    }
+    return t->memo;
 }
 
 /* Queue E for V; a full ring loses its oldest event, counted. */
@@ -123,6 +179,15 @@ static void viewer_wake(hub_viewer *v) {
     v->wake(v->arg);
 }
 
+/* Wake V now (a ping, the close), forgetting a pending hub_flush wake. */
+static void viewer_wake_now(hub *h, hub_viewer *v) {
+    if (v->due) {
+        v->due = false;
+        h->ndue--;
+    }
+    viewer_wake(v);
+}
+
 /* The I-th oldest event of the replay ring. */
 static hub_event *replay_at(const hub *h, size_t i) { return h->replay[(h->replay_head + i) % h->replay_cap]; }
 
@@ -134,10 +199,7 @@ hub_viewer *hub_join(hub *h, const char *const *topics, size_t ntopics, size_t b
         return NULL;
     }
     hub_viewer *v = xcalloc(1, sizeof *v);
-    v->topics = xcalloc(ntopics ? ntopics : 1, sizeof *v->topics);
-    for (size_t i = 0; i < ntopics; i++)
-        v->topics[i] = xstrdup(topics[i]);
-    v->ntopics = ntopics;
+    v->topics = topics_take(h, topics, ntopics);
     v->ring = xcalloc(h->buffer, sizeof *v->ring);
     v->sleep = sleep;
     v->wake = wake;
@@ -151,19 +213,19 @@ hub_viewer *hub_join(hub *h, const char *const *topics, size_t ntopics, size_t b
         }
         for (size_t i = 0; i < h->replay_count; i++) {
             hub_event *e = replay_at(h, i);
-            if (e->id > last_id && viewer_wants(v, e->key)) viewer_push(h, v, e);
+            if (e->id > last_id && viewer_wants(v, e)) viewer_push(h, v, e);
         }
     } else if (last_id || backlog) {
         /* a first connection asking for the newest few, or a reconnect to a restarted server: from
          * the start of the newest BACKLOG matching ones (all of the ring after a restart) */
         size_t want = last_id ? h->buffer : (backlog < h->buffer ? backlog : h->buffer), found = 0, from = h->replay_count;
         while (from > 0 && found < want) {
-            if (viewer_wants(v, replay_at(h, from - 1)->key)) found++;
+            if (viewer_wants(v, replay_at(h, from - 1))) found++;
             from--;
         }
         for (size_t i = from; i < h->replay_count; i++) {
             hub_event *e = replay_at(h, i);
-            if (viewer_wants(v, e->key)) viewer_push(h, v, e);
+            if (viewer_wants(v, e)) viewer_push(h, v, e);
         }
     }
     v->next = h->viewers;
@@ -177,6 +239,7 @@ hub_viewer *hub_join(hub *h, const char *const *topics, size_t ntopics, size_t b
 void hub_leave(hub *h, hub_viewer *v) {
     if (!v) return;
     pthread_mutex_lock(&h->lock);
+    if (v->due) h->ndue--;
     if (v->prev) v->prev->next = v->next;
     else h->viewers = v->next;
     if (v->next) v->next->prev = v->prev;
@@ -208,12 +271,30 @@ uint64_t hub_publish(hub *h, const char *key, const char *data, size_t len) {
     h->stats.events++;
     h->stats.last_id = id;
     for (hub_viewer *v = h->viewers; v; v = v->next) {
-        if (!viewer_wants(v, key)) continue;
+        if (!viewer_wants(v, e)) continue;
         viewer_push(h, v, e);
-        viewer_wake(v);
+        if (v->parked && !v->due) {
+            v->due = true;
+            h->ndue++;
+        }
     }
     pthread_mutex_unlock(&h->lock);
     return id;
+}
+
+size_t hub_flush(hub *h) {
+    pthread_mutex_lock(&h->lock);
+    size_t n = h->ndue;
+    if (n) {
+        for (hub_viewer *v = h->viewers; v; v = v->next) {
+            if (!v->due) continue;
+            v->due = false;
+            viewer_wake(v);
+        }
+        h->ndue = 0;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return n;
 }
 
 /* Copy what is left of TEXT (LEN bytes, *OFF written) into OUT past *N,
@@ -270,7 +351,7 @@ void hub_ping(hub *h) {
     pthread_mutex_lock(&h->lock);
     for (hub_viewer *v = h->viewers; v; v = v->next) {
         v->ping = true;
-        viewer_wake(v);
+        viewer_wake_now(h, v);
     }
     pthread_mutex_unlock(&h->lock);
 }
@@ -279,7 +360,7 @@ void hub_close(hub *h) {
     pthread_mutex_lock(&h->lock);
     h->closing = true;
     for (hub_viewer *v = h->viewers; v; v = v->next)
-        viewer_wake(v);
+        viewer_wake_now(h, v);
     pthread_mutex_unlock(&h->lock);
 }
 

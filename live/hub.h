@@ -16,8 +16,11 @@
  *
  * Waiting: when a viewer has nothing to send, hub_read asks the caller's
  * sleep function to park it (libmicrohttpd's suspend) while the hub lock is
- * held, and hub_publish wakes it (resume) when an event for it arrives, under
- * the same lock: a wake can never come before its sleep.  hub_ping wakes
+ * held; hub_publish marks it due when an event for it arrives, and the next
+ * hub_flush wakes it (resume), under the same lock: a wake can never come
+ * before its sleep.  The publisher flushes every few milliseconds and when
+ * it has nothing else to do, so a burst of events reaches a viewer in one
+ * write.  hub_ping wakes
  * every parked viewer to send a comment line, which keeps proxies open and
  * finds the browsers that went away.
  *
@@ -65,8 +68,12 @@ void hub_leave(hub *h, hub_viewer *v);
 
 /* Publish an event of routing key KEY whose data is the LEN bytes of JSON
  * (one line) at DATA: into the replay ring and to every viewer whose topics
- * match, waking those parked.  Returns its id. */
+ * match, marking those parked due for the next hub_flush.  Returns its id. */
 uint64_t hub_publish(hub *h, const char *key, const char *data, size_t len);
+
+/* Wake the parked viewers that events were queued for since the last
+ * flush.  Returns how many. */
+size_t hub_flush(hub *h);
 
 /* Copy into OUT (at most MAX bytes) what viewer V has to send: a dropped
  * notice, the frames waiting, a ping.  Returns the bytes copied; 0 when there

@@ -11,8 +11,10 @@
  *   STARTING ──queue declared, listening──▶ SERVING ──SIGTERM──▶ CLOSING:
  *   streams ended (hub_close), connections closed (web_stop), exit 0.
  *
- * A ping goes to every idle viewer each --heartbeat, and the counts are
- * logged once a minute.
+ * Viewers are woken (hub_flush) LIVE_FLUSH_MS after the first event that
+ * came since the last wake, or as soon as no delivery is waiting: a burst
+ * reaches a viewer in one write, a lone event at once.  A ping goes to every
+ * idle viewer each --heartbeat, and the counts are logged once a minute.
  */
 #include "live.h"
 
@@ -36,6 +38,7 @@
 
 #define LIVE_MAX_TREE (64u << 20) /* json-c memory one message may take */
 #define LIVE_TAKE_MS 200          /* longest wait for a delivery */
+#define LIVE_FLUSH_MS 10          /* viewers are woken this often while events come (hub_flush) */
 #define LIVE_STATS_EVERY_NS (60 * TIME_NS_PER_S)
 #define LIVE_TOPICS_MAX 64
 
@@ -147,19 +150,31 @@ int live_run(const live_settings *s) {
     event_rules rules = {.nsfw_topics = nsfw, .files = wo.save_dir != NULL};
     live_counts n = {0};
     int64_t next_ping = time_mono_ns() + s->heartbeat_ms * TIME_NS_PER_MS;
-    int64_t next_stats = time_mono_ns() + LIVE_STATS_EVERY_NS;
+    int64_t next_stats = time_mono_ns() + LIVE_STATS_EVERY_NS, next_flush = 0;
+    bool pending = false; /* events published since the last flush */
     while (!sig_stop_requested()) {
         mq_delivery d;
-        rc = mq_next(q, &d, LIVE_TAKE_MS);
+        /* with events pending, wait no longer than the next flush, and flush when nothing comes */
+        int64_t wait_ms = pending ? (next_flush - time_mono_ns()) / 1000000 : LIVE_TAKE_MS;
+        rc = mq_next(q, &d, wait_ms < 0 ? 0 : wait_ms);
         if (rc == MQ_OK) {
+            uint64_t before = n.events;
             live_take(h, &rules, &d, &n);
             mq_ack(q, d.tag, false);
             mq_delivery_release(&d);
+            if (n.events != before && !pending) {
+                pending = true;
+                next_flush = time_mono_ns() + LIVE_FLUSH_MS * TIME_NS_PER_MS;
+            }
         } else if (rc != MQ_TIMEOUT && rc != MQ_STALE) {
             if (rc == MQ_STOPPED) break;
             log_warn("the broker: %s", mq_status_text(rc));
         }
         int64_t now = time_mono_ns();
+        if (pending && (now >= next_flush || rc == MQ_TIMEOUT)) {
+            hub_flush(h);
+            pending = false;
+        }
         if (s->heartbeat_ms > 0 && now >= next_ping) {
             hub_ping(h);
             next_ping = now + s->heartbeat_ms * TIME_NS_PER_MS;
