@@ -11,15 +11,17 @@
 #            the items flowing and nobody watching (the baseline)
 #   viewers  bench_sse opens VIEWERS event streams, STALLED of them never
 #            reading (4 KB receive buffers), and publishes RATE items a
-#            second for SECONDS: every reading viewer gets every item
+#            second for SECONDS: every reading viewer is sent every item (and
+#            loses its oldest, told so, when it cannot take them in time)
 # bench_sse stamps each item with the time it was published and its reading
 # viewers measure publish -> event (p50, p90, p99, max; sampled on 100 of
 # them), count the events each received and the "dropped" notices.  The
 # script prints those, imgfeed-live's CPU per second and per viewer beyond the
 # baseline, and its memory per viewer: (the peak resident memory with the
 # viewers - the resident memory of the baseline) / VIEWERS.  Goals: p99 under
-# 200 ms, under 50 KB per viewer.  RATE defaults to a few times the
-# pipeline's measured rate on this machine (docs/benchmarks.md).  The items
+# 200 ms, under 50 KB per viewer.  RATE 300 is a busy crawl of real sites;
+# the pipeline on local fixtures reaches about 4,000 (docs/benchmarks.md
+# runs both).  The items
 # are published by bench_sse itself, so the pipeline is not running here;
 # bench/pipeline.sh with LIVE_VIEWERS=N measures the pipeline's rate with and
 # without viewers.

@@ -9,7 +9,8 @@
  * read.  The others read everything, in one thread with epoll.  With --rate
  * it also publishes R items a second to E under bench.post.b for T seconds
  * (from a thread and a broker connection of its own, so that reading never
- * holds the publishing back),
+ * holds the publishing back; the items due go out together, at most 50 a
+ * message, as the hasher batches them),
  * each with one hashed picture and the time it was published
  * (CLOCK_REALTIME, in its text), so that the viewers measure the latency
  * from publish to event.  Latency is taken on every reading viewer but
@@ -42,6 +43,7 @@
 
 #define LATENCY_VIEWERS 100
 #define READ_BUF 65536
+#define PUB_BATCH 50 /* items in one message at most */
 
 typedef struct viewer {
     int fd;
@@ -97,8 +99,9 @@ static void scan(viewer *v, const char *p, size_t len, int64_t now) {
             v->events++;
             if (v->sample) {
                 const char *t = memmem(q, (size_t)(end - q), "\"text\":\"t=", 10);
-                if (t && end - t > 30) {
-                    int64_t sent = strtoll(t + 10, NULL, 10);
+                char *stop = NULL;
+                int64_t sent = t && end - t > 31 ? strtoll(t + 10, &stop, 10) : 0;
+                if (sent && stop < end && *stop == '"') { /* all its digits were read */
                     if (nlat == lat_cap) {
                         lat_cap = lat_cap ? 2 * lat_cap : 65536;
                         lat = xrealloc(lat, lat_cap * sizeof *lat);
@@ -137,22 +140,34 @@ static void *publish_main(void *arg) {
         return NULL;
     }
     uint64_t n = 0;
+    static char body[PUB_BATCH * 512 + 16];
     while (time_mono_ns() < p->end) {
-        int64_t due = p->start + (int64_t)((double)n * 1e9 / p->rate), now = time_mono_ns();
-        if (due > now) time_sleep_ms((due - now) / 1000000 + 1);
-        char body[1024];
-        snprintf(body, sizeof body,
-                 "[{\"_id\": \"%" PRIu64 "\", \"_chan\": \"bench\", \"_board\": \"b\", \"_type\": \"post\","
-                 " \"com\": \"t=%" PRId64 "\", \"_urls\": [\"http://127.0.0.1:9/%" PRIu64 ".jpg\"], \"_files\": 1,"
-                 " \"_img\": [{\"url\": 0, \"size\": 1000, \"width\": 640, \"height\": 480, \"format\": \"jpeg\","
-                 " \"sha1\": \"5d6151241dfb5c65cb3f736f22b4cda978cc1cd0\", \"phash\": \"jVVSItap1dlSX0zZUmE2ZqZn\"}]}]",
-                 n, wall_ns(), n);
-        mq_message m = {.routing_key = "bench.post.b", .body = body, .len = strlen(body)};
+        int64_t now = time_mono_ns();
+        uint64_t due = (uint64_t)((double)(now - p->start) * p->rate / 1e9) + 1;
+        if (due <= n) {
+            time_sleep_ms(1);
+            continue;
+        }
+        /* the items due, as one message of at most PUB_BATCH (a hasher publishes batches too) */
+        size_t k = due - n > PUB_BATCH ? PUB_BATCH : (size_t)(due - n), len = 0;
+        body[len++] = '[';
+        for (size_t i = 0; i < k; i++) {
+            uint64_t id = n + i;
+            len += (size_t)snprintf(body + len, sizeof body - len,
+                     "%s{\"_id\": \"%" PRIu64 "\", \"_chan\": \"bench\", \"_board\": \"b\", \"_type\": \"post\","
+                     " \"com\": \"t=%" PRId64 "\", \"_urls\": [\"http://127.0.0.1:9/%" PRIu64 ".jpg\"], \"_files\": 1,"
+                     " \"_img\": [{\"url\": 0, \"size\": 1000, \"width\": 640, \"height\": 480, \"format\": \"jpeg\","
+                     " \"sha1\": \"5d6151241dfb5c65cb3f736f22b4cda978cc1cd0\", \"phash\": \"jVVSItap1dlSX0zZUmE2ZqZn\"}]}",
+                     i ? ", " : "", id, wall_ns(), id);
+        }
+        body[len++] = ']';
+        mq_message m = {.routing_key = "bench.post.b", .body = body, .len = len};
         if (mq_publish(q, mq_target_name(q, MQ_EXCHANGE_ITEMS), &m, 1) != MQ_OK) {
             p->status = 1;
             break;
         }
-        atomic_store(&p->published, ++n);
+        n += k;
+        atomic_store(&p->published, n);
     }
     mq_free(q);
     return NULL;
