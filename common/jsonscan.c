@@ -332,6 +332,30 @@ bool jsonscan_fits(const jsonscan_cost *cost, uint64_t max_tree, bool printed, c
     return false;
 }
 
+bool jsonscan_element(const char *s, size_t len, size_t *pos, size_t *es, size_t *ee, jsonscan_cost *cost) {
+    size_t i = *pos;
+    if (i < len && s[i] == '[') {
+        i++; /* the first element, if any */
+    } else {
+        if (jsonscan_skip_space(s, len, &i) != ',') return false; /* ']' */
+        i++;
+    }
+    if (jsonscan_skip_space(s, len, &i) == ']') return false;
+    if (cost) *cost = (jsonscan_cost){0};
+    *es = i;
+    jsonscan_value(s, len, &i, cost, NULL, 0);
+    *ee = *pos = i;
+    return true;
+}
+
+json_object *jsonscan_parse_body(const char *body, size_t len, uint64_t max_tree, bool printed, char *why,
+                                 size_t whylen) {
+    jsonscan_cost cost = {0};
+    if (jsonscan_body(body, len, &cost, why, whylen) != 0) return NULL;
+    if (!jsonscan_fits(&cost, max_tree, printed, "the body", why, whylen)) return NULL;
+    return jsonscan_parse_span(body, len, "the body", why, whylen);
+}
+
 json_object *jsonscan_parse_span(const char *text, size_t len, const char *what, char *why, size_t whylen) {
     if (len > INT_MAX) {
         (void)jsonscan_fail(why, whylen, "%s too large to parse: %zu bytes", what, len);

@@ -93,5 +93,16 @@ bool jsonscan_fits(const jsonscan_cost *cost, uint64_t max_tree, bool printed, c
  * already; NULL with WHY naming WHAT (json-c is stricter in places: it
  * nests 32 levels at most). */
 json_object *jsonscan_parse_span(const char *text, size_t len, const char *what, char *why, size_t whylen);
+/* The whole BODY as one tree: jsonscan_body, jsonscan_fits (PRINTED: the
+ * tree printed again too) against MAX_TREE for "the body", then
+ * jsonscan_parse_span.  A new reference, or NULL with WHY. */
+json_object *jsonscan_parse_body(const char *body, size_t len, uint64_t max_tree, bool printed, char *why,
+                                 size_t whylen);
+/* Walk the elements of the array whose '[' is at S[*POS], in a text that
+ * jsonscan accepted: each call moves *POS past the next element, sets
+ * [*ES, *EE) to its bytes and, when COST is not NULL, *COST to what it
+ * holds (counted afresh); false when there is none left.  Start with *POS
+ * at the '['. */
+bool jsonscan_element(const char *s, size_t len, size_t *pos, size_t *es, size_t *ee, jsonscan_cost *cost);
 
 #endif

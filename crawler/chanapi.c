@@ -520,15 +520,6 @@ static int add_thread(itemctx *cx, json_object *thread, const char *where, char 
 
 /* ---- parsing the body ---- */
 
-/* The whole body as one tree, refused before parsing when its tree would
- * take more than MAX_TREE bytes. */
-static json_object *parse_body(const char *body, size_t len, uint64_t max_tree, char *why, size_t whylen) {
-    jsonscan_cost cost = {0};
-    if (jsonscan_body(body, len, &cost, why, whylen) != 0) return NULL;
-    if (!jsonscan_fits(&cost, max_tree, false, "the body", why, whylen)) return NULL;
-    return jsonscan_parse_span(body, len, "the body", why, whylen);
-}
-
 /* The JSON type of the value that starts with C, as json-c names it. */
 static const char *text_type_name(int c) {
     switch (c) {
@@ -586,7 +577,7 @@ int chanapi_parse_threads(const char *body, size_t len, uint64_t max_tree, chana
                           char *why, size_t whylen) {
     *out = NULL;
     *n = 0;
-    json_object *root = parse_body(body, len, max_tree, why, whylen);
+    json_object *root = jsonscan_parse_body(body, len, max_tree, false, why, whylen);
     if (!root) return -1;
     chanapi_thread_ref *refs = NULL;
     size_t count = 0, cap = 0;
@@ -674,24 +665,23 @@ int chanapi_thread_each(const chanapi_site *site, const char *board, const char 
         set_why(why, whylen, "posts is not an array");
         return -1;
     }
-    size_t i = ps + 1;
-    if (jsonscan_skip_space(body, len, &i) == ']') {
+    size_t pos = ps, es, ee;
+    jsonscan_cost cost;
+    if (!jsonscan_element(body, len, &pos, &es, &ee, &cost)) {
         set_why(why, whylen, "posts is empty");
         return -1;
     }
     itemctx cx = {.site = site, .board = board, .crawled_at = crawled_at, .items = NULL};
     int rc = 0;
-    for (size_t idx = 0; rc == 0; idx++) {
-        size_t es = i;
-        jsonscan_cost cost = {0};
-        jsonscan_value(body, len, &i, &cost, NULL, 0);
+    size_t idx = 0;
+    do {
         char what[40];
         snprintf(what, sizeof what, "posts[%zu]", idx);
         if (!jsonscan_fits(&cost, site->max_tree, true, what, why, whylen)) {
             rc = -1;
             break;
         }
-        json_object *post = jsonscan_parse_span(body + es, i - es, what, why, whylen);
+        json_object *post = jsonscan_parse_span(body + es, ee - es, what, why, whylen);
         if (!post || add_item(&cx, post, "", idx, why, whylen) < 0) {
             json_object_put(post);
             rc = -1;
@@ -699,10 +689,8 @@ int chanapi_thread_each(const chanapi_site *site, const char *board, const char 
         }
         rc = fn(arg, post) ? 1 : 0;
         json_object_put(post);
-        if (jsonscan_skip_space(body, len, &i) != ',') break; /* ']' */
-        i++;
-        jsonscan_skip_space(body, len, &i);
-    }
+        idx++;
+    } while (rc == 0 && jsonscan_element(body, len, &pos, &es, &ee, &cost));
     free(cx.scratch.p);
     return rc;
 }
@@ -725,7 +713,7 @@ json_object *chanapi_parse_thread(const chanapi_site *site, const char *board, c
 json_object *chanapi_parse_index(const chanapi_site *site, const char *board, const char *body, size_t len,
                                  int64_t crawled_at, char *why, size_t whylen) {
     if (!site_ok(site, board, why, whylen)) return NULL;
-    json_object *root = parse_body(body, len, site->max_tree, why, whylen);
+    json_object *root = jsonscan_parse_body(body, len, site->max_tree, false, why, whylen);
     if (!root) return NULL;
     itemctx cx = {.site = site, .board = board, .crawled_at = crawled_at, .items = json_object_new_array()};
     json_object *threads = member(root, "threads");

@@ -42,50 +42,6 @@ static const char *type_name(const json_object *v) { return json_type_to_name(js
 
 /* ---- the body ---- */
 
-/* Check, measure and parse BODY: one JSON value, its tree and its text
- * printed again within MAX_TREE. */
-static json_object *parse_body(const char *body, size_t len, uint64_t max_tree, char *why, size_t whylen) {
-    size_t pos = 0;
-    jsonscan_cost cost = {0};
-    char reason[160];
-    if (jsonscan_skip_space(body, len, &pos) < 0) {
-        set_why(why, whylen, "not JSON: empty body");
-        return NULL;
-    }
-    if (jsonscan_value(body, len, &pos, &cost, reason, sizeof reason) != 0) {
-        set_why(why, whylen, "%s", reason);
-        return NULL;
-    }
-    if (jsonscan_skip_space(body, len, &pos) >= 0) {
-        set_why(why, whylen, "not JSON: unexpected bytes after the value at byte %zu", pos);
-        return NULL;
-    }
-    uint64_t need = jsonscan_estimate(&cost) + jsonscan_print_estimate(&cost);
-    if (max_tree && need > max_tree) {
-        set_why(why, whylen,
-                "the body is too complex to parse: it would take about %.1f MB, more than --max-parse-memory (%.1f "
-                "MB)",
-                (double)need / 1e6, (double)max_tree / 1e6);
-        return NULL;
-    }
-    if (len > INT_MAX) {
-        set_why(why, whylen, "the body is too large to parse: %zu bytes", len);
-        return NULL;
-    }
-    json_tokener *tok = json_tokener_new();
-    json_object *obj = json_tokener_parse_ex(tok, body, (int)len);
-    enum json_tokener_error err = json_tokener_get_error(tok);
-    if (!obj && err == json_tokener_continue)
-        obj = json_tokener_parse_ex(tok, " ", 1), err = json_tokener_get_error(tok);
-    json_tokener_free(tok);
-    if (!obj || (err != json_tokener_success && err != json_tokener_continue)) {
-        set_why(why, whylen, "not JSON: %s", json_tokener_error_desc(err));
-        json_object_put(obj);
-        return NULL;
-    }
-    return obj;
-}
-
 /* ---- dates ---- */
 
 /* Days from 1970-01-01 to Y-M-D (proleptic Gregorian; H. Hinnant). */
@@ -147,7 +103,7 @@ int lynxapi_parse_catalog(const char *body, size_t len, uint64_t max_tree, lynxa
                           char *why, size_t whylen) {
     *out = NULL;
     *n = 0;
-    json_object *root = parse_body(body, len, max_tree, why, whylen);
+    json_object *root = jsonscan_parse_body(body, len, max_tree, true, why, whylen);
     if (!root) return -1;
     if (!json_object_is_type(root, json_type_array)) {
         set_why(why, whylen, "the catalog is not an array but %s", type_name(root));
@@ -258,7 +214,7 @@ static int64_t id_of(const json_object *o, const char *key) {
 
 json_object *lynxapi_parse_thread(const lynxapi_site *site, const char *board, const char *body, size_t len,
                                   int64_t crawled_at, char *why, size_t whylen) {
-    json_object *root = parse_body(body, len, site->max_tree, why, whylen);
+    json_object *root = jsonscan_parse_body(body, len, site->max_tree, true, why, whylen);
     if (!root) return NULL;
     if (!json_object_is_type(root, json_type_object)) {
         set_why(why, whylen, "the thread is not an object but %s", type_name(root));

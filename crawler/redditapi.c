@@ -116,20 +116,16 @@ int redditapi_listing_each(const char *body, size_t len, uint64_t max_tree, redd
     }
     span_cursor(body, ds[AFTER], de[AFTER], out->after);
     span_cursor(body, ds[BEFORE], de[BEFORE], out->before);
-    size_t cs = ds[CHILDREN];
-    size_t i = cs + 1;
-    if (jsonscan_skip_space(body, len, &i) == ']') return 0;
-    for (size_t idx = 0;; idx++) {
-        size_t es = i;
-        jsonscan_cost cost = {0};
-        jsonscan_value(body, len, &i, &cost, NULL, 0);
+    size_t pos = ds[CHILDREN], es, ee;
+    jsonscan_cost cost;
+    for (size_t idx = 0; jsonscan_element(body, len, &pos, &es, &ee, &cost); idx++) {
         out->nchildren++;
         char what[48], reason[sizeof out->first_refused];
         snprintf(what, sizeof what, "children[%zu]", idx);
         json_object *child = NULL, *sub = NULL;
         if (!jsonscan_fits(&cost, max_tree, true, what, reason, sizeof reason)) {
             if (!out->nrefused++) snprintf(out->first_refused, sizeof out->first_refused, "%s", reason);
-        } else if (!(child = jsonscan_parse_span(body + es, i - es, what, reason, sizeof reason))) {
+        } else if (!(child = jsonscan_parse_span(body + es, ee - es, what, reason, sizeof reason))) {
             refuse_child(out, idx, "is not JSON that json-c reads (nested too deep?)");
         } else {
             const char *ckind = member_string(child, "kind");
@@ -154,9 +150,6 @@ int redditapi_listing_each(const char *body, size_t len, uint64_t max_tree, redd
         } else {
             json_object_put(child);
         }
-        if (jsonscan_skip_space(body, len, &i) != ',') break; /* ']' */
-        i++;
-        jsonscan_skip_space(body, len, &i);
     }
     return 0;
 }

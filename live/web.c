@@ -263,15 +263,20 @@ static enum MHD_Result web_access(void *cls, struct MHD_Connection *c, const cha
                                   void **con_cls) {
     (void)version;
     (void)upload_data;
-    (void)con_cls;
     web *w = cls;
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        if (*upload_data_size) {
-            *upload_data_size = 0; /* a body is read and ignored */
-            return MHD_YES;
-        }
-        return answer_text(c, 405, "only GET\n");
+    /* The first call only announces the request: a response queued then
+     * makes libmicrohttpd close the connection after it (no keep-alive for
+     * the page's files and the pictures of /files/). */
+    static int announced;
+    if (!*con_cls) {
+        *con_cls = &announced;
+        return MHD_YES;
     }
+    if (*upload_data_size) {
+        *upload_data_size = 0; /* a body is read and ignored */
+        return MHD_YES;
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) return answer_text(c, 405, "only GET\n");
     for (size_t i = 0; i < sizeof web_routes / sizeof web_routes[0]; i++) {
         bool hit = web_routes[i].prefix ? strncmp(url, web_routes[i].path, strlen(web_routes[i].path)) == 0
                                         : strcmp(url, web_routes[i].path) == 0;

@@ -182,6 +182,20 @@ static void test_members_and_pieces(void **state) {
     assert_true(jsonscan_fits(&cost, 0, true, "it", why, sizeof why));
     assert_false(jsonscan_fits(&cost, 100, true, "the thing", why, sizeof why));
     assert_non_null(strstr(why, "the thing is too complex"));
+    /* the elements of an array, one at a time, each with its own cost */
+    const char *a = "[ 1 , {\"a\": [2]} ,\"x\" ]";
+    static const char *const want[] = {"1", "{\"a\": [2]}", "\"x\""};
+    size_t at = 0, es, ee, k = 0;
+    while (jsonscan_element(a, strlen(a), &at, &es, &ee, &cost)) {
+        assert_true(k < 3);
+        assert_int_equal(ee - es, strlen(want[k]));
+        assert_memory_equal(a + es, want[k], ee - es);
+        assert_int_equal(cost.objects, k == 1 ? 1 : 0);
+        k++;
+    }
+    assert_int_equal(k, 3);
+    at = 0;
+    assert_false(jsonscan_element("[ ]", 3, &at, &es, &ee, NULL));
 }
 
 int main(void) {
