@@ -1,5 +1,5 @@
-# imgfeed: one image holding the four programs, imgfeed-crawler, imgfeed-hasher,
-# imgfeed-archiver and imgfeed-live, in /usr/local/bin.  The compose files in deploy/ pick the
+# imgfeed: one image holding the five programs, imgfeed-crawler, imgfeed-hasher,
+# imgfeed-archiver, imgfeed-live and imgfeed-search, in /usr/local/bin.  The compose files in deploy/ pick the
 # program of each service; by hand:
 #
 #   docker build -t imgfeed .
@@ -20,16 +20,17 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# Only the four programs are built (no tests, no benchmarks); the install
+# Only the five programs are built (no tests, no benchmarks); the install
 # rules put them in /usr/local/bin and crawler/sites.json in
 # /usr/local/share/imgfeed.  The hasher picks its AVX2 code at run time, so the
 # image runs on any x86-64 machine.
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DIMGFEED_TESTS=OFF -DCMAKE_INSTALL_PREFIX=/usr/local \
- && cmake --build /build -j "$(nproc)" --target imgfeed-crawler imgfeed-hasher imgfeed-archiver imgfeed-live \
+ && cmake --build /build -j "$(nproc)" \
+        --target imgfeed-crawler imgfeed-hasher imgfeed-archiver imgfeed-live imgfeed-search \
  && DESTDIR=/out cmake --install /build --strip
 
 FROM debian:12-slim
-# The packages of the libraries the four programs link (readelf -d: NEEDED),
+# The packages of the libraries the five programs link (readelf -d: NEEDED),
 # which bring their own dependencies; ca-certificates for the sites' HTTPS.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -51,5 +52,5 @@ ENV IMGFEED_SITES=/usr/local/share/imgfeed/sites.json \
 WORKDIR /var/lib/imgfeed
 USER imgfeed:imgfeed
 # No program runs by default: name one (imgfeed-crawler, imgfeed-hasher,
-# imgfeed-archiver, imgfeed-live) as the command.
+# imgfeed-archiver, imgfeed-live, imgfeed-search) as the command.
 CMD ["imgfeed-crawler", "--help"]

@@ -36,6 +36,7 @@
 #include <libpq-fe.h>
 
 #include "log.h"
+#include "pgconn.h"
 #include "sig.h"
 #include "timeutil.h"
 #include "xalloc.h"
@@ -83,43 +84,18 @@ bool pgstore_connected(const pgstore *pg) { return pg->conn && PQstatus(pg->conn
 
 void pgstore_get_stats(const pgstore *pg, pgstore_stats *out) { *out = pg->stats; }
 
-/* libpq's message without its trailing newline, for one-line logs. */
-static void pgstore_error_text(const char *msg, char *out, size_t outlen) {
-    snprintf(out, outlen, "%s", msg && *msg ? msg : "unknown error");
-    size_t n = strlen(out);
-    while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
-        out[--n] = '\0';
-    for (char *p = out; *p; p++)
-        if (*p == '\n') *p = ' ';
-}
 
 /* --- connecting --- */
 
-/* Server notices ("relation already exists, skipping") go to the debug log. */
-static void pgstore_on_notice(void *arg, const char *message) {
-    (void)arg;
-    char text[512];
-    pgstore_error_text(message, text, sizeof text);
-    log_debug("PostgreSQL: %s", text);
-}
-
 static int pgstore_connect(pgstore *pg) {
-    /* Our defaults first: the user's conninfo (expanded from "dbname")
-     * overrides them; client_encoding comes last because the archiver sends
-     * UTF-8 whatever the user's settings say. */
-    const char *keys[] = {"application_name", "connect_timeout", "keepalives_idle", "keepalives_interval",
-                          "keepalives_count", "dbname", "client_encoding", NULL};
-    const char *values[] = {"imgfeed-archiver", "10", "10", "5", "3", pg->opts.conninfo, "UTF8", NULL};
-    pg->conn = PQconnectdbParams(keys, values, 1);
-    if (!pg->conn || PQstatus(pg->conn) != CONNECTION_OK) {
-        char err[512];
-        pgstore_error_text(pg->conn ? PQerrorMessage(pg->conn) : "out of memory", err, sizeof err);
+    char err[512];
+    pg->conn = pgconn_open(pg->opts.conninfo, "imgfeed-archiver", err, sizeof err);
+    if (!pg->conn) {
         log_warn("cannot connect to PostgreSQL: %s", err);
         pgstore_disconnect(pg);
         return PGSTORE_RETRY;
     }
     pg->stats.connects++;
-    PQsetNoticeProcessor(pg->conn, pgstore_on_notice, NULL);
     if (PQsetnonblocking(pg->conn, 1) != 0) {
         log_warn("cannot make the PostgreSQL connection nonblocking: %s", PQerrorMessage(pg->conn));
         pgstore_disconnect(pg);
@@ -184,17 +160,17 @@ static PGresult *pgstore_exec(pgstore *pg, const char *sql, int nparams, const O
     }
     if (!keep || PQstatus(pg->conn) != CONNECTION_OK) {
         if (keep) {
-            pgstore_error_text(PQresultErrorMessage(keep), err, errlen);
+            pgconn_error_text(PQresultErrorMessage(keep), err, errlen);
             PQclear(keep);
         } else {
-            pgstore_error_text(PQerrorMessage(pg->conn), err, errlen);
+            pgconn_error_text(PQerrorMessage(pg->conn), err, errlen);
         }
         pgstore_disconnect(pg);
         return NULL;
     }
     return keep;
 broken:
-    pgstore_error_text(PQerrorMessage(pg->conn), err, errlen);
+    pgconn_error_text(PQerrorMessage(pg->conn), err, errlen);
     pgstore_disconnect(pg);
     return NULL;
 }
@@ -203,7 +179,7 @@ broken:
 static int pgstore_classify(pgstore *pg, const PGresult *res, char *err, size_t errlen) {
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     char msg[768];
-    pgstore_error_text(PQresultErrorMessage(res), msg, sizeof msg);
+    pgconn_error_text(PQresultErrorMessage(res), msg, sizeof msg);
     snprintf(err, errlen, "%s%s%s", msg, state ? " (SQLSTATE " : "", state ? state : "");
     if (state) strncat(err, ")", errlen - strlen(err) - 1);
     if (!state) return PGSTORE_RETRY;

@@ -12,7 +12,7 @@
  *
  * No exact hash can skip decoding, so decoding is what hashing is measured
  * against.  The floor does what imgfeed-hasher's JPEG decoder
- * (hasher/decode_jpeg.c) asks of libjpeg-turbo, with Pillow's settings, and
+ * (imghash/decode_jpeg.c) asks of libjpeg-turbo, with Pillow's settings, and
  * nothing more: the file read whole into memory first (as `imgfeed-hasher
  * hash` reads it, with the same malloc tuning), jpeg_mem_src, the output
  * colour space Pillow asks for (gray from a 1-component file, RGBX from a
@@ -90,7 +90,7 @@ static int floor_decode(floor_job *job, const unsigned char *data, size_t len, i
     jpeg_create_decompress(cinfo);
     jpeg_mem_src(cinfo, data, (unsigned long)len);
     jpeg_read_header(cinfo, TRUE);
-    /* Pillow's output colour spaces, as hasher/decode_jpeg.c asks for them. */
+    /* Pillow's output colour spaces, as imghash/decode_jpeg.c asks for them. */
     switch (cinfo->num_components) {
     case 1: cinfo->out_color_space = JCS_GRAYSCALE; break;
     case 3: cinfo->out_color_space = JCS_EXT_RGBX; break;
@@ -104,7 +104,7 @@ static int floor_decode(floor_job *job, const unsigned char *data, size_t len, i
     cinfo->do_fancy_upsampling = TRUE;
     jpeg_start_decompress(cinfo);
     /* The hasher's batch: rows one byte past a 32-byte boundary (see
-     * jpegdec_batch_row in hasher/decode_jpeg.c). */
+     * jpegdec_batch_row in imghash/decode_jpeg.c). */
     size_t stride = (size_t)cinfo->output_width * (size_t)cinfo->output_components + 64;
     job->batch = malloc(stride * FLOOR_BATCH_ROWS);
     if (!job->batch) {

@@ -22,9 +22,9 @@ if(IMGFEED_TESTS)
   imgfeed_require_pkg(CMOCKA cmocka libcmocka-dev)
 endif()
 
-# The hasher decodes with the codec libraries directly where libgd's result
-# differs from Pillow's (see hasher/decode.c), and checksums with zlib's crc32
-# and OpenSSL's md5/sha1 (both already loaded by libcurl).
+# The hash library (imghash/) decodes with the codec libraries directly where
+# libgd's result differs from Pillow's (see imghash/decode.c), and checksums
+# with zlib's crc32 and OpenSSL's md5/sha1.
 imgfeed_require_pkg(JPEG libjpeg libjpeg62-turbo-dev)
 imgfeed_require_pkg(PNG libpng libpng-dev)
 imgfeed_require_pkg(WEBP libwebp libwebp-dev)

@@ -303,8 +303,9 @@ static bool cfg_load_argv(const cfg_program *prog, void *settings, int argc, cha
 
 cfg_result cfg_load(const cfg_program *prog, void *settings, int argc, char **argv, int *npos, FILE *out,
                     char *err, size_t errlen) {
-    int ignored;
-    if (!npos) npos = &ignored;
+    int none;
+    bool takes_positional = npos != NULL;
+    if (!npos) npos = &none;
     *npos = 0;
     err[0] = '\0';
     switch (cfg_scan_special(argc, argv)) {
@@ -316,6 +317,11 @@ cfg_result cfg_load(const cfg_program *prog, void *settings, int argc, char **ar
     if (!cfg_load_defaults(prog, settings, err, errlen)) return CFG_ERROR;
     if (!cfg_load_env(prog, settings, err, errlen)) return CFG_ERROR;
     if (!cfg_load_argv(prog, settings, argc, argv, npos, err, errlen)) return CFG_ERROR;
+    if (!takes_positional && *npos > 0) {
+        /* a program without operands: a stray word is a mistake (a misspelt command), not ignored */
+        cfg_error(err, errlen, "unexpected argument '%s' (see --help)", argv[1]);
+        return CFG_ERROR;
+    }
     return CFG_OK;
 }
 

@@ -65,7 +65,9 @@ typedef enum cfg_result {
 } cfg_result;
 
 /* Fill *settings from the table.  Positional arguments (options may stand
- * anywhere; "--" ends them) are moved, in order, to argv[1..*npos]. */
+ * anywhere; "--" ends them) are moved, in order, to argv[1..*npos]; with
+ * NPOS NULL the program takes none, and one is an error ("unexpected
+ * argument", exit 2), so that a misspelt command does not start a daemon. */
 cfg_result cfg_load(const cfg_program *prog, void *settings, int argc, char **argv, int *npos, FILE *out,
                     char *err, size_t errlen);
 /* Free the strings cfg_load stored; the struct may be loaded again after. */

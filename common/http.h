@@ -24,8 +24,8 @@
  *   - waits that end early when a stop is requested (sig.h): HTTP_STOPPED.
  *
  * The verdict on each attempt (retry, Retry-After, redirect, final error),
- * the retry count and the body's growth are httpcore.h's: the hasher's
- * downloads (hasher/fetch.h) follow the same rules.
+ * the retry count and the body's growth are httpcore.h's: the guarded
+ * downloads (fetch.h, the hasher's) follow the same rules.
  *
  * Call http_global_init() once before threads start (http_client_new also
  * calls it, safely, but curl's global init is best done single-threaded).

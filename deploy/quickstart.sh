@@ -9,10 +9,12 @@
 # through sudo when not root), builds a Release build in build/quickstart,
 # starts a private RabbitMQ and PostgreSQL in the data directory (./run by
 # default: no docker, no system service used, loopback ports only, data kept
-# between runs), then imgfeed-archiver, imgfeed-hasher, imgfeed-live (the live
-# view in a browser, on 127.0.0.1:8090 or a free port) and imgfeed-crawler on
-# the sites file, and prints how to watch them, the address of the live view,
-# the psql line that opens the archive and how to stop.  Run again, it reuses the data and the servers and
+# between runs), then imgfeed-archiver, imgfeed-search (the reverse image
+# search of the archive, on 127.0.0.1:8091 or a free port), imgfeed-hasher,
+# imgfeed-live (the live view in a browser, on 127.0.0.1:8090 or a free port)
+# and imgfeed-crawler on the sites file, and prints how to watch them, the
+# addresses of the live view and of the search, the psql line that opens the
+# archive and how to stop.  Run again, it reuses the data and the servers and
 # starts only what is not running.  With --demo the crawler crawls a generated
 # image board served on 127.0.0.1 (deploy/demo/board.py) instead of the real
 # sites: it works offline, and the script waits until hashed rows are in the
@@ -27,6 +29,7 @@
 #                       free port if taken; 0: any free port)
 #   --pg-port N         PostgreSQL's port likewise (default 5432)
 #   --live-port N       the live view's port likewise (default 8090)
+#   --search-port N     the reverse image search's port likewise (default 8091)
 #   --wait SECONDS      --demo: how long to wait for the rows (default 120)
 #   --no-install        do not install missing packages (only warn)
 #   -h, --help          this text
@@ -41,12 +44,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 for v in "${!IMGFEED_@}" "${!PG@}"; do unset "$v"; done
 
 CMD=start DEMO=0 DATA=$ROOT/run DATA_ARG='' SITES=$ROOT/crawler/sites.json SITES_SET=0
-WANT_RABBIT_PORT='' WANT_PG_PORT='' WANT_LIVE_PORT='' WAIT=120 INSTALL=1
+WANT_RABBIT_PORT='' WANT_PG_PORT='' WANT_LIVE_PORT='' WANT_SEARCH_PORT='' WAIT=120 INSTALL=1
 EXCHANGE=chan BUILD=$ROOT/build/quickstart JOBS=$(nproc 2>/dev/null || echo 2)
 DEMO_BOARDS=pics,art DEMO_THREADS=10 DEMO_POSTS=20 DEMO_TICK=15
 STOPPED=0 STARTED=0
 
-usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; }
 need_arg() { [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value (see --help)"; }
 while (($#)); do
     case $1 in
@@ -58,6 +61,7 @@ while (($#)); do
         --rabbit-port) need_arg "$@"; WANT_RABBIT_PORT=$2; shift ;;
         --pg-port) need_arg "$@"; WANT_PG_PORT=$2; shift ;;
         --live-port) need_arg "$@"; WANT_LIVE_PORT=$2; shift ;;
+        --search-port) need_arg "$@"; WANT_SEARCH_PORT=$2; shift ;;
         --wait) need_arg "$@"; WAIT=$2; shift ;;
         --no-install) INSTALL=0 ;;
         -h|--help) usage; exit 0 ;;
@@ -65,7 +69,7 @@ while (($#)); do
     esac
     shift
 done
-for n in "$WANT_RABBIT_PORT" "$WANT_PG_PORT" "$WAIT"; do
+for n in "$WANT_RABBIT_PORT" "$WANT_PG_PORT" "$WANT_LIVE_PORT" "$WANT_SEARCH_PORT" "$WAIT"; do
     [[ -z $n || $n =~ ^[0-9]+$ ]] || die "'$n' is not a number"
 done
 ((DEMO == 0 || SITES_SET == 0)) || die "--demo crawls the demo board: --sites does not go with it"
@@ -136,9 +140,15 @@ build() {
             say "configuring a Release build in $BUILD"
             cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DIMGFEED_TESTS=OFF >"$log" 2>&1 ||
                 { tail -n 30 "$log" >&2; die "cmake failed (log: $log)"; }
+        else
+            # Again at every start: the build files of an older checkout have
+            # no rule for a program added since (make fails on its target).
+            cmake -S "$ROOT" -B "$BUILD" >"$log" 2>&1 ||
+                { tail -n 30 "$log" >&2; die "cmake failed (log: $log)"; }
         fi
-        say "building imgfeed-crawler, imgfeed-hasher, imgfeed-archiver, imgfeed-live (log: $log)"
-        cmake --build "$BUILD" -j "$JOBS" --target imgfeed-crawler imgfeed-hasher imgfeed-archiver imgfeed-live \
+        say "building imgfeed-crawler, imgfeed-hasher, imgfeed-archiver, imgfeed-live, imgfeed-search (log: $log)"
+        cmake --build "$BUILD" -j "$JOBS" \
+            --target imgfeed-crawler imgfeed-hasher imgfeed-archiver imgfeed-live imgfeed-search \
             >>"$log" 2>&1 ||
             { tail -n 30 "$log" >&2; die "the build failed (log: $log)"; }
     ) 8>>"$ROOT/build/quickstart.lock" 9>&-
@@ -166,6 +176,9 @@ choose_ports() {
     fi
     if ! pid_alive live >/dev/null; then
         pick_port LIVE_PORT "${WANT_LIVE_PORT:-${LIVE_PORT:-8090}}" "the live view"
+    fi
+    if ! pid_alive search >/dev/null; then
+        pick_port SEARCH_PORT "${WANT_SEARCH_PORT:-${SEARCH_PORT:-8091}}" "the reverse image search"
     fi
     save_ports
 }
@@ -256,6 +269,9 @@ start_pipeline() {
     mkdir -p "$DATA/state"
     start_stage archiver "$BIN/archiver/imgfeed-archiver" --amqp-url "$(amqp_url)" --exchange "$EXCHANGE" \
         --pg "$(pg_conninfo)"
+    # The search loads the archive's hashes, then follows its own queue, <E>.search.
+    start_stage search "$BIN/search/imgfeed-search" --amqp-url "$(amqp_url)" --exchange "$EXCHANGE" \
+        --pg "$(pg_conninfo)" --listen "127.0.0.1:$SEARCH_PORT"
     start_stage hasher "$BIN/hasher/imgfeed-hasher" --amqp-url "$(amqp_url)" --exchange "$EXCHANGE" "${hasher_net[@]}"
     start_stage live "$BIN/live/imgfeed-live" --amqp-url "$(amqp_url)" --exchange "$EXCHANGE" \
         --listen "127.0.0.1:$LIVE_PORT"
@@ -266,7 +282,7 @@ start_pipeline() {
     check_alive
 }
 
-STAGES=(archiver hasher live crawler)
+STAGES=(archiver search hasher live crawler)
 
 check_alive() {
     local name
@@ -335,6 +351,9 @@ imgfeed runs ($( ((DEMO)) && echo "demo board http://127.0.0.1:$DEMO_PORT/demo/"
   Watch the images come in, in a browser (the live view):
     http://127.0.0.1:$LIVE_PORT/
 
+  Find where a picture appeared (reverse image search):
+    http://127.0.0.1:$SEARCH_PORT/
+
   Watch it:
     tail -f $DATA/logs/*.log
     deploy/quickstart.sh status${DATA_ARG}        # processes, queue depths, rows per table
@@ -397,6 +416,7 @@ cmd_stop() {
     pid_stop crawler 60
     pid_stop hasher 90
     pid_stop live 10
+    pid_stop search 10
     pid_stop demo-board 10
     pid_stop archiver 60
     rabbit_stop
@@ -416,7 +436,7 @@ cmd_status() {
     [[ -d $DATA/pids ]] || { say "nothing started in $DATA"; return 0; }
     load_ports
     local name pid
-    for name in crawler hasher live archiver demo-board rabbitmq rabbitmq-node postgres epmd; do
+    for name in crawler hasher live search archiver demo-board rabbitmq rabbitmq-node postgres epmd; do
         [[ -e $DATA/pids/$name.pid ]] || continue
         if pid=$(pid_alive "$name"); then
             printf '  %-14s running (pid %s)\n' "$name" "$pid"

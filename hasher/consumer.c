@@ -49,9 +49,9 @@
  * published but nacked back to the queue, and no new message is taken for a
  * backoff delay.
  *
- * Memory (--max-memory, membudget.h): a downloaded body comes with its claim
- * on the budget (fetch.c reserved it); before it is hashed the claim grows
- * by what decoding and hashing it take (hashfile_working_bytes, from the
+ * Memory (--max-memory, common/membudget.h): a downloaded body comes with its
+ * claim on the budget (common/fetch.c reserved it); before it is hashed the claim grows
+ * by what decoding and hashing it take (ih_describe_working_bytes, from the
  * header), and when that does not fit the image waits, in order, in
  * c->memory_wait (CONSUMER_IMAGE_MEMORY) while its body stays counted; it
  * waits in the budget's first queue, ahead of every download, since
@@ -76,11 +76,9 @@
 #include <json-c/json.h>
 
 #include "backoff.h"
-#include "checksum.h"
 #include "fetch.h"
-#include "hashfile.h"
 #include "http.h"
-#include "imgformat.h"
+#include "imghash/imghash.h"
 #include "items.h"
 #include "log.h"
 #include "membudget.h"
@@ -138,7 +136,7 @@ typedef struct consumer_image {
     unsigned char *body;   /* while MEMORY and HASHING: the worker frees it */
     size_t len;
     membudget_claim claim; /* from MEMORY until the hashing job is back: the body and its decoding */
-    uint64_t hash_total;   /* the claim while hashing: the body and hashfile_working_bytes */
+    uint64_t hash_total;   /* the claim while hashing: the body and ih_describe_working_bytes */
     struct consumer_image *wait_prev, *wait_next; /* c->memory_wait, while MEMORY */
     atomic_bool cancelled;                        /* the message was dropped: the worker skips the work */
     json_object *entry;                           /* the `_img` entry once DONE, until it joins the item */
@@ -182,7 +180,7 @@ struct consumer {
     netguard *guard;
     fetch *fetch;
     workpool *pool;
-    hashfile_options hash_options;
+    ih_options hash_options;
     membudget *budget;                     /* --max-memory */
     consumer_wait_list memory_wait;        /* images downloaded, waiting for memory to be hashed, in order */
     size_t max_backlog, max_backlog_small; /* see CONSUMER_BACKLOG_PER_THREAD */
@@ -362,9 +360,9 @@ static json_object *consumer_error_entry(int url_index, const char *error) {
 
 /* Compare the file's md5 with the site's; a mismatch keeps the hashes and
  * says "md5 mismatch" (unless the entry has an error already). */
-static void consumer_check_md5(json_object *entry, const consumer_image *im, const hashfile_result *res) {
+static void consumer_check_md5(json_object *entry, const consumer_image *im, const ih_result *res) {
     char b64[4 * ((16 + 2) / 3) + 1];
-    checksum_base64(res->sums.md5, sizeof res->sums.md5, b64);
+    ih_checksum_base64(res->sums.md5, sizeof res->sums.md5, b64);
     if (strcmp(b64, im->expected_md5) == 0) return;
     if (log_enabled(LOG_DEBUG)) {
         char *shown = consumer_shown_url(im->url);
@@ -383,11 +381,11 @@ static void consumer_hash_run(workpool_job *job) {
     if (atomic_load(&im->cancelled)) goto done;
     json_object *entry = json_object_new_object();
     json_object_object_add(entry, "url", json_object_new_int(im->url_index));
-    hashfile_result res;
-    hashfile_describe(entry, im->body, im->len, &c->hash_options, &res);
+    ih_result res;
+    ih_describe(entry, im->body, im->len, &c->hash_options, &res);
     if (im->expected_md5[0] && res.checksummed) consumer_check_md5(entry, im, &res);
     if (c->s->save_dir && res.ok &&
-        savedir_store(c->s->save_dir, res.sums.sha1_hex, imgformat_extension(res.format), im->body, im->len, NULL,
+        savedir_store(c->s->save_dir, res.sums.sha1_hex, ih_format_extension(res.format), im->body, im->len, NULL,
                       im->save_error) != 0)
         im->save_failed = true;
     im->entry = entry;
@@ -613,7 +611,7 @@ static void consumer_collect_downloads(consumer *c) {
         im->body = r.body;
         im->len = r.len;
         membudget_claim_move(&im->claim, &r.claim);
-        im->hash_total = im->claim.held + hashfile_working_bytes(im->body, im->len, &c->hash_options);
+        im->hash_total = im->claim.held + ih_describe_working_bytes(im->body, im->len, &c->hash_options);
         im->state = CONSUMER_IMAGE_MEMORY;
         /* Asked even behind others: a claim that waits must be in the
          * budget's queue, or the budget would count its body as work still
@@ -944,7 +942,7 @@ static int consumer_open(consumer *c) {
     if (!c->pool) return -1;
     c->max_backlog = (size_t)workpool_threads(c->pool) * CONSUMER_BACKLOG_PER_THREAD;
     c->max_backlog_small = (size_t)workpool_threads(c->pool) * CONSUMER_BACKLOG_SMALL_PER_THREAD;
-    hashfile_options_init(&c->hash_options);
+    ih_options_init(&c->hash_options);
     c->hash_options.max_bytes = (uint64_t)s->max_bytes;
     c->hash_options.max_pixels = (uint64_t)s->max_pixels;
     backoff_init(&c->hold_backoff, 1000, 60000);

@@ -1,13 +1,14 @@
 /* consumer.h -- the imgfeed-hasher daemon: E.hasher in, hashed items out to E.
  *
  * consumer_run() consumes the queue E.hasher with a prefetch, downloads
- * every picture or video URL of each item's `_urls` (fetch.c, many at once),
- * hashes them on worker threads (workpool.c, hashfile.c), adds `_img` to
+ * every picture or video URL of each item's `_urls` (common/fetch.c, many
+ * at once), hashes them on worker threads (workpool.c, with the hash
+ * library's ih_describe, imghash/describe.c), adds `_img` to
  * every item, publishes each message's items to the exchange E with the
  * same routing key and confirms (in several messages when they would be
  * longer than --max-message, msgout.c), and only then acknowledges the
  * input.  Files and decoding in flight stay within --max-memory
- * (membudget.c).
+ * (common/membudget.c).
  * consumer.c explains the loop; design.md is the contract for the messages.
  *
  * The settings struct is filled by main.c's settings table (config.h); the

@@ -1,7 +1,7 @@
 /* hashcli.c -- `imgfeed-hasher hash FILE...`: the hash library on local files.
  *
  * For each file, in the order given: read it (refusing one over --max-bytes
- * before reading), describe it with hashfile_describe() -- the same code the
+ * before reading), describe it with ih_describe() -- the same code the
  * consumer runs on downloads -- with imagehash's hex forms added, and print
  * the entry as one JSON line that starts with "file".  Anyone can compare
  * the *_hex fields with Python's imagehash directly, and the plain ones with
@@ -24,8 +24,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "hashfile.h"
-#include "imagehash.h"
+#include "imghash/imghash.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -38,7 +37,7 @@ typedef struct hashcli_settings {
 
 static bool hashcli_check_hash_size(const char *value, char *why, size_t whylen) {
     const char *reason = NULL;
-    if (!imagehash_size_supported(atoi(value), &reason)) {
+    if (!ih_hashes_size_supported(atoi(value), &reason)) {
         snprintf(why, whylen, "%s", reason ? reason : "unsupported hash size");
         return false;
     }
@@ -47,7 +46,7 @@ static bool hashcli_check_hash_size(const char *value, char *why, size_t whylen)
 
 static const cfg_option hashcli_options[] = {
     {.name = "hash-size", .env = "IMGFEED_HASH_SIZE", .type = CFG_INT,
-     .offset = offsetof(hashcli_settings, hash_size), .defval = "12", .min = 2, .max = IMAGEHASH_MAX_SIZE,
+     .offset = offsetof(hashcli_settings, hash_size), .defval = "12", .min = 2, .max = IH_HASH_MAX_SIZE,
      .metavar = "N", .check = hashcli_check_hash_size,
      .help = "ahash, dhash and phash of N*N bits; whash of the largest power of two <= N (12 gives 8)"},
     {.name = "max-bytes", .env = "IMGFEED_MAX_BYTES", .type = CFG_BYTES,
@@ -107,7 +106,7 @@ int hashcli_read(const char *path, size_t max_bytes, unsigned char **data, size_
 }
 
 /* Describes one file into a new JSON object; returns 0 or -1 (has "error"). */
-static int hashcli_describe(const char *path, const hashfile_options *options, json_object *entry) {
+static int hashcli_describe(const char *path, const ih_options *options, json_object *entry) {
     json_object_object_add(entry, "file", json_object_new_string(path));
     unsigned char *data = NULL;
     size_t len = 0;
@@ -123,7 +122,7 @@ static int hashcli_describe(const char *path, const hashfile_options *options, j
         json_object_object_add(entry, "error", json_object_new_string("too large"));
         return -1;
     }
-    status = hashfile_describe(entry, data, len, options, NULL);
+    status = ih_describe(entry, data, len, options, NULL);
     free(data);
     return status;
 }
@@ -159,8 +158,8 @@ int hashcli_main(int argc, char **argv) {
         return 2;
     }
 
-    hashfile_options options;
-    hashfile_options_init(&options);
+    ih_options options;
+    ih_options_init(&options);
     options.hash_size = (int)settings.hash_size;
     options.max_bytes = (uint64_t)settings.max_bytes;
     options.max_pixels = (uint64_t)settings.max_pixels;

@@ -18,18 +18,10 @@
  *   failures), at most EVENT_IMAGES_MAX, each with its URL from _urls
  *   (http or https only; another scheme drops the picture).  "file" is
  *   /files/<sha1>.<ext> when the server serves the hasher's save dir.
- * - time: the site's own time of the post (4chan "time", reddit
- *   "created_utc", LynxChan "creation" is text and skipped), else
- *   _crawled_at.
- * - text: the first of title/sub/subject, then com/selftext/message/
- *   markdown; HTML (4chan's com, LynxChan's markdown) becomes plain text
- *   (htmltext.h: <br> a line break, other tags dropped, entities decoded); cut to
- *   EVENT_TEXT_MAX bytes on a UTF-8 boundary.  The page shows it as text.
- * - link: reddit's permalink on www.reddit.com, an image API's source_url
- *   or source, when http(s).
- * - nsfw: the item says so (reddit over_18, waifu.im isNsfw, a "nsfw"
- *   true), or its routing key matches one of the NSFW topics given (the
- *   boards a site declares not safe for work).
+ * - time, text (cut to EVENT_TEXT_MAX bytes), link and nsfw (the item
+ *   says so, or its routing key matches one of the NSFW topics given) are
+ *   common/itemview.h's, the same search shows.  The page shows the text as
+ *   text.
  *
  * Pure: no I/O.  Every string comes from json-c, so the output is valid JSON
  * on one line whatever the item holds.

@@ -22,6 +22,9 @@ for prog in "$@"; do
     out=$("$prog" --bogus 2>&1 >/dev/null); status=$?
     check "$name --bogus exits 2" test $status -eq 2
     check "$name --bogus says so in one line" test "$out" = "$name: unknown option '--bogus' (see --help)"
+    out=$("$prog" stray 2>&1 >/dev/null); status=$?
+    check "$name with a stray word exits 2" test $status -eq 2
+    check "$name with a stray word says so" test "$out" = "$name: unexpected argument 'stray' (see --help)"
     out=$("$prog" --log-level=loud 2>&1 >/dev/null); status=$?
     check "$name bad --log-level exits 2" test $status -eq 2
     check "$name bad --log-level names the flag" grep -q -- "--log-level: 'loud'" <<<"$out"
@@ -55,6 +58,29 @@ for prog in "$@"; do
     out=$("$prog" --init-db --pg 'host=127.0.0.1 port=1 connect_timeout=2' 2>&1); status=$?
     check "--init-db without a database exits 1" test $status -eq 1
     check "--init-db says it cannot connect" grep -q "cannot connect to PostgreSQL" <<<"$out"
+done
+# imgfeed-search query and dupes: their own command lines.
+for prog in "$@"; do
+    [[ $(basename "$prog") == imgfeed-search ]] || continue
+    out=$("$prog" query 2>&1 >/dev/null); status=$?
+    check "query without FILE exits 2" test $status -eq 2
+    check "query without FILE says so" grep -q "^imgfeed-search query: .*FILE" <<<"$out"
+    out=$("$prog" query --help); status=$?
+    check "query --help exits 0" test $status -eq 0
+    check "query --help shows usage" grep -q "^Usage: imgfeed-search query" <<<"$out"
+    check "query --help lists --server" grep -q -- "--server" <<<"$out"
+    out=$("$prog" query --bogus x.jpg 2>&1 >/dev/null); status=$?
+    check "query --bogus exits 2" test $status -eq 2
+    check "query --bogus says so in one line" test "$out" = "imgfeed-search query: unknown option '--bogus' (see --help)"
+    out=$("$prog" dupes --help); status=$?
+    check "dupes --help exits 0" test $status -eq 0
+    check "dupes --help shows usage" grep -q "^Usage: imgfeed-search dupes" <<<"$out"
+    check "dupes --help lists --max-distance" grep -q -- "--max-distance" <<<"$out"
+    out=$("$prog" dupes --bogus 2>&1 >/dev/null); status=$?
+    check "dupes --bogus exits 2" test $status -eq 2
+    check "dupes --bogus says so in one line" test "$out" = "imgfeed-search dupes: unknown option '--bogus' (see --help)"
+    out=$("$prog" --listen 2>&1 >/dev/null); status=$?
+    check "--listen without a value exits 2" test $status -eq 2
 done
 echo "$((failures == 0 ? 1 : 0)) suites passed, $failures checks failed"
 exit $((failures > 0))

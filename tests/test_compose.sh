@@ -4,8 +4,8 @@
 #
 #   - both are valid for `docker-compose config` with deploy/.env.example;
 #   - the rendered services are the ones docs/operations.md describes: health checks on
-#     RabbitMQ and PostgreSQL, the archiver, hasher, crawler and live view waiting for
-#     them, no container_name (--scale hasher=N), the crawler's state volume;
+#     RabbitMQ and PostgreSQL, the archiver, hasher, crawler, live view and search
+#     waiting for them, no container_name (--scale hasher=N), the crawler's state volume;
 #     on the worker file only a hasher and a crawler (behind a profile), no
 #     depends_on, the broker address from IMGFEED_BROKER_HOST;
 #   - the passwords reach the broker URL and the conninfo from the env file,
@@ -67,7 +67,7 @@ worker = yaml.safe_load(open(sys.argv[2]))["services"]
 AMQP_MAIN = "amqp://mquser:SentinelRabbit7@rabbitmq:5672/%2f"
 AMQP_WORKER = "amqp://mquser:SentinelRabbit7@198.51.100.7:5672/%2f"
 PROGRAMS = {"archiver": "imgfeed-archiver", "hasher": "imgfeed-hasher", "crawler": "imgfeed-crawler",
-            "live": "imgfeed-live"}
+            "live": "imgfeed-live", "search": "imgfeed-search"}
 
 def env(svc, name, key):
     e = svc.get("environment") or {}
@@ -108,8 +108,8 @@ def has_state_volume(svc, name):
     if not any(isinstance(v, dict) and v.get("target") == sites for v in svc.get("volumes") or []):
         fail(f"{name}: IMGFEED_SITES {sites} is not a mounted file")
 
-# main: the six services
-if set(main) != {"rabbitmq", "postgres", "archiver", "hasher", "crawler", "live"}:
+# main: the seven services
+if set(main) != {"rabbitmq", "postgres", "archiver", "hasher", "crawler", "live", "search"}:
     fail(f"main: services {sorted(main)}")
 rabbit, pg = main["rabbitmq"], main["postgres"]
 if not str(rabbit.get("image", "")).startswith("rabbitmq:3-management"):
@@ -134,15 +134,23 @@ waits_for(main["archiver"], "archiver", ["rabbitmq", "postgres"])
 waits_for(main["hasher"], "hasher", ["rabbitmq"])
 waits_for(main["crawler"], "crawler", ["rabbitmq"])
 waits_for(main["live"], "live", ["rabbitmq"])
+waits_for(main["search"], "search", ["rabbitmq", "postgres"])
 # the live view listens on every address inside its container, published on loopback by default
 if env(main["live"], "live", "IMGFEED_LIVE_LISTEN") != "0.0.0.0:8090":
     fail("live: IMGFEED_LIVE_LISTEN is not 0.0.0.0:8090")
 if not any("8090" in str(p) for p in main["live"].get("ports") or []):
     fail("live: port 8090 is not published")
-conninfo = env(main["archiver"], "archiver", "IMGFEED_PG")
-for part in ("host=postgres", "password=SentinelPg9", "dbname=imgfeed"):
-    if part not in conninfo.split():
-        fail(f"archiver: IMGFEED_PG {conninfo!r} lacks {part}")
+# the search likewise, on 8091
+if env(main["search"], "search", "IMGFEED_SEARCH_LISTEN") != "0.0.0.0:8091":
+    fail("search: IMGFEED_SEARCH_LISTEN is not 0.0.0.0:8091")
+if not any("8091" in str(p) for p in main["search"].get("ports") or []):
+    fail("search: port 8091 is not published")
+# the archiver and the search read the same archive
+for name in ("archiver", "search"):
+    conninfo = env(main[name], name, "IMGFEED_PG")
+    for part in ("host=postgres", "password=SentinelPg9", "dbname=imgfeed"):
+        if part not in conninfo.split():
+            fail(f"{name}: IMGFEED_PG {conninfo!r} lacks {part}")
 has_state_volume(main["crawler"], "crawler")
 
 # worker: a hasher and a crawler, nothing that waits for a remote service

@@ -152,6 +152,8 @@ static const struct {
     {{"--amqp-url", "amqp://host:notaport", NULL}, "is not amqp[s]://"},
     {{"--exchange", "a.b", NULL}, "may hold only a-z, 0-9, _ and -"},
     {{"--exchange=", NULL}, "must have 1 to 40 characters"},
+    /* a program that takes no operands refuses a stray word (a misspelt command) */
+    {{"qurey", "x.jpg", NULL}, "unexpected argument 'qurey'"},
 };
 
 static void test_bad_flags(void **state) {

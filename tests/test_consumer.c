@@ -42,8 +42,8 @@
 #include <gd.h>
 #include <json-c/json.h>
 
-#include "checksum.h"
 #include "fixture.h"
+#include "imghash/imghash.h"
 #include "mq.h"
 #include "mq_admin.h"
 #include "proc.h"
@@ -376,11 +376,11 @@ static void test_images_and_failures(void **state) {
     /* 4chan's md5: base64 of the raw digest of the file _urls[0] = tim + ext. */
     size_t len;
     unsigned char *b = read_bytes("b.jpg", &len);
-    checksum_set sums;
-    checksum_compute(b, len, &sums);
+    ih_checksums sums;
+    ih_checksum_compute(b, len, &sums);
     free(b);
     char md5[32];
-    checksum_base64(sums.md5, 16, md5);
+    ih_checksum_base64(sums.md5, 16, md5);
     char *good = fixture_url(&fx, "/files/1400000000001.jpg");
     json_object *p2 = item_with("p2", urls_of((const char *const[]){good, NULL}));
     json_object_object_add(p2, "tim", json_object_new_int64(1400000000001LL));
@@ -892,8 +892,8 @@ static void test_save_failure_requeues(void **state) {
     char *dir = testenv_tmpdir("consumer-save");
     size_t len;
     unsigned char *data = read_bytes("a.png", &len);
-    checksum_set sums;
-    checksum_compute(data, len, &sums);
+    ih_checksums sums;
+    ih_checksum_compute(data, len, &sums);
     free(data);
     /* A plain file where the first directory level must go. */
     char *blocker = xasprintf("%s/%.2s", dir, sums.sha1_hex);

@@ -1,4 +1,4 @@
-/* test_fetch.c -- hasher/fetch.c: many downloads on curl's multi interface,
+/* test_fetch.c -- common/fetch.c: many downloads on curl's multi interface,
  * against the local fixture server.
  *
  * Every outcome the consumer turns into an `_img` entry is produced for

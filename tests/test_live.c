@@ -74,16 +74,7 @@ static void start_live_with(const char *const *extra, bool no_files) {
     args[n] = NULL;
     proc_start_imgfeed(&live, "live/imgfeed-live", exchange, args);
     proc_wait_log(&live, "serving the live view");
-    FILE *f = fopen(live.log, "r");
-    assert_non_null(f);
-    char line[1024];
-    port = 0;
-    while (fgets(line, sizeof line, f)) {
-        const char *p = strstr(line, "(port ");
-        if (p) port = atoi(p + 6);
-    }
-    fclose(f);
-    assert_true(port > 0);
+    port = proc_log_port(&live);
 }
 
 static void start_live(const char *const *extra) { start_live_with(extra, false); }

@@ -1,4 +1,4 @@
-/* test_membudget.c -- hasher/membudget.c: the budget of bytes in flight.
+/* test_membudget.c -- common/membudget.c: the budget of bytes in flight.
  *
  * Grants within the limit, waits in order (a small request does not pass a
  * large one that waits), the oldest waiter going alone when only waiters

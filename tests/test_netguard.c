@@ -1,4 +1,4 @@
-/* test_netguard.c -- hasher/netguard.c: which addresses downloads may reach.
+/* test_netguard.c -- common/netguard.c: which addresses downloads may reach.
  *
  * Table-driven: every kind of non-public address in its IPv4 and IPv6
  * forms (mapped, NAT64, 6to4 included) against public ones, then the

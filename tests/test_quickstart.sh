@@ -3,17 +3,20 @@
 #
 # In a fresh data directory: the demo starts (build, private RabbitMQ and
 # PostgreSQL on other ports than the suite's, own epmd, the demo board, the
-# three programs) and every post of the demo board reaches the archive once,
-# its pictures with sha1 and phash; nothing it started listens beyond
-# loopback; a second start while it runs starts nothing; `stop` ends every
-# process it started (and their children) and leaves the suite's servers
-# alone, and says so again when run twice; a start after the stop reuses the
-# cluster, the ports and the crawl state, and archives no post a second time.
+# five programs) and every post of the demo board reaches the archive once,
+# its pictures with sha1 and phash; the live view streams them and the
+# reverse image search finds them (from its queue, and after the restart
+# from the archive it loads); nothing it started listens beyond loopback; a
+# second start while it runs starts nothing; `stop` ends every process it
+# started (and their children) and leaves the suite's servers alone, and says
+# so again when run twice; a start after the stop reuses the cluster, the
+# ports and the crawl state, and archives no post a second time.
 #
 # It runs quickstart.sh with --no-install (tests/run.sh installed the
-# packages) and --rabbit-port 0 --pg-port 0 (any free ports: 5672 and 5432
-# stay for a user's own quickstart).  About 40 s once build/quickstart is
-# built; the first build adds a minute or so.
+# packages) and --rabbit-port 0 --pg-port 0 --live-port 0 --search-port 0 (any
+# free ports: 5672, 5432, 8090 and 8091 stay for a user's own quickstart).
+# About 40 s once build/quickstart is built; the first build adds a minute or
+# so.
 #
 # Usage: test_quickstart.sh SOURCE_DIR
 set -u
@@ -195,12 +198,54 @@ wait_idle() {
     return 1
 }
 
+# search_state: the reverse image search's state ("loading", "serving"), and
+# how many items it loaded from the archive, as "STATE ITEMS".
+search_state() {
+    curl -fsS --max-time 5 "http://127.0.0.1:$SEARCH_PORT/stats" 2>/dev/null |
+        python3 -c 'import json, sys; s = json.load(sys.stdin); print(s["state"], s["load"]["items"])' 2>/dev/null
+}
+
+# search_loaded: it loaded items from the archive when it started.
+search_loaded() {
+    local items
+    items=$(search_state | cut -d' ' -f2)
+    [[ $items =~ ^[0-9]+$ ]] && ((items > 0))
+}
+
+# wait_search_serving SECONDS: its /stats says "serving".
+wait_search_serving() {
+    local deadline=$((SECONDS + $1)) state=''
+    while ((SECONDS < deadline)); do
+        state=$(search_state)
+        [[ $state == serving* ]] && return 0
+        sleep 0.5
+    done
+    echo "# the search's state: ${state:-no answer}; $(tail -n 2 "$DATA/logs/search.log")"
+    return 1
+}
+
+# search_finds SHA1 SECONDS: GET /search?sha1=SHA1 answers results, every one
+# of them that picture (the search follows its own queue: it may lag the archive).
+search_finds() {
+    local sha1=$1 deadline=$((SECONDS + $2)) answer=''
+    [[ $sha1 =~ ^[0-9a-f]{40}$ ]] || { echo "# not a sha1: '$sha1'"; return 1; }
+    while ((SECONDS < deadline)); do
+        answer=$(curl -sS --max-time 5 "http://127.0.0.1:$SEARCH_PORT/search?sha1=$sha1" 2>&1)
+        python3 -c 'import json, sys
+r = json.loads(sys.argv[1])["results"]
+sys.exit(not (r and all(x["sha1"] == sys.argv[2] for x in r)))' "$answer" "$sha1" 2>/dev/null && return 0
+        sleep 0.5
+    done
+    echo "# GET /search?sha1=$sha1: ${answer:0:300}"
+    return 1
+}
+
 port_of() { sed -n 's/.*port=\([0-9]*\).*/\1/p; s|.*@[^:]*:\([0-9]*\).*|\1|p' <<<"$1" | head -n 1; }
 accepts() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # --- first start ------------------------------------------------------------
-note "first start: deploy/quickstart.sh --demo --data-dir $DATA --rabbit-port 0 --pg-port 0 --live-port 0 --no-install"
-qs --demo --rabbit-port 0 --pg-port 0 --live-port 0 --no-install --wait 150
+note "first start: deploy/quickstart.sh --demo --data-dir $DATA --rabbit-port 0 --pg-port 0 --live-port 0 --search-port 0 --no-install"
+qs --demo --rabbit-port 0 --pg-port 0 --live-port 0 --search-port 0 --no-install --wait 150
 check "the first start exits 0" test "$STATUS" -eq 0
 ((STATUS == 0)) || exit 1
 note "first start done"
@@ -215,12 +260,21 @@ check "the live view serves its page" bash -c "curl -fsS --max-time 5 http://127
 # its stream: the newest hashed pictures of the demo board, as events
 check "the live view streams the demo board's pictures" bash -c \
     "curl -sS -N --max-time 3 'http://127.0.0.1:$LIVE_PORT/events?topic=demo.%23&backlog=5' | grep -q '\"sha1\"'"
+check "it prints the reverse image search's address" has "Find where a picture appeared (reverse image search):"
+check "it prints the search's port" has "http://127.0.0.1:$SEARCH_PORT/"
+check "the search serves its page" bash -c "curl -fsS --max-time 5 http://127.0.0.1:$SEARCH_PORT/ | grep -q app.js"
+check "the search's /stats reaches \"serving\"" wait_search_serving 60
+# a picture of the demo board the archive holds: the search has it from its queue
+SHA1=$(sql "SELECT data->'_img'->0->>'sha1' FROM chan_demo_post
+            WHERE data->'_img'->0->>'sha1' IS NOT NULL AND data->'_img'->0 ? 'phash'
+            ORDER BY archived_on, id LIMIT 1")
+check "a search by the sha1 of an archived picture finds it" search_finds "$SHA1" 60
 check "it shows archived phashes" grep -Eq '\| [0-9a-f]{40} \| [A-Za-z0-9+/]{24}$' <<<"$OUT"
 check "its build is Release, without the tests" grep -q '^CMAKE_BUILD_TYPE:STRING=Release' "$ROOT/build/quickstart/CMakeCache.txt"
 check "the hasher may reach loopback only" grep -q -- '--allow-net 127.0.0.0/8$' "$DATA/logs/hasher.log"
 check "the hasher is not given --allow-private" bash -c "! grep -q -- --allow-private '$DATA/logs/hasher.log'"
 SUITE_PORTS="$(port_of "${IMGFEED_AMQP_URL:-}") $(port_of "${IMGFEED_PG:-}")"
-for p in $RABBIT_PORT $PG_PORT $EPMD_PORT $RABBIT_DIST_PORT $LIVE_PORT; do
+for p in $RABBIT_PORT $PG_PORT $EPMD_PORT $RABBIT_DIST_PORT $LIVE_PORT $SEARCH_PORT; do
     check "port $p is none of the suite's servers' ($SUITE_PORTS)" bash -c "[[ ' $SUITE_PORTS ' != *' $p '* ]]"
 done
 
@@ -238,8 +292,8 @@ note "$(wc -l <<<"$FIRST_IDS") posts archived"
 
 PIDS=$(process_trees)
 ROOT_PIDS=$(cat "$DATA"/pids/*.pid | cut -d' ' -f1 | sort)
-check "it recorded its 9 processes (4 programs, demo board, RabbitMQ wrapper and node, epmd, PostgreSQL)" \
-    test "$(wc -l <<<"$ROOT_PIDS")" -eq 9
+check "it recorded its 10 processes (5 programs, demo board, RabbitMQ wrapper and node, epmd, PostgreSQL)" \
+    test "$(wc -l <<<"$ROOT_PIDS")" -eq 10
 # shellcheck disable=SC2046
 LISTEN=$(non_loopback_listeners $(cut -d' ' -f1 <<<"$PIDS"))
 check "nothing it started listens beyond loopback" test -z "$LISTEN"
@@ -291,6 +345,9 @@ REWRITTEN=$(comm -12 <(echo "$BEFORE_STOP") <(LC_ALL=C sort <<<"$RECENT"))
 note "$(grep -c . <<<"$RECENT") rows written since the restart (posts added meanwhile)"
 check "no post archived before the stop is written again" test -z "$REWRITTEN"
 [[ -z $REWRITTEN ]] || head -n 5 <<<"$REWRITTEN" | sed 's/^/#   /'
+check "the search is serving again after the restart" wait_search_serving 60
+check "the search loaded the archive at its start" search_loaded
+check "the search finds the archived picture after the restart" search_finds "$SHA1" 30
 check "RabbitMQ reuses its database" test "$MNESIA" == "$(stat -c %i "$DATA/rabbit/mnesia/imgfeed@localhost")"
 
 PIDS=$(process_trees)

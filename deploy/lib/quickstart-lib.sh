@@ -113,7 +113,8 @@ any_port() {
     local p
     while :; do
         p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-        [[ " $RABBIT_PORT $RABBIT_DIST_PORT $EPMD_PORT $PG_PORT $DEMO_PORT " == *" $p "* ]] || break
+        [[ " $RABBIT_PORT $RABBIT_DIST_PORT $EPMD_PORT $PG_PORT $DEMO_PORT $LIVE_PORT $SEARCH_PORT " == *" $p "* ]] ||
+            break
     done
     echo "$p"
 }
@@ -132,7 +133,7 @@ pick_port() {
 }
 
 load_ports() {
-    RABBIT_PORT='' RABBIT_DIST_PORT='' EPMD_PORT='' PG_PORT='' DEMO_PORT='' LIVE_PORT=''
+    RABBIT_PORT='' RABBIT_DIST_PORT='' EPMD_PORT='' PG_PORT='' DEMO_PORT='' LIVE_PORT='' SEARCH_PORT=''
     # shellcheck source=/dev/null
     [[ -f $DATA/ports ]] && . "$DATA/ports"
     return 0
@@ -147,6 +148,7 @@ EPMD_PORT=$EPMD_PORT
 PG_PORT=$PG_PORT
 DEMO_PORT=$DEMO_PORT
 LIVE_PORT=$LIVE_PORT
+SEARCH_PORT=$SEARCH_PORT
 P
     mv "$DATA/ports.tmp" "$DATA/ports"
 }

@@ -199,3 +199,17 @@ double proc_cpu_seconds(pid_t pid) {
     assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime), 2);
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
+
+int proc_log_port(const proc *p) {
+    FILE *f = fopen(p->log, "r");
+    if (!f) fail_msg("%s: no log at %s", p->name, p->log);
+    char line[1024];
+    int port = 0;
+    while (fgets(line, sizeof line, f)) {
+        const char *at = strstr(line, "(port ");
+        if (at) port = atoi(at + 6);
+    }
+    fclose(f);
+    if (port <= 0) fail_msg("%s logged no port", p->name);
+    return port;
+}

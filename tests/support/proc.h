@@ -40,6 +40,9 @@ double proc_stop_timed(proc *p);
 int proc_log_count(const proc *p, const char *text);
 /* Wait until the child's log holds TEXT; fails the test after PROC_GUARD_MS. */
 void proc_wait_log(const proc *p, const char *text);
+/* The port of the newest "(port N)" in the child's log: where a server
+ * started with --listen HOST:0 listens.  Fails the test when there is none. */
+int proc_log_port(const proc *p);
 /* SIGKILL and reap. */
 void proc_kill(proc *p);
 /* Print the last lines of the log to stderr. */
