@@ -1,10 +1,13 @@
 /* search.c -- bench_search: the reverse image search index against a
  * brute-force scan and PostgreSQL, for bench/search.sh.
  *
- *   bench_search gen --model FILE --n N --out DIR [--seed S] [--zipf A]
- *   bench_search index --dir DIR
+ *   bench_search gen --model FILE --n N --out DIR [--seed S] [--zipf A] [--no-copy]
+ *   bench_search index --dir DIR [--set variant|real|random] [--mode 0..4] [--no-scan]
  *   bench_search load --pg CONNINFO --exchange E --dir DIR
- *   bench_search pg --pg CONNINFO --table T --dir DIR [--count C] [--radius R]
+ *   bench_search pg --pg CONNINFO --table T --dir DIR [--count C]
+ *
+ * (--set, --mode and --no-scan narrow the index's measurement, for
+ * profiling; --no-copy leaves out the COPY text.)
  *
  * gen: N images of 144-bit phash and dhash from the model of
  * bench/search_real.py (MODEL): the real images (originals and their
@@ -31,8 +34,11 @@
  * -- by hindex_search, then the same by a brute-force scan of the same
  * hashes as one contiguous array (POPCNT on 64-bit words, -O3 like the
  * index; a max-heap of the k best for top-k); compares every answer
- * (mismatches must be 0) and prints p50, p99 and mean of each, the index's
- * memory per hash, and DIR/answers.txt for load and pg to compare with.
+ * (mismatches must be 0) and prints p50, p99 and mean of each query's CPU
+ * time (the thread's clock, which the other tenants of a shared machine
+ * disturb less than wall time; the index's wall-clock p50 and p99 beside,
+ * and every figure on a RESULT line), the index's memory per hash, and
+ * DIR/answers.txt for load and pg to compare with.
  *
  * load: loader_run of the archive tables of exchange E into a catalog, as
  * imgfeed-search does at start: seconds, rows/s, the process's CPU, its
@@ -42,7 +48,7 @@
  *
  * pg: PostgreSQL's scan of table T over imgfeed_images, as docs/querying.md
  * writes it, for the first C (default 5) variant queries: the top 10 by
- * imgfeed_hamming, and every image within R (default 12) bits; timed and
+ * imgfeed_hamming, and every image within 12 bits; timed and
  * compared with the index's answers; and the plan's parallel workers.
  */
 #include <errno.h>

@@ -2,11 +2,15 @@
  *
  * Multi-index hashing (Norouzi, Punjani and Fleet, "Fast Search in Hamming
  * Space with Multi-Index Hashing", CVPR 2012): every hash of B bytes is cut
- * into m = ceil(B/2) substrings of 16 bits (the last one 8 bits when B is
- * odd), and each substring has a table from its value to the slots holding
- * it.  Two hashes within distance R agree within floor(R/m) bits on at least
- * one substring (pigeonhole), so a query looks up the buckets near each of
- * its own substrings, and checks the full distance of each candidate.
+ * into m substrings, and each substring has a table from its value to the
+ * slots holding it.  Two hashes within distance R agree within floor(R/m)
+ * bits on at least one substring (pigeonhole), so a query looks up the
+ * buckets near each of its own substrings, and checks the full distance of
+ * each candidate.  A small index cuts the bytes in pairs (16-bit
+ * substrings); a large one, once it can afford their bucket tables (at most
+ * 10 bytes a hash), fewer and wider ones, up to 21 bits, which hold fewer
+ * candidates a bucket: for 144 bits, 7 of 20 and 21 bits from 9.2 million
+ * hashes (hindex.c, layout_for; the layout is chosen again at each build).
  *
  * How the buckets are walked: in steps (s, j), s = 0, 1, 2 ... and j = 0
  * .. m-1, step (s, j) visits every bucket of substring j at exactly s bits
@@ -23,11 +27,12 @@
  *
  * Storage: the hashes in chunks of 65,536 slots (no copy when growing), a
  * 32-bit reference per slot (the caller's number for the image), and per
- * substring a sorted table (offsets of 2^16 buckets and the slots in bucket
+ * substring a sorted table (offsets of its buckets and the slots in bucket
  * order, 4 bytes a slot) for the slots up to the last hindex_build, and a
  * chained table for the slots added since, which hindex_add builds into the
  * sorted one when it has grown past an eighth of it.  For 144-bit hashes:
- * 18 + 4 + 9 x 4 = 58 bytes a hash, plus a fixed 2.4 MB.
+ * 18 + 4 + m x 4 bytes a hash plus the bucket tables: 58 bytes with 16-bit
+ * substrings, 59.3 measured at 10 million (docs/benchmarks.md).
  *
  * Ties between equal distances are broken by the caller's order of
  * references (hindex_order), so results are the same whatever the order
