@@ -3,7 +3,8 @@
  * in the same order, for hundreds of random queries at every radius and
  * for top-k, on clustered hashes (groups of near-duplicates, as reposts
  * make them) and uniform ones, of 144 bits and of odd lengths, with hashes
- * added after the build (the chained part), and removed. */
+ * added after the build (the chained part), and removed; and at 1.8
+ * million hashes, where the index cuts them into fewer, wider substrings. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -180,6 +181,30 @@ static void test_remove(void **state) {
     free(cs);
 }
 
+/* A large index takes fewer, wider substrings (from 1.7 million 144-bit
+ * hashes on, hindex.c's layout_for): the same exactness there, with hashes
+ * added after the build in the chained tables. */
+static void test_exact_wide_layout(void **state) {
+    (void)state;
+    unsigned char *cs;
+    size_t nc;
+    hindex *x = clustered(1800000, 18, odd_order, &cs, &nc);
+    hindex_build(x);
+    unsigned char h[18];
+    for (uint32_t i = 0; i < 20000; i++) {
+        memcpy(h, cs + (next_rand() % nc) * 18, 18);
+        flip(h, 18, (int)(next_rand() % 8));
+        hindex_add(x, h, 3000000 + i);
+    }
+    walked = scanned = 0;
+    check_queries(x, cs, nc, 18, 40);
+    assert_true(walked > 40);
+    /* 58 bytes a hash with 16-bit substrings; the wide tables cost at most 10 more */
+    assert_true(hindex_memory(x) < (size_t)1820000 * 70);
+    hindex_free(x);
+    free(cs);
+}
+
 static void test_edges(void **state) {
     (void)state;
     assert_null(hindex_new(0, NULL, NULL));
@@ -206,7 +231,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_144),       cmocka_unit_test(test_exact_ties_and_delta),
         cmocka_unit_test(test_exact_other_lengths), cmocka_unit_test(test_remove),
-        cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_exact_wide_layout), cmocka_unit_test(test_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
