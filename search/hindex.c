@@ -211,6 +211,17 @@ size_t hindex_memory(const hindex *x) {
     return b;
 }
 
+/* Substring J's new sorted tables replace the old ones; its chains are emptied. */
+static void install_tables(hindex *x, size_t j, uint32_t *start, uint32_t *ids) {
+    free(x->start[j]);
+    free(x->ids[j]);
+    x->start[j] = start;
+    x->ids[j] = ids;
+    memset(x->head[j], 0xff, ((size_t)1 << x->width[j]) * sizeof(uint32_t));
+    free(x->next[j]);
+    x->next[j] = NULL;
+}
+
 /* Slots [nbuilt, nslots) into the sorted tables when none was removed since
  * they were last made whole: every bucket keeps its slots and gains the new
  * ones after them, which are higher, so the tables are the ones a whole
@@ -238,13 +249,7 @@ static void build_merge(hindex *x) {
         for (size_t s = x->nbuilt; s < x->nslots; s++)
             ids[fill[sub_key(x, slot_hash(x, s), j)]++] = (uint32_t)s;
         free(fill);
-        free(x->start[j]);
-        free(x->ids[j]);
-        x->start[j] = start;
-        x->ids[j] = ids;
-        memset(x->head[j], 0xff, buckets * sizeof(uint32_t));
-        free(x->next[j]);
-        x->next[j] = NULL;
+        install_tables(x, j, start, ids);
     }
     x->next_cap = 0;
     x->nbuilt = x->nslots;
@@ -282,13 +287,7 @@ void hindex_build(hindex *x) {
         /* start[b] now holds the end of bucket b: shift back by one. */
         memmove(start + 1, start, buckets * sizeof(uint32_t));
         start[0] = 0;
-        free(x->start[j]);
-        free(x->ids[j]);
-        x->start[j] = start;
-        x->ids[j] = ids;
-        memset(x->head[j], 0xff, buckets * sizeof(uint32_t));
-        free(x->next[j]);
-        x->next[j] = NULL;
+        install_tables(x, j, start, ids);
     }
     x->next_cap = 0;
     x->nbuilt = x->nslots;
