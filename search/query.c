@@ -111,20 +111,6 @@ static bool plan_distance(query_service *s, const query_args *a, query_plan *p, 
     return true;
 }
 
-static char *base64_of(const unsigned char *b, size_t n) {
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = xmalloc((n + 2) / 3 * 4 + 1), *w = out;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)b[i] << 16 | (i + 1 < n ? (uint32_t)b[i + 1] << 8 : 0) | (i + 2 < n ? b[i + 2] : 0);
-        *w++ = tab[v >> 18 & 63];
-        *w++ = tab[v >> 12 & 63];
-        *w++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
-        *w++ = i + 2 < n ? tab[v & 63] : '=';
-    }
-    *w = '\0';
-    return out;
-}
-
 /* Asks the catalog and writes the answer. */
 static void run(query_service *s, query_plan *p, query_answer *out) {
     int64_t t0 = time_mono_ns();
@@ -146,9 +132,9 @@ static void run(query_service *s, query_plan *p, query_answer *out) {
             snprintf(hex + 2 * i, 3, "%02x", p->hash[i]);
         json_object_object_add(q, "digest", json_object_new_string(hex));
     } else {
-        char *b64 = base64_of(p->hash, p->len);
+        char b64[4 * ((CATALOG_HASH_MAX + 2) / 3) + 1];
+        ih_checksum_base64(p->hash, p->len, b64);
         json_object_object_add(q, "hash", json_object_new_string(b64));
-        free(b64);
         json_object_object_add(q, "bits", json_object_new_int((int)(8 * p->len)));
         json_object_object_add(q, "max_distance", json_object_new_int(p->max_distance));
     }
