@@ -32,6 +32,20 @@
  * of a connection that has since been lost cannot be acked (mq: MQ_STALE);
  * the broker delivers them again and the upsert absorbs the repeat.
  *
+ * Metrics (metrics.h, registered by archiver_run before it connects):
+ * imgfeed_items_received_total counts the items of every delivery taken
+ * into a batch; after each COMMIT, every item of what it stored is either
+ * a row written (inserted, or replacing its row with a newer version:
+ * imgfeed_archiver_rows_written_total, of which
+ * imgfeed_archiver_rows_replaced_total replaced one) or left unchanged (the
+ * row already held it or a newer copy, or a later copy of the same _id in
+ * the batch won: imgfeed_archiver_rows_unchanged_total); so over a run the
+ * archive gains rows_written - rows_replaced rows.  Items stored with
+ * "_repaired" (text mended for jsonb, batch.h) count in
+ * imgfeed_archiver_rows_repaired_total.  A batch stored adds its items to
+ * imgfeed_archiver_batch_rows, each COMMIT its time to
+ * imgfeed_archiver_commit_seconds; pgstore counts the database reconnects.
+ *
  * Stopping: the first SIGTERM/SIGINT stops the taking of new messages; the
  * batch, and whatever the broker had already delivered, are written and
  * acked, then the process exits 0.  If that is not done within the drain
@@ -50,7 +64,9 @@
 #include "backoff.h"
 #include "batch.h"
 #include "log.h"
+#include "metrics.h"
 #include "mq.h"
+#include "pgconn.h"
 #include "pgstore.h"
 #include "sig.h"
 #include "timeutil.h"
@@ -67,6 +83,16 @@ typedef struct archiver_stats {
     uint64_t messages, items, dead_lettered, refused_messages, flushes, retries;
 } archiver_stats;
 
+/* The archiver's series (see the top), looked up once. */
+typedef struct archiver_metrics {
+    metrics_series *items_received; /* imgfeed_items_received_total */
+    metrics_series *rows_written, *rows_replaced, *rows_unchanged, *rows_repaired;
+    metrics_series *batch_rows;     /* histogram: items a batch */
+    metrics_series *commit_seconds; /* histogram */
+} archiver_metrics;
+
+static const double archiver_batch_buckets[] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+
 typedef struct archiver {
     const archiver_settings *s;
     mq *q;
@@ -80,8 +106,42 @@ typedef struct archiver {
     int64_t last_take_ns; /* when the last delivery was taken, its parsing done (--flush-quiet) */
     uint64_t hole_generation; /* a delivery of this connection was neither stored nor acked */
     archiver_stats stats;
+    archiver_metrics m;
     int64_t next_stats_ns;
 } archiver;
+
+/* --- metrics --- */
+
+/* Register every family the archiver exposes (idempotent: a test's several
+ * archivers share them). */
+static void archiver_metrics_init(archiver_metrics *m) {
+    m->items_received =
+        metrics_get(metrics_counter("imgfeed_items_received_total", "items taken from the program's queue", NULL));
+    m->rows_written = metrics_get(metrics_counter("imgfeed_archiver_rows_written_total",
+                                                  "rows inserted, or replaced by a newer version of their item", NULL));
+    m->rows_replaced = metrics_get(metrics_counter("imgfeed_archiver_rows_replaced_total",
+                                                   "rows written that replaced an older version of their item", NULL));
+    m->rows_unchanged = metrics_get(
+        metrics_counter("imgfeed_archiver_rows_unchanged_total",
+                        "items that changed no row: archived already as they are, or not newer than the row", NULL));
+    m->rows_repaired = metrics_get(metrics_counter(
+        "imgfeed_archiver_rows_repaired_total", "items stored with text mended for jsonb and marked _repaired", NULL));
+    m->batch_rows = metrics_get(metrics_histogram("imgfeed_archiver_batch_rows", "items in each batch stored", NULL,
+                                                  archiver_batch_buckets,
+                                                  sizeof archiver_batch_buckets / sizeof archiver_batch_buckets[0]));
+    m->commit_seconds = metrics_get(metrics_histogram(
+        "imgfeed_archiver_commit_seconds", "seconds of each write transaction until its commit", NULL, NULL, 0));
+    pgconn_metrics_init(); /* imgfeed_database_reconnects_total, counted by pgstore */
+}
+
+/* A COMMIT (R) stored ITEMS items, REPAIRED of them mended. */
+static void archiver_count_commit(archiver *a, const pgstore_result *r, size_t items, size_t repaired) {
+    if (r->rows) metrics_observe(a->m.commit_seconds, (double)r->commit_ns / TIME_NS_PER_S);
+    metrics_add(a->m.rows_written, r->written);
+    metrics_add(a->m.rows_replaced, r->written - r->inserted);
+    metrics_add(a->m.rows_unchanged, items > r->written ? items - r->written : 0);
+    metrics_add(a->m.rows_repaired, repaired);
+}
 
 /* --- waiting --- */
 
@@ -157,11 +217,11 @@ static bool archiver_wait(archiver *a, int64_t ms) {
 /* --- dead letters and acks --- */
 
 /* Send an unstorable delivery to E.dead with REASON and ack it. */
-static void archiver_dead_letter(archiver *a, const mq_delivery *d, const char *reason) {
+static void archiver_dead_letter(archiver *a, const mq_delivery *d, mq_dead_reason kind, const char *reason) {
     log_warn("cannot archive a message of routing key %s (%zu bytes): %s; sending it to %s", d->routing_key, d->len,
              reason, mq_target_name(a->q, MQ_EXCHANGE_DEAD));
     archiver_take_stop(a); /* a drain may still publish */
-    int rc = mq_publish_dead(a->q, d->routing_key, d->body, d->len, reason);
+    int rc = mq_publish_dead(a->q, d->routing_key, d->body, d->len, kind, reason);
     /* MQ_REFUSED: the broker will not take it even in E.dead (mq logged
      * it); it can never be processed, so it is acked, not kept for ever. */
     if (rc != MQ_OK && rc != MQ_UNROUTABLE && rc != MQ_REFUSED) {
@@ -217,11 +277,12 @@ static void archiver_tables_free(pgstore_table *t, size_t n) {
         free((char *)t[i].param);
 }
 
-/* Write TABLES until it is done, refused, or the wait is abandoned. */
-static int archiver_write(archiver *a, const pgstore_table *tables, size_t n, size_t items, char *why,
-                          size_t whylen) {
+/* Write TABLES until it is done (what it did in *RES), refused, or the
+ * wait is abandoned. */
+static int archiver_write(archiver *a, const pgstore_table *tables, size_t n, size_t items, pgstore_result *res,
+                          char *why, size_t whylen) {
     for (;;) {
-        int rc = pgstore_write(a->pg, tables, n, why, whylen);
+        int rc = pgstore_write(a->pg, tables, n, res, why, whylen);
         if (rc != PGSTORE_RETRY) {
             backoff_reset(&a->pg_backoff);
             return rc;
@@ -243,13 +304,16 @@ static bool archiver_isolate(archiver *a, batch *b) {
         pgstore_table one;
         char why[ARCHIVER_REASON_MAX];
         size_t n = archiver_tables(a, b, (long)i, &one);
-        int rc = archiver_write(a, &one, n, b->msgs[i].nitems, why, sizeof why);
+        pgstore_result res;
+        int rc = archiver_write(a, &one, n, b->msgs[i].nitems, &res, why, sizeof why);
         archiver_tables_free(&one, n);
-        if (rc == PGSTORE_REFUSED) {
+        if (rc == PGSTORE_OK) {
+            archiver_count_commit(a, &res, b->msgs[i].nitems, b->msgs[i].repaired);
+        } else if (rc == PGSTORE_REFUSED) {
             char reason[ARCHIVER_REASON_MAX + 32];
             snprintf(reason, sizeof reason, "PostgreSQL refused it: %s", why);
             a->stats.refused_messages++;
-            archiver_dead_letter(a, &b->msgs[i].d, reason);
+            archiver_dead_letter(a, &b->msgs[i].d, MQ_DEAD_DATABASE_REFUSED, reason);
             skip[i] = true; /* acked, or a hole */
         } else if (rc != PGSTORE_OK) {
             ok = false;
@@ -273,11 +337,13 @@ static bool archiver_flush(archiver *a) {
     size_t n = archiver_tables(a, b, -1, tables);
     char why[ARCHIVER_REASON_MAX];
     int64_t t0 = time_mono_ns();
-    int rc = archiver_write(a, tables, n, b->items, why, sizeof why);
+    pgstore_result res;
+    int rc = archiver_write(a, tables, n, b->items, &res, why, sizeof why);
     archiver_tables_free(tables, n);
     free(tables);
     bool ok = true;
     if (rc == PGSTORE_OK) {
+        archiver_count_commit(a, &res, b->items, b->repaired);
         archiver_ack_batch(a, b, NULL);
         log_debug("committed %zu items of %zu messages in %" PRId64 " ms; %zu items taken meanwhile", b->items,
                   b->nmsgs, (int64_t)((time_mono_ns() - t0) / TIME_NS_PER_MS), a->filling->items);
@@ -286,7 +352,10 @@ static bool archiver_flush(archiver *a) {
     } else {
         ok = false;
     }
-    if (!ok) log_warn("%zu messages were not archived; the broker will deliver them again", b->nmsgs);
+    if (ok)
+        metrics_observe(a->m.batch_rows, (double)b->items);
+    else
+        log_warn("%zu messages were not archived; the broker will deliver them again", b->nmsgs);
     batch_clear(b);
     a->writing = NULL;
     return ok;
@@ -321,9 +390,11 @@ static void archiver_take(archiver *a, mq_delivery *d) {
     char why[ARCHIVER_REASON_MAX];
     a->stats.messages++;
     if (batch_add(a->filling, d, why, sizeof why)) {
-        a->stats.items += a->filling->msgs[a->filling->nmsgs - 1].nitems;
+        size_t items = a->filling->msgs[a->filling->nmsgs - 1].nitems;
+        a->stats.items += items;
+        metrics_add(a->m.items_received, items);
     } else {
-        archiver_dead_letter(a, d, why);
+        archiver_dead_letter(a, d, MQ_DEAD_UNPARSABLE, why);
         mq_delivery_release(d);
     }
     a->last_take_ns = time_mono_ns();
@@ -413,6 +484,7 @@ int archiver_run(const archiver_settings *s) {
     a.filling = &a.batches[0];
     backoff_init(&a.pg_backoff, 200, 30000);
     a.next_stats_ns = time_mono_ns() + ARCHIVER_STATS_EVERY_NS;
+    archiver_metrics_init(&a.m);
     int status = 1;
 
     mq_options mo;

@@ -206,7 +206,7 @@ bool batch_add(batch *b, mq_delivery *d, char *why, size_t whylen) {
         b->msgs_cap = b->msgs_cap ? 2 * b->msgs_cap : 64;
         b->msgs = xrealloc(b->msgs, b->msgs_cap * sizeof *b->msgs);
     }
-    b->msgs[b->nmsgs++] = (batch_msg){.d = *d, .table = ti, .nitems = n};
+    b->msgs[b->nmsgs++] = (batch_msg){.d = *d, .table = ti, .nitems = n, .repaired = repaired};
     memset(d, 0, sizeof *d);
     if (!b->started_ns) b->started_ns = time_mono_ns();
     b->items += n;

@@ -53,6 +53,7 @@ typedef struct batch_msg {
     mq_delivery d;
     size_t table; /* index into batch.tables */
     size_t nitems;
+    size_t repaired; /* of its items, those that gained "_repaired" */
 } batch_msg;
 
 typedef struct batch {

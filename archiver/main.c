@@ -10,6 +10,7 @@
 
 #include "archiver.h"
 #include "config.h"
+#include "metrics.h"
 #include "sig.h"
 
 static const cfg_option archiver_options[] = {
@@ -99,9 +100,12 @@ int main(int argc, char **argv) {
     archiver_settings settings = {0};
     int status = cfg_main_load(&archiver_program, &settings, argc, argv, NULL);
     if (status >= 0) return status;
-    cfg_common_apply(&archiver_program, &settings.common);
-    sig_install();
-    status = settings.init_db ? archiver_init_db(&settings) : archiver_run(&settings);
+    status = cfg_common_apply(&archiver_program, &settings.common);
+    if (status == 0) {
+        sig_install();
+        status = settings.init_db ? archiver_init_db(&settings) : archiver_run(&settings);
+    }
+    metrics_stop();
     cfg_release(&archiver_program, &settings);
     return status;
 }

@@ -3,15 +3,23 @@
  * How a batch is written (pgstore_write):
  *
  *   SELECT imgfeed_ensure_table($1, $2, $3)       -- once per table and connection
- *   INSERT INTO "t" AS t (id, data)               -- a lone table; for several, one
- *       SELECT d->>'_id', d FROM unnest($1::jsonb[]) AS u(d)      -- WITH clause each,
+ *   WITH w0 AS (INSERT INTO "t" AS t (id, data)   -- a WITH clause per table
+ *       SELECT d->>'_id', d FROM unnest($1::jsonb[]) AS u(d)
  *       ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, archived_on = now()
- *       WHERE t.data IS DISTINCT FROM EXCLUDED.data               -- ... RETURNING 1,
- *         AND (t.data->'_crawled_at' IS NULL                      -- and the sum of
- *              OR EXCLUDED.data->'_crawled_at' >= t.data->'_crawled_at')   -- their rows
+ *       WHERE t.data IS DISTINCT FROM EXCLUDED.data
+ *         AND (t.data->'_crawled_at' IS NULL
+ *              OR EXCLUDED.data->'_crawled_at' >= t.data->'_crawled_at')
+ *       RETURNING t.xmax = 0 AS new), w1 AS (...)
+ *   SELECT count(*), count(*) FILTER (WHERE new)  -- rows written, of them new
+ *     FROM (SELECT new FROM w0 UNION ALL SELECT new FROM w1 ...) AS w
  *
  * One statement is one transaction and one round trip, whatever the number
- * of tables.
+ * of tables.  RETURNING gives a row per row written (inserted or updated),
+ * none for a row left as it was; `xmax = 0` tells an insert from an update:
+ * the new version of a row that ON CONFLICT updated carries the xid of the
+ * lock the update took in xmax, a freshly inserted row none.  So the
+ * archiver knows how many rows the archive gained (imgfeed_archiver_rows_*
+ * metrics).
  * The rows travel as one binary jsonb[] parameter per table: one round trip,
  * no quoting, no temporary table, and PostgreSQL parses each item once.
  * The WHERE clause is what makes writes idempotent: a replayed item finds
@@ -95,7 +103,7 @@ static int pgstore_connect(pgstore *pg) {
         pgstore_disconnect(pg);
         return PGSTORE_RETRY;
     }
-    pg->stats.connects++;
+    if (pg->stats.connects++ > 0) pgconn_count_reconnect(); /* every connection but the first replaces a lost one */
     if (PQsetnonblocking(pg->conn, 1) != 0) {
         log_warn("cannot make the PostgreSQL connection nonblocking: %s", PQerrorMessage(pg->conn));
         pgstore_disconnect(pg);
@@ -262,12 +270,12 @@ static int pgstore_ensure_table(pgstore *pg, const pgstore_table *t, char *why, 
 /* --- writing --- */
 
 /* The upsert of one table, its rows in parameter $PARAM (see the top). */
-static char *pgstore_upsert_sql(const char *ident, int param, bool returning) {
+static char *pgstore_upsert_sql(const char *ident, int param) {
     return xasprintf("INSERT INTO %s AS t (id, data) SELECT d->>'_id', d FROM unnest($%d::jsonb[]) AS u(d) "
                      "ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, archived_on = now() "
                      "WHERE t.data IS DISTINCT FROM EXCLUDED.data AND (t.data->'_crawled_at' IS NULL "
-                     "OR EXCLUDED.data->'_crawled_at' >= t.data->'_crawled_at')%s",
-                     ident, param, returning ? " RETURNING 1" : "");
+                     "OR EXCLUDED.data->'_crawled_at' >= t.data->'_crawled_at') RETURNING t.xmax = 0 AS new",
+                     ident, param);
 }
 
 static int pgstore_table_cmp(const void *a, const void *b) {
@@ -275,11 +283,11 @@ static int pgstore_table_cmp(const void *a, const void *b) {
     return strcmp(x->name, y->name);
 }
 
-/* One statement for every table: a lone table's INSERT, or one INSERT …
- * RETURNING a WITH clause for each table and the sum of their rows.  A
- * single statement is one round trip and its own transaction.  Tables go in
- * name order, as rows go in id order, for the same lock order everywhere.
- * NULL when a name cannot be quoted. */
+/* One statement for every table: a WITH clause of INSERT … RETURNING for
+ * each table, and one row of two counts: the rows written and, of them, the
+ * new ones.  A single statement is one round trip and its own transaction.
+ * Tables go in name order, as rows go in id order, for the same lock order
+ * everywhere.  NULL when a name cannot be quoted. */
 static char *pgstore_statement(pgstore *pg, const pgstore_table **t, size_t n) {
     char *sql = NULL;
     for (size_t i = 0; i < n; i++) {
@@ -288,24 +296,39 @@ static char *pgstore_statement(pgstore *pg, const pgstore_table **t, size_t n) {
             free(sql);
             return NULL;
         }
-        char *one = pgstore_upsert_sql(ident, (int)i + 1, n > 1);
+        char *one = pgstore_upsert_sql(ident, (int)i + 1);
         PQfreemem(ident);
-        char *next = n == 1 ? xstrdup(one) : xasprintf("%s%sw%zu AS (%s)", sql ? sql : "WITH ", sql ? ", " : "", i, one);
+        char *next = xasprintf("%s%sw%zu AS (%s)", sql ? sql : "WITH ", sql ? ", " : "", i, one);
         free(one);
         free(sql);
         sql = next;
     }
-    if (n > 1) {
-        for (size_t i = 0; i < n; i++) {
-            char *next = xasprintf("%s%s(SELECT count(*) FROM w%zu)", sql, i ? " + " : " SELECT ", i);
-            free(sql);
-            sql = next;
-        }
+    for (size_t i = 0; i < n; i++) {
+        char *next = xasprintf("%s%sSELECT new FROM w%zu", sql,
+                               i ? " UNION ALL " : " SELECT count(*), count(*) FILTER (WHERE new) FROM (", i);
+        free(sql);
+        sql = next;
     }
-    return sql;
+    char *all = xasprintf("%s) AS w", sql);
+    free(sql);
+    return all;
 }
 
-int pgstore_write(pgstore *pg, const pgstore_table *tables, size_t n, char *why, size_t whylen) {
+/* A count of the statement's answer: column COL of its row. */
+static bool pgstore_count(const PGresult *res, int col, uint64_t *out) {
+    if (PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, col)) return false;
+    char *end;
+    const char *text = PQgetvalue(res, 0, col);
+    unsigned long long v = strtoull(text, &end, 10);
+    if (end == text || *end) return false;
+    *out = v;
+    return true;
+}
+
+int pgstore_write(pgstore *pg, const pgstore_table *tables, size_t n, pgstore_result *out, char *why, size_t whylen) {
+    pgstore_result dummy;
+    if (!out) out = &dummy;
+    memset(out, 0, sizeof *out);
     if (pgstore_ready(pg) != PGSTORE_OK) {
         snprintf(why, whylen, "PostgreSQL is not reachable");
         return PGSTORE_RETRY;
@@ -343,8 +366,10 @@ int pgstore_write(pgstore *pg, const pgstore_table *tables, size_t n, char *why,
         formats[i] = 1;
     }
     char err[1024];
+    int64_t t0 = time_mono_ns();
     PGresult *res = pgstore_exec(pg, sql, (int)k, types, values, lengths, formats, pg->opts.write_timeout_ms, err,
                                  sizeof err);
+    int64_t took = time_mono_ns() - t0;
     free(sql);
     free(types);
     free(values);
@@ -354,10 +379,16 @@ int pgstore_write(pgstore *pg, const pgstore_table *tables, size_t n, char *why,
     if (!res) {
         snprintf(why, whylen, "%s", err);
         rc = PGSTORE_RETRY;
-    } else if (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK) {
-        const char *count = PQresultStatus(res) == PGRES_TUPLES_OK ? PQgetvalue(res, 0, 0) : PQcmdTuples(res);
-        unsigned long written = strtoul(count, NULL, 10);
+    } else if (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK) {
+        uint64_t written = 0, inserted = 0;
+        if (!pgstore_count(res, 0, &written) || !pgstore_count(res, 1, &inserted) || inserted > written) {
+            /* Committed all the same: the rows are there, only the counts are unknown. */
+            log_warn("PostgreSQL answered the write of %zu rows with counts that cannot be read", rows);
+            written = inserted = 0;
+        }
+        *out = (pgstore_result){.rows = rows, .written = written, .inserted = inserted, .commit_ns = took};
         pg->stats.rows_written += written;
+        pg->stats.rows_inserted += inserted;
         pg->stats.rows_unchanged += rows > written ? rows - written : 0;
         pg->stats.commits++;
     } else {

@@ -62,9 +62,18 @@ typedef struct pgstore_stats {
     uint64_t connects;
     uint64_t commits;
     uint64_t rows_written;   /* inserted or updated */
+    uint64_t rows_inserted;  /* of those, new rows */
     uint64_t rows_unchanged; /* already there, or older than the row there */
     uint64_t tables_created; /* imgfeed_ensure_table calls */
 } pgstore_stats;
+
+/* What one committed pgstore_write did. */
+typedef struct pgstore_result {
+    uint64_t rows;     /* rows sent */
+    uint64_t written;  /* rows inserted or updated */
+    uint64_t inserted; /* of those, new rows (the rest replaced a row with a newer version) */
+    int64_t commit_ns; /* the statement, from sending it to its COMMIT's answer */
+} pgstore_result;
 
 /* A store for OPTS, not yet connected. */
 pgstore *pgstore_new(const pgstore_options *opts);
@@ -76,9 +85,12 @@ int pgstore_ready(pgstore *pg);
 
 /* Write every table's rows in one transaction: INSERT … ON CONFLICT, where a
  * replayed row changes nothing and a newer one replaces the row (design.md).
- * PGSTORE_OK after COMMIT; else nothing was written, and for
- * PGSTORE_REFUSED the reason is in WHY. */
-int pgstore_write(pgstore *pg, const pgstore_table *tables, size_t n, char *why, size_t whylen);
+ * PGSTORE_OK after COMMIT, with what it did in *RES (may be NULL); else
+ * nothing was written (*RES is zero), and for PGSTORE_REFUSED the reason
+ * is in WHY.
+ * A connection made after one was lost counts in
+ * imgfeed_database_reconnects_total (pgconn.h). */
+int pgstore_write(pgstore *pg, const pgstore_table *tables, size_t n, pgstore_result *res, char *why, size_t whylen);
 
 /* Whether the connection is up (as far as libpq knows). */
 bool pgstore_connected(const pgstore *pg);

@@ -53,6 +53,14 @@
 # bench_sse (bench/sse.c; a tenth of them stalled, the others reading every
 # event) watching it; it prints that rate beside the one without, and the
 # live view's CPU.
+# METRICS=1 runs the pipeline a second time in each run, on a fresh exchange
+# pipe<run>m, with the crawler, the hasher and the archiver serving their
+# metrics (--metrics-listen 127.0.0.1:0) and bench_scrape (bench/scrape.c)
+# scraping each every METRICS_SCRAPE_MS (1000; Prometheus' default is
+# 15000) during the run; the two runs alternate which goes first.  It prints
+# that rate beside the one without (their ratio: the cost of the metrics,
+# against the spread between runs: the noise) and the scrape times of each
+# busy process (p50, p99, max).
 # Builds Release binaries in build/bench unless IMGFEED_BUILD names a build directory.
 set -euo pipefail
 
@@ -82,7 +90,7 @@ done
 NPOSTS=$((BOARDS * THREADS * POSTS))
 NCPU=$(nproc)
 
-bench_build imgfeed-crawler imgfeed-hasher imgfeed-archiver imgfeed-live bench_sse
+bench_build imgfeed-crawler imgfeed-hasher imgfeed-archiver imgfeed-live bench_sse bench_scrape
 [[ $PICTURES != media ]] || bench_build bench_media
 CRAWLER=$BUILD/crawler/imgfeed-crawler
 HASHER=$BUILD/hasher/imgfeed-hasher
@@ -91,6 +99,10 @@ MEDIA_SERVER=$BUILD/bench/bench_media
 LIVE_VIEWERS=${LIVE_VIEWERS:-0}
 LIVE=$BUILD/live/imgfeed-live
 SSE=$BUILD/bench/bench_sse
+METRICS=${METRICS:-0}
+METRICS_SCRAPE_MS=${METRICS_SCRAPE_MS:-1000}
+SCRAPE=$BUILD/bench/bench_scrape
+SCRAPE_PID=
 
 MEDIA_PID=
 HASHER_PID=
@@ -102,7 +114,7 @@ LIVE_PID=
 SSE_PID=
 bench_stop_processes() {
     local pid
-    for pid in "$SSE_PID" "$LIVE_PID"; do
+    for pid in "$SSE_PID" "$LIVE_PID" "$SCRAPE_PID"; do
         [[ -z $pid ]] || { kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; } || true
     done
     if [[ -n $PERF_PID ]]; then
@@ -303,15 +315,49 @@ live_detach() {
     echo "$LIVE_CPU $SSE_CPU $LIVE_STATS" >"$WORK/live.out"
 }
 
+# metrics_port LOG: the port a program logged "(metrics port N)" in LOG, once it has.
+metrics_port() {
+    local port
+    for _ in $(seq 200); do
+        port=$(grep -o 'metrics port [0-9]*' "$1" 2>/dev/null | grep -o '[0-9]*$' | tail -n 1 || true)
+        [[ -z $port ]] || { echo "$port"; return 0; }
+        sleep 0.01
+    done
+    echo "pipeline.sh: no metrics port in $1" >&2
+    exit 1
+}
+
+# scrape_start: bench_scrape on the three programs' /metrics during the run.
+scrape_start() {
+    local c h a
+    c=$(metrics_port "$WORK/crawler.log")
+    h=$(metrics_port "$WORK/hasher.log")
+    a=$(metrics_port "$WORK/archiver.log")
+    "$SCRAPE" --interval-ms "$METRICS_SCRAPE_MS" "http://127.0.0.1:$c/metrics" "http://127.0.0.1:$h/metrics" \
+        "http://127.0.0.1:$a/metrics" >"$WORK/scrape.out" 2>&1 &
+    SCRAPE_PID=$!
+}
+
+scrape_stop() {
+    kill -TERM "$SCRAPE_PID"
+    wait "$SCRAPE_PID" || true
+    SCRAPE_PID=
+    # crawler hasher archiver: "scrapes p50 p99 max bytes" each
+    awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+           printf "%s %s %s %s %s ", v["scrapes"], v["p50_ms"], v["p99_ms"], v["max_ms"], v["bytes"] }' \
+        "$WORK/scrape.out" >"$WORK/scrape.line"
+}
+
 # pipeline_run R: prints "seconds images first_row_seconds first_commit_rows crawler_cpu hasher_cpu archiver_cpu fixture_cpu rabbit_cpu pg_cpu media_cpu crawler_seconds hasher_main_thread_cpu
 # busy_ticks idle_ticks" (the last two: the whole machine's, from the start to the last row seen).
 pipeline_run() {
-    local r=$1 e=pipe$1 t0 h0 hm0 a0 f0 q0 p0 m0=0 busy0 idle0
-    "$ARCHIVER" --exchange "$e" --pg "$IMGFEED_PG" --amqp-url "$IMGFEED_AMQP_URL" "${ARCHIVER_OPTS[@]}" \
+    local r=$1 e=pipe$1 t0 h0 hm0 a0 f0 q0 p0 m0=0 busy0 idle0 metrics=()
+    [[ $r != *m ]] || metrics=(--metrics-listen 127.0.0.1:0)
+    "$ARCHIVER" --exchange "$e" --pg "$IMGFEED_PG" --amqp-url "$IMGFEED_AMQP_URL" "${ARCHIVER_OPTS[@]}" "${metrics[@]}" \
         >"$WORK/archiver.log" 2>&1 &
     ARCHIVER_PID=$!
     "$HASHER" --exchange "$e" --amqp-url "$IMGFEED_AMQP_URL" --allow-net 127.0.0.0/8 --rps-per-host 0 \
-        "${HASHER_OPTS[@]}" >"$WORK/hasher.log" 2>&1 &
+        "${HASHER_OPTS[@]}" "${metrics[@]}" >"$WORK/hasher.log" 2>&1 &
     HASHER_PID=$!
     wait_ready "$e" || { tail -n 20 "$WORK/hasher.log" "$WORK/archiver.log" >&2; exit 1; }
     [[ $r != *v ]] || live_attach "$e"
@@ -331,8 +377,9 @@ pipeline_run() {
     read -r busy0 idle0 <<<"$(cpu_ticks)"
     t0=$(now)
     /usr/bin/time -f '%U %S %e' -o "$WORK/crawler.time" "$CRAWLER" --once --sites "$WORK/sites.json" \
-        --state-dir "$WORK/state$r" --exchange "$e" --amqp-url "$IMGFEED_AMQP_URL" >"$WORK/crawler.log" 2>&1 &
+        --state-dir "$WORK/state$r" --exchange "$e" --amqp-url "$IMGFEED_AMQP_URL" "${metrics[@]}" >"$WORK/crawler.log" 2>&1 &
     CRAWLER_PID=$!
+    [[ $r != *m ]] || scrape_start
     while :; do
         if [[ -n $CRAWLER_PID ]] && ! kill -0 "$CRAWLER_PID" 2>/dev/null; then
             local rc=0
@@ -350,6 +397,7 @@ pipeline_run() {
     read -r busy1 idle1 <<<"$(cpu_ticks)"
     poll_stop
     [[ $r != *v ]] || live_detach
+    [[ $r != *m ]] || scrape_stop
     local h1 hm1 a1 f1 q1 p1 m1=0
     if [[ -n $PERF_PID ]]; then
         kill -INT "$PERF_PID"
@@ -437,6 +485,24 @@ for r in $(seq "$RUNS"); do
     hs=$(awk -v a="$hs0" -v b="$hs1" 'BEGIN { printf "%.3f", (a + b) / 2 }')
     hcpu1=$(awk -v a="$hcpu0" -v b="$hcpu1" 'BEGIN { printf "%.2f", (a + b) / 2 }')
     echo "$r $ps $pn $hs $hps $ccpu $hcpu $acpu $fcpu $qcpu $pcpu $fs $fn $hcpu1 $mcpu $cwall $hmcpu $busy $idle $hs0 $hs1" >>"$WORK/results"
+    if ((METRICS)); then
+        # With metrics on, and then (odd runs) or before (even runs) the same
+        # without, so that the order weighs on neither side.
+        if ((r % 2 == 0)); then
+            pipeline_run "${r}m" >"$WORK/pipeline_metrics.out"
+            pipeline_run "${r}o" >"$WORK/pipeline_off.out"
+        else
+            pipeline_run "${r}o" >"$WORK/pipeline_off.out"
+            pipeline_run "${r}m" >"$WORK/pipeline_metrics.out"
+        fi
+        read -r ops _ <"$WORK/pipeline_off.out"
+        read -r mps _ <"$WORK/pipeline_metrics.out"
+        echo "$r $ps $ops $mps $(cat "$WORK/scrape.line")" >>"$WORK/metrics_results"
+        awk -v n="$pn" -v a="$ops" -v b="$mps" -v s="$(cat "$WORK/scrape.line")" 'BEGIN {
+            split(s, f, " ")
+            printf "       metrics off %.0f images/s, on %.0f images/s (scraped every '"$METRICS_SCRAPE_MS"' ms): on/off %.3f; scrapes (p50/p99/max ms, bytes): crawler %s/%s/%s %s, hasher %s/%s/%s %s, archiver %s/%s/%s %s\n",
+                n / a, n / b, a / b, f[2], f[3], f[4], f[5], f[7], f[8], f[9], f[10], f[12], f[13], f[14], f[15] }'
+    fi
     if ((LIVE_VIEWERS)); then
         pipeline_run "${r}v" >"$WORK/pipeline_live.out"
         read -r lps lpn _ <"$WORK/pipeline_live.out"
@@ -497,6 +563,26 @@ main = med(lambda r: float(r[16]))
 print(f"  of the hasher's, its main thread (broker, downloads, JSON) {1000 * main / n:.3f},"
       f" its hashing threads {1000 * (cpu[1] - main) / n:.3f}")
 PYEOF
+if ((METRICS)); then
+    "$PY" - "$WORK/metrics_results" <<'PYEOF'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+# r, plain run, metrics off, metrics on, then per program: scrapes p50 p99 max bytes
+plain = [float(r[1]) for r in rows]
+off = [float(r[2]) for r in rows]
+on = [float(r[3]) for r in rows]
+ratios = [o / m for o, m in zip(off, on)]  # rate on / rate off
+noise = [p / o for p, o in zip(plain, off)]  # two runs alike, both off
+print(f"  metrics on / off: {statistics.median(ratios):.3f} of the rate (runs: {', '.join(f'{x:.3f}' for x in ratios)});"
+      f" two runs without, one against the other (the noise): {', '.join(f'{x:.3f}' for x in noise)}")
+for k, name in enumerate(["crawler", "hasher", "archiver"]):
+    base = 4 + 5 * k
+    n = sum(int(r[base]) for r in rows)
+    print(f"  scrapes of the busy {name}: {n}, p50 {statistics.median(float(r[base + 1]) for r in rows):.3f} ms,"
+          f" p99 {max(float(r[base + 2]) for r in rows):.3f} ms, max {max(float(r[base + 3]) for r in rows):.3f} ms,"
+          f" {rows[-1][base + 4]} bytes")
+PYEOF
+fi
 if ((LIVE_VIEWERS)); then
     "$PY" - "$WORK/live_results" "$LIVE_VIEWERS" <<'PYEOF'
 import statistics, sys

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "mq.h"
 #include "xalloc.h"
 
@@ -415,7 +416,7 @@ bool cfg_check_exchange(const char *value, char *why, size_t whylen) {
     return true;
 }
 
-void cfg_common_apply(const cfg_program *prog, const cfg_common *common) {
+int cfg_common_apply(const cfg_program *prog, const cfg_common *common) {
     log_level level = LOG_INFO;
     log_format format = LOG_FORMAT_TEXT;
     log_set_program(prog->name);
@@ -423,6 +424,13 @@ void cfg_common_apply(const cfg_program *prog, const cfg_common *common) {
     if (common->log_format) log_format_parse(common->log_format, &format);
     log_set_level(level);
     log_set_format(format);
+    metrics_set_program(prog->name);
+    char why[512];
+    if (metrics_serve(common->metrics_listen, why, sizeof why) != 0) {
+        log_error("%s", why);
+        return 2;
+    }
+    return 0;
 }
 
 int cfg_main_load(const cfg_program *prog, void *settings, int argc, char **argv, int *npos) {

@@ -87,6 +87,7 @@ typedef struct cfg_common {
     char *log_format;
     int64_t amqp_heartbeat_ms;
     int64_t max_message_bytes; /* largest message body published (mq_options.max_message_bytes) */
+    char *metrics_listen;      /* where GET /metrics is served (metrics.h); NULL or "": nowhere */
 } cfg_common;
 
 extern const char *const cfg_log_levels[];
@@ -107,6 +108,9 @@ extern const char *const cfg_log_formats[];
      .offset = offsetof(T, M.max_message_bytes), .defval = "16MiB", .min = 1024, .max = 134217728,             \
      .help = "largest message body published; more items are split over several messages (RabbitMQ's own "   \
              "limit, max_message_size, is 128MiB by default)"},                                               \
+    {.name = "metrics-listen", .env = "IMGFEED_METRICS_LISTEN", .type = CFG_STRING,                            \
+     .offset = offsetof(T, M.metrics_listen), .metavar = "HOST:PORT",                                          \
+     .help = "serve Prometheus metrics at http://HOST:PORT/metrics (docs/metrics.md); empty: not served"},     \
     {.name = "log-level", .env = "IMGFEED_LOG_LEVEL", .type = CFG_CHOICE, .offset = offsetof(T, M.log_level), \
      .defval = "info", .choices = cfg_log_levels, .help = "least severe level logged"},                       \
     {.name = "log-format", .env = "IMGFEED_LOG_FORMAT", .type = CFG_CHOICE,                                    \
@@ -117,8 +121,10 @@ extern const char *const cfg_log_formats[];
 bool cfg_check_amqp_url(const char *value, char *why, size_t whylen);
 bool cfg_check_exchange(const char *value, char *why, size_t whylen);
 
-/* Apply the common settings to the logger.  Call once after cfg_load. */
-void cfg_common_apply(const cfg_program *prog, const cfg_common *common);
+/* Apply the common settings: the logger, and the metrics listener
+ * (metrics_serve) when --metrics-listen is set.  Call once after cfg_load;
+ * 0, or 2 (the exit status) when the listener cannot start, logged. */
+int cfg_common_apply(const cfg_program *prog, const cfg_common *common);
 
 /* Load settings for a main(): prints help or the error itself and returns
  * -1 to go on, or the exit status to return (0 after --help, 2 on error). */

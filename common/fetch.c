@@ -38,6 +38,12 @@
  * unpauses the ones granted; curl then gives the same bytes to the write callback again.  A
  * handle paused when its transfer ends is not reused (curl could keep the
  * pause and the held bytes).
+ *
+ * Each job also keeps, for fetch_take, its outcome (fetch_outcome: set
+ * where it ends, with the `_img` error, from the verdict's kind or from
+ * this module's own refusals) and the time its attempts ran (from the
+ * handle joining the multi handle to its release; not the waits for a
+ * slot, a grant or a backoff in between).
  */
 #include "fetch.h"
 
@@ -87,6 +93,9 @@ struct fetch_job {
     char errbuf[CURL_ERROR_SIZE];
     long status;
     bool ok;
+    fetch_outcome outcome;
+    int64_t attempt_start_ns; /* while an attempt runs (0: none) */
+    int64_t transfer_ns;      /* of the attempts that ended */
     char error[FETCH_ERROR_MAX];
 };
 
@@ -124,6 +133,40 @@ const char *fetch_state_name(fetch_state s) {
     case FETCH_FINISHED: return "finished";
     }
     return "unknown";
+}
+
+static const char *const fetch_outcome_names[FETCH_OUTCOMES] = {
+    [FETCH_OUTCOME_OK] = "ok",
+    [FETCH_OUTCOME_HTTP_ERROR] = "http_error",
+    [FETCH_OUTCOME_TIMEOUT] = "timeout",
+    [FETCH_OUTCOME_TOO_LARGE] = "too_large",
+    [FETCH_OUTCOME_REFUSED_ADDRESS] = "refused_address",
+    [FETCH_OUTCOME_NETWORK_ERROR] = "network_error",
+    [FETCH_OUTCOME_BAD_URL] = "bad_url",
+    [FETCH_OUTCOME_REDIRECT_ERROR] = "redirect_error",
+    [FETCH_OUTCOME_RATE_LIMITED] = "rate_limited",
+};
+
+const char *fetch_outcome_name(fetch_outcome o) {
+    return o >= 0 && o < FETCH_OUTCOMES ? fetch_outcome_names[o] : "unknown";
+}
+
+/* The outcome of a job ended by a verdict of kind K. */
+static fetch_outcome fetch_outcome_of(httpcore_kind k) {
+    switch (k) {
+    case HTTPCORE_OK: return FETCH_OUTCOME_OK;
+    case HTTPCORE_NOT_MODIFIED:
+    case HTTPCORE_STATUS: return FETCH_OUTCOME_HTTP_ERROR;
+    case HTTPCORE_TOO_LARGE:
+    case HTTPCORE_NO_MEMORY: return FETCH_OUTCOME_TOO_LARGE;
+    case HTTPCORE_TIMEOUT: return FETCH_OUTCOME_TIMEOUT;
+    case HTTPCORE_BAD_URL: return FETCH_OUTCOME_BAD_URL;
+    case HTTPCORE_REDIRECT_ERROR: return FETCH_OUTCOME_REDIRECT_ERROR;
+    case HTTPCORE_RATE_LIMITED: return FETCH_OUTCOME_RATE_LIMITED;
+    case HTTPCORE_STOPPED:
+    case HTTPCORE_NETWORK: return FETCH_OUTCOME_NETWORK_ERROR;
+    }
+    return FETCH_OUTCOME_NETWORK_ERROR;
 }
 
 bool fetch_is_media_url(const char *url) {
@@ -240,6 +283,10 @@ static void fetch_job_free(fetch_job *job) {
 static void fetch_release_easy(fetch *f, fetch_job *job) {
     CURL *easy = job->easy;
     job->easy = NULL;
+    if (job->attempt_start_ns) {
+        job->transfer_ns += time_mono_ns() - job->attempt_start_ns;
+        job->attempt_start_ns = 0;
+    }
     curl_multi_remove_handle(f->multi, easy);
     if (!job->paused && f->nidle < (size_t)f->opt.max_transfers) {
         f->idle[f->nidle++] = easy;
@@ -299,27 +346,32 @@ static void fetch_body_trim(fetch_job *job) {
 
 static void fetch_finish_ok(fetch_job *job) {
     job->ok = true;
+    job->outcome = FETCH_OUTCOME_OK;
     job->error[0] = '\0';
     fetch_body_trim(job);
     fetch_set_state(job, FETCH_FINISHED, "downloaded");
 }
 
-static void fetch_finish_error(fetch_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fetch_finish_error(fetch_job *job, const char *fmt, ...) {
+/* End JOB with OUTCOME and the printf-formatted error `_img` records. */
+static void fetch_finish_error(fetch_job *job, fetch_outcome outcome, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fetch_finish_error(fetch_job *job, fetch_outcome outcome, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(job->error, sizeof job->error, fmt, ap);
     va_end(ap);
     job->ok = false;
+    job->outcome = outcome;
     fetch_drop_body(job);
     fetch_set_state(job, FETCH_FINISHED, job->error);
 }
 
-/* Retry after verdict V's delay if retries are left; else end with ERROR. */
+/* Retry after verdict V's delay if retries are left; else end with ERROR
+ * (and V's outcome). */
 static void fetch_retry_or_fail(fetch_job *job, const httpcore_verdict *v, const char *error) {
     int64_t delay_ms = 0;
     if (!httpcore_retry_take(&job->retry, v, &delay_ms)) {
-        fetch_finish_error(job, "%s", error);
+        fetch_finish_error(job, fetch_outcome_of(v->kind), "%s", error);
         return;
     }
     job->not_before_ns = time_mono_ns() + delay_ms * TIME_NS_PER_MS;
@@ -444,7 +496,7 @@ static void fetch_start(fetch *f, fetch_job *job) {
     job->easy = fetch_take_easy(f, job, why, sizeof why);
     if (!job->easy) {
         log_error("cannot download %s: %s", job->url, why);
-        fetch_finish_error(job, "network error: %s", why);
+        fetch_finish_error(job, FETCH_OUTCOME_NETWORK_ERROR, "network error: %s", why);
         return;
     }
     CURLMcode mc = curl_multi_add_handle(f->multi, job->easy);
@@ -452,9 +504,10 @@ static void fetch_start(fetch *f, fetch_job *job) {
         log_error("cannot download %s: cannot add the transfer: %s", job->url, curl_multi_strerror(mc));
         curl_easy_cleanup(job->easy); /* not on the multi handle */
         job->easy = NULL;
-        fetch_finish_error(job, "network error: %s", curl_multi_strerror(mc));
+        fetch_finish_error(job, FETCH_OUTCOME_NETWORK_ERROR, "network error: %s", curl_multi_strerror(mc));
         return;
     }
+    job->attempt_start_ns = time_mono_ns();
     job->attempts++;
     char attempt[32];
     snprintf(attempt, sizeof attempt, "attempt %d", job->attempts);
@@ -490,7 +543,8 @@ static int64_t fetch_start_due(fetch *f) {
             if (wait == 0) {
                 fetch_start(f, job);
             } else if (wait > max_wait_ns) {
-                fetch_finish_error(job, "rate limited: host %s is held back for %" PRId64 " s", job->host,
+                fetch_finish_error(job, FETCH_OUTCOME_RATE_LIMITED,
+                                   "rate limited: host %s is held back for %" PRId64 " s", job->host,
                                    (int64_t)(wait / TIME_NS_PER_S));
             } else {
                 if (!job->expect) membudget_release(&job->claim); /* the first bytes, taken again when due */
@@ -522,7 +576,7 @@ static void fetch_follow(fetch_job *job, httpcore_verdict *v) {
 static void fetch_on_transfer_error(fetch_job *job, CURLcode code, const httpcore_verdict *v) {
     char error[HTTPCORE_ERROR_MAX + 16];
     if (job->refused[0]) {
-        fetch_finish_error(job, "refused: private address %s", job->refused);
+        fetch_finish_error(job, FETCH_OUTCOME_REFUSED_ADDRESS, "refused: private address %s", job->refused);
     } else if (code == CURLE_OPERATION_TIMEDOUT && job->waited && !job->memory_retried) {
         /* Its time ran out while it waited for memory, not for the host:
          * once more, its whole body reserved before it starts. */
@@ -535,12 +589,12 @@ static void fetch_on_transfer_error(fetch_job *job, CURLcode code, const httpcor
         log_debug("download %s: %s", job->url, v->detail);
         fetch_retry_or_fail(job, v, "timeout");
     } else if (v->kind == HTTPCORE_BAD_URL) {
-        fetch_finish_error(job, "%s", v->error);
+        fetch_finish_error(job, FETCH_OUTCOME_BAD_URL, "%s", v->error);
     } else if (v->next == HTTPCORE_RETRY) {
         snprintf(error, sizeof error, "network error: %s", v->error);
         fetch_retry_or_fail(job, v, error);
     } else {
-        fetch_finish_error(job, "network error: %s", v->error);
+        fetch_finish_error(job, FETCH_OUTCOME_NETWORK_ERROR, "network error: %s", v->error);
     }
 }
 
@@ -571,9 +625,11 @@ static void fetch_on_done(fetch *f, fetch_job *job, CURLcode code) {
     } else if (transfer_failed) {
         fetch_on_transfer_error(job, code, &v);
     } else if (v.kind == HTTPCORE_RATE_LIMITED) {
-        fetch_finish_error(job, "http %ld", v.status); /* `_img` says the status; the log says why */
+        /* `_img` says the status; the log says why */
+        fetch_finish_error(job, FETCH_OUTCOME_RATE_LIMITED, "http %ld", v.status);
     } else if (v.next == HTTPCORE_DONE) {
-        fetch_finish_error(job, "%s", v.error); /* "http 404", "too large", "too many redirects ..." */
+        /* "http 404", "too large", "too many redirects ..." */
+        fetch_finish_error(job, fetch_outcome_of(v.kind), "%s", v.error);
     } else {
         fetch_retry_or_fail(job, &v, v.error); /* "http 503" */
     }
@@ -609,7 +665,8 @@ fetch_job *fetch_add(fetch *f, const char *url, void *userdata) {
         (httpcore_body_hooks){.reserve = fetch_body_reserve, .shrink = fetch_body_shrink, .userdata = job};
     membudget_claim_init(&job->claim, f->budget);
     fetch_list_append(&f->waiting, job);
-    if (!fetch_set_url(job, url)) fetch_finish_error(job, "bad url: cannot parse it or find its host");
+    if (!fetch_set_url(job, url))
+        fetch_finish_error(job, FETCH_OUTCOME_BAD_URL, "bad url: cannot parse it or find its host");
     return job;
 }
 
@@ -634,7 +691,8 @@ static void fetch_resume(fetch *f) {
         if (rc != CURLE_OK) {
             log_error("cannot resume the download of %s: %s", job->url, curl_easy_strerror(rc));
             fetch_release_easy(f, job);
-            fetch_finish_error(job, "network error: cannot resume the transfer: %s", curl_easy_strerror(rc));
+            fetch_finish_error(job, FETCH_OUTCOME_NETWORK_ERROR, "network error: cannot resume the transfer: %s",
+                               curl_easy_strerror(rc));
         }
     }
 }
@@ -680,6 +738,8 @@ bool fetch_take(fetch *f, fetch_result *out) {
     fetch_list_remove(&f->finished, job);
     out->userdata = job->userdata;
     out->ok = job->ok;
+    out->outcome = job->outcome;
+    out->seconds = (double)job->transfer_ns / TIME_NS_PER_S;
     out->status = job->status;
     out->attempts = job->attempts;
     out->redirects = job->redirects;

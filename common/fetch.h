@@ -101,10 +101,31 @@ typedef enum fetch_state {
 
 const char *fetch_state_name(fetch_state s);
 
+/* How a job ended, from a fixed list (fetch_outcome_name): what a program
+ * counts its downloads by (the hasher's imgfeed_hasher_downloads_total). */
+typedef enum fetch_outcome {
+    FETCH_OUTCOME_OK,              /* downloaded */
+    FETCH_OUTCOME_HTTP_ERROR,      /* a status that is not a success, retried or not ("http 404", "http 503") */
+    FETCH_OUTCOME_TIMEOUT,         /* connecting or the transfer took too long, retries included */
+    FETCH_OUTCOME_TOO_LARGE,       /* past max_bytes (or the body's buffer could not grow) */
+    FETCH_OUTCOME_REFUSED_ADDRESS, /* the guard refused the address to connect (a private address) */
+    FETCH_OUTCOME_NETWORK_ERROR,   /* DNS, connection, TLS, protocol, or curl itself */
+    FETCH_OUTCOME_BAD_URL,         /* a URL that cannot be parsed, has no host, or curl refuses */
+    FETCH_OUTCOME_REDIRECT_ERROR,  /* too many redirects, or a 3xx without a usable Location */
+    FETCH_OUTCOME_RATE_LIMITED,    /* the host is held back longer than retry_after_max_ms */
+    FETCH_OUTCOMES
+} fetch_outcome;
+
+/* "ok", "http_error", "timeout", "too_large", "refused_address",
+ * "network_error", "bad_url", "redirect_error", "rate_limited". */
+const char *fetch_outcome_name(fetch_outcome o);
+
 typedef struct fetch_result {
     void *userdata; /* as given to fetch_add */
     bool ok;
-    unsigned char *body; /* ok: len bytes (plus a NUL), the caller's to free(); else NULL */
+    fetch_outcome outcome; /* FETCH_OUTCOME_OK exactly when ok */
+    double seconds;        /* its transfers' time: every attempt and hop, start to end, not the waits between */
+    unsigned char *body;   /* ok: len bytes (plus a NUL), the caller's to free(); else NULL */
     size_t len;
     membudget_claim claim; /* ok: the body's reservation (its buffer), the caller's; else empty */
     long status;           /* of the last response; 0 when none arrived */

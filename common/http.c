@@ -10,8 +10,9 @@
  * the next grant waits it out; without a registry the client sleeps), or
  * the next hop of a redirect (its user info removed).  This file adds what
  * only the crawler's client does: the URL filter on every hop, redirect
- * loops, conditional requests, and its wording of errors ("timeout after
- * 10000 ms", "too large: over N bytes").
+ * loops, conditional requests, its wording of errors ("timeout after
+ * 10000 ms", "too large: over N bytes"), and the observer told of every
+ * request sent, rate-limit wait and retry (the crawler's metrics).
  *
  * The byte limit is enforced twice: CURLOPT_MAXFILESIZE_LARGE refuses a
  * Content-Length above it before any body is read, and the write callback
@@ -49,6 +50,7 @@ struct http_client {
     char *user_agent;
     http_url_filter filter;
     void *filter_data;
+    http_observer obs;  /* zeroed: nobody told */
     httpcore_body body; /* of the transfer in progress */
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -261,6 +263,13 @@ void http_client_set_url_filter(http_client *c, http_url_filter filter, void *us
     c->filter_data = userdata;
 }
 
+void http_client_set_observer(http_client *c, const http_observer *obs) {
+    if (obs)
+        c->obs = *obs;
+    else
+        memset(&c->obs, 0, sizeof c->obs);
+}
+
 CURL *http_client_curl(http_client *c) { return c->easy; }
 
 void http_response_release(http_response *resp) {
@@ -355,7 +364,9 @@ static void http_attempt(http_client *c, const char *url, const char *host, cons
         curl_easy_setopt(c->easy, CURLOPT_USERPWD, NULL);
         return;
     }
+    int64_t sent_ns = time_mono_ns();
     code = curl_easy_perform(c->easy);
+    double seconds = (double)(time_mono_ns() - sent_ns) / 1e9;
     resp->attempts++;
     curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL); /* headers is freed by the caller */
     if (post) curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L); /* the next request is a GET again */
@@ -379,6 +390,7 @@ static void http_attempt(http_client *c, const char *url, const char *host, cons
     };
     httpcore_judge(&a, v);
     resp->status = v->status;
+    if (c->obs.response) c->obs.response(c->obs.userdata, v->status, seconds);
     if (v->retry_after_ms >= 0) resp->retry_after_ms = v->retry_after_ms;
     http_report(c, url, v, resp);
 }
@@ -473,7 +485,9 @@ int http_get(http_client *c, const http_request *req, http_response *resp) {
             int64_t max_wait_ns = c->opt.retry_after_max_ms < INT64_MAX / TIME_NS_PER_MS
                                       ? c->opt.retry_after_max_ms * TIME_NS_PER_MS
                                       : -1; /* no maximum */
-            ratelimit_status rs = ratelimit_acquire(c->rl, host, max_wait_ns);
+            int64_t waited_ns = 0;
+            ratelimit_status rs = ratelimit_acquire_waited(c->rl, host, max_wait_ns, &waited_ns);
+            if (waited_ns > 0 && c->obs.ratelimit_wait) c->obs.ratelimit_wait(c->obs.userdata, (double)waited_ns / 1e9);
             if (rs == RATELIMIT_STOPPED) {
                 http_fail(resp, HTTP_STOPPED, "stopped");
                 break;
@@ -514,6 +528,7 @@ int http_get(http_client *c, const http_request *req, http_response *resp) {
         bool again = httpcore_retry_take(&retry, &v, &delay_ms);
         httpcore_verdict_release(&v);
         if (!again) break; /* resp holds the last attempt's error */
+        if (c->obs.retry) c->obs.retry(c->obs.userdata);
         if (v.next == HTTPCORE_RETRY_AFTER) {
             log_warn("%s from %s: retry %d of %d after retry-after %" PRId64 " ms", resp->error, url,
                      httpcore_retry_used(&retry), c->opt.max_retries, resp->retry_after_ms);

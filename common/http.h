@@ -21,7 +21,9 @@
  *     than blocking;
  *   - redirects followed by the client itself, one hop at a time, each hop
  *     rate-limited for its own host and offered to the URL filter;
- *   - waits that end early when a stop is requested (sig.h): HTTP_STOPPED.
+ *   - waits that end early when a stop is requested (sig.h): HTTP_STOPPED;
+ *   - an observer told of every request sent, every wait for the rate
+ *     limit and every retry (http_client_set_observer), for statistics.
  *
  * The verdict on each attempt (retry, Retry-After, redirect, final error),
  * the retry count and the body's growth are httpcore.h's: the guarded
@@ -129,6 +131,26 @@ void http_global_cleanup(void);
 http_client *http_client_new(const http_options *opt, ratelimit *rl);
 void http_client_free(http_client *c);
 void http_client_set_url_filter(http_client *c, http_url_filter filter, void *userdata);
+
+/* What a client tells of its requests as they happen, for its owner's
+ * statistics (the crawler's metrics).  Each function may be NULL; they are
+ * called in the thread of http_get, which waits for them: keep them quick. */
+typedef struct http_observer {
+    /* Every request sent (each retry and redirect hop too): the status of
+     * its answer (0: none arrived: refused, reset, timed out, stopped) and
+     * the seconds from sending it to its end. */
+    void (*response)(void *userdata, long status, double seconds);
+    /* A request that had to wait for its host's grant (the rate, or a pause
+     * a Retry-After set), and the seconds it waited. */
+    void (*ratelimit_wait)(void *userdata, double seconds);
+    /* A request about to be retried after a failure (timeout, connection
+     * failure, 5xx, 408, 429), before its backoff or Retry-After. */
+    void (*retry)(void *userdata);
+    void *userdata;
+} http_observer;
+
+/* Report the client's requests to OBS (copied; NULL: to nobody). */
+void http_client_set_observer(http_client *c, const http_observer *obs);
 /* The client's curl handle, to set options http_get leaves alone (for
  * example CURLOPT_OPENSOCKETFUNCTION to refuse addresses).  http_get sets
  * CURLOPT_URL, CURLOPT_HTTPHEADER and CURLOPT_MAXFILESIZE_LARGE on every

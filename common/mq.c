@@ -45,6 +45,7 @@
 
 #include "backoff.h"
 #include "log.h"
+#include "metrics.h"
 #include "sig.h"
 #include "timeutil.h"
 #include "urltmpl.h"
@@ -98,6 +99,9 @@ struct mq {
     int64_t backoff_initial_ms, backoff_max_ms;
     int64_t max_message;
     backoff backoff;
+    metrics_series *m_reconnects;              /* imgfeed_broker_reconnects_total */
+    metrics_series *m_dead[MQ_DEAD_REASONS];   /* imgfeed_dead_lettered_total{reason} */
+    metrics_series *m_dead_lost;               /* imgfeed_dead_letters_lost_total */
     mq_idle_fn idle;
     void *idle_arg;
 
@@ -614,7 +618,7 @@ static int mq_connect_once(mq *q, char *why, size_t len) {
     q->state = MQ_STATE_OPEN;
     q->generation++;
     q->next_seq = 1;
-    q->stats.connects++;
+    if (q->stats.connects++ > 0) metrics_inc(q->m_reconnects);
     log_info("connected to %s (generation %" PRIu64 ", heartbeat %d s%s%s)", q->url_log, q->generation,
              amqp_get_heartbeat(conn), q->queue ? ", consuming " : "", q->queue ? q->queue : "");
     return 0;
@@ -889,6 +893,27 @@ void mq_options_init(mq_options *opts, const cfg_common *common, const char *con
     opts->connection_name = connection_name;
 }
 
+static const char *const mq_dead_reason_names[MQ_DEAD_REASONS] = {
+    [MQ_DEAD_UNPARSABLE] = "unparsable",
+    [MQ_DEAD_UNPUBLISHABLE] = "unpublishable",
+    [MQ_DEAD_UNROUTABLE] = "unroutable",
+    [MQ_DEAD_DATABASE_REFUSED] = "database_refused",
+};
+
+const char *mq_dead_reason_name(mq_dead_reason r) {
+    return r >= 0 && r < MQ_DEAD_REASONS ? mq_dead_reason_names[r] : "unknown";
+}
+
+static void mq_metrics_init(mq *q) {
+    q->m_reconnects = metrics_get(metrics_counter("imgfeed_broker_reconnects_total",
+                                                  "connections to the broker made again after one was lost", NULL));
+    metrics_family *dead = metrics_counter("imgfeed_dead_lettered_total",
+                                           "messages or items sent to E.dead, by reason", "reason");
+    for (int r = 0; r < MQ_DEAD_REASONS; r++) q->m_dead[r] = metrics_get(dead, mq_dead_reason_names[r]);
+    q->m_dead_lost = metrics_get(metrics_counter(
+        "imgfeed_dead_letters_lost_total", "messages the broker refused even in E.dead (dropped, logged)", NULL));
+}
+
 int mq_new(const mq_options *opts, mq **out) {
     *out = NULL;
     if (!opts || !opts->url || !opts->exchange || !*opts->exchange) return MQ_INVALID;
@@ -931,6 +956,7 @@ int mq_new(const mq_options *opts, mq **out) {
         q->own.keys = (const char *const *)q->own_keys;
     }
     backoff_init(&q->backoff, q->backoff_initial_ms, q->backoff_max_ms);
+    mq_metrics_init(q);
     int rc = mq_reconnect(q);
     if (rc != MQ_OK) {
         mq_free(q);
@@ -1165,8 +1191,9 @@ int mq_publish(mq *q, const char *exchange, mq_message *msgs, size_t n) {
     return mq_publish_all(q, exchange, msgs, n, NULL, true);
 }
 
-int mq_publish_dead(mq *q, const char *routing_key, const void *body, size_t len, const char *reason) {
-    if (!routing_key || !reason) return MQ_INVALID;
+int mq_publish_dead(mq *q, const char *routing_key, const void *body, size_t len, mq_dead_reason kind,
+                    const char *reason) {
+    if (!routing_key || !reason || kind < 0 || kind >= MQ_DEAD_REASONS) return MQ_INVALID;
     amqp_table_entry_t entries[] = {
         {.key = amqp_cstring_bytes("x-imgfeed-error"),
          .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(reason)}},
@@ -1176,7 +1203,11 @@ int mq_publish_dead(mq *q, const char *routing_key, const void *body, size_t len
     amqp_table_t headers = {.num_entries = 2, .entries = entries};
     mq_message msg = {.routing_key = routing_key, .body = body, .len = len};
     int rc = mq_publish_all(q, q->names[MQ_EXCHANGE_DEAD], &msg, 1, &headers, false);
-    if (rc == MQ_REFUSED) log_error("the dead letter of routing key %s is lost: %s", routing_key, msg.why);
+    if (rc == MQ_OK || rc == MQ_UNROUTABLE) metrics_inc(q->m_dead[kind]);
+    if (rc == MQ_REFUSED) {
+        log_error("the dead letter of routing key %s is lost: %s", routing_key, msg.why);
+        metrics_inc(q->m_dead_lost);
+    }
     return rc;
 }
 

@@ -234,12 +234,26 @@ typedef struct mq_message {
  * have arrived, which at-least-once allows). */
 int mq_publish(mq *q, const char *exchange, mq_message *msgs, size_t n);
 
+/* Why a message goes to E.dead: the reason label of imgfeed_dead_lettered_total. */
+typedef enum mq_dead_reason {
+    MQ_DEAD_UNPARSABLE,       /* not a message of items (JSON, shape) */
+    MQ_DEAD_UNPUBLISHABLE,    /* could not be published on: too large, or refused by the broker */
+    MQ_DEAD_UNROUTABLE,       /* no queue is bound for its routing key */
+    MQ_DEAD_DATABASE_REFUSED, /* PostgreSQL refused its rows */
+    MQ_DEAD_REASONS
+} mq_dead_reason;
+/* "unparsable", "unpublishable", "unroutable", "database_refused". */
+const char *mq_dead_reason_name(mq_dead_reason r);
+
 /* Send a message that can never be processed to E.dead with the headers
  * x-imgfeed-error (reason) and x-imgfeed-routing-key (its routing key),
  * confirmed like mq_publish.  max_message_bytes does not apply: a dead
  * letter is a message the broker took already, passed on as it came.  Only
- * the broker can refuse it (MQ_REFUSED, logged: it cannot be kept). */
-int mq_publish_dead(mq *q, const char *routing_key, const void *body, size_t len, const char *reason);
+ * the broker can refuse it (MQ_REFUSED, logged: it cannot be kept, and
+ * counted in imgfeed_dead_letters_lost_total).  Once kept it is counted in
+ * imgfeed_dead_lettered_total{reason=KIND}. */
+int mq_publish_dead(mq *q, const char *routing_key, const void *body, size_t len, mq_dead_reason kind,
+                    const char *reason);
 
 /* --- consuming --- */
 

@@ -1,10 +1,27 @@
-/* pgconn.c -- opening a libpq connection; see pgconn.h. */
+/* pgconn.c -- opening a libpq connection, and counting reconnects; see pgconn.h. */
 #include "pgconn.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
+
+static pthread_once_t pgconn_metrics_once = PTHREAD_ONCE_INIT;
+static metrics_series *pgconn_m_reconnects; /* imgfeed_database_reconnects_total; written once, under the once */
+
+static void pgconn_metrics_register(void) {
+    pgconn_m_reconnects = metrics_get(metrics_counter("imgfeed_database_reconnects_total",
+                                                      "connections to PostgreSQL made again after one was lost", NULL));
+}
+
+void pgconn_metrics_init(void) { pthread_once(&pgconn_metrics_once, pgconn_metrics_register); }
+
+void pgconn_count_reconnect(void) {
+    pgconn_metrics_init();
+    metrics_inc(pgconn_m_reconnects);
+}
 
 void pgconn_error_text(const char *message, char *out, size_t outlen) {
     snprintf(out, outlen, "%s", message && *message ? message : "unknown error");

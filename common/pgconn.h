@@ -5,6 +5,13 @@
  * connect_timeout 10 s, TCP keepalives that find a dead server within 25 s.
  * client_encoding comes last, UTF-8 whatever the user says, since the items
  * are UTF-8 JSON.  Server notices go to the debug log.
+ *
+ * Reconnects are counted in imgfeed_database_reconnects_total (metrics.h).
+ * Only the caller knows whether a connection it opens replaces one that was
+ * lost (pgconn_open also makes first connections, and pools grow), so the
+ * caller counts it: pgconn_count_reconnect.  A program that talks to
+ * PostgreSQL calls pgconn_metrics_init when it starts, so that its idle
+ * scrape shows the counter at 0.
  */
 #ifndef IMGFEED_PGCONN_H
 #define IMGFEED_PGCONN_H
@@ -20,5 +27,11 @@ PGconn *pgconn_open(const char *conninfo, const char *application, char *why, si
 /* libpq's MESSAGE made one line (no trailing newline, inner ones made
  * spaces), for logs and answers; "unknown error" when empty. */
 void pgconn_error_text(const char *message, char *out, size_t outlen);
+
+/* Register imgfeed_database_reconnects_total (idempotent, thread-safe). */
+void pgconn_metrics_init(void);
+/* A connection was made again after one was lost: count it (thread-safe,
+ * lock-free after the first call). */
+void pgconn_count_reconnect(void);
 
 #endif

@@ -273,15 +273,33 @@ int64_t ratelimit_try(ratelimit *rl, const char *host) { return ratelimit_check(
 
 int64_t ratelimit_peek(ratelimit *rl, const char *host) { return ratelimit_check(rl, host, -1, false); }
 
-ratelimit_status ratelimit_acquire(ratelimit *rl, const char *host, int64_t max_wait_ns) {
+ratelimit_status ratelimit_acquire_waited(ratelimit *rl, const char *host, int64_t max_wait_ns, int64_t *waited_ns) {
     int64_t start = time_mono_ns();
+    bool slept = false;
+    ratelimit_status rs;
     for (;;) {
-        if (sig_stop_requested()) return RATELIMIT_STOPPED;
+        if (sig_stop_requested()) {
+            rs = RATELIMIT_STOPPED;
+            break;
+        }
         int64_t wait = ratelimit_try(rl, host);
-        if (wait == 0) return RATELIMIT_OK;
-        if (max_wait_ns >= 0 && wait > max_wait_ns - (time_mono_ns() - start)) return RATELIMIT_TOO_LONG;
+        if (wait == 0) {
+            rs = RATELIMIT_OK;
+            break;
+        }
+        if (max_wait_ns >= 0 && wait > max_wait_ns - (time_mono_ns() - start)) {
+            rs = RATELIMIT_TOO_LONG;
+            break;
+        }
         time_sleep_ns(wait < RATELIMIT_SLICE_NS ? wait : RATELIMIT_SLICE_NS);
+        slept = true;
     }
+    if (waited_ns) *waited_ns = slept ? time_mono_ns() - start : 0;
+    return rs;
+}
+
+ratelimit_status ratelimit_acquire(ratelimit *rl, const char *host, int64_t max_wait_ns) {
+    return ratelimit_acquire_waited(rl, host, max_wait_ns, NULL);
 }
 
 void ratelimit_pause(ratelimit *rl, const char *host, int64_t until_ns) {

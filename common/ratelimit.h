@@ -60,6 +60,10 @@ void ratelimit_set_observer(ratelimit *rl, ratelimit_grant_fn fn, void *userdata
  * 50 ms), or RATELIMIT_TOO_LONG at once, without a grant, when the wait
  * would last more than max_wait_ns (negative: no maximum). */
 ratelimit_status ratelimit_acquire(ratelimit *rl, const char *host, int64_t max_wait_ns);
+/* ratelimit_acquire, telling in *WAITED_NS how long it slept before it
+ * returned: 0 when the grant was due at once (a caller's statistics: the
+ * crawler's rate-limit waits). */
+ratelimit_status ratelimit_acquire_waited(ratelimit *rl, const char *host, int64_t max_wait_ns, int64_t *waited_ns);
 /* Take a grant now if one is due: returns 0 when granted, otherwise the
  * nanoseconds to wait before trying again (nothing is taken).  For event
  * loops, such as curl's multi interface. */

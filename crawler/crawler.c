@@ -19,7 +19,14 @@
  *     fails or a stop cuts it short, board_drop forgets it, so it is
  *     published again next time;
  *   - failures: a board that fails waits a growing backoff, said once,
- *     while the others go on.
+ *     while the others go on;
+ *   - metrics (crawlmetrics.h): every family registered and every site's
+ *     and board's series made from the settings before anything connects;
+ *     the HTTP client's observer counts responses, request seconds,
+ *     rate-limit waits and retries in the site's series; a board's polls,
+ *     items published and their lag (from each item's own time, kept per
+ *     routing key from crawl_emit until its message is confirmed) in the
+ *     board's.
  *
  * Stopping: the main thread turns the first SIGTERM/SIGINT into
  * crawler_stopping (taking the signal flag, so that publishing still works,
@@ -38,6 +45,7 @@
 #include <json-c/json.h>
 
 #include "backoff.h"
+#include "crawlmetrics.h"
 #include "http.h"
 #include "log.h"
 #include "mq.h"
@@ -59,6 +67,8 @@ enum { CRAWLER_OK = CRAWL_OK, CRAWLER_FAILED = CRAWL_FAILED, CRAWLER_FATAL = CRA
 
 /* Routing keys a board has used, kept so that an item costs no allocation. */
 #define CRAWLER_KEYS 4
+/* What an item without a time of its own has for one (crawlmetrics_lag). */
+#define CRAWLER_NO_TIME (-1.0)
 
 static atomic_bool crawler_stopping;
 
@@ -69,14 +79,28 @@ typedef struct site_stats {
 
 typedef struct site_run site_run;
 
+/* The own times of the items queued under one routing key, oldest first,
+ * until their message is confirmed (their lag) or dropped: v[head..n). */
+typedef struct crawler_times {
+    double *v;
+    size_t head, n, cap;
+} crawler_times;
+
+/* A routing key <site>.<type>.<board> and its items' times. */
+typedef struct crawler_key {
+    char *type, *key;
+    crawler_times times;
+} crawler_key;
+
 struct crawl_board {
     site_run *r;
     const char *name;
     void *kb; /* the kind's state of the board */
     char *state_path;
-    struct {
-        char *type, *key;
-    } keys[CRAWLER_KEYS];
+    crawler_key keys[CRAWLER_KEYS];
+    crawlmetrics_board m;
+    uint64_t published;           /* items published (confirmed), for polls_since_publish */
+    uint64_t polls_since_publish; /* polls in a row that published nothing */
     int64_t next_poll_ns;
     int64_t poll_after_ms; /* asked by the kind for after this poll; -1: the poll interval */
     backoff retry;
@@ -96,6 +120,7 @@ struct site_run {
     board_run *boards;
     outbox out; /* the items gathered, as messages under --max-message */
     site_stats stats;
+    crawlmetrics_site m;
     pthread_t thread;
     atomic_bool finished; /* site_main has returned: the thread can be joined */
     bool joined;
@@ -125,6 +150,7 @@ log_level crawl_warn_level(const crawl_board *b) { return b->failures ? LOG_DEBU
 void crawl_poll_after(crawl_board *b, int64_t ms) { b->poll_after_ms = ms < 0 ? 0 : ms; }
 void crawl_count_read(crawl_board *b) { b->r->stats.read++; }
 void crawl_count_gone(crawl_board *b) { b->r->stats.gone++; }
+void crawl_count_refused(crawl_board *b) { metrics_inc(b->r->m.refused); }
 size_t crawl_queued(const crawl_board *b) { return b->r->out.items; }
 
 void crawl_hold_host(crawl_board *b, const char *url, int64_t ms) {
@@ -138,29 +164,112 @@ void crawl_get(crawl_board *b, const http_request *req, http_response *resp) {
     http_get(r->http, req, resp);
     r->stats.requests += (uint64_t)resp->attempts;
     if (resp->result == HTTP_NOT_MODIFIED) r->stats.not_modified++;
+    if (resp->result == HTTP_TOO_LARGE) metrics_inc(r->m.refused);
+}
+
+/* --- the HTTP client's observer: the site's metrics --- */
+
+static void crawler_on_response(void *arg, long status, double seconds) {
+    site_run *r = arg;
+    metrics_inc(crawlmetrics_status(&r->m, status));
+    metrics_observe(r->m.request_seconds, seconds);
+}
+
+static void crawler_on_ratelimit_wait(void *arg, double seconds) {
+    site_run *r = arg;
+    metrics_inc(r->m.ratelimit_waits);
+    metrics_add_double(r->m.ratelimit_wait_seconds, seconds);
+}
+
+static void crawler_on_retry(void *arg) {
+    site_run *r = arg;
+    metrics_inc(r->m.backoffs);
+}
+
+/* --- items' times, until their message is confirmed --- */
+
+static void crawler_times_push(crawler_times *t, double when) {
+    if (t->n == t->cap) {
+        if (t->head >= t->cap / 2 && t->head) { /* half is gone already: move the rest down */
+            memmove(t->v, t->v + t->head, (t->n - t->head) * sizeof *t->v);
+            t->n -= t->head;
+            t->head = 0;
+        } else {
+            t->cap = t->cap ? 2 * t->cap : 64;
+            t->v = xrealloc(t->v, t->cap * sizeof *t->v);
+        }
+    }
+    t->v[t->n++] = when;
+}
+
+/* The N oldest items were confirmed at NOW (LAG: count their lag into it)
+ * or refused (LAG NULL). */
+static void crawler_times_take(crawler_times *t, size_t n, const crawlmetrics_board *lag, double now) {
+    if (n > t->n - t->head) n = t->n - t->head;
+    for (size_t i = 0; lag && i < n; i++)
+        crawlmetrics_lag(lag, now, t->v[t->head + i]);
+    t->head += n;
+    if (t->head == t->n) t->head = t->n = 0;
+}
+
+static void crawler_times_clear(crawler_times *t) { t->head = t->n = 0; }
+
+/* The key of board B whose routing key is KEY, or NULL. */
+static crawler_key *crawler_key_named(board_run *b, const char *key) {
+    for (size_t i = 0; i < CRAWLER_KEYS && b->keys[i].key; i++)
+        if (strcmp(b->keys[i].key, key) == 0) return &b->keys[i];
+    return NULL;
 }
 
 /* The routing key <site>.<type>.<board>. */
-static const char *crawler_key(board_run *b, const char *type) {
+static crawler_key *crawler_key_of(board_run *b, const char *type) {
     size_t i = 0;
     for (; i < CRAWLER_KEYS && b->keys[i].type; i++)
-        if (strcmp(b->keys[i].type, type) == 0) return b->keys[i].key;
-    if (i == CRAWLER_KEYS) { /* a kind with more types than kept: forget the oldest */
+        if (strcmp(b->keys[i].type, type) == 0) return &b->keys[i];
+    if (i == CRAWLER_KEYS) { /* a kind with more types than kept: forget the oldest (and its items' lag) */
         free(b->keys[0].type);
         free(b->keys[0].key);
+        free(b->keys[0].times.v);
         memmove(&b->keys[0], &b->keys[1], (CRAWLER_KEYS - 1) * sizeof b->keys[0]);
         i = CRAWLER_KEYS - 1;
+        memset(&b->keys[i], 0, sizeof b->keys[i]);
     }
     b->keys[i].type = xstrdup(type);
     b->keys[i].key = xasprintf("%s.%s.%s", b->r->cfg->name, type, b->name);
-    return b->keys[i].key;
+    return &b->keys[i];
 }
 
 /* Nothing queued is recorded: the kind forgets its pending state, so that
  * it is published again next time. */
 static void crawler_drop(board_run *b) {
     outbox_clear(&b->r->out);
+    for (size_t i = 0; i < CRAWLER_KEYS; i++)
+        crawler_times_clear(&b->keys[i].times);
     b->r->cfg->kind->board_drop(b, b->kb);
+}
+
+/* The messages MSGS[0..N) of the last outbox_ready were confirmed (those
+ * marked refused were not and never will be): count the items published
+ * in board B's metrics, with their lag.  outbox_ready hands out the sealed
+ * messages in the outbox's order, so MSGS[j] is its j-th sealed one, which
+ * says how many items it holds. */
+static void crawler_count_published(board_run *b, const mq_message *msgs, size_t n) {
+    const outbox *o = &b->r->out;
+    double now = (double)time_wall_ms() / 1000;
+    uint64_t published = 0;
+    size_t j = 0;
+    for (size_t i = 0; i < o->n && j < n; i++) {
+        const outbox_msg *m = &o->v[i];
+        if (!m->sealed) continue;
+        const mq_message *sent = &msgs[j++];
+        crawler_key *k = crawler_key_named(b, m->routing_key);
+        if (k) crawler_times_take(&k->times, m->items, sent->refused ? NULL : &b->m, now);
+        if (!sent->refused) published += m->items;
+    }
+    if (!published) return;
+    b->published += published;
+    metrics_add(b->m.published, published);
+    metrics_set(b->m.last_publish, now);
 }
 
 /* Publish the messages of the outbox that are ready: the sealed ones, or
@@ -191,9 +300,13 @@ static int crawler_publish(board_run *b, bool all) {
                       r->cfg->name, b->name, msgs[i].len, msgs[i].routing_key, msgs[i].why);
             r->stats.refused++;
         }
+    crawler_count_published(b, msgs, n);
     r->stats.items += items;
     r->stats.messages += n;
     outbox_done(&r->out);
+    if (!r->out.items) /* every time was taken; but should one be left, it is not another item's */
+        for (size_t i = 0; i < CRAWLER_KEYS; i++)
+            crawler_times_clear(&b->keys[i].times);
     return CRAWLER_OK;
 }
 
@@ -228,7 +341,9 @@ int crawl_emit(crawl_board *b, const char *type, json_object *item) {
         r->stats.refused++;
         return CRAWLER_OK;
     }
-    outbox_add(&r->out, crawler_key(b, type), text, len);
+    crawler_key *k = crawler_key_of(b, type);
+    outbox_add(&r->out, k->key, text, len);
+    crawler_times_push(&k->times, r->cfg->kind->item_time ? r->cfg->kind->item_time(item) : CRAWLER_NO_TIME);
     return r->out.sealed_bytes ? crawler_publish(b, false) : CRAWLER_OK;
 }
 
@@ -261,8 +376,9 @@ static int crawler_board(board_run *b) {
         }
         b->opened = true;
     }
-    uint64_t items_before = b->r->stats.items;
+    uint64_t items_before = b->r->stats.items, published_before = b->published;
     b->poll_after_ms = -1;
+    metrics_inc(b->m.polls);
     int rc = k->board_poll(b, b->kb);
     if (rc == CRAWLER_FATAL) {
         crawler_drop(b);
@@ -270,19 +386,31 @@ static int crawler_board(board_run *b) {
     }
     int frc = crawler_flush(b);
     if (frc != CRAWLER_OK) rc = frc;
+    b->polls_since_publish = b->published > published_before ? 0 : b->polls_since_publish + 1;
+    metrics_set(b->m.polls_since_publish, (double)b->polls_since_publish);
     uint64_t items = b->r->stats.items - items_before;
     if (items) log_info("%s /%s/: %" PRIu64 " new items published", b->r->cfg->name, b->name, items);
     return rc;
 }
 
-static int crawler_site_setup(site_run *r) {
-    char why[CRAWLER_WHY];
+/* Site R's boards and the series of the site and of each board, before
+ * anything connects (crawler_run). */
+static void crawler_site_prepare(site_run *r) {
+    crawlmetrics_site_init(&r->m, r->cfg->name);
     r->boards = xcalloc(r->cfg->nboards, sizeof *r->boards);
-    int64_t now = time_mono_ns();
     for (size_t i = 0; i < r->cfg->nboards; i++) {
         board_run *b = &r->boards[i];
         b->r = r;
         b->name = r->cfg->boards[i];
+        crawlmetrics_board_init(&b->m, r->cfg->name, b->name);
+    }
+}
+
+static int crawler_site_setup(site_run *r) {
+    char why[CRAWLER_WHY];
+    int64_t now = time_mono_ns();
+    for (size_t i = 0; i < r->cfg->nboards; i++) {
+        board_run *b = &r->boards[i];
         b->next_poll_ns = now;
         backoff_init(&b->retry, CRAWLER_RETRY_FIRST_MS, CRAWLER_RETRY_MAX_MS);
         b->state_path = statefile_path(r->s->state_dir, r->cfg->name, b->name, why, sizeof why);
@@ -309,6 +437,11 @@ static int crawler_site_setup(site_run *r) {
     ho.max_bytes = r->s->max_body_bytes;
     r->http = http_client_new(&ho, r->rl);
     if (!r->http) return -1;
+    http_observer obs = {.response = crawler_on_response,
+                         .ratelimit_wait = crawler_on_ratelimit_wait,
+                         .retry = crawler_on_retry,
+                         .userdata = r};
+    http_client_set_observer(r->http, &obs);
     mq_options mo;
     char *conn_name = xasprintf("imgfeed-crawler %s", r->cfg->name);
     mq_options_init(&mo, &r->s->common, conn_name);
@@ -394,6 +527,7 @@ static void site_release(site_run *r) {
         for (size_t k = 0; k < CRAWLER_KEYS; k++) {
             free(b->keys[k].type);
             free(b->keys[k].key);
+            free(b->keys[k].times.v);
         }
     }
     free(r->boards);
@@ -429,8 +563,13 @@ static void crawler_set_rates(ratelimit *rl, const sites *list, const site_confi
 }
 
 int crawler_run(const crawler_settings *s, const sites *list) {
+    crawlmetrics_register(); /* every family, before anything connects */
     if (http_global_init() != 0) return 1;
     ratelimit *rl = ratelimit_new(0);
+    if (!rl) {
+        log_error("cannot create the rate limiter");
+        return 1;
+    }
     site_run *runs = xcalloc(list->n, sizeof *runs);
     for (size_t i = 0; i < list->n; i++) {
         const site_config *c = &list->v[i];
@@ -439,6 +578,7 @@ int crawler_run(const crawler_settings *s, const sites *list) {
         runs[i].cfg = c;
         runs[i].rl = rl;
         atomic_init(&runs[i].finished, false);
+        crawler_site_prepare(&runs[i]);
     }
     atomic_store(&crawler_stopping, false);
     size_t started = 0;

@@ -32,4 +32,10 @@ typedef struct crawler_settings {
  * or written or the broker gave up. */
 int crawler_run(const crawler_settings *s, const sites *list);
 
+/* The program: settings from ARGV and the environment, the sites file, the
+ * metrics listener, then crawler_run.  Returns the exit status (2: bad
+ * settings or sites file).  main.c's whole work, and a test's way to run
+ * the crawler in its own process. */
+int crawler_main(int argc, char **argv);
+
 #endif

@@ -33,6 +33,9 @@
  *                is published again next time.
  *   board_close  free the kind's struct.
  *
+ * A kind whose items tell when they were posted gives item_time, from which
+ * the crawler counts the lag of each item it publishes (crawlmetrics.h).
+ *
  * Adding a kind: write src_<kind>.c defining a `const source_kind
  * source_<kind>` and add one line to the table in sources.c.
  */
@@ -87,6 +90,10 @@ typedef struct source_kind {
     int (*board_commit)(crawl_board *cb, void *kb, char *why, size_t whylen);
     void (*board_drop)(crawl_board *cb, void *kb);
     void (*board_close)(void *kb);
+    /* The item's own time (when it was posted), in UNIX seconds, or a
+     * negative value when it gives none: its lag at publishing is counted
+     * (imgfeed_crawler_lag_seconds).  NULL: the kind's items have none. */
+    double (*item_time)(json_object *item);
 } source_kind;
 
 /* The kind named NAME, or NULL. */
@@ -105,15 +112,16 @@ const char *crawl_state_path(const crawl_board *cb);
 uint64_t crawl_max_tree(const crawl_board *cb);
 
 /* A request to the site: the rate limiter's grant, retries, Retry-After,
- * redirects (http.h), counted in the site's totals.  resp is the caller's
- * to release. */
+ * redirects (http.h), counted in the site's totals and metrics (a body over
+ * --max-body as a document refused).  resp is the caller's to release. */
 void crawl_get(crawl_board *cb, const http_request *req, http_response *resp);
 
-/* Queue ITEM (borrowed: printed now) under <site>.<type>.<board>.  When a
- * message is full it is published at once; an item larger than
- * --max-message allows is refused for good (logged with its _id, counted)
- * and passed over.  CRAWL_OK, or CRAWL_STOPPED / CRAWL_FATAL from
- * publishing (then board_drop follows: return it from board_poll). */
+/* Queue ITEM (borrowed: printed now, and its item_time read) under
+ * <site>.<type>.<board>.  When a message is full it is published at once;
+ * an item larger than --max-message allows is refused for good (logged
+ * with its _id, counted) and passed over.  CRAWL_OK, or CRAWL_STOPPED /
+ * CRAWL_FATAL from publishing (then board_drop follows: return it from
+ * board_poll). */
 int crawl_emit(crawl_board *cb, const char *type, json_object *item);
 /* Call between whole units: when --batch-size items are queued, publish
  * them all and commit.  CRAWL_OK, CRAWL_STOPPED or CRAWL_FATAL. */
@@ -137,5 +145,8 @@ void crawl_hold_host(crawl_board *cb, const char *url, int64_t ms);
  * closing line. */
 void crawl_count_read(crawl_board *cb);
 void crawl_count_gone(crawl_board *cb);
+/* Count a response whose body the kind refused (not JSON, too complex, not
+ * the shape of the site's API) in the site's documents refused. */
+void crawl_count_refused(crawl_board *cb);
 
 #endif

@@ -79,6 +79,13 @@ static const threadpoll_rules chan_rules = {
 
 /* --- the kind's own hooks --- */
 
+/* A post's "time": UNIX seconds, an integer on 4chan and vichan alike. */
+static double chan_item_time(json_object *item) {
+    json_object *v;
+    if (!json_object_object_get_ex(item, "time", &v) || !json_object_is_type(v, json_type_int)) return -1;
+    return (double)json_object_get_int64(v);
+}
+
 static int chan_open(crawl_board *b, void **out, char *why, size_t whylen) {
     const site_config *c = crawl_site(b);
     chan_board *cb = xcalloc(1, sizeof *cb);
@@ -114,6 +121,7 @@ const source_kind source_4chan = {
     .board_commit = threadpoll_commit,
     .board_drop = threadpoll_drop,
     .board_close = chan_close,
+    .item_time = chan_item_time,
 };
 
 const source_kind source_vichan = {
@@ -127,4 +135,5 @@ const source_kind source_vichan = {
     .board_commit = threadpoll_commit,
     .board_drop = threadpoll_drop,
     .board_close = chan_close,
+    .item_time = chan_item_time,
 };

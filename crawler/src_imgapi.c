@@ -308,6 +308,7 @@ static int imgapi_poll(crawl_board *b, void *kb) {
         imgapi_page pg;
         if (imgapi_parse(kind_of(c), resp.body, resp.body_len, crawl_max_tree(b), &pg, why, sizeof why) != 0) {
             log_write(crawl_warn_level(b), "%s %s: %s", c->name, board, why);
+            crawl_count_refused(b);
             rc = CRAWL_FAILED;
         } else {
             crawl_count_read(b);
@@ -348,18 +349,21 @@ static int imgapi_poll(crawl_board *b, void *kb) {
     return rc;
 }
 
-#define IMGAPI_KIND(kname, tmpl, api, rps)                                                                   \
+/* No kind here has an item time that says when the item appeared: waifu.im's
+ * "uploaded_at" is the upload of a random old image, not a new post, so no
+ * image of these APIs is counted in imgfeed_crawler_lag_seconds. */
+#define IMGAPI_KIND(kname, tmpl, api, rps, time_fn)                                                          \
     {                                                                                                        \
         .name = kname, .templates = {{"images_url", tmpl}, {NULL, NULL}}, .default_api = api,                \
         .default_rps = rps, .site_load = imgapi_site_load, .site_free = imgapi_site_free,                    \
         .board_open = imgapi_open, .board_poll = imgapi_poll, .board_commit = imgapi_commit,                 \
-        .board_drop = imgapi_drop, .board_close = imgapi_close,                                              \
+        .board_drop = imgapi_drop, .board_close = imgapi_close, .item_time = time_fn,                          \
     }
 
 const source_kind source_nekos_best =
-    IMGAPI_KIND("nekos_best", "{api}/{board}?amount={amount}", "https://nekos.best/api/v2", 3.0);
+    IMGAPI_KIND("nekos_best", "{api}/{board}?amount={amount}", "https://nekos.best/api/v2", 3.0, NULL);
 const source_kind source_waifu_pics =
-    IMGAPI_KIND("waifu_pics", "{api}/many/sfw/{board}", "https://api.waifu.pics", 1.0);
-const source_kind source_waifu_im =
-    IMGAPI_KIND("waifu_im", "{api}/images?IncludedTags={board}&PageSize={amount}", "https://api.waifu.im", 5.0);
-const source_kind source_catboys = IMGAPI_KIND("catboys", "{api}/{board}", "https://api.catboys.com", 1.0);
+    IMGAPI_KIND("waifu_pics", "{api}/many/sfw/{board}", "https://api.waifu.pics", 1.0, NULL);
+const source_kind source_waifu_im = IMGAPI_KIND("waifu_im", "{api}/images?IncludedTags={board}&PageSize={amount}",
+                                                "https://api.waifu.im", 5.0, NULL);
+const source_kind source_catboys = IMGAPI_KIND("catboys", "{api}/{board}", "https://api.catboys.com", 1.0, NULL);

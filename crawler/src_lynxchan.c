@@ -79,6 +79,14 @@ static const threadpoll_rules lynx_rules = {
 
 /* --- the kind's own hooks --- */
 
+/* A post's (or the opening post's) "creation", an ISO 8601 date. */
+static double lynx_item_time(json_object *item) {
+    json_object *v;
+    if (!json_object_object_get_ex(item, "creation", &v) || !json_object_is_type(v, json_type_string)) return -1;
+    int64_t ms = lynxapi_parse_date(json_object_get_string(v));
+    return ms < 0 ? -1 : (double)ms / 1000;
+}
+
 static int lynx_open(crawl_board *b, void **out, char *why, size_t whylen) {
     const site_config *c = crawl_site(b);
     lynx_board *lb = xcalloc(1, sizeof *lb);
@@ -110,4 +118,5 @@ const source_kind source_lynxchan = {
     .board_commit = threadpoll_commit,
     .board_drop = threadpoll_drop,
     .board_close = lynx_close,
+    .item_time = lynx_item_time,
 };

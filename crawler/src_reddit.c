@@ -266,6 +266,7 @@ static int reddit_token(crawl_board *b, reddit_conf *rc, bool renew) {
     } else if (!(root = json_tokener_parse(resp.body)) || !json_object_object_get_ex(root, "access_token", &tok) ||
                !json_object_is_type(tok, json_type_string) || !json_object_get_string_len(tok)) {
         log_write(crawl_warn_level(b), "%s: the OAuth token answer of %s has no access_token", c->name, req.url);
+        crawl_count_refused(b);
         rc_out = CRAWL_FAILED;
     } else {
         int64_t expires = json_object_object_get_ex(root, "expires_in", &ttl) && json_object_is_type(ttl, json_type_int)
@@ -379,6 +380,7 @@ static int reddit_page_get(crawl_board *b, reddit_board *rb, reddit_walk walk, c
         if (redditapi_listing_each(resp.body, resp.body_len, crawl_max_tree(b), &l, reddit_emit_sub, &x, why,
                                    sizeof why) < 0) {
             log_write(crawl_warn_level(b), "%s r/%s (%s): %s", c->name, board, reddit_walk_names[walk], why);
+            crawl_count_refused(b);
             rc = CRAWL_FAILED;
         } else {
             crawl_count_read(b);
@@ -488,6 +490,16 @@ static int reddit_poll(crawl_board *b, void *kb) {
     return rc;
 }
 
+/* A submission's "created_utc": UNIX seconds, a number (reddit sends
+ * 1700000000.0). */
+static double reddit_item_time(json_object *item) {
+    json_object *v;
+    if (!json_object_object_get_ex(item, "created_utc", &v) ||
+        !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
+        return -1;
+    return json_object_get_double(v);
+}
+
 const source_kind source_reddit = {
     .name = "reddit",
     .templates = {{"new_url", "{api}/r/{board}/new.json?limit=100&raw_json=1"},
@@ -504,4 +516,5 @@ const source_kind source_reddit = {
     .board_commit = reddit_commit,
     .board_drop = reddit_drop,
     .board_close = reddit_close,
+    .item_time = reddit_item_time,
 };

@@ -110,10 +110,12 @@ static int threadpoll_thread(crawl_board *b, threadpoll_board *tb, const threadp
         why[0] = '\0';
         rc = tb->rules->emit_thread(b, tb->api, resp.body, resp.body_len, crawled_at, known != NULL, &u.last_post, why,
                                     sizeof why);
-        if (rc == CRAWL_FAILED)
+        if (rc == CRAWL_FAILED) {
             log_write(crawl_warn_level(b), "%s /%s/ thread %s: %s", c->name, board, no, why);
-        else if (rc == CRAWL_OK)
+            crawl_count_refused(b);
+        } else if (rc == CRAWL_OK) {
             threadpoll_queue_update(tb, &u);
+        }
     }
     http_response_release(&resp);
     free(url);
@@ -160,6 +162,7 @@ int threadpoll_poll(crawl_board *b, void *kb) {
     size_t n = 0;
     if (rules->parse_list(b, tb->api, resp.body, resp.body_len, &refs, &n, why, sizeof why) != 0) {
         log_write(crawl_warn_level(b), "%s /%s/ %s: %s", c->name, board, rules->list_name, why);
+        crawl_count_refused(b);
         http_response_release(&resp);
         return CRAWL_FAILED;
     }

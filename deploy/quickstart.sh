@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # quickstart.sh -- the whole imgfeed pipeline on this machine, in one command.
 #
-#   deploy/quickstart.sh [--demo] [OPTIONS]      start (again): install, build, run
-#   deploy/quickstart.sh status [--data-dir DIR] what runs, queue depths, rows archived
-#   deploy/quickstart.sh stop [--data-dir DIR]   stop exactly what it started
+#   deploy/quickstart.sh [--demo] [--monitor] [OPTIONS]  start (again): install, build, run
+#   deploy/quickstart.sh status [--data-dir DIR]         what runs, queue depths, rows archived
+#   deploy/quickstart.sh stop [--data-dir DIR]           stop exactly what it started
 #
 # On Debian or Ubuntu it installs the packages that are missing (apt-get,
 # through sudo when not root), builds a Release build in build/quickstart,
@@ -18,10 +18,14 @@
 # starts only what is not running.  With --demo the crawler crawls a generated
 # image board served on 127.0.0.1 (deploy/demo/board.py) instead of the real
 # sites: it works offline, and the script waits until hashed rows are in the
-# archive and shows a few.
+# archive and shows a few.  Every program serves its metrics (Prometheus'
+# format) on a loopback port of its own; with --monitor, Debian's Prometheus
+# scrapes them, RabbitMQ and a PostgreSQL exporter with deploy/prometheus' jobs
+# and alert rules, on 127.0.0.1:9090 or a free port.
 #
 # Options:
 #   --demo              crawl the local demo board instead of the sites file
+#   --monitor           also run Prometheus (and prometheus-postgres-exporter)
 #   --data-dir DIR      servers' data, logs, pids, crawl state (default: ./run
 #                       in the repository)
 #   --sites FILE        sites file to crawl (default: crawler/sites.json)
@@ -30,6 +34,7 @@
 #   --pg-port N         PostgreSQL's port likewise (default 5432)
 #   --live-port N       the live view's port likewise (default 8090)
 #   --search-port N     the reverse image search's port likewise (default 8091)
+#   --prometheus-port N --monitor: Prometheus' port likewise (default 9090)
 #   --wait SECONDS      --demo: how long to wait for the rows (default 120)
 #   --no-install        do not install missing packages (only warn)
 #   -h, --help          this text
@@ -44,17 +49,19 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 for v in "${!IMGFEED_@}" "${!PG@}"; do unset "$v"; done
 
 CMD=start DEMO=0 DATA=$ROOT/run DATA_ARG='' SITES=$ROOT/crawler/sites.json SITES_SET=0
-WANT_RABBIT_PORT='' WANT_PG_PORT='' WANT_LIVE_PORT='' WANT_SEARCH_PORT='' WAIT=120 INSTALL=1
+WANT_RABBIT_PORT='' WANT_PG_PORT='' WANT_LIVE_PORT='' WANT_SEARCH_PORT='' WANT_PROM_PORT='' WAIT=120 INSTALL=1
+MONITOR=0
 EXCHANGE=chan BUILD=$ROOT/build/quickstart JOBS=$(nproc 2>/dev/null || echo 2)
 DEMO_BOARDS=pics,art DEMO_THREADS=10 DEMO_POSTS=20 DEMO_TICK=15
 STOPPED=0 STARTED=0
 
-usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo pipefail$/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 need_arg() { [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value (see --help)"; }
 while (($#)); do
     case $1 in
         start|stop|status) CMD=$1 ;;
         --demo) DEMO=1 ;;
+        --monitor) MONITOR=1 ;;
         --data-dir) need_arg "$@"; DATA=$2; shift ;;
         --data-dir=*) DATA=${1#*=} ;;
         --sites) need_arg "$@"; SITES=$(realpath -m "$2"); SITES_SET=1; shift ;;
@@ -62,6 +69,7 @@ while (($#)); do
         --pg-port) need_arg "$@"; WANT_PG_PORT=$2; shift ;;
         --live-port) need_arg "$@"; WANT_LIVE_PORT=$2; shift ;;
         --search-port) need_arg "$@"; WANT_SEARCH_PORT=$2; shift ;;
+        --prometheus-port) need_arg "$@"; WANT_PROM_PORT=$2; shift ;;
         --wait) need_arg "$@"; WAIT=$2; shift ;;
         --no-install) INSTALL=0 ;;
         -h|--help) usage; exit 0 ;;
@@ -69,7 +77,7 @@ while (($#)); do
     esac
     shift
 done
-for n in "$WANT_RABBIT_PORT" "$WANT_PG_PORT" "$WANT_LIVE_PORT" "$WANT_SEARCH_PORT" "$WAIT"; do
+for n in "$WANT_RABBIT_PORT" "$WANT_PG_PORT" "$WANT_LIVE_PORT" "$WANT_SEARCH_PORT" "$WANT_PROM_PORT" "$WAIT"; do
     [[ -z $n || $n =~ ^[0-9]+$ ]] || die "'$n' is not a number"
 done
 ((DEMO == 0 || SITES_SET == 0)) || die "--demo crawls the demo board: --sites does not go with it"
@@ -94,13 +102,19 @@ PACKAGES=(
     "libjpeg62-turbo-dev|libjpeg-turbo8-dev|libjpeg-dev" libpng-dev libwebp-dev libgif-dev zlib1g-dev libssl-dev
     rabbitmq-server postgresql python3 procps util-linux ca-certificates
 )
+# --monitor: Debian's Prometheus and PostgreSQL exporter.  (Installing them
+# starts their system services on 9090 and 9187; the quickstart leaves them
+# alone and runs its own on other ports.)
+MONITOR_PACKAGES=(prometheus prometheus-postgres-exporter)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 install_missing() {
     local missing=() entry alt ok pick sudo=()
     command -v dpkg-query >/dev/null || die "this needs Debian or Ubuntu (dpkg and apt-get)"
-    for entry in "${PACKAGES[@]}"; do
+    local wanted=("${PACKAGES[@]}")
+    ((MONITOR == 0)) || wanted+=("${MONITOR_PACKAGES[@]}")
+    for entry in "${wanted[@]}"; do
         ok=0
         for alt in ${entry//|/ }; do installed "$alt" && { ok=1; break; }; done
         ((ok)) || missing+=("$entry")
@@ -163,6 +177,7 @@ choose_ports() {
     load_ports
     if ! pid_alive rabbitmq >/dev/null; then
         pick_port RABBIT_PORT "${WANT_RABBIT_PORT:-${RABBIT_PORT:-5672}}" RabbitMQ
+        pick_port RABBIT_METRICS_PORT "${RABBIT_METRICS_PORT:-0}" "RabbitMQ's metrics"
         if ! pid_alive epmd >/dev/null; then
             pick_port EPMD_PORT "${EPMD_PORT:-0}" "the Erlang port mapper"
         fi
@@ -179,6 +194,20 @@ choose_ports() {
     fi
     if ! pid_alive search >/dev/null; then
         pick_port SEARCH_PORT "${WANT_SEARCH_PORT:-${SEARCH_PORT:-8091}}" "the reverse image search"
+    fi
+    # Every program serves its metrics, --monitor or not: a Prometheus started
+    # later (quickstart.sh --monitor, or your own) finds them without a restart
+    # of the pipeline, and serving them costs nothing measurable.
+    local entry name var
+    for entry in "${METRICS_VARS[@]}"; do
+        name=${entry%%:*} var=${entry#*:}
+        pid_alive "$name" >/dev/null || pick_port "$var" "${!var:-0}" "the metrics of the $name"
+    done
+    if ((MONITOR)); then
+        pid_alive prometheus >/dev/null ||
+            pick_port PROM_PORT "${WANT_PROM_PORT:-${PROM_PORT:-9090}}" Prometheus
+        pid_alive postgres-exporter >/dev/null ||
+            pick_port PG_EXPORTER_PORT "${PG_EXPORTER_PORT:-0}" "the PostgreSQL exporter"
     fi
     save_ports
 }
@@ -268,15 +297,16 @@ start_pipeline() {
     fi
     mkdir -p "$DATA/state"
     start_stage archiver "$BIN/archiver/imgfeed-archiver" --amqp-url "$(amqp_url)" --exchange "$EXCHANGE" \
-        --pg "$(pg_conninfo)"
+        --pg "$(pg_conninfo)" --metrics-listen "127.0.0.1:$ARCHIVER_METRICS_PORT"
     # The search loads the archive's hashes, then follows its own queue, <E>.search.
     start_stage search "$BIN/search/imgfeed-search" --amqp-url "$(amqp_url)" --exchange "$EXCHANGE" \
-        --pg "$(pg_conninfo)" --listen "127.0.0.1:$SEARCH_PORT"
-    start_stage hasher "$BIN/hasher/imgfeed-hasher" --amqp-url "$(amqp_url)" --exchange "$EXCHANGE" "${hasher_net[@]}"
+        --pg "$(pg_conninfo)" --listen "127.0.0.1:$SEARCH_PORT" --metrics-listen "127.0.0.1:$SEARCH_METRICS_PORT"
+    start_stage hasher "$BIN/hasher/imgfeed-hasher" --amqp-url "$(amqp_url)" --exchange "$EXCHANGE" \
+        --metrics-listen "127.0.0.1:$HASHER_METRICS_PORT" "${hasher_net[@]}"
     start_stage live "$BIN/live/imgfeed-live" --amqp-url "$(amqp_url)" --exchange "$EXCHANGE" \
-        --listen "127.0.0.1:$LIVE_PORT"
+        --listen "127.0.0.1:$LIVE_PORT" --metrics-listen "127.0.0.1:$LIVE_METRICS_PORT"
     start_stage crawler "$BIN/crawler/imgfeed-crawler" --amqp-url "$(amqp_url)" --exchange "$EXCHANGE" \
-        --sites "$sites" --state-dir "$DATA/state"
+        --sites "$sites" --state-dir "$DATA/state" --metrics-listen "127.0.0.1:$CRAWLER_METRICS_PORT"
     # A bad setting or an unreadable sites file ends a program at once.
     ((STARTED == 0)) || sleep 1.5
     check_alive
@@ -292,6 +322,69 @@ check_alive() {
             die "$name stopped (log: $DATA/logs/$name.log); the others run on: '$0 stop${DATA_ARG}' stops them"
         fi
     done
+}
+
+# --- monitoring (--monitor) ----------------------------------------------------
+
+# monitor_config: $DATA/prometheus from deploy/prometheus, for the ports of
+# this data directory (deploy/prometheus/local_config.py); a running
+# Prometheus reads the targets again by itself, and a new prometheus.yml on
+# SIGHUP.
+monitor_config() {
+    local before after targets=() entry var
+    for entry in "${METRICS_VARS[@]}"; do
+        var=${entry#*:}
+        if [[ -n ${!var} ]]; then
+            targets+=("${entry%%:*}=127.0.0.1:${!var}")
+        else # started by an older quickstart.sh, without metrics
+            warn "the ${entry%%:*} serves no metrics: '$0 stop${DATA_ARG}' and start again for them"
+        fi
+    done
+    if [[ -n $RABBIT_METRICS_PORT ]]; then
+        targets+=("rabbitmq=127.0.0.1:$RABBIT_METRICS_PORT")
+    else
+        warn "RabbitMQ serves no metrics: '$0 stop${DATA_ARG}' and start again for them"
+    fi
+    [[ -z $PG_EXPORTER_PORT ]] || ! pid_alive postgres-exporter >/dev/null ||
+        targets+=("postgres=127.0.0.1:$PG_EXPORTER_PORT")
+    before=$(cksum <"$DATA/prometheus/prometheus.yml" 2>/dev/null || true)
+    python3 "$ROOT/deploy/prometheus/local_config.py" --out "$DATA/prometheus" --interval 5s "${targets[@]}" ||
+        die "could not write the Prometheus configuration in $DATA/prometheus"
+    after=$(cksum <"$DATA/prometheus/prometheus.yml")
+    local pid
+    if [[ $before != "$after" ]] && pid=$(pid_alive prometheus); then
+        say "Prometheus configuration changed: reloading it (pid $pid)"
+        kill -HUP "$pid" 2>/dev/null || true
+    fi
+}
+
+monitor_start() {
+    local pid
+    command -v prometheus >/dev/null ||
+        die "--monitor needs Debian's Prometheus: apt-get install prometheus prometheus-postgres-exporter"
+    mkdir -p "$DATA/prometheus/data"
+    if pid=$(pid_alive postgres-exporter); then
+        say "PostgreSQL exporter already running (pid $pid, port $PG_EXPORTER_PORT)"
+    elif command -v prometheus-postgres-exporter >/dev/null; then
+        say "starting the PostgreSQL exporter on 127.0.0.1:$PG_EXPORTER_PORT"
+        start_daemon postgres-exporter env "DATA_SOURCE_NAME=postgresql://postgres@127.0.0.1:$PG_PORT/imgfeed?sslmode=disable" \
+            prometheus-postgres-exporter "--web.listen-address=127.0.0.1:$PG_EXPORTER_PORT"
+        wait_port "$PG_EXPORTER_PORT" 30 postgres-exporter ||
+            { tail -n 15 "$DATA/logs/postgres-exporter.log" >&2; die "the PostgreSQL exporter did not start"; }
+    else
+        warn "prometheus-postgres-exporter is not installed: no PostgreSQL figures (apt-get install prometheus-postgres-exporter)"
+    fi
+    monitor_config
+    if pid=$(pid_alive prometheus); then
+        say "Prometheus already running (pid $pid, http://127.0.0.1:$PROM_PORT/)"
+        return 0
+    fi
+    say "starting Prometheus on http://127.0.0.1:$PROM_PORT/ (configuration and data in $DATA/prometheus)"
+    start_daemon prometheus prometheus "--config.file=$DATA/prometheus/prometheus.yml" \
+        "--storage.tsdb.path=$DATA/prometheus/data" "--storage.tsdb.retention.time=15d" \
+        "--web.listen-address=127.0.0.1:$PROM_PORT"
+    wait_port "$PROM_PORT" 60 prometheus ||
+        { tail -n 15 "$DATA/logs/prometheus.log" >&2; die "Prometheus did not start (log: $DATA/logs/prometheus.log)"; }
 }
 
 # Rows of the demo site, and hashed pictures among them.
@@ -370,6 +463,20 @@ imgfeed runs ($( ((DEMO)) && echo "demo board http://127.0.0.1:$DEMO_PORT/demo/"
   to start from nothing, remove $DATA after the stop):
     $stop
 TXT
+    if pid_alive prometheus >/dev/null; then
+        cat <<TXT
+
+  Prometheus, with the alert rules of deploy/prometheus (Alerts tab; what each
+  one means: docs/operations.md, "Monitoring"):
+    http://127.0.0.1:$PROM_PORT/
+  For graphs, import deploy/grafana/dashboards/imgfeed.json into a Grafana
+  with this Prometheus as its data source.
+TXT
+    elif [[ -n $CRAWLER_METRICS_PORT ]]; then
+        echo
+        echo "  Each program's metrics: http://127.0.0.1:$CRAWLER_METRICS_PORT/metrics (the crawler; the others' ports"
+        echo "  are in $DATA/ports).  Add --monitor to run Prometheus and its alert rules on them."
+    fi
     if ((DEMO)); then
         echo
         echo "  Without --demo it crawls the real sites of crawler/sites.json (stop the demo first)."
@@ -399,6 +506,11 @@ cmd_start() {
     write_env
     ((DEMO == 0)) || demo_start
     start_pipeline
+    if ((MONITOR)); then
+        monitor_start
+    elif pid_alive prometheus >/dev/null; then
+        monitor_config
+    fi
     ((DEMO == 0)) || demo_wait
     print_help
 }
@@ -410,6 +522,8 @@ cmd_stop() {
     fi
     lock_data
     load_ports
+    pid_stop prometheus 30
+    pid_stop postgres-exporter 10
     # The source first, so that what is in flight drains downstream: the
     # crawler finishes its thread and publishes, the hasher its downloads
     # (from the demo board, still up), the archiver its batch.
@@ -436,14 +550,19 @@ cmd_status() {
     [[ -d $DATA/pids ]] || { say "nothing started in $DATA"; return 0; }
     load_ports
     local name pid
-    for name in crawler hasher live search archiver demo-board rabbitmq rabbitmq-node postgres epmd; do
+    for name in crawler hasher live search archiver demo-board prometheus postgres-exporter rabbitmq rabbitmq-node \
+        postgres epmd; do
         [[ -e $DATA/pids/$name.pid ]] || continue
         if pid=$(pid_alive "$name"); then
-            printf '  %-14s running (pid %s)\n' "$name" "$pid"
+            printf '  %-18s running (pid %s)\n' "$name" "$pid"
         else
-            printf '  %-14s not running\n' "$name"
+            printf '  %-18s not running\n' "$name"
         fi
     done
+    if pid_alive prometheus >/dev/null; then
+        echo
+        echo "Prometheus: http://127.0.0.1:$PROM_PORT/ (alerts: http://127.0.0.1:$PROM_PORT/alerts)"
+    fi
     if pid_alive rabbitmq-node >/dev/null; then
         echo
         echo "Queues (messages waiting, consumers):"

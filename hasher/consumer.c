@@ -60,6 +60,32 @@
  * downloaded, waiting and being hashed, and the decoders' pixels, together
  * stay within the budget, but for the one request that may go alone when
  * nothing else runs (membudget.h).
+ *
+ * Metrics (metrics.h; docs/metrics.md lists them): consumer_metrics_init
+ * registers every family before the broker is connected, each series of a
+ * fixed list made at zero, and keeps the series in c->m, so that an update
+ * is one relaxed atomic (the hashing threads observe hash_seconds and count
+ * hash_failures themselves).  What is counted where:
+ *
+ *   items_received     items of each message taken and parsed (a message
+ *                      sent to E.dead as unparsable has none);
+ *   downloads{result}  each download taken back from fetch, by its outcome
+ *                      (fetch_outcome: ok, http_error, timeout, ...), with
+ *                      its bytes and its transfers' seconds;
+ *   hash_seconds, hash_failures  on the worker, per ih_describe (a video
+ *                      is checksummed, neither hashed nor a failure);
+ *   items_published, images_hashed  when the broker confirmed a message to
+ *                      E: its items, and the `_img` entries with hashes
+ *                      among them; each part of a message once, although a
+ *                      message that could not be settled is published again
+ *                      whole (consumer_msg_count_published).  A redelivered
+ *                      message is another message and counts again, since
+ *                      it is published again;
+ *   images_in_flight   each image from its delivery until its entry is done
+ *                      (or its download is cancelled, or its hashing job
+ *                      comes back, for a dropped message);
+ *   bytes_in_flight    the budget's bytes held, read at the end of every
+ *                      turn of the loop (consumer_advance).
  */
 #include "consumer.h"
 
@@ -82,6 +108,7 @@
 #include "items.h"
 #include "log.h"
 #include "membudget.h"
+#include "metrics.h"
 #include "mq.h"
 #include "msgout.h"
 #include "netguard.h"
@@ -107,6 +134,11 @@
 #define CONSUMER_BACKLOG_BYTES (64u << 20)
 #define CONSUMER_REASON_MAX 256
 #define CONSUMER_MMAP_THRESHOLD (256 * 1024) /* see consumer_open */
+
+/* imgfeed_hasher_hash_seconds: a small picture hashes in 0.1 ms, a large
+ * one in a second or more. */
+static const double CONSUMER_HASH_BUCKETS[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                               0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 
 typedef enum consumer_msg_state {
     CONSUMER_MSG_WORKING, /* images downloading or hashing */
@@ -140,6 +172,8 @@ typedef struct consumer_image {
     struct consumer_image *wait_prev, *wait_next; /* c->memory_wait, while MEMORY */
     atomic_bool cancelled;                        /* the message was dropped: the worker skips the work */
     json_object *entry;                           /* the `_img` entry once DONE, until it joins the item */
+    bool hashed;                                  /* the worker wrote hashes into entry */
+    bool in_flight;                               /* counted in c->images_in_flight */
     bool save_failed;
     char save_error[SAVEDIR_ERROR_MAX];
 } consumer_image;
@@ -160,6 +194,7 @@ struct consumer_msg {
     size_t hashing;     /* images in the workpool */
     msgout out;         /* once READY and built: the messages to publish */
     bool built;
+    bool *counted; /* once built: counted[k], message k of out was confirmed and counted (metrics) */
 };
 
 typedef struct consumer_stats {
@@ -168,6 +203,15 @@ typedef struct consumer_stats {
     uint64_t items_lost; /* items refused even by E.dead: logged and dropped */
     uint64_t images_ok, images_failed, bytes;
 } consumer_stats;
+
+/* The series the consumer updates (see the top of this file). */
+typedef struct consumer_metrics {
+    metrics_series *items_received, *items_published;
+    metrics_series *downloads[FETCH_OUTCOMES]; /* by fetch_outcome */
+    metrics_series *download_bytes, *download_seconds;
+    metrics_series *images_hashed, *hash_failures, *hash_seconds;
+    metrics_series *images_in_flight, *bytes_in_flight, *memory_budget;
+} consumer_metrics;
 
 typedef struct consumer_wait_list {
     consumer_image *head, *tail;
@@ -195,6 +239,8 @@ struct consumer {
     backoff hold_backoff;
     consumer_stats stats;
     int64_t next_stats_ns;
+    consumer_metrics m;
+    size_t images_in_flight; /* images with in_flight set */
 };
 
 static const char *consumer_msg_state_name(consumer_msg_state s) {
@@ -210,6 +256,62 @@ static void consumer_msg_set_state(consumer_msg *m, consumer_msg_state to, const
     log_debug("message %" PRIu64 " (%s, %zu images): %s -> %s (%s)", m->id, m->routing_key, m->nimages,
               consumer_msg_state_name(m->state), consumer_msg_state_name(to), why);
     m->state = to;
+}
+
+/* --- metrics --- */
+
+/* Register the hasher's families, every series of the fixed lists at zero,
+ * and keep the series in C->m. */
+static void consumer_metrics_init(consumer *c) {
+    consumer_metrics *m = &c->m;
+    m->items_received =
+        metrics_get(metrics_counter("imgfeed_items_received_total", "items taken from the program's queue", NULL));
+    m->items_published = metrics_get(metrics_counter("imgfeed_items_published_total", "items published", NULL));
+    metrics_family *downloads =
+        metrics_counter("imgfeed_hasher_downloads_total", "downloads ended, by result", "result");
+    for (int o = 0; o < FETCH_OUTCOMES; o++)
+        m->downloads[o] = metrics_get(downloads, fetch_outcome_name((fetch_outcome)o));
+    m->download_bytes =
+        metrics_get(metrics_counter("imgfeed_hasher_download_bytes_total", "bytes of the files downloaded", NULL));
+    m->download_seconds = metrics_get(metrics_histogram("imgfeed_hasher_download_seconds",
+                                                        "seconds the transfers of one download took, retries and "
+                                                        "redirects included",
+                                                        NULL, NULL, 0));
+    m->images_hashed =
+        metrics_get(metrics_counter("imgfeed_hasher_images_hashed_total",
+                                    "images whose hashes were published, one per _img entry with hashes", NULL));
+    m->hash_failures = metrics_get(metrics_counter("imgfeed_hasher_hash_failures_total",
+                                                   "files downloaded but not hashable: not an image, truncated, "
+                                                   "too many pixels",
+                                                   NULL));
+    m->hash_seconds = metrics_get(
+        metrics_histogram("imgfeed_hasher_hash_seconds", "seconds decoding and hashing one file took", NULL,
+                          CONSUMER_HASH_BUCKETS, sizeof CONSUMER_HASH_BUCKETS / sizeof CONSUMER_HASH_BUCKETS[0]));
+    m->images_in_flight = metrics_get(
+        metrics_gauge("imgfeed_hasher_images_in_flight", "images downloading, waiting or being hashed", NULL));
+    m->bytes_in_flight =
+        metrics_get(metrics_gauge("imgfeed_hasher_bytes_in_flight", "bytes held against the memory budget", NULL));
+    m->memory_budget = metrics_get(metrics_gauge("imgfeed_hasher_memory_budget_bytes",
+                                                 "the memory budget (--max-memory) in bytes, 0 for no bound", NULL));
+    metrics_set(m->memory_budget, c->s->max_memory > 0 ? (double)c->s->max_memory : 0);
+    metrics_set(m->images_in_flight, 0);
+    metrics_set(m->bytes_in_flight, 0);
+}
+
+/* IM is no longer in flight: its entry is done, its download cancelled, or
+ * its hashing job back from a dropped message. */
+static void consumer_image_landed(consumer *c, consumer_image *im) {
+    if (!im->in_flight) return;
+    im->in_flight = false;
+    c->images_in_flight--;
+    metrics_set(c->m.images_in_flight, (double)c->images_in_flight);
+}
+
+/* The bytes held against the budget, now. */
+static void consumer_metrics_memory(consumer *c) {
+    membudget_stats mem;
+    membudget_get_stats(c->budget, &mem);
+    metrics_set(c->m.bytes_in_flight, (double)mem.used);
 }
 
 /* --- images waiting for memory --- */
@@ -266,6 +368,7 @@ static void consumer_msg_free(consumer *c, consumer_msg *m) {
     }
     for (size_t i = 0; i < m->nimages; i++) {
         consumer_image *im = &m->images[i];
+        consumer_image_landed(c, im);
         if (im->download) fetch_cancel(c->fetch, im->download);
         if (im->state == CONSUMER_IMAGE_MEMORY) consumer_wait_remove(c, im);
         free(im->body);
@@ -276,6 +379,7 @@ static void consumer_msg_free(consumer *c, consumer_msg *m) {
     json_object_put(m->items);
     free(m->text);
     msgout_release(&m->out);
+    free(m->counted);
     free(m->routing_key);
     free(m);
 }
@@ -297,7 +401,11 @@ static void consumer_msg_drop(consumer *c, consumer_msg *m, const char *why) {
             membudget_release(&im->claim);
             im->state = CONSUMER_IMAGE_DONE;
         }
-        if (im->state == CONSUMER_IMAGE_HASHING) atomic_store(&im->cancelled, true);
+        if (im->state == CONSUMER_IMAGE_HASHING) {
+            atomic_store(&im->cancelled, true);
+        } else {
+            consumer_image_landed(c, im); /* a download cancelled, or a body freed */
+        }
     }
     consumer_msg_set_state(m, CONSUMER_MSG_DROPPED, why);
     c->live--;
@@ -336,6 +444,7 @@ static void consumer_image_done(consumer *c, consumer_image *im, json_object *en
     consumer_msg *m = im->msg;
     im->state = CONSUMER_IMAGE_DONE;
     im->entry = entry;
+    consumer_image_landed(c, im);
     if (json_object_object_get_ex(entry, "error", NULL)) {
         c->stats.images_failed++;
     } else {
@@ -382,7 +491,11 @@ static void consumer_hash_run(workpool_job *job) {
     json_object *entry = json_object_new_object();
     json_object_object_add(entry, "url", json_object_new_int(im->url_index));
     ih_result res;
+    int64_t start = time_mono_ns();
     ih_describe(entry, im->body, im->len, &c->hash_options, &res);
+    metrics_observe(c->m.hash_seconds, (double)(time_mono_ns() - start) / TIME_NS_PER_S);
+    if (!res.ok) metrics_inc(c->m.hash_failures);
+    im->hashed = json_object_object_get_ex(entry, "phash", NULL); /* not a video's checksums alone */
     if (im->expected_md5[0] && res.checksummed) consumer_check_md5(entry, im, &res);
     if (c->s->save_dir && res.ok &&
         savedir_store(c->s->save_dir, res.sums.sha1_hex, ih_format_extension(res.format), im->body, im->len, NULL,
@@ -467,7 +580,7 @@ static size_t consumer_find_images(consumer_msg *m, consumer_image *images) {
 static void consumer_dead_letter(consumer *c, const mq_delivery *d, const char *reason) {
     log_warn("cannot process a message of routing key %s (%zu bytes): %s; sending it to %s", d->routing_key, d->len,
              reason, mq_target_name(c->q, MQ_EXCHANGE_DEAD));
-    int rc = mq_publish_dead(c->q, d->routing_key, d->body, d->len, reason);
+    int rc = mq_publish_dead(c->q, d->routing_key, d->body, d->len, MQ_DEAD_UNPARSABLE, reason);
     if (rc == MQ_REFUSED) {
         /* Too large even for E.dead: it can never be processed, and kept
          * unacknowledged it would come back for ever. */
@@ -508,6 +621,7 @@ static void consumer_on_delivery(consumer *c, mq_delivery *d) {
     m->text_len = d->len;
     d->body = NULL;
     d->len = 0;
+    metrics_add(c->m.items_received, json_object_array_length(items));
     m->nimages = consumer_find_images(m, NULL);
     m->images = xcalloc(m->nimages ? m->nimages : 1, sizeof *m->images);
     consumer_find_images(m, m->images);
@@ -522,8 +636,11 @@ static void consumer_on_delivery(consumer *c, mq_delivery *d) {
     }
     for (size_t i = 0; i < m->nimages; i++) {
         m->images[i].state = CONSUMER_IMAGE_DOWNLOADING;
+        m->images[i].in_flight = true;
         m->images[i].download = fetch_add(c->fetch, m->images[i].url, &m->images[i]);
     }
+    c->images_in_flight += m->nimages;
+    metrics_set(c->m.images_in_flight, (double)c->images_in_flight);
 }
 
 /* --- the steps of the loop --- */
@@ -598,6 +715,8 @@ static void consumer_collect_downloads(consumer *c) {
     while (fetch_take(c->fetch, &r)) {
         consumer_image *im = r.userdata;
         im->download = NULL;
+        if (r.outcome >= 0 && r.outcome < FETCH_OUTCOMES) metrics_inc(c->m.downloads[r.outcome]);
+        if (r.attempts > 0) metrics_observe(c->m.download_seconds, r.seconds);
         if (!r.ok) {
             if (log_enabled(LOG_DEBUG)) {
                 char *shown = consumer_shown_url(im->url);
@@ -608,6 +727,7 @@ static void consumer_collect_downloads(consumer *c) {
             continue;
         }
         c->stats.bytes += r.len;
+        metrics_add(c->m.download_bytes, r.len);
         im->body = r.body;
         im->len = r.len;
         membudget_claim_move(&im->claim, &r.claim);
@@ -645,6 +765,7 @@ static void consumer_collect_hashes(consumer *c) {
         membudget_release(&im->claim); /* the worker freed the body, the decoder its pixels */
         m->hashing--;
         if (m->state == CONSUMER_MSG_DROPPED) {
+            consumer_image_landed(c, im);
             if (m->hashing == 0) consumer_msg_free(c, m);
             continue;
         }
@@ -677,6 +798,7 @@ static void consumer_msg_make_output(consumer *c, consumer_msg *m) {
     int64_t max = mq_max_message(c->q);
     msgout_build(&m->out, m->routing_key, m->text, m->text_len, m->items, imgs, max > 0 ? (uint64_t)max : 0);
     free(imgs);
+    m->counted = xcalloc(m->out.nmsgs ? m->out.nmsgs : 1, sizeof *m->counted);
     m->built = true;
     if (m->out.nmsgs > 1)
         log_info("message %" PRIu64 " (%s, %zu items) is published as %zu messages under --max-message (%" PRId64
@@ -718,13 +840,13 @@ static const char *consumer_item_id(const consumer_msg *m, size_t i) {
  * received), which is logged with its `_id` and counted, for it can never
  * be processed; false when that is not known (a stop, or the broker gone):
  * then M must not be acked. */
-static bool consumer_dead_letter_item(consumer *c, consumer_msg *m, size_t i, const char *reason) {
+static bool consumer_dead_letter_item(consumer *c, consumer_msg *m, size_t i, mq_dead_reason kind, const char *reason) {
     size_t len;
     char *body = msgout_received(&m->out, i, &len);
     const char *dead = mq_target_name(c->q, MQ_EXCHANGE_DEAD);
     log_warn("item %s of message %" PRIu64 " (%s): %s; sending it to %s as received (%zu bytes)",
              consumer_item_id(m, i), m->id, m->routing_key, reason, dead, len);
-    int rc = mq_publish_dead(c->q, m->routing_key, body, len, reason);
+    int rc = mq_publish_dead(c->q, m->routing_key, body, len, kind, reason);
     free(body);
     if (rc == MQ_OK || rc == MQ_UNROUTABLE) {
         c->stats.items_dead++;
@@ -745,10 +867,32 @@ static bool consumer_dead_letter_item(consumer *c, consumer_msg *m, size_t i, co
 
 /* Dead-letter the COUNT items of M from FIRST, each as received.  False
  * when one of them is not settled (see consumer_dead_letter_item). */
-static bool consumer_dead_letter_items(consumer *c, consumer_msg *m, size_t first, size_t count, const char *reason) {
+static bool consumer_dead_letter_items(consumer *c, consumer_msg *m, size_t first, size_t count, mq_dead_reason kind,
+                                       const char *reason) {
     for (size_t i = first; i < first + count; i++)
-        if (!consumer_dead_letter_item(c, m, i, reason)) return false;
+        if (!consumer_dead_letter_item(c, m, i, kind, reason)) return false;
     return true;
+}
+
+/* Count what the broker confirmed of M's messages OUT[0 .. nmsgs) (neither
+ * refused nor returned) and was not counted yet: their items, and their
+ * images with hashes.  The images are in the order of their items, and so
+ * are the messages. */
+static void consumer_msg_count_published(consumer *c, consumer_msg *m, const mq_message *out) {
+    uint64_t items = 0, hashed = 0;
+    size_t i = 0;
+    for (size_t k = 0; k < m->out.nmsgs; k++) {
+        size_t end = m->out.first[k + 1];
+        bool now = !out[k].refused && !out[k].returned && !m->counted[k];
+        if (now) {
+            m->counted[k] = true;
+            items += end - m->out.first[k];
+        }
+        for (; i < m->nimages && m->images[i].item < end; i++)
+            if (now && m->images[i].hashed) hashed++;
+    }
+    if (items) metrics_add(c->m.items_published, items);
+    if (hashed) metrics_add(c->m.images_hashed, hashed);
 }
 
 /* After the publish: what became of M's messages OUT[0 .. nmsgs).  One
@@ -765,15 +909,15 @@ static bool consumer_msg_settle(consumer *c, consumer_msg *m, const mq_message *
         if (out[k].refused) {
             snprintf(why, sizeof why, "cannot be published to %s: %s", mq_target_name(c->q, MQ_EXCHANGE_ITEMS),
                      out[k].why);
-            all = consumer_dead_letter_items(c, m, first, count, why);
+            all = consumer_dead_letter_items(c, m, first, count, MQ_DEAD_UNPUBLISHABLE, why);
         } else if (out[k].returned) {
             /* Nothing is bound to E for this key: keep the items in E.dead rather than lose them. */
             snprintf(why, sizeof why, "unroutable: no queue is bound to exchange %s for routing key %s",
                      mq_target_name(c->q, MQ_EXCHANGE_ITEMS), m->routing_key);
             log_warn("%s; sending message %" PRIu64 " to %s", why, m->id, mq_target_name(c->q, MQ_EXCHANGE_DEAD));
-            int rc = mq_publish_dead(c->q, m->routing_key, out[k].body, out[k].len, why);
+            int rc = mq_publish_dead(c->q, m->routing_key, out[k].body, out[k].len, MQ_DEAD_UNROUTABLE, why);
             if (rc == MQ_REFUSED) {
-                all = consumer_dead_letter_items(c, m, first, count, why);
+                all = consumer_dead_letter_items(c, m, first, count, MQ_DEAD_UNROUTABLE, why);
             } else if (rc == MQ_OK || rc == MQ_UNROUTABLE) {
                 c->stats.dead_lettered++;
             } else {
@@ -828,6 +972,7 @@ static void consumer_publish_ready(consumer *c) {
         consumer_msg *m = batch[i];
         const mq_message *parts = &out[o];
         o += m->out.nmsgs;
+        consumer_msg_count_published(c, m, parts);
         if (!consumer_msg_settle(c, m, parts)) continue; /* stays READY: published again next turn */
         mq_ack(c->q, m->tag, false);
         log_debug("message %" PRIu64 " (%s): published and acked", m->id, m->routing_key);
@@ -868,6 +1013,7 @@ static bool consumer_advance(consumer *c, int64_t wait_ms, int watch_fd) {
     consumer_collect_downloads(c);
     consumer_collect_hashes(c);
     consumer_submit_waiting(c);
+    consumer_metrics_memory(c);
     return true;
 }
 
@@ -898,6 +1044,7 @@ static void consumer_loop(consumer *c) {
         if (!consumer_advance(c, wait, -1)) break;
         consumer_publish_ready(c);
         consumer_check_generation(c);
+        consumer_metrics_memory(c); /* the messages freed gave their memory back */
         consumer_log_stats(c, false);
     }
 }
@@ -962,6 +1109,7 @@ static void consumer_close(consumer *c) {
 
 int consumer_run(const consumer_settings *s) {
     consumer c = {.s = s, .next_stats_ns = time_mono_ns() + CONSUMER_STATS_EVERY_NS};
+    consumer_metrics_init(&c); /* before the broker: an idle hasher shows every family */
     if (consumer_open(&c) != 0) {
         consumer_close(&c);
         return 1;

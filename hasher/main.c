@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "consumer.h"
 #include "hashcli.h"
 #include "netguard.h"
@@ -149,9 +150,12 @@ int main(int argc, char **argv) {
     consumer_settings settings = {0};
     int status = cfg_main_load(&hasher_program, &settings, argc, argv, NULL);
     if (status >= 0) return status;
-    cfg_common_apply(&hasher_program, &settings.common);
-    sig_install();
-    status = consumer_run(&settings);
+    status = cfg_common_apply(&hasher_program, &settings.common);
+    if (status == 0) {
+        sig_install();
+        status = consumer_run(&settings);
+    }
+    metrics_stop();
     cfg_release(&hasher_program, &settings);
     return status;
 }

@@ -9,6 +9,13 @@
  * viewer ring or "frame being written" that holds it.  The viewers are a
  * doubly linked list; publishing walks it once per event, matching the
  * event's routing key once per distinct list of topics (hub_topics).
+ *
+ * Metrics (metrics.h; registered by hub_new, shared by every hub of a
+ * process): imgfeed_live_viewers follows the viewers joined and not yet
+ * left, imgfeed_live_events_sent_total the events handed to a viewer's
+ * stream (hub_read), imgfeed_live_events_dropped_total what viewers lost
+ * (as hub_stats.dropped).  They are updated under the hub's lock, where
+ * the stats are, with relaxed atomics that scrapes read without it.
  */
 #include "hub.h"
 
@@ -18,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "timeutil.h"
 #include "topic.h"
 #include "xalloc.h"
@@ -69,6 +77,7 @@ struct hub {
     bool closing;
     size_t ndue; /* viewers to wake at the next hub_flush */
     hub_stats stats;
+    metrics_series *m_viewers, *m_sent, *m_dropped;
 };
 
 static void event_unref(hub_event *e) {
@@ -86,6 +95,12 @@ hub *hub_new(size_t replay, size_t buffer, size_t max_viewers) {
     h->buffer = buffer ? buffer : 1;
     h->max_viewers = max_viewers;
     h->first_id = h->next_id = (uint64_t)(time_wall_ms() * 1000);
+    h->m_viewers = metrics_get(metrics_gauge("imgfeed_live_viewers", "open event streams", NULL));
+    h->m_sent = metrics_get(
+        metrics_counter("imgfeed_live_events_sent_total", "events sent to viewers, one per event and viewer", NULL));
+    h->m_dropped = metrics_get(metrics_counter(
+        "imgfeed_live_events_dropped_total",
+        "events viewers lost: their buffer full, or gone from the replay ring before a reconnect", NULL));
     return h;
 }
 
@@ -136,6 +151,7 @@ static void viewer_release(hub *h, hub_viewer *v) {
 
 void hub_free(hub *h) {
     if (!h) return;
+    metrics_gauge_add(h->m_viewers, -(double)h->stats.viewers);
     while (h->viewers) {
         hub_viewer *v = h->viewers;
         h->viewers = v->next;
@@ -167,6 +183,7 @@ static void viewer_push(hub *h, hub_viewer *v, hub_event *e) {
         v->count--;
         v->dropped_unsent++;
         h->stats.dropped++;
+        metrics_inc(h->m_dropped);
     }
     e->refs++;
     v->ring[(v->head + v->count) % h->buffer] = e;
@@ -210,6 +227,7 @@ hub_viewer *hub_join(hub *h, const char *const *topics, size_t ntopics, size_t b
         if (last_id + 1 < oldest) {
             v->dropped_unsent += oldest - last_id - 1;
             h->stats.dropped += oldest - last_id - 1;
+            metrics_add(h->m_dropped, oldest - last_id - 1);
         }
         for (size_t i = 0; i < h->replay_count; i++) {
             hub_event *e = replay_at(h, i);
@@ -232,6 +250,7 @@ hub_viewer *hub_join(hub *h, const char *const *topics, size_t ntopics, size_t b
     if (h->viewers) h->viewers->prev = v;
     h->viewers = v;
     h->stats.viewers++;
+    metrics_gauge_add(h->m_viewers, 1);
     pthread_mutex_unlock(&h->lock);
     return v;
 }
@@ -244,6 +263,7 @@ void hub_leave(hub *h, hub_viewer *v) {
     else h->viewers = v->next;
     if (v->next) v->next->prev = v->prev;
     h->stats.viewers--;
+    metrics_gauge_add(h->m_viewers, -1);
     viewer_release(h, v);
     pthread_mutex_unlock(&h->lock);
 }
@@ -332,6 +352,7 @@ long hub_read(hub *h, hub_viewer *v, char *out, size_t max) {
             v->head = (v->head + 1) % h->buffer;
             v->count--;
             h->stats.delivered++;
+            metrics_inc(h->m_sent);
         } else if (v->ping) {
             v->ping = false;
             v->notice_len = (size_t)snprintf(v->notice, sizeof v->notice, ": ping\n\n");

@@ -30,6 +30,9 @@
  *
  * Threads: every function takes the hub's lock; callbacks are called with
  * it held and must not call back into the hub.
+ *
+ * Metrics: hub_new registers imgfeed_live_viewers, _events_sent_total and
+ * _events_dropped_total (metrics.h), which the hub keeps as its stats.
  */
 #ifndef IMGFEED_HUB_H
 #define IMGFEED_HUB_H

@@ -15,6 +15,11 @@
  * came since the last wake, or as soon as no delivery is waiting: a burst
  * reaches a viewer in one write, a lone event at once.  A ping goes to every
  * idle viewer each --heartbeat, and the counts are logged once a minute.
+ *
+ * Metrics (metrics.h), registered before the listener and the broker
+ * connection: imgfeed_items_received_total counts the items of each
+ * message read (an unreadable one has none to count), and the hub keeps
+ * the viewers' (hub.h).
  */
 #include "live.h"
 
@@ -29,6 +34,7 @@
 #include "items.h"
 #include "jsonscan.h"
 #include "log.h"
+#include "metrics.h"
 #include "mq.h"
 #include "sig.h"
 #include "timeutil.h"
@@ -74,6 +80,7 @@ static int split_topics(const char *list, const char **out, size_t max, char **s
 
 typedef struct live_counts {
     uint64_t messages, items, events, unreadable;
+    metrics_series *m_items; /* imgfeed_items_received_total */
 } live_counts;
 
 /* One delivery into events. */
@@ -91,6 +98,7 @@ static void live_take(hub *h, const event_rules *rules, const mq_delivery *d, li
         return;
     }
     size_t count = json_object_array_length(items);
+    metrics_add(n->m_items, count);
     for (size_t i = 0; i < count; i++) {
         size_t len;
         char *ev = event_make(rules, d->routing_key ? d->routing_key : "", json_object_array_get_idx(items, i), &len);
@@ -123,6 +131,8 @@ int live_run(const live_settings *s) {
     queue = s->queue && *s->queue ? xstrdup(s->queue)
                                    : xasprintf("%s.live.%s.%ld", s->common.exchange, host, (long)getpid());
 
+    live_counts n = {.m_items = metrics_get(metrics_counter("imgfeed_items_received_total",
+                                                            "items taken from the program's queue", NULL))};
     h = hub_new((size_t)s->replay, (size_t)s->viewer_buffer, (size_t)s->max_viewers);
     web_options wo = {.listen = s->listen, .hub = h, .max_viewers = (size_t)s->max_viewers,
                       .viewer_timeout_ms = s->viewer_timeout_ms, .save_dir = s->save_dir && *s->save_dir ? s->save_dir : NULL};
@@ -148,7 +158,6 @@ int live_run(const live_settings *s) {
              s->topics);
 
     event_rules rules = {.nsfw_topics = nsfw, .files = wo.save_dir != NULL};
-    live_counts n = {0};
     int64_t next_ping = time_mono_ns() + s->heartbeat_ms * TIME_NS_PER_MS;
     int64_t next_stats = time_mono_ns() + LIVE_STATS_EVERY_NS, next_flush = 0;
     bool pending = false; /* events published since the last flush */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "live.h"
 #include "sig.h"
 
@@ -119,9 +120,12 @@ int main(int argc, char **argv) {
     live_settings settings = {0};
     int status = cfg_main_load(&live_program, &settings, argc, argv, NULL);
     if (status >= 0) return status;
-    cfg_common_apply(&live_program, &settings.common);
-    sig_install();
-    status = live_run(&settings);
+    status = cfg_common_apply(&live_program, &settings.common);
+    if (status == 0) {
+        sig_install();
+        status = live_run(&settings);
+    }
+    metrics_stop();
     cfg_release(&live_program, &settings);
     return status;
 }

@@ -6,7 +6,9 @@
  * half full) find an item by (table, id) and an image by a 64-bit
  * fingerprint of its sha1 or md5; images sharing a digest are chained
  * through a next array, so a picture reposted a thousand times costs one
- * slot.
+ * slot.  Watched (catalog_watch), every change sets the two gauges under
+ * the write lock: images held, and the memory of catalog_get_stats
+ * (index_bytes + catalog_bytes), both computed in a few steps.
  */
 #include "catalog.h"
 
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "xalloc.h"
 
 #define CATALOG_NONE UINT32_MAX
@@ -73,9 +76,29 @@ struct catalog {
 
     char **blocks;
     size_t nblocks, block_used, arena_bytes;
+
+    metrics_series *watch_images, *watch_bytes; /* catalog_watch's gauges, or NULL */
 };
 
 /* --- small helpers --- */
+
+/* The memory of the Hamming indexes, and of everything else; under the lock. */
+static void catalog_memory(const catalog *c, uint64_t *index_bytes, uint64_t *catalog_bytes) {
+    *index_bytes = 0;
+    for (size_t i = 0; i < c->nindexes; i++)
+        *index_bytes += hindex_memory(c->indexes[i].x);
+    *catalog_bytes = c->items_cap * sizeof(cat_item) + c->item_slots.cap * 4 + c->arena_bytes +
+                     c->images_cap * (4 + 4 + 1 + 2 * (8 + 4)) + (c->digest_slots[0].cap + c->digest_slots[1].cap) * 4;
+}
+
+/* Set the watched gauges; under the write lock (or alone with C). */
+static void catalog_set_gauges(const catalog *c) {
+    if (!c->watch_images) return;
+    uint64_t index_bytes, catalog_bytes;
+    catalog_memory(c, &index_bytes, &catalog_bytes);
+    metrics_set(c->watch_images, (double)(c->nimages - c->nremoved));
+    metrics_set(c->watch_bytes, (double)(index_bytes + catalog_bytes));
+}
 
 static uint64_t fnv1a(const void *p, size_t n, uint64_t h) {
     const unsigned char *s = p;
@@ -350,6 +373,7 @@ catalog_added catalog_add(catalog *c, const char *table, const char *id, const c
         if (g->phash_len) hindex_add(index_for(c, CATALOG_PHASH, g->phash_len, true), g->phash, im);
         if (g->dhash_len) hindex_add(index_for(c, CATALOG_DHASH, g->dhash_len, true), g->dhash, im);
     }
+    catalog_set_gauges(c);
     pthread_rwlock_unlock(&c->lock);
     return result;
 }
@@ -358,6 +382,15 @@ void catalog_build(catalog *c) {
     pthread_rwlock_wrlock(&c->lock);
     for (size_t i = 0; i < c->nindexes; i++)
         hindex_build(c->indexes[i].x);
+    catalog_set_gauges(c);
+    pthread_rwlock_unlock(&c->lock);
+}
+
+void catalog_watch(catalog *c, metrics_series *images, metrics_series *bytes) {
+    pthread_rwlock_wrlock(&c->lock);
+    c->watch_images = images && bytes ? images : NULL;
+    c->watch_bytes = images && bytes ? bytes : NULL;
+    catalog_set_gauges(c);
     pthread_rwlock_unlock(&c->lock);
 }
 
@@ -454,17 +487,14 @@ void catalog_get_stats(catalog *c, catalog_stats *out) {
     pthread_rwlock_rdlock(&c->lock);
     out->items = c->nitems;
     out->images = c->nimages - c->nremoved;
-    for (size_t i = 0; i < c->nindexes; i++) {
+    for (size_t i = 0; i < c->nindexes; i++)
         out->hashed[c->indexes[i].kind] += hindex_count(c->indexes[i].x);
-        out->index_bytes += hindex_memory(c->indexes[i].x);
-    }
     for (size_t im = 0; im < c->nimages; im++) {
         if (c->img_flags[im] & IMG_REMOVED) continue;
         if (c->img_flags[im] & IMG_SHA1) out->hashed[CATALOG_SHA1]++;
         if (c->img_flags[im] & IMG_MD5) out->hashed[CATALOG_MD5]++;
     }
-    out->catalog_bytes = c->items_cap * sizeof(cat_item) + c->item_slots.cap * 4 + c->arena_bytes +
-                         c->images_cap * (4 + 4 + 1 + 2 * (8 + 4)) + (c->digest_slots[0].cap + c->digest_slots[1].cap) * 4;
+    catalog_memory(c, &out->index_bytes, &out->catalog_bytes);
     pthread_rwlock_unlock(&c->lock);
 }
 

@@ -22,6 +22,10 @@
  *
  * Threads: catalog_add takes a write lock, the lookups a read lock, so any
  * number of HTTP threads ask while the queue's thread adds.
+ *
+ * Metrics: the catalog knows none by itself (tests and commands make
+ * several); the service hands it two gauges to keep current
+ * (catalog_watch).
  */
 #ifndef IMGFEED_CATALOG_H
 #define IMGFEED_CATALOG_H
@@ -31,6 +35,7 @@
 #include <stdint.h>
 
 #include "hindex.h"
+#include "metrics.h"
 
 typedef enum catalog_kind {
     CATALOG_PHASH,
@@ -101,6 +106,12 @@ typedef struct catalog_stats {
 } catalog_stats;
 
 void catalog_get_stats(catalog *c, catalog_stats *out);
+
+/* From now on keep the gauges IMAGES (catalog_stats.images) and BYTES
+ * (index_bytes + catalog_bytes) current: set now, and by every
+ * catalog_add and catalog_build, under the write lock, in a few steps.
+ * NULL for either: watch nothing. */
+void catalog_watch(catalog *c, metrics_series *images, metrics_series *bytes);
 
 /* Calls FN for each image with a KIND hash of LEN bytes (phash or dhash),
  * with the image's number (0 .. catalog_images-1), under the read lock. */

@@ -1,4 +1,10 @@
-/* detail.c -- a search result's details from the archive; see detail.h. */
+/* detail.c -- a search result's details from the archive; see detail.h.
+ *
+ * The pool counts the connections it lost (closed because libpq found them
+ * broken); a connection it opens while some are lost replaces one of them
+ * and counts in imgfeed_database_reconnects_total (pgconn.h).  Opening one
+ * more as requests grow is not a reconnect.
+ */
 #include "detail.h"
 
 #include <pthread.h>
@@ -24,6 +30,7 @@ struct detail {
     pthread_mutex_t lock;
     PGconn **idle;
     size_t nidle, open;
+    size_t lost;           /* connections found broken and not yet replaced */
     int64_t down_until_ns; /* after a failure, the archive is not asked before this */
     char down_why[256];
 };
@@ -72,7 +79,13 @@ static PGconn *conn_take(detail *d, char *why, size_t whylen) {
         snprintf(d->down_why, sizeof d->down_why, "%s", why);
         pthread_mutex_unlock(&d->lock);
         log_warn("%s", why);
+        return NULL;
     }
+    pthread_mutex_lock(&d->lock);
+    bool again = d->lost > 0;
+    if (again) d->lost--;
+    pthread_mutex_unlock(&d->lock);
+    if (again) pgconn_count_reconnect();
     return c;
 }
 
@@ -84,6 +97,7 @@ static void conn_give(detail *d, PGconn *c, bool healthy) {
         c = NULL;
     }
     if (c) d->open--;
+    if (c && PQstatus(c) != CONNECTION_OK) d->lost++;
     if (!healthy) d->down_until_ns = 0;
     pthread_mutex_unlock(&d->lock);
     if (c) PQfinish(c);

@@ -31,7 +31,9 @@
 
 typedef struct detail detail;
 
-/* A pool of at most MAX_CONNS connections to CONNINFO; none is opened yet. */
+/* A pool of at most MAX_CONNS connections to CONNINFO; none is opened yet.
+ * A connection opened to replace a broken one counts in
+ * imgfeed_database_reconnects_total (pgconn.h). */
 detail *detail_new(const char *conninfo, size_t max_conns);
 void detail_free(detail *d);
 

@@ -24,6 +24,9 @@
 
 #define LOADER_ITEM_IMAGES_MAX 4096 /* images of one item kept; _urls holds far fewer */
 
+/* Connections loader_run made in this process (see loader.h). */
+static atomic_uint_fast64_t loader_connections;
+
 /* One row per hashed `_img` entry.  %s is the quoted table. */
 static const char loader_sql[] =
     "COPY (SELECT t.id,"
@@ -198,6 +201,7 @@ int loader_run(const char *conninfo, const char *exchange, catalog *c, loader_pr
         snprintf(why, whylen, "cannot connect to PostgreSQL: %s", err);
         return -1;
     }
+    if (atomic_fetch_add(&loader_connections, 1) > 0) pgconn_count_reconnect(); /* an earlier load's is gone */
     int status = -1;
     /* An item's rows must come together: no parallel workers interleaving them. */
     PGresult *r = PQexec(conn, "SET max_parallel_workers_per_gather = 0");

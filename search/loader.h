@@ -12,7 +12,9 @@
  *
  * An archive without imgfeed_tables (no archiver has run yet) is empty, not
  * an error.  Any other error stops the load with the reason: the caller
- * waits (backoff) and loads again; what was loaded stays.
+ * waits (backoff) and loads again; what was loaded stays.  Each connection
+ * a load makes after the first one of the process (which the failed load
+ * before it lost) counts in imgfeed_database_reconnects_total (pgconn.h).
  */
 #ifndef IMGFEED_SEARCH_LOADER_H
 #define IMGFEED_SEARCH_LOADER_H

@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "metrics.h"
 #include "netguard.h"
 #include "search.h"
 #include "sig.h"
@@ -140,9 +141,12 @@ int main(int argc, char **argv) {
     search_settings settings = {0};
     int status = cfg_main_load(&search_program, &settings, argc, argv, NULL);
     if (status >= 0) return status;
-    cfg_common_apply(&search_program, &settings.common);
-    sig_install();
-    status = search_run(&settings);
+    status = cfg_common_apply(&search_program, &settings.common);
+    if (status == 0) {
+        sig_install();
+        status = search_run(&settings);
+    }
+    metrics_stop();
     cfg_release(&search_program, &settings);
     return status;
 }

@@ -3,7 +3,8 @@
  * Every request goes the same way: its arguments are checked (a clear
  * reason for each refusal), an image is hashed by imghash within the
  * memory the request reserved, the catalog is asked, and detail.c fills in
- * the results.  Nothing here keeps state between requests but counters.
+ * the results.  Nothing here keeps state between requests but counters
+ * and the metrics' series (query.h).
  */
 #include "query.h"
 
@@ -20,6 +21,45 @@
 #include "xalloc.h"
 
 #define QUERY_FETCH_WAIT_MS 100
+
+static const char *const query_kind_names[QUERY_KINDS] = {
+    [QUERY_PHASH] = "phash", [QUERY_DHASH] = "dhash",   [QUERY_SHA1] = "sha1",       [QUERY_MD5] = "md5",
+    [QUERY_URL] = "url",     [QUERY_UPLOAD] = "upload", [QUERY_INVALID] = "invalid",
+};
+
+const char *query_kind_name(query_kind k) { return k >= 0 && k < QUERY_KINDS ? query_kind_names[k] : "invalid"; }
+
+void query_metrics_init(query_service *s) {
+    metrics_family *queries =
+        metrics_counter("imgfeed_search_queries_total", "search requests answered, errors included, by kind", "kind");
+    metrics_family *seconds = metrics_histogram("imgfeed_search_query_seconds",
+                                                "seconds to answer a search request, by kind", "kind", NULL, 0);
+    for (int k = 0; k < QUERY_KINDS; k++) {
+        s->m_queries[k] = metrics_get(queries, query_kind_names[k]);
+        s->m_seconds[k] = metrics_get(seconds, query_kind_names[k]);
+    }
+}
+
+/* The kind of a GET with arguments A. */
+static query_kind query_kind_of(const query_args *a) {
+    const char *values[] = {a->phash, a->dhash, a->sha1, a->md5, a->url};
+    static const query_kind kinds[] = {QUERY_PHASH, QUERY_DHASH, QUERY_SHA1, QUERY_MD5, QUERY_URL};
+    query_kind kind = QUERY_INVALID;
+    int given = 0;
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        if (!values[i]) continue;
+        given++;
+        kind = kinds[i];
+    }
+    return given == 1 ? kind : QUERY_INVALID;
+}
+
+void query_count(query_service *s, query_kind kind, int64_t started_ns) {
+    if (kind < 0 || kind >= QUERY_KINDS) kind = QUERY_INVALID;
+    if (!s->m_queries[kind]) return; /* not counted (query_metrics_init) */
+    metrics_inc(s->m_queries[kind]);
+    metrics_observe(s->m_seconds[kind], (double)(time_mono_ns() - started_ns) / TIME_NS_PER_S);
+}
 
 void query_fail(query_answer *out, unsigned status, const char *why) {
     json_object *o = json_object_new_object();
@@ -232,6 +272,7 @@ static void answer_image(query_service *s, const query_args *a, const unsigned c
 }
 
 void query_image(query_service *s, const query_args *a, const unsigned char *data, size_t len, query_answer *out) {
+    int64_t t0 = time_mono_ns();
     memset(out, 0, sizeof *out);
     if (!check_ready(s, a, out)) goto done;
     if (a->phash || a->dhash || a->sha1 || a->md5 || a->url) {
@@ -241,6 +282,7 @@ void query_image(query_service *s, const query_args *a, const unsigned char *dat
     answer_image(s, a, data, len, out);
 done:
     if (out->status != 200) atomic_fetch_add(&s->errors, 1);
+    query_count(s, QUERY_UPLOAD, t0);
 }
 
 /* Downloads URL through the guard and answers its image. */
@@ -286,6 +328,7 @@ static void answer_url(query_service *s, const query_args *a, query_answer *out)
 }
 
 void query_get(query_service *s, const query_args *a, query_answer *out) {
+    int64_t t0 = time_mono_ns();
     memset(out, 0, sizeof *out);
     if (!check_ready(s, a, out)) goto done;
     static const struct {
@@ -328,4 +371,5 @@ void query_get(query_service *s, const query_args *a, query_answer *out) {
     run(s, &p, out);
 done:
     if (out->status != 200) atomic_fetch_add(&s->errors, 1);
+    query_count(s, query_kind_of(a), t0);
 }

@@ -26,6 +26,14 @@
  * for what is not an image; 422 for an image that cannot be decoded; 502
  * when the URL's site fails; 503 while the archive is loading or memory
  * for the request is lacking (with Retry-After).
+ *
+ * Metrics: every request query_get or query_image answers counts in
+ * imgfeed_search_queries_total{kind} and its time (from the call, its
+ * arguments and body in hand, to its answer) in
+ * imgfeed_search_query_seconds{kind}, errors included; kind is from the
+ * fixed list of query_kind (query_metrics_init registers every kind at 0).
+ * The HTTP side counts the requests for /search it refuses itself
+ * (query_count).
  */
 #ifndef IMGFEED_SEARCH_QUERY_H
 #define IMGFEED_SEARCH_QUERY_H
@@ -41,11 +49,27 @@
 #include "fetch.h"
 #include "imghash/imghash.h"
 #include "membudget.h"
+#include "metrics.h"
 #include "netguard.h"
 
 #define QUERY_K_DEFAULT 10
 #define QUERY_K_MAX 1000
 #define QUERY_DEFAULT_RADIUS(bits) ((bits) * 3 / 20) /* 21 of 144 bits: near-duplicates, not look-alikes */
+
+/* What a request searches by: the label kind of the query metrics. */
+typedef enum query_kind {
+    QUERY_PHASH,   /* GET phash= */
+    QUERY_DHASH,   /* GET dhash= */
+    QUERY_SHA1,    /* GET sha1= */
+    QUERY_MD5,     /* GET md5= */
+    QUERY_URL,     /* GET url=: the picture at a URL */
+    QUERY_UPLOAD,  /* POST: the picture in the body */
+    QUERY_INVALID, /* GET naming none of those or more than one, or another method (400, 405) */
+    QUERY_KINDS
+} query_kind;
+
+/* "phash", "dhash", "sha1", "md5", "url", "upload", "invalid". */
+const char *query_kind_name(query_kind k);
 
 typedef struct query_service {
     catalog *cat;
@@ -57,7 +81,14 @@ typedef struct query_service {
     pthread_mutex_t budget_lock;
     atomic_bool ready;     /* the archive is loaded */
     atomic_uint_fast64_t queries, errors;
+    metrics_series *m_queries[QUERY_KINDS], *m_seconds[QUERY_KINDS]; /* query_metrics_init */
 } query_service;
+
+/* Register the query metrics, every kind at 0, and keep their series in S;
+ * before serving.  (Without it the requests are answered, not counted.) */
+void query_metrics_init(query_service *s);
+/* Count a request of KIND answered, begun at STARTED_NS (time_mono_ns). */
+void query_count(query_service *s, query_kind kind, int64_t started_ns);
 
 typedef struct query_args {
     const char *phash, *dhash, *sha1, *md5, *url; /* at most one */

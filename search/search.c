@@ -6,6 +6,13 @@
  * acknowledged.  A message that cannot be read is logged, counted and
  * acknowledged: the archiver dead-letters it, and the archive keeps what it
  * keeps, which the next start loads.
+ *
+ * Metrics (metrics.h), every family registered before the listener starts:
+ * imgfeed_items_received_total (the items of each message read),
+ * imgfeed_search_index_images and _index_bytes (the catalog keeps them
+ * current as the load and the queue add items: catalog_watch), the query
+ * metrics (query.h), and imgfeed_database_reconnects_total (pgconn.h),
+ * which the loader and the detail pool count.
  */
 #include "search.h"
 
@@ -25,7 +32,9 @@
 #include "jsonscan.h"
 #include "loader.h"
 #include "log.h"
+#include "metrics.h"
 #include "mq.h"
+#include "pgconn.h"
 #include "query.h"
 #include "sig.h"
 #include "tablename.h"
@@ -46,6 +55,7 @@ const char *search_state_name(search_state s) { return search_state_names[s]; }
 
 typedef struct search_counts {
     atomic_uint_fast64_t messages, items, added, same, replaced, unreadable, bad_fields;
+    metrics_series *m_items; /* imgfeed_items_received_total */
 } search_counts;
 
 typedef struct search_ctx {
@@ -135,7 +145,9 @@ static void take_message(search_ctx *x, const mq_delivery *d, catalog_image *ima
         log_warn("a message of %s cannot be read, passed over: %s", key, why);
         return;
     }
-    for (size_t i = 0; i < json_object_array_length(items); i++)
+    size_t n = json_object_array_length(items);
+    metrics_add(x->n.m_items, n);
+    for (size_t i = 0; i < n; i++)
         take_item(x, table, json_object_array_get_idx(items, i), images);
     json_object_put(items);
 }
@@ -172,6 +184,20 @@ static int load_archive(search_ctx *x) {
         nap(wait);
     }
     return -1;
+}
+
+/* Register every family of the service (see the top) and give the
+ * catalog its gauges. */
+static void search_metrics_init(search_ctx *x) {
+    x->n.m_items =
+        metrics_get(metrics_counter("imgfeed_items_received_total", "items taken from the program's queue", NULL));
+    catalog_watch(x->cat,
+                  metrics_get(metrics_gauge("imgfeed_search_index_images",
+                                            "images in the index (those with a phash or a dhash)", NULL)),
+                  metrics_get(metrics_gauge("imgfeed_search_index_bytes",
+                                            "memory of the index: hashes, items and digest tables", NULL)));
+    query_metrics_init(&x->svc);
+    pgconn_metrics_init();
 }
 
 /* Cut the comma-separated LIST into OUT (NULL-terminated, at most MAX),
@@ -231,6 +257,7 @@ int search_run(const search_settings *s) {
     svc->hashing.max_pixels = (uint64_t)s->max_pixels;
     svc->budget = membudget_new((uint64_t)s->max_memory);
     pthread_mutex_init(&svc->budget_lock, NULL);
+    search_metrics_init(x);
 
     web_options wo = {.listen = s->listen, .service = svc, .max_connections = (unsigned)s->max_connections,
                       .stats = stats_json, .stats_arg = x};

@@ -3,7 +3,10 @@
  * A request's state lives in a web_request made at its first call: the
  * arguments it named, and for a POST the body so far with the memory it
  * holds.  libmicrohttpd calls again for each piece of the body and once
- * more at its end, when the answer is made.
+ * more at its end, when the answer is made.  A /search request refused
+ * here (the method, a body too large or beyond the memory budget) counts
+ * in the query metrics like an answered one (query.h): as an upload when
+ * it is a POST, else as invalid.
  */
 #include "web.h"
 
@@ -16,6 +19,7 @@
 
 #include "httpd.h"
 #include "log.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 #define WEB_TIMEOUT_S 60
@@ -81,8 +85,12 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, query_answer *a) {
     return rc;
 }
 
-static enum MHD_Result refuse(search_web *w, struct MHD_Connection *c, unsigned status, const char *why) {
+/* Refuse a request with STATUS and WHY; a request for /search counts as a
+ * query of KIND (QUERY_KINDS: it is no search request). */
+static enum MHD_Result refuse(search_web *w, struct MHD_Connection *c, query_kind kind, unsigned status,
+                              const char *why) {
     atomic_fetch_add(&w->o.service->errors, 1);
+    if (kind < QUERY_KINDS) query_count(w->o.service, kind, time_mono_ns());
     query_answer a = {0};
     query_fail(&a, status, why);
     return send_answer(c, &a);
@@ -130,6 +138,7 @@ static enum MHD_Result route_search(search_web *w, struct MHD_Connection *c, con
     }
     if (rq->refused) {
         atomic_fetch_add(&w->o.service->errors, 1);
+        query_count(w->o.service, QUERY_UPLOAD, time_mono_ns());
         query_answer r = {.retry_after_s = rq->refuse_status == 503 ? 1 : 0};
         query_fail(&r, rq->refuse_status, rq->refuse_why);
         return send_answer(c, &r);
@@ -151,15 +160,16 @@ static enum MHD_Result web_access(void *cls, struct MHD_Connection *c, const cha
         if (strcmp(url, "/search") == 0 && strcmp(method, "POST") == 0) {
             const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
             if (cl && strtoull(cl, NULL, 10) > w->o.service->hashing.max_bytes)
-                return refuse(w, c, 413, "the query is no picture search can use: too large");
+                return refuse(w, c, QUERY_UPLOAD, 413, "the query is no picture search can use: too large");
             return MHD_YES; /* the body comes in the next calls */
         }
     }
     if (strcmp(url, "/search") == 0) {
-        if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) return refuse(w, c, 405, "GET or POST");
+        if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+            return refuse(w, c, QUERY_INVALID, 405, "GET or POST");
         return route_search(w, c, method, rq, data, size);
     }
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) return refuse(w, c, 405, "GET only");
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) return refuse(w, c, QUERY_KINDS, 405, "GET only");
     if (strcmp(url, "/stats") == 0) {
         size_t len;
         char *body = w->o.stats(w->o.stats_arg, &len);

@@ -43,6 +43,9 @@ PACKAGES=(
     libmicrohttpd-dev # imgfeed-live's HTTP server; bench_media
     rabbitmq-server postgresql python3 procps docker-compose curl
     chromium # the live view's page, checked in a real headless browser (tests/support/cdp.c)
+    # the metrics scraped by a real Prometheus, promtool's checks of the rules
+    # and the expositions, PostgreSQL's exporter (test_monitoring)
+    prometheus prometheus-postgres-exporter
     # the imagehash reference the hasher's hashes are compared with
     python3-pil python3-numpy python3-scipy python3-pywt
 )

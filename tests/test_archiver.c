@@ -6,6 +6,11 @@
  * archiver works through its queue in order, so once a "sentinel" item
  * published last is in the archive, everything before it has been handled.
  *
+ * Where a test starts the archiver with --metrics-listen, a scrape of its
+ * /metrics must say what the test made happen: items received, rows
+ * written (the archive's gain plus the rows replaced), unchanged,
+ * replaced, repaired, dead letters by reason, reconnects.
+ *
  * `test_archiver restart` runs the tests that restart PostgreSQL and the
  * broker under a busy archiver; ctest runs those alone.
  */
@@ -27,6 +32,7 @@
 #include "mq_admin.h"
 #include "pgtest.h"
 #include "proc.h"
+#include "scrape.h"
 #include "testenv.h"
 #include "timeutil.h"
 #include "xalloc.h"
@@ -48,6 +54,25 @@ static ctx t;
 /* Start imgfeed-archiver --exchange E with ARGS (NULL-terminated). */
 static void archiver_start(proc *p, const char *const *args) {
     proc_start_imgfeed(p, "archiver/imgfeed-archiver", t.exchange, args);
+}
+
+static const char *const with_metrics[] = {"--metrics-listen", "127.0.0.1:0", NULL};
+
+/* The archive's rows in the test's two tables. */
+static long archive_rows(void) {
+    long posts = pgtest_count(t.post_table), threads = pgtest_count(t.thread_table);
+    return (posts > 0 ? posts : 0) + (threads > 0 ? threads : 0);
+}
+
+/* The metrics of the archiver at PORT after a run: RECEIVED items,
+ * WRITTEN rows of which REPLACED replaced one, UNCHANGED items; and the
+ * archive gained exactly the rows written that replaced none. */
+static void expect_rows(int port, double received, double written, double replaced, double unchanged) {
+    scrape_expect(port, "imgfeed_items_received_total", received);
+    scrape_expect(port, "imgfeed_archiver_rows_written_total", written);
+    scrape_expect(port, "imgfeed_archiver_rows_replaced_total", replaced);
+    scrape_expect(port, "imgfeed_archiver_rows_unchanged_total", unchanged);
+    assert_int_equal(archive_rows(), (long)(written - replaced));
 }
 
 /* --- publishing --- */
@@ -242,10 +267,12 @@ static void test_store_replay_newer(void **state) {
     json_object_array_add(thread, make_item("g", 999999, 100, "an opening post"));
     publish_json("site.thread.g", thread);
     json_object_put(thread);
-    archiver_start(&t.archiver[0], NULL);
+    archiver_start(&t.archiver[0], with_metrics);
+    int mport = scrape_port(&t.archiver[0]);
     assert_int_equal(wait_rows(t.post_table, STORE_N), STORE_N);
     wait_rows(t.thread_table, 1);
     assert_rows_equal(t.post_table, expect);
+    expect_rows(mport, STORE_N + 1, STORE_N + 1, 0, 0);
     assert_int_equal(pgtest_long("SELECT count(*) FROM imgfeed_tables WHERE name IN ('%s', '%s')", t.post_table,
                                  t.thread_table),
                      2);
@@ -260,6 +287,7 @@ static void test_store_replay_newer(void **state) {
     assert_int_equal(pgtest_count(t.post_table), STORE_N + 1);
     assert_int_equal(pgtest_long("%s", versions), before);
     assert_rows_equal(t.post_table, expect);
+    expect_rows(mport, 3 * STORE_N + 2, STORE_N + 2, 0, 2 * STORE_N); /* the replays changed nothing */
 
     /* Newer copies (crawl 200) of items 0..99 replace their rows; older
      * copies (crawl 50) of items 100..199 do not; and within one message,
@@ -286,6 +314,16 @@ static void test_store_replay_newer(void **state) {
                                  t.post_table),
                      1);
     assert_int_equal(pgtest_count(t.post_table), STORE_N + 2);
+    /* 100 newer copies and the newest g.300 replaced their rows, sentinel-2 is new; the 100 older copies
+     * and g.300's two older copies in its message changed nothing */
+    expect_rows(mport, 3 * STORE_N + 2 + 204, STORE_N + 2 + 102, 101, 2 * STORE_N + 102);
+    double batches = scrape_value(mport, "imgfeed_archiver_batch_rows_count");
+    assert_true(batches >= 1);
+    /* every item stored, a commit a batch */
+    assert_true(scrape_value(mport, "imgfeed_archiver_batch_rows_sum") == 3 * STORE_N + 2 + 204);
+    assert_true(scrape_value(mport, "imgfeed_archiver_commit_seconds_count") == batches);
+    assert_true(scrape_value(mport, "imgfeed_archiver_rows_repaired_total") == 0);
+    assert_true(scrape_value(mport, "imgfeed_database_reconnects_total") == 0);
     free(versions);
     proc_stop(&t.archiver[0]);
     assert_int_equal(queue_count(MQ_QUEUE_ARCHIVER), 0);
@@ -305,8 +343,11 @@ static void test_mended_text(void **state) {
         "{\"_id\":\"id\\u0000nul\"},"
         "{\"_id\":\"big\",\"n\":123456789012345678901234567890,\"f\":1.50,\"e\":-0}]";
     publish_text("site.post.g", body, sizeof body - 1);
-    archiver_start(&t.archiver[0], NULL);
+    archiver_start(&t.archiver[0], with_metrics);
     wait_rows(t.post_table, 6);
+    int mport = scrape_port(&t.archiver[0]);
+    expect_rows(mport, 6, 6, 0, 0);
+    scrape_expect(mport, "imgfeed_archiver_rows_repaired_total", 4); /* nul, surrogate, bytes, idnul */
     proc_stop(&t.archiver[0]);
     static const struct {
         const char *id, *sql;
@@ -390,10 +431,15 @@ static void test_poison(void **state) {
         publish_range("site.post.g", 10 + 10 * (long)i, 10, 5, 100, NULL);
     }
     free(big);
-    static const char *const args[] = {"--flush-interval", "3s", NULL}; /* all in one batch */
+    static const char *const args[] = {"--flush-interval", "3s", "--metrics-listen", "127.0.0.1:0",
+                                       NULL}; /* all in one batch */
     archiver_start(&t.archiver[0], args);
     json_object *dead = take_dead((long)n);
     wait_rows(t.post_table, 10 + 10 * (long)n);
+    int mport = scrape_port(&t.archiver[0]);
+    expect_rows(mport, 10 + 10 * (double)n, 10 + 10 * (double)n, 0, 0); /* a poison message brings no item */
+    scrape_expect(mport, "imgfeed_dead_lettered_total{reason=\"unparsable\"}", (double)n);
+    scrape_expect(mport, "imgfeed_dead_lettered_total{reason=\"database_refused\"}", 0);
     proc_stop(&t.archiver[0]);
     for (size_t i = 0; i < n; i++) {
         const char *why = json_object_get_string(json_object_array_get_idx(json_object_array_get_idx(dead, i), 0));
@@ -430,10 +476,13 @@ static void test_refused_by_postgres(void **state) {
     publish_json("site.post.g", items);
     json_object_put(items);
     publish_range("site.post.g", 50, 50, 10, 100, NULL);
-    static const char *const args[] = {"--flush-interval", "3s", NULL};
+    static const char *const args[] = {"--flush-interval", "3s", "--metrics-listen", "127.0.0.1:0", NULL};
     archiver_start(&t.archiver[0], args);
     json_object *dead = take_dead(1);
     wait_rows(t.post_table, 100);
+    int mport = scrape_port(&t.archiver[0]);
+    expect_rows(mport, 102, 100, 0, 0); /* the refused message's two items are neither */
+    scrape_expect(mport, "imgfeed_dead_lettered_total{reason=\"database_refused\"}", 1);
     proc_stop(&t.archiver[0]);
     const char *why = json_object_get_string(json_object_array_get_idx(json_object_array_get_idx(dead, 0), 0));
     if (!strstr(why, "PostgreSQL refused it") || !strstr(why, "54000"))
@@ -450,12 +499,13 @@ static void test_refused_by_postgres(void **state) {
  * check that every item ends up once, with its JSON, and the queue empty.
  * The items published after the disruption make sure the archiver has to
  * come back (reconnect, or be started again) whatever its speed; when
- * MUST_LOG is given, its log must show that line at least twice. */
-static void survive(const char *what, void (*disrupt)(void), const char *must_log) {
+ * MUST_LOG is given, its log must show that line at least twice, and when
+ * RECONNECTS is given, that counter of its metrics must have counted. */
+static void survive(const char *what, void (*disrupt)(void), const char *must_log, const char *reconnects) {
     json_object *expect = json_object_new_object();
     long later = STREAM_N / 5;
     publish_range("site.post.g", 0, STREAM_N - later, 5, 100, expect);
-    static const char *const args[] = {"--batch-size", "100", NULL};
+    static const char *const args[] = {"--batch-size", "100", "--metrics-listen", "127.0.0.1:0", NULL};
     archiver_start(&t.archiver[0], args);
     long at = wait_rows(t.post_table, STREAM_N / 5);
     disrupt();
@@ -463,6 +513,11 @@ static void survive(const char *what, void (*disrupt)(void), const char *must_lo
     publish_range("site.post.g", STREAM_N - later, later, 5, 100, expect);
     if (!t.archiver[0].pid) archiver_start(&t.archiver[0], args);
     wait_rows(t.post_table, STREAM_N);
+    if (reconnects) {
+        double n = scrape_value(scrape_port(&t.archiver[0]), reconnects);
+        fprintf(stderr, "%s: %s %g\n", what, reconnects, n);
+        if (n < 1) fail_msg("%s: %s is %g", what, reconnects, n);
+    }
     proc_stop(&t.archiver[0]);
     if (must_log && proc_log_count(&t.archiver[0], must_log) < 2) {
         proc_print_log(&t.archiver[0]);
@@ -482,7 +537,7 @@ static void kill_archiver(void) {
 /* kill -9 mid-stream, start again: every item once. */
 static void test_kill9(void **state) {
     (void)state;
-    survive("kill -9", kill_archiver, NULL);
+    survive("kill -9", kill_archiver, NULL, NULL);
 }
 
 #define TWO_N 3000
@@ -491,7 +546,8 @@ static void test_kill9(void **state) {
  * other orders: N rows, no error, both stop cleanly. */
 static void test_two_archivers(void **state) {
     (void)state;
-    static const char *const args[] = {"--batch-size", "300", "--prefetch", "100", NULL};
+    static const char *const args[] = {"--batch-size",     "300",         "--prefetch", "100",
+                                       "--metrics-listen", "127.0.0.1:0", NULL};
     archiver_start(&t.archiver[0], args);
     archiver_start(&t.archiver[1], args);
     json_object *expect = json_object_new_object();
@@ -504,6 +560,13 @@ static void test_two_archivers(void **state) {
     publish_sentinel("site.post.g", "sentinel-b");
     wait_id(t.post_table, "sentinel-a");
     wait_id(t.post_table, "sentinel-b");
+    /* Between them, each row written once: racing for the same new _id, one inserts it and the other
+     * finds it equal. */
+    int ports[2] = {scrape_port(&t.archiver[0]), scrape_port(&t.archiver[1])};
+    scrape_expect_sum(ports, 2, "imgfeed_items_received_total", 2 * TWO_N + 2);
+    scrape_expect_sum(ports, 2, "imgfeed_archiver_rows_written_total", TWO_N + 2);
+    scrape_expect_sum(ports, 2, "imgfeed_archiver_rows_unchanged_total", TWO_N);
+    scrape_expect_sum(ports, 2, "imgfeed_archiver_rows_replaced_total", 0);
     proc_stop(&t.archiver[0]);
     proc_stop(&t.archiver[1]);
     assert_int_equal(pgtest_count(t.post_table), TWO_N + 2);
@@ -621,19 +684,19 @@ static void stop_broker_3s(void) {
 /* PostgreSQL restarted mid-stream: N rows, none twice, none lost. */
 static void test_pg_restart(void **state) {
     (void)state;
-    survive("PostgreSQL restart", restart_postgres, "connected to PostgreSQL");
+    survive("PostgreSQL restart", restart_postgres, "connected to PostgreSQL", "imgfeed_database_reconnects_total");
 }
 
 /* PostgreSQL down for a few seconds mid-stream: the batch waits, N rows. */
 static void test_pg_down(void **state) {
     (void)state;
-    survive("PostgreSQL stop", stop_postgres_3s, "connected to PostgreSQL");
+    survive("PostgreSQL stop", stop_postgres_3s, "connected to PostgreSQL", "imgfeed_database_reconnects_total");
 }
 
 /* The broker stopped for a few seconds mid-stream: N rows. */
 static void test_broker_stop(void **state) {
     (void)state;
-    survive("broker stop", stop_broker_3s, "connected to amqp");
+    survive("broker stop", stop_broker_3s, "connected to amqp", "imgfeed_broker_reconnects_total");
 }
 
 static int done(void **state) {

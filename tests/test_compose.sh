@@ -8,9 +8,16 @@
 #     waiting for them, no container_name (--scale hasher=N), the crawler's state volume;
 #     on the worker file only a hasher and a crawler (behind a profile), no
 #     depends_on, the broker address from IMGFEED_BROKER_HOST;
-#   - the passwords reach the broker URL and the conninfo from the env file,
-#     the files refuse to render without them, and neither file holds a
-#     literal password.
+#   - monitoring: every program serves its metrics on 0.0.0.0:9100, unpublished on
+#     the main machine, published on loopback by default on a worker; Prometheus
+#     with deploy/prometheus mounted, its data in a volume, on loopback; its jobs
+#     name services and ports that exist (the dns_sd names and the targets files);
+#     the PostgreSQL exporter and Grafana (deploy/grafana's provisioning, its
+#     dashboards where the provider looks, the data source at the service
+#     prometheus) with their passwords from the env file;
+#   - the passwords reach the broker URL, the conninfo, the exporter and Grafana
+#     from the env file, the files refuse to render without them, and neither file
+#     holds a literal password.
 #
 # Needs Debian's docker-compose (tests/run.sh installs it) and its python3-yaml.
 # Exits non-zero with a message on the first failure.
@@ -48,6 +55,7 @@ cat >"$TMP/env" <<'EOF'
 RABBITMQ_USER=mquser
 RABBITMQ_PASSWORD=SentinelRabbit7
 POSTGRES_PASSWORD=SentinelPg9
+GRAFANA_PASSWORD=SentinelGrafana5
 IMGFEED_BROKER_HOST=198.51.100.7
 EOF
 dc -f "$MAIN" --env-file "$TMP/env" config >"$TMP/main.yml" 2>"$TMP/err" ||
@@ -55,8 +63,8 @@ dc -f "$MAIN" --env-file "$TMP/env" config >"$TMP/main.yml" 2>"$TMP/err" ||
 dc -f "$WORKER" --env-file "$TMP/env" config >"$TMP/worker.yml" 2>"$TMP/err" ||
     fail "docker-compose config (worker): $(cat "$TMP/err")"
 
-/usr/bin/python3 - "$TMP/main.yml" "$TMP/worker.yml" <<'PY' || exit 1
-import sys, yaml
+/usr/bin/python3 - "$TMP/main.yml" "$TMP/worker.yml" "$ROOT" <<'PY' || exit 1
+import glob, json, os, sys, yaml
 
 def fail(msg):
     print("test_compose: FAIL: " + msg, file=sys.stderr)
@@ -64,6 +72,7 @@ def fail(msg):
 
 main = yaml.safe_load(open(sys.argv[1]))["services"]
 worker = yaml.safe_load(open(sys.argv[2]))["services"]
+ROOT = os.path.realpath(sys.argv[3])
 AMQP_MAIN = "amqp://mquser:SentinelRabbit7@rabbitmq:5672/%2f"
 AMQP_WORKER = "amqp://mquser:SentinelRabbit7@198.51.100.7:5672/%2f"
 PROGRAMS = {"archiver": "imgfeed-archiver", "hasher": "imgfeed-hasher", "crawler": "imgfeed-crawler",
@@ -90,6 +99,40 @@ def check_program(svc, name, amqp):
         fail(f"{name}: no stop_grace_period for the SIGTERM drain")
     if env(svc, name, "IMGFEED_AMQP_URL") != amqp:
         fail(f"{name}: IMGFEED_AMQP_URL is {env(svc, name, 'IMGFEED_AMQP_URL')!r}, expected {amqp!r}")
+    if env(svc, name, "IMGFEED_METRICS_LISTEN") != "0.0.0.0:9100":
+        fail(f"{name}: IMGFEED_METRICS_LISTEN is not 0.0.0.0:9100")
+
+def port_parts(p):
+    """(host ip, host port or range, container port) of a rendered port."""
+    if isinstance(p, dict):
+        return str(p.get("host_ip", "")), str(p.get("published", "")), str(p.get("target"))
+    parts = str(p).split("/")[0].split(":")
+    return (parts[0] if len(parts) == 3 else ""), (parts[-2] if len(parts) >= 2 else ""), parts[-1]
+
+def published(svc, container_port):
+    return [p for p in svc.get("ports") or [] if port_parts(p)[2] == str(container_port)]
+
+def on_loopback(svc, name, container_port):
+    ports = published(svc, container_port)
+    if not ports:
+        fail(f"{name}: port {container_port} is not published")
+    for p in ports:
+        if port_parts(p)[0] != "127.0.0.1":
+            fail(f"{name}: port {container_port} is published as {p!r}, not on 127.0.0.1 by default")
+
+def bind(svc, name, target):
+    """The source of the read-only bind mount of SVC on TARGET."""
+    for v in svc.get("volumes") or []:
+        if isinstance(v, dict) and v.get("target") == target:
+            if v.get("type") != "bind" or not v.get("read_only"):
+                fail(f"{name}: {target} is not a read-only bind mount")
+            return os.path.realpath(v["source"])
+    fail(f"{name}: nothing mounted on {target}")
+
+def volume_on(svc, name, target):
+    if not any(str(v).split(":")[1:2] == [target] or (isinstance(v, dict) and v.get("target") == target
+               and v.get("type") == "volume") for v in svc.get("volumes") or []):
+        fail(f"{name}: no volume on {target}")
 
 def waits_for(svc, name, deps):
     d = svc.get("depends_on") or {}
@@ -108,8 +151,9 @@ def has_state_volume(svc, name):
     if not any(isinstance(v, dict) and v.get("target") == sites for v in svc.get("volumes") or []):
         fail(f"{name}: IMGFEED_SITES {sites} is not a mounted file")
 
-# main: the seven services
-if set(main) != {"rabbitmq", "postgres", "archiver", "hasher", "crawler", "live", "search"}:
+# main: the seven services and the three of monitoring
+if set(main) != {"rabbitmq", "postgres", "archiver", "hasher", "crawler", "live", "search",
+                 "postgres-exporter", "prometheus", "grafana"}:
     fail(f"main: services {sorted(main)}")
 rabbit, pg = main["rabbitmq"], main["postgres"]
 if not str(rabbit.get("image", "")).startswith("rabbitmq:3-management"):
@@ -152,6 +196,84 @@ for name in ("archiver", "search"):
         if part not in conninfo.split():
             fail(f"{name}: IMGFEED_PG {conninfo!r} lacks {part}")
 has_state_volume(main["crawler"], "crawler")
+# the programs' metrics stay inside the compose network
+for name in PROGRAMS:
+    if published(main[name], 9100):
+        fail(f"{name}: its metrics port 9100 is published (only Prometheus, inside, reads it)")
+if published(rabbit, 15692):
+    fail("rabbitmq: its metrics port 15692 is published (only Prometheus, inside, reads it)")
+
+# --- monitoring ---
+prom, graf, exporter = main["prometheus"], main["grafana"], main["postgres-exporter"]
+if not str(prom.get("image", "")).startswith("prom/prometheus:"):
+    fail("prometheus: not the image prom/prometheus")
+if bind(prom, "prometheus", "/etc/prometheus") != os.path.join(ROOT, "deploy", "prometheus"):
+    fail("prometheus: /etc/prometheus is not deploy/prometheus")
+if "--config.file=/etc/prometheus/prometheus.yml" not in (prom.get("command") or []):
+    fail("prometheus: not started with --config.file=/etc/prometheus/prometheus.yml")
+if "--storage.tsdb.path=/prometheus" not in (prom.get("command") or []):
+    fail("prometheus: its data is not in /prometheus")
+volume_on(prom, "prometheus", "/prometheus")
+on_loopback(prom, "prometheus", 9090)
+if prom.get("restart") != "unless-stopped":
+    fail("prometheus: no restart policy")
+
+# every job of prometheus.yml names services and ports of this file
+config = yaml.safe_load(open(os.path.join(ROOT, "deploy", "prometheus", "prometheus.yml")))
+jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+for want in list(PROGRAMS) + ["rabbitmq", "rabbitmq-queues", "postgres"]:
+    if want not in jobs:
+        fail(f"prometheus.yml: no job {want}")
+for name in PROGRAMS:
+    names = [(n, d.get("port")) for d in jobs[name].get("dns_sd_configs") or [] for n in d.get("names") or []]
+    if names != [(name, 9100)]:
+        fail(f"prometheus.yml: job {name} does not find the service {name} by DNS on port 9100: {names}")
+addresses = {}
+for job, j in jobs.items():
+    for sd in j.get("file_sd_configs") or []:
+        for pattern in sd.get("files") or []:
+            for path in glob.glob(os.path.join(ROOT, "deploy", "prometheus", pattern)):
+                for group in yaml.safe_load(open(path)) or []:
+                    addresses.setdefault(job, []).extend(group.get("targets") or [])
+expected = {"rabbitmq": ["rabbitmq:15692"], "rabbitmq-queues": ["rabbitmq:15692"],
+            "postgres": ["postgres-exporter:9187"]}
+if addresses != expected:
+    fail(f"deploy/prometheus/targets: {addresses}, expected {expected}")
+if "rabbitmq.yml" not in os.listdir(os.path.join(ROOT, "deploy", "prometheus", "targets")):
+    fail("deploy/prometheus/targets/rabbitmq.yml is missing")
+
+# the PostgreSQL exporter: the archive's database, the password of the env file
+if not str(exporter.get("image", "")).startswith("quay.io/prometheuscommunity/postgres-exporter:"):
+    fail("postgres-exporter: not the image quay.io/prometheuscommunity/postgres-exporter")
+if not env(exporter, "postgres-exporter", "DATA_SOURCE_URI").startswith("postgres:5432/imgfeed"):
+    fail("postgres-exporter: DATA_SOURCE_URI is not postgres:5432/imgfeed")
+if env(exporter, "postgres-exporter", "DATA_SOURCE_PASS") != "SentinelPg9":
+    fail("postgres-exporter: DATA_SOURCE_PASS does not come from POSTGRES_PASSWORD")
+waits_for(exporter, "postgres-exporter", ["postgres"])
+if exporter.get("ports"):
+    fail("postgres-exporter: publishes ports")
+
+# Grafana: provisioning and dashboards of deploy/grafana, data source at prometheus:9090
+if not str(graf.get("image", "")).startswith("grafana/grafana:"):
+    fail("grafana: not the image grafana/grafana")
+if env(graf, "grafana", "GF_SECURITY_ADMIN_PASSWORD") != "SentinelGrafana5":
+    fail("grafana: GF_SECURITY_ADMIN_PASSWORD does not come from GRAFANA_PASSWORD")
+if bind(graf, "grafana", "/etc/grafana/provisioning") != os.path.join(ROOT, "deploy", "grafana", "provisioning"):
+    fail("grafana: /etc/grafana/provisioning is not deploy/grafana/provisioning")
+providers = yaml.safe_load(open(os.path.join(ROOT, "deploy/grafana/provisioning/dashboards/imgfeed.yml")))["providers"]
+for p in providers:
+    if bind(graf, "grafana", p["options"]["path"]) != os.path.join(ROOT, "deploy", "grafana", "dashboards"):
+        fail(f"grafana: the provider's path {p['options']['path']} is not deploy/grafana/dashboards")
+home = env(graf, "grafana", "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
+if not any(home == p["options"]["path"] + "/imgfeed.json" for p in providers):
+    fail(f"grafana: the home dashboard {home} is not the provisioned imgfeed.json")
+sources = yaml.safe_load(open(os.path.join(ROOT, "deploy/grafana/provisioning/datasources/prometheus.yml")))
+if [s["url"] for s in sources["datasources"]] != ["http://prometheus:9090"]:
+    fail("grafana: its data source is not http://prometheus:9090")
+json.load(open(os.path.join(ROOT, "deploy/grafana/dashboards/imgfeed.json")))
+volume_on(graf, "grafana", "/var/lib/grafana")
+on_loopback(graf, "grafana", 3000)
+print("ok: prometheus, grafana and postgres-exporter as expected, prometheus.yml's jobs match the services")
 
 # worker: a hasher and a crawler, nothing that waits for a remote service
 if set(worker) != {"hasher", "crawler"}:
@@ -160,14 +282,18 @@ for name in worker:
     check_program(worker[name], name, AMQP_WORKER)
     if worker[name].get("depends_on"):
         fail(f"worker: {name} has depends_on, but its broker is on another machine")
-    if worker[name].get("ports"):
-        fail(f"worker: {name} publishes ports")
+    # only its metrics, for the main machine's Prometheus, on loopback unless told
+    if len(published(worker[name], 9100)) != len(worker[name].get("ports") or []):
+        fail(f"worker: {name} publishes other ports than its metrics: {worker[name].get('ports')}")
+    on_loopback(worker[name], f"worker {name}", 9100)
+if "-" not in port_parts(published(worker["hasher"], 9100)[0])[1]:
+    fail("worker: the hasher's metrics are not published on a range of ports (--scale hasher=N)")
 has_state_volume(worker["crawler"], "worker crawler")
 print("ok: services, health checks, dependencies, volumes and passwords as expected")
 PY
 
 # --- 3. no password, no service: the files must not render without them ---
-for var in RABBITMQ_PASSWORD POSTGRES_PASSWORD; do
+for var in RABBITMQ_PASSWORD POSTGRES_PASSWORD GRAFANA_PASSWORD; do
     grep -v "^$var=" "$TMP/env" >"$TMP/env-$var"
     if dc -f "$MAIN" --env-file "$TMP/env-$var" config -q >/dev/null 2>&1; then
         fail "deploy/docker-compose.yml renders without $var: a password must come from .env (\${$var:?...})"

@@ -21,6 +21,15 @@
  * to E.dead; and --max-memory bounds the hasher's peak RSS while it hashes
  * 40 large pictures at once (test_memory_budget, which measures it with and
  * without the budget and prints both).
+ *
+ * The metrics: the hasher runs as a child, so its counters are read from
+ * its GET /metrics (--metrics-listen 127.0.0.1:0), not metrics_value().
+ * test_images_and_failures checks every family against what it made happen
+ * (downloads by result, bytes, images hashed, hash failures, items, the
+ * gauges back at zero) and that an idle hasher shows every result at 0;
+ * test_private_redirect_refused counts the refusals, test_poison the items
+ * of the only message that parses, and test_max_message_splits that images
+ * hashed and items published count only what reached E, not E.dead.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -47,6 +56,7 @@
 #include "mq.h"
 #include "mq_admin.h"
 #include "proc.h"
+#include "scrape.h"
 #include "testenv.h"
 #include "timeutil.h"
 #include "xalloc.h"
@@ -242,6 +252,32 @@ static void hasher_start(proc *h, const char *exchange, const char *const *args)
     proc_start_imgfeed(h, "hasher/imgfeed-hasher", exchange, argv);
 }
 
+/* --- the hasher's metrics --- */
+
+/* SAMPLE of the hasher on PORT must be WANT, a gauge as well as a counter
+ * (scrape_expect waits for counters only).  Waited for: the test sees a
+ * message as soon as the broker routes it, the hasher counts it once the
+ * confirm comes back, a moment later. */
+static void assert_metric(int port, const char *sample, double want) {
+    int64_t deadline = time_mono_ns() + 10000 * TIME_NS_PER_MS;
+    double got = -1;
+    for (;;) {
+        got = scrape_value(port, sample);
+        if (got == want) return;
+        if (time_mono_ns() > deadline) break;
+        time_sleep_ms(50);
+    }
+    fail_msg("%s is %.17g, expected %.17g", sample, got, want);
+}
+
+static off_t file_size(const char *name) {
+    char *path = xasprintf("%s/%s", files_dir, name);
+    struct stat st;
+    if (stat(path, &st) != 0) fail_msg("cannot stat %s: %s", path, strerror(errno));
+    free(path);
+    return st.st_size;
+}
+
 /* --- the broker side of a test --- */
 
 typedef struct ctx {
@@ -398,8 +434,31 @@ static void test_images_and_failures(void **state) {
     /* --max-bytes 8MiB: the endless body must reach the limit well within the
      * 1 s timeout, also under the sanitizers on a busy machine (64 MiB did not always) */
     static const char *const args[] = {"--allow-private", "--download-timeout", "1s", "--download-retries", "1",
-                                       "--threads", "2", "--max-bytes", "8MiB", NULL};
+                                       "--threads", "2", "--max-bytes", "8MiB", "--metrics-listen", "127.0.0.1:0",
+                                       NULL};
     hasher_start(&t.hasher, t.exchange, args);
+    /* Idle, it lists every family, each result at 0. */
+    int port = scrape_port(&t.hasher);
+    static const char *const results[] = {
+        "ok",      "http_error",     "timeout",      "too_large", "refused_address", "network_error",
+        "bad_url", "redirect_error", "rate_limited", NULL};
+    char *idle = scrape_get(port);
+    for (size_t i = 0; results[i]; i++) {
+        char sample[96];
+        double v = -1;
+        snprintf(sample, sizeof sample, "imgfeed_hasher_downloads_total{result=\"%s\"}", results[i]);
+        if (!scrape_find(idle, sample, &v) || v != 0) fail_msg("an idle hasher shows no %s 0", sample);
+    }
+    static const char *const zero[] = {"imgfeed_items_received_total",        "imgfeed_items_published_total",
+                                       "imgfeed_hasher_download_bytes_total", "imgfeed_hasher_download_seconds_count",
+                                       "imgfeed_hasher_images_hashed_total",  "imgfeed_hasher_hash_failures_total",
+                                       "imgfeed_hasher_hash_seconds_count",   "imgfeed_hasher_images_in_flight",
+                                       "imgfeed_hasher_bytes_in_flight",      NULL};
+    for (size_t i = 0; zero[i]; i++) {
+        double v = -1;
+        if (!scrape_find(idle, zero[i], &v) || v != 0) fail_msg("an idle hasher shows no %s 0", zero[i]);
+    }
+    free(idle);
     publish_json(t.q, "site.post.g", items);
     json_object *by_id = json_object_new_object();
     assert_int_equal(collect(by_id, 4, "site.post.g"), 1); /* one message in, one out */
@@ -445,6 +504,31 @@ static void test_images_and_failures(void **state) {
     assert_json_equal(json_object_array_get_idx(img, 0), want, "_img of p3");
     json_object_put(want);
     assert_int_equal(json_object_array_length(img_of(by_id, "p4")), 0);
+
+    /* What the metrics say of it: 15 downloads (a.png twice, b, c, the
+     * seven other files of p1 and the two of p2 and p3 downloaded; a 404, a
+     * timeout, two too large), 6 images with hashes (webm is checksummed
+     * only), 4 files not hashable (html, truncated, empty, bomb). */
+    assert_metric(port, "imgfeed_items_received_total", 4);
+    assert_metric(port, "imgfeed_items_published_total", 4);
+    assert_metric(port, "imgfeed_hasher_downloads_total{result=\"ok\"}", 11);
+    assert_metric(port, "imgfeed_hasher_downloads_total{result=\"http_error\"}", 1);
+    assert_metric(port, "imgfeed_hasher_downloads_total{result=\"timeout\"}", 1);
+    assert_metric(port, "imgfeed_hasher_downloads_total{result=\"too_large\"}", 2);
+    assert_metric(port, "imgfeed_hasher_downloads_total{result=\"network_error\"}", 0);
+    assert_metric(port, "imgfeed_hasher_download_seconds_count", 15);
+    static const char *const downloaded[] = {"a.png", "a.png", "b.jpg", "c.gif", "html.jpg", "trunc.jpg", "empty.jpg",
+                                             "bomb.png", "v.webm", "1400000000001.jpg", "1400000000002.jpg", NULL};
+    double bytes = 0;
+    for (size_t i = 0; downloaded[i]; i++)
+        bytes += (double)file_size(downloaded[i]);
+    assert_metric(port, "imgfeed_hasher_download_bytes_total", bytes);
+    assert_metric(port, "imgfeed_hasher_images_hashed_total", 6);
+    assert_metric(port, "imgfeed_hasher_hash_failures_total", 4);
+    assert_metric(port, "imgfeed_hasher_hash_seconds_count", 11);
+    assert_metric(port, "imgfeed_hasher_images_in_flight", 0);
+    assert_metric(port, "imgfeed_hasher_bytes_in_flight", 0);
+    assert_metric(port, "imgfeed_hasher_memory_budget_bytes", 512.0 * 1024 * 1024);
 
     proc_stop(&t.hasher);
     json_object_put(by_id);
@@ -556,7 +640,8 @@ static void test_private_redirect_refused(void **state) {
     u[3] = NULL;
     json_object *items = json_object_new_array();
     json_object_array_add(items, item_with("r1", urls_of((const char *const *)u)));
-    static const char *const args[] = {"--allow-net", "127.0.0.2/32", "--download-retries", "0", NULL};
+    static const char *const args[] = {
+        "--allow-net", "127.0.0.2/32", "--download-retries", "0", "--metrics-listen", "127.0.0.1:0", NULL};
     hasher_start(&t.hasher, t.exchange, args);
     publish_json(t.q, "site.image.x", items);
     json_object *by_id = json_object_new_object();
@@ -578,6 +663,10 @@ static void test_private_redirect_refused(void **state) {
     log = fixture_log(&fx, "/");
     assert_int_equal(json_object_array_length(log), 0);
     json_object_put(log);
+    int port = scrape_port(&t.hasher);
+    assert_metric(port, "imgfeed_hasher_downloads_total{result=\"refused_address\"}", 2);
+    assert_metric(port, "imgfeed_hasher_downloads_total{result=\"ok\"}", 1);
+    assert_metric(port, "imgfeed_hasher_images_hashed_total", 1);
     proc_stop(&t.hasher);
     fixture_stop(&mirror);
     json_object_put(by_id);
@@ -602,7 +691,7 @@ static void test_poison(void **state) {
         {"[{\"_id\":\"a\"},{\"_id\":5}]", "item 1 has no string _id"},
     };
     size_t n = sizeof poison / sizeof poison[0];
-    static const char *const args[] = {"--allow-private", NULL};
+    static const char *const args[] = {"--allow-private", "--metrics-listen", "127.0.0.1:0", NULL};
     hasher_start(&t.hasher, t.exchange, args);
     for (size_t i = 0; i < n; i++)
         publish_text(t.q, "site.post.bad", poison[i].body);
@@ -610,6 +699,11 @@ static void test_poison(void **state) {
     json_object *by_id = json_object_new_object();
     collect(by_id, 1, "site.post.good");
     assert_int_equal(json_object_array_length(img_of(by_id, "good")), 0);
+    /* Only the good message has items; its link is not downloaded. */
+    int port = scrape_port(&t.hasher);
+    assert_metric(port, "imgfeed_items_received_total", 1);
+    assert_metric(port, "imgfeed_items_published_total", 1);
+    assert_metric(port, "imgfeed_hasher_download_seconds_count", 0);
     proc_stop(&t.hasher);
 
     mq *dead = mq_admin_connect(t.exchange, "test_consumer");
@@ -959,7 +1053,7 @@ static void test_broker_restart(void **state) {
         free(slow);
         free(a);
     }
-    static const char *const args[] = {"--allow-private", "--prefetch", "8", NULL};
+    static const char *const args[] = {"--allow-private", "--prefetch", "8", "--metrics-listen", "127.0.0.1:0", NULL};
     hasher_start(&t.hasher, t.exchange, args);
     json_object *by_id = json_object_new_object();
     collect(by_id, 5, NULL);
@@ -983,6 +1077,18 @@ static void test_broker_restart(void **state) {
         proc_print_log(&t.hasher);
         fail_msg("the hasher did not drop the messages of the lost connection");
     }
+    /* The images of the dropped messages left the gauges too; the items and
+     * images published again are counted again. */
+    int port = scrape_port(&t.hasher);
+    assert_metric(port, "imgfeed_hasher_images_in_flight", 0);
+    assert_metric(port, "imgfeed_hasher_bytes_in_flight", 0);
+    char *text = scrape_get(port);
+    double hashed = 0, published = 0;
+    assert_true(scrape_find(text, "imgfeed_hasher_images_hashed_total", &hashed));
+    assert_true(scrape_find(text, "imgfeed_items_published_total", &published));
+    free(text);
+    if (hashed < RESTART_N || published < RESTART_N)
+        fail_msg("%g images hashed and %g items published for %d items", hashed, published, RESTART_N);
     proc_stop(&t.hasher);
     json_object_put(by_id);
 }
@@ -1155,7 +1261,7 @@ static void test_max_message_splits(void **state) {
 
     char max[16];
     snprintf(max, sizeof max, "%d", SPLIT_MAX);
-    const char *args[] = {"--allow-private", "--max-message", "64k", NULL};
+    const char *args[] = {"--allow-private", "--max-message", "64k", "--metrics-listen", "127.0.0.1:0", NULL};
     hasher_start(&t.hasher, t.exchange, args);
     /* The test's own connection publishes the input: 600 kB, no limit of its own. */
     mq_message m = {.routing_key = "site.post.split", .body = body, .len = body_len};
@@ -1227,6 +1333,14 @@ static void test_max_message_splits(void **state) {
         mq_delivery_release(&d);
     }
     mq_free(dead);
+
+    /* Counted as published: what reached E.  "toolarge"'s two images were
+     * hashed but went to E.dead with it. */
+    int port = scrape_port(&t.hasher);
+    assert_metric(port, "imgfeed_items_received_total", SPLIT_ITEMS + 2);
+    assert_metric(port, "imgfeed_items_published_total", SPLIT_ITEMS);
+    assert_metric(port, "imgfeed_hasher_downloads_total{result=\"ok\"}", SPLIT_ITEMS / 10 + 2);
+    assert_metric(port, "imgfeed_hasher_images_hashed_total", SPLIT_ITEMS / 10);
 
     proc_stop(&t.hasher);
     mq_admin *a = mq_admin_open();

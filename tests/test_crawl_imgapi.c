@@ -29,8 +29,11 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "crawler.h"
+#include "crawlmetrics.h"
 #include "crawltest.h"
 #include "fixture.h"
+#include "metrics.h"
 #include "mq.h"
 #include "mq_admin.h"
 #include "proc.h"
@@ -249,12 +252,23 @@ static void test_recorded(void **state) {
     make_site("rw", "waifu_im");
     json_object_array_add(entries, site_entry("rw", "waifu_im", (const char *const[]){"recorded", NULL}, 50, NULL, 0));
     crawltest_write_sites(entries);
-    crawltest_once(NULL);
+    crawlmetrics_board mn, mw;
+    crawlmetrics_board_init(&mn, "rn", "recorded");
+    crawlmetrics_board_init(&mw, "rw", "recorded");
+    double n0 = metrics_value(mn.published), w0 = metrics_value(mw.published);
+    double n_lag0 = metrics_value(mn.lag), w_lag0 = metrics_value(mw.lag);
+    crawltest_once_here(crawler_main, NULL);
     crawltest_harvest h;
     crawltest_harvest_init(&h);
     crawltest_harvest_take(&h, 1000);
     assert_int_equal(crawltest_key_count(&h, "rn.image.recorded"), 1);
     assert_int_equal(crawltest_key_count(&h, "rw.image.recorded"), 1);
+    /* Its metrics: one image each; no lag: neither API tells when an image
+     * appeared (waifu.im's uploaded_at is an old image's upload). */
+    assert_int_equal(metrics_value(mn.published) - n0, 1);
+    assert_int_equal(metrics_value(mw.published) - w0, 1);
+    assert_int_equal(metrics_value(mn.lag) - n_lag0, 0);
+    assert_int_equal(metrics_value(mw.lag) - w_lag0, 0);
     json_object *it, *v;
     assert_true(json_object_object_get_ex(h.by_id, "bbffa4e8-dc40-11ed-afa1-0242ac120002.png", &it));
     assert_true(json_object_object_get_ex(it, "artist_name", &v));
@@ -352,21 +366,28 @@ static void test_bad(void **state) {
                                          "status=429&retry_after=1"};
     static const char *const logs[] = {"bd bad: not an answer", "bd bad: 3 of 3", "bd bad: items has 10000",
                                        "bd bad: 1 of 1", "bd bad", "bd bad"};
+    /* What each fault adds to the site's metrics: documents refused (not
+     * JSON; too many entries), statuses 500 and 429 (--retries 1). */
+    static const int refused[] = {1, 0, 1, 0, 0, 0}, s500[] = {0, 0, 0, 0, 2, 0}, s429[] = {0, 0, 0, 0, 0, 2};
+    crawlmetrics_site m;
+    crawlmetrics_site_init(&m, "bd");
     for (size_t f = 0; f < sizeof faults / sizeof faults[0]; f++) {
         json_object_put(fixture_control(&ct.fx, "imgapi/fault?site=bd&cat=bad&%s", faults[f]));
         write_one(site_entry("bd", "waifu_im", (const char *const[]){"bad", "good", NULL}, 50, NULL, 5));
-        crawltest_once(NULL);
+        double refused0 = metrics_value(m.refused), s500_0 = metrics_value(crawlmetrics_status(&m, 500)),
+               s429_0 = metrics_value(crawlmetrics_status(&m, 429));
+        crawltest_once_here(crawler_main, NULL);
         crawltest_harvest h;
         crawltest_harvest_init(&h);
         crawltest_harvest_take(&h, 500);
         assert_int_equal(cat_key_count(&h, "bd", "bad"), 0);
-        if (proc_log_count(&ct.crawler, logs[f]) < 1) {
-            proc_print_log(&ct.crawler);
-            fail_msg("fault %s: no log line \"%s\"", faults[f], logs[f]);
-        }
+        if (crawltest_here_log_count(logs[f]) < 1)
+            fail_msg("fault %s: no log line \"%s\" in %s", faults[f], logs[f], ct.here_log);
         if (f == 0) assert_true(cat_key_count(&h, "bd", "good") > 0);
+        assert_int_equal(metrics_value(m.refused) - refused0, refused[f]);
+        assert_int_equal(metrics_value(crawlmetrics_status(&m, 500)) - s500_0, s500[f]);
+        assert_int_equal(metrics_value(crawlmetrics_status(&m, 429)) - s429_0, s429[f]);
         crawltest_harvest_release(&h);
-        proc_release(&ct.crawler);
     }
 }
 

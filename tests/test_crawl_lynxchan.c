@@ -26,8 +26,11 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "crawler.h"
+#include "crawlmetrics.h"
 #include "crawltest.h"
 #include "fixture.h"
+#include "metrics.h"
 #include "mq.h"
 #include "mq_admin.h"
 #include "proc.h"
@@ -137,7 +140,12 @@ static void test_generated(void **state) {
     int64_t a1 = make_board("lx", "a", 5, 10, 1);
     make_board("lx", "b", 3, 20, 2);
     write_one(site_entry("lx", (const char *const[]){"a", "b", NULL}, 100));
-    crawltest_once(NULL);
+    crawlmetrics_board ma, mb;
+    crawlmetrics_board_init(&ma, "lx", "a");
+    crawlmetrics_board_init(&mb, "lx", "b");
+    double a0 = metrics_value(ma.published), b0 = metrics_value(mb.published);
+    double a_lag0 = metrics_value(ma.lag), b_lag0 = metrics_value(mb.lag);
+    crawltest_once_here(crawler_main, NULL);
     crawltest_harvest h;
     crawltest_harvest_init(&h);
     crawltest_harvest_take(&h, 1000);
@@ -148,6 +156,11 @@ static void test_generated(void **state) {
     assert_int_equal(check_items(&h, "lx", "a"), 50);
     assert_int_equal(check_items(&h, "lx", "b"), 60);
     assert_int_equal(h.items, 110);
+    /* Its metrics: each board's posts, each with its lag (its creation). */
+    assert_int_equal(metrics_value(ma.published) - a0, 50);
+    assert_int_equal(metrics_value(mb.published) - b0, 60);
+    assert_int_equal(metrics_value(ma.lag) - a_lag0, 50);
+    assert_int_equal(metrics_value(mb.lag) - b_lag0, 60);
 
     crawltest_once(NULL); /* nothing new */
     crawltest_harvest_take(&h, 1000);
@@ -157,9 +170,13 @@ static void test_generated(void **state) {
     json_object_put(fixture_control(&ct.fx, "lynxchan/thread?site=lx&board=a&no=%" PRId64 "&add=3", a1));
     json_object_put(fixture_control(&ct.fx, "lynxchan/thread?site=lx&board=a&no=%" PRId64 "&add=2&sage=1", a1 + 10));
     json_object_put(fixture_control(&ct.fx, "lynxchan/thread?site=lx&board=a&no=%" PRId64 "&delete=1", a1 + 20));
-    crawltest_once(NULL);
+    crawltest_once_here(crawler_main, NULL);
     crawltest_harvest_take(&h, 1000);
     assert_int_equal(h.items, 115);
+    assert_int_equal(metrics_value(ma.published) - a0, 55);
+    assert_int_equal(metrics_value(mb.published) - b0, 60);
+    assert_int_equal(metrics_value(ma.polls_since_publish), 0);
+    assert_int_equal(metrics_value(mb.polls_since_publish), 1);
     assert_int_equal(board_key_count(&h, "lx", "post", "a"), 50);
     assert_int_equal(check_items(&h, "lx", "a"), 55);
     crawltest_once(NULL);
@@ -271,7 +288,11 @@ static void test_faults(void **state) {
     json_object_put(
         fixture_control(&ct.fx, "lynxchan/fault?site=flt&path=/thr500/res/%" PRId64 ".json&status=500", first[7]));
     write_one(site_entry("flt", boards, 100));
-    crawltest_once(NULL);
+    crawlmetrics_site fm;
+    crawlmetrics_site_init(&fm, "flt");
+    double refused0 = metrics_value(fm.refused), backoffs0 = metrics_value(fm.backoffs);
+    double s500 = metrics_value(crawlmetrics_status(&fm, 500)), s429 = metrics_value(crawlmetrics_status(&fm, 429));
+    crawltest_once_here(crawler_main, NULL);
     crawltest_harvest h;
     crawltest_harvest_init(&h);
     crawltest_harvest_take(&h, 1000);
@@ -283,7 +304,7 @@ static void test_faults(void **state) {
     assert_int_equal(board_key_count(&h, "flt", "thread", "err500") + board_key_count(&h, "flt", "post", "err500"), 0);
     /* huge: 10,000 copies of one thread: parsed or refused as too complex; that thread once at most */
     long huge = board_key_count(&h, "flt", "thread", "huge") + board_key_count(&h, "flt", "post", "huge");
-    assert_true(huge == 5 || (huge == 0 && proc_log_count(&ct.crawler, "too complex") > 0));
+    assert_true(huge == 5 || (huge == 0 && crawltest_here_log_count("too complex") > 0));
     /* thr500: the other two threads */
     assert_int_equal(board_key_count(&h, "flt", "thread", "thr500") + board_key_count(&h, "flt", "post", "thr500"), 10);
     /* badurl: every post, no file URL */
@@ -299,11 +320,21 @@ static void test_faults(void **state) {
             if (strstr(json_object_get_string(json_object_array_get_idx(v, i)), "/.media/"))
                 fail_msg("%s: a file URL", id);
     }
-    assert_true(proc_log_count(&ct.crawler, "flt /html/ catalog.json") > 0);
-    assert_true(proc_log_count(&ct.crawler, "flt /half/ catalog.json") > 0);
-    assert_true(proc_log_count(&ct.crawler, "flt /types/ catalog.json") > 0);
-    assert_true(proc_log_count(&ct.crawler, "flt /err500/ catalog.json") > 0);
-    assert_true(proc_log_count(&ct.crawler, "flt /thr500/ thread") > 0);
+    assert_true(crawltest_here_log_count("flt /html/ catalog.json") > 0);
+    assert_true(crawltest_here_log_count("flt /half/ catalog.json") > 0);
+    assert_true(crawltest_here_log_count("flt /types/ catalog.json") > 0);
+    assert_true(crawltest_here_log_count("flt /err500/ catalog.json") > 0);
+    assert_true(crawltest_here_log_count("flt /thr500/ thread") > 0);
+    /* Its metrics: the catalogs of html, half and types (and huge's, when
+     * too complex) refused as documents; 500 twice for err500's catalog and
+     * twice for thr500's thread (--retries 1), 429 once; each retried once;
+     * the answers made no series beyond the boards of the sites file. */
+    double refused = metrics_value(fm.refused) - refused0;
+    assert_true(refused == 3 || (refused == 4 && huge == 0));
+    assert_int_equal(metrics_value(crawlmetrics_status(&fm, 500)) - s500, 4);
+    assert_int_equal(metrics_value(crawlmetrics_status(&fm, 429)) - s429, 1);
+    assert_int_equal(metrics_value(fm.backoffs) - backoffs0, 3);
+    crawltest_series_only("flt", boards);
     /* the failed thread is asked for again, and published, once the fault is gone */
     json_object_put(fixture_control(&ct.fx, "lynxchan/fault?site=flt&path=/thr500/res/%" PRId64 ".json", first[7]));
     json_object_put(fixture_control(&ct.fx, "lynxchan/fault?site=flt&path=/html/"));

@@ -8,7 +8,9 @@
  * when the newest one is deleted (before answers empty) the walk down
  * again finds the new ones without publishing any twice.  Then the two
  * recorded listings, listings without raw_json (escaped URLs), kill -9,
- * the request rate, and bad answers.
+ * the request rate, and bad answers.  Some crawls run inside the test's
+ * process (crawltest_once_here), so that the crawler's metrics can be read
+ * with metrics_value() and held against what the test made happen.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,8 +30,11 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "crawler.h"
+#include "crawlmetrics.h"
 #include "crawltest.h"
 #include "fixture.h"
+#include "metrics.h"
 #include "mq.h"
 #include "mq_admin.h"
 #include "proc.h"
@@ -146,7 +151,13 @@ static void test_generated(void **state) {
     make_sub("rd", "pics", 250, 1);
     make_sub("rd", "art", 40, 2);
     write_one(site_entry("rd", (const char *const[]){"pics", "art", NULL}, 100, 1000, NULL));
-    crawltest_once(NULL);
+    crawlmetrics_board pics, art;
+    crawlmetrics_board_init(&pics, "rd", "pics");
+    crawlmetrics_board_init(&art, "rd", "art");
+    double pics0 = metrics_value(pics.published), art0 = metrics_value(art.published);
+    double pics_lag0 = metrics_value(pics.lag), art_lag0 = metrics_value(art.lag);
+    double pics_polls0 = metrics_value(pics.polls), art_polls0 = metrics_value(art.polls);
+    crawltest_once_here(crawler_main, NULL);
     crawltest_harvest h;
     crawltest_harvest_init(&h);
     crawltest_harvest_take(&h, 1000);
@@ -155,6 +166,15 @@ static void test_generated(void **state) {
     assert_int_equal(check_items(&h, "rd", "rd", "pics"), 250);
     assert_int_equal(check_items(&h, "rd", "rd", "art"), 40);
     assert_int_equal(h.items, 290);
+    /* Its metrics: each subreddit's submissions, each with its lag
+     * (created_utc), in one poll (of three pages for pics). */
+    assert_int_equal(metrics_value(pics.published) - pics0, 250);
+    assert_int_equal(metrics_value(art.published) - art0, 40);
+    assert_int_equal(metrics_value(pics.lag) - pics_lag0, 250);
+    assert_int_equal(metrics_value(art.lag) - art_lag0, 40);
+    assert_int_equal(metrics_value(pics.polls) - pics_polls0, 1);
+    assert_int_equal(metrics_value(art.polls) - art_polls0, 1);
+    assert_int_equal(metrics_value(pics.polls_since_publish), 0);
 
     crawltest_once(NULL); /* nothing new */
     crawltest_harvest_take(&h, 1000);
@@ -162,9 +182,12 @@ static void test_generated(void **state) {
 
     json_object_put(fixture_control(&ct.fx, "reddit/add?site=rd&sub=pics&n=5"));
     json_object_put(fixture_control(&ct.fx, "reddit/add?site=rd&sub=art&n=150")); /* more than a page */
-    crawltest_once(NULL);
+    crawltest_once_here(crawler_main, NULL);
     crawltest_harvest_take(&h, 1000);
     assert_int_equal(h.items, 290 + 5 + 150);
+    assert_int_equal(metrics_value(pics.published) - pics0, 255);
+    assert_int_equal(metrics_value(art.published) - art0, 190);
+    assert_int_equal(metrics_value(art.lag) - art_lag0, 190);
     assert_int_equal(check_items(&h, "rd", "rd", "pics"), 255);
     assert_int_equal(check_items(&h, "rd", "rd", "art"), 190);
 
@@ -435,7 +458,11 @@ static void test_faults(void **state) {
     json_object_put(fixture_control(&ct.fx, "reddit/fault?site=flt&sub=err500&status=500"));
     json_object_put(fixture_control(&ct.fx, "reddit/fault?site=flt&sub=half&body=half"));
     write_one(site_entry("flt", subs, 100, 0, NULL));
-    crawltest_once(NULL);
+    crawlmetrics_site fm;
+    crawlmetrics_site_init(&fm, "flt");
+    double refused0 = metrics_value(fm.refused), backoffs0 = metrics_value(fm.backoffs);
+    double s500 = metrics_value(crawlmetrics_status(&fm, 500)), s429 = metrics_value(crawlmetrics_status(&fm, 429));
+    crawltest_once_here(crawler_main, NULL);
     crawltest_harvest h;
     crawltest_harvest_init(&h);
     crawltest_harvest_take(&h, 1000);
@@ -453,12 +480,21 @@ static void test_faults(void **state) {
     assert_int_equal(json_object_array_length(v), 0);
     /* huge: 10,000 children parsed within --max-parse-memory, or refused as too complex */
     long huge = sub_key_count(&h, "flt", "huge");
-    assert_true(huge == 10000 + 30 || huge == 10000 || (huge == 0 && proc_log_count(&ct.crawler, "too complex") > 0) ||
+    assert_true(huge == 10000 + 30 || huge == 10000 || (huge == 0 && crawltest_here_log_count("too complex") > 0) ||
                 huge == 30);
-    assert_true(proc_log_count(&ct.crawler, "flt r/html") > 0);
-    assert_true(proc_log_count(&ct.crawler, "flt r/half") > 0);
-    assert_true(proc_log_count(&ct.crawler, "flt r/err500") > 0);
-    assert_true(proc_log_count(&ct.crawler, "flt r/types: 3 of 4 children passed over") > 0);
+    assert_true(crawltest_here_log_count("flt r/html") > 0);
+    assert_true(crawltest_here_log_count("flt r/half") > 0);
+    assert_true(crawltest_here_log_count("flt r/err500") > 0);
+    assert_true(crawltest_here_log_count("flt r/types: 3 of 4 children passed over") > 0);
+    /* Its metrics: html and half (and huge, when too complex) refused as
+     * documents, 500 twice (--retries 1), 429 once, both retried; the
+     * answers made no series beyond the subreddits of the sites file. */
+    double refused = metrics_value(fm.refused) - refused0;
+    assert_true(refused == 2 || (refused == 3 && huge == 0));
+    assert_int_equal(metrics_value(crawlmetrics_status(&fm, 500)) - s500, 2);
+    assert_int_equal(metrics_value(crawlmetrics_status(&fm, 429)) - s429, 1);
+    assert_int_equal(metrics_value(fm.backoffs) - backoffs0, 2);
+    crawltest_series_only("flt", subs);
     crawltest_harvest_release(&h);
 }
 

@@ -9,6 +9,10 @@
  *
  * `test_crawler rate` runs the test that measures the request rate, which
  * ctest runs alone so that no other test's load disturbs the timing.
+ *
+ * Some crawls run inside the test's process (crawltest_once_here, the
+ * program's own crawler_main), so that the crawler's metrics can be read
+ * with metrics_value() and held against what the test made happen.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,8 +32,11 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "crawler.h"
+#include "crawlmetrics.h"
 #include "crawltest.h"
 #include "fixture.h"
+#include "metrics.h"
 #include "mq.h"
 #include "mq_admin.h"
 #include "proc.h"
@@ -101,6 +108,37 @@ static const char *header_of(json_object *entry, const char *name) {
     return NULL;
 }
 
+/* --- the crawler's metrics, as a crawl in this process left them --- */
+
+typedef struct board_figures {
+    double published, polls, since_publish, last_publish, lagged;
+} board_figures;
+
+static board_figures board_now(const char *site, const char *board) {
+    crawlmetrics_board m;
+    crawlmetrics_board_init(&m, site, board);
+    return (board_figures){metrics_value(m.published), metrics_value(m.polls), metrics_value(m.polls_since_publish),
+                           metrics_value(m.last_publish), metrics_value(m.lag)};
+}
+
+typedef struct site_figures {
+    double requests, refused, backoffs, waits, wait_seconds;
+} site_figures;
+
+static site_figures site_now(const char *site) {
+    crawlmetrics_site m;
+    crawlmetrics_site_init(&m, site);
+    return (site_figures){metrics_value(m.request_seconds), metrics_value(m.refused), metrics_value(m.backoffs),
+                          metrics_value(m.ratelimit_waits), metrics_value(m.ratelimit_wait_seconds)};
+}
+
+/* Responses of SITE counted under STATUS's label. */
+static double status_now(const char *site, long status) {
+    crawlmetrics_site m;
+    crawlmetrics_site_init(&m, site);
+    return metrics_value(crawlmetrics_status(&m, status));
+}
+
 /* --- tests --- */
 
 /* A crawl publishes every post once, under the right keys, with the _
@@ -114,7 +152,16 @@ static void test_crawl_twice_and_change(void **state) {
     json_object_array_add(entries, site_entry("gen", "4chan", 3, 100));
     crawltest_write_sites(entries);
 
-    crawltest_once(NULL);
+    board_figures before[3], now;
+    char bname[3][8];
+    for (int b = 0; b < 3; b++) {
+        snprintf(bname[b], sizeof bname[b], "b%d", b);
+        before[b] = board_now("gen", bname[b]);
+    }
+    site_figures site_before = site_now("gen");
+    double ok_before = status_now("gen", 200), not_modified_before = status_now("gen", 304);
+    double t0 = (double)time_wall_ms() / 1000;
+    crawltest_once_here(crawler_main, NULL);
     crawltest_harvest h;
     crawltest_harvest_init(&h);
     crawltest_harvest_take(&h, 1000);
@@ -155,10 +202,30 @@ static void test_crawl_twice_and_change(void **state) {
     }
     assert_true(with_files > 0);
     assert_true(a_thread > 0);
+    /* Its metrics: each board's items, one poll, a publish just now, the
+     * lag of every post (each has a time); every request under its status. */
+    for (int b = 0; b < 3; b++) {
+        now = board_now("gen", bname[b]);
+        assert_int_equal(now.published - before[b].published, 6 * 8);
+        assert_int_equal(now.polls - before[b].polls, 1);
+        assert_int_equal(now.since_publish, 0);
+        assert_true(now.last_publish >= t0 - 1 && now.last_publish <= (double)time_wall_ms() / 1000 + 1);
+        assert_int_equal(now.lagged - before[b].lagged, 6 * 8);
+    }
+    json_object *sent = requests("/gen/");
+    size_t nsent = json_object_array_length(sent);
+    json_object_put(sent);
+    assert_int_equal(nsent, 3 + 3 * 6); /* threads.json and every thread, each once */
+    assert_int_equal(status_now("gen", 200) - ok_before, nsent);
+    site_figures site_after = site_now("gen");
+    assert_int_equal(site_after.requests - site_before.requests, nsent);
+    assert_int_equal(site_after.refused - site_before.refused, 0);
+    assert_int_equal(site_after.backoffs - site_before.backoffs, 0);
+    assert_true(site_after.waits - site_before.waits <= nsent);
 
     /* Nothing changed: every request conditional, nothing published. */
     json_object_put(fixture_control(&ct.fx, "reset"));
-    crawltest_once(NULL);
+    crawltest_once_here(crawler_main, NULL);
     crawltest_harvest h2;
     crawltest_harvest_init(&h2);
     crawltest_harvest_take(&h2, 500);
@@ -173,15 +240,30 @@ static void test_crawl_twice_and_change(void **state) {
             fail_msg("request %zu sent User-Agent %s, not the sites file's", i, ua ? ua : "(none)");
     }
     json_object_put(log);
+    /* A second poll of each board that published nothing; three 304s. */
+    for (int b = 0; b < 3; b++) {
+        now = board_now("gen", bname[b]);
+        assert_int_equal(now.published - before[b].published, 6 * 8);
+        assert_int_equal(now.polls - before[b].polls, 2);
+        assert_int_equal(now.since_publish, 1);
+    }
+    assert_int_equal(status_now("gen", 304) - not_modified_before, 3);
+    assert_int_equal(status_now("gen", 200) - ok_before, nsent);
 
     /* A thread gains 3 posts: those 3 only. */
     json_object_put(fixture_control(&ct.fx, "chan/thread?site=gen&board=b1&no=%" PRId64 "&add=3", a_thread));
-    crawltest_once(NULL);
+    crawltest_once_here(crawler_main, NULL);
     crawltest_harvest h3;
     crawltest_harvest_init(&h3);
     crawltest_harvest_take(&h3, 1000);
     assert_int_equal(h3.items, 3);
     assert_int_equal(crawltest_key_count(&h3, "gen.post.b1"), 3);
+    for (int b = 0; b < 3; b++) {
+        now = board_now("gen", bname[b]);
+        assert_int_equal(now.published - before[b].published, 6 * 8 + (b == 1 ? 3 : 0));
+        assert_int_equal(now.since_publish, b == 1 ? 0 : 1); /* counted from the start of this run */
+        assert_int_equal(now.lagged - before[b].lagged, 6 * 8 + (b == 1 ? 3 : 0));
+    }
     json_object_object_foreach(h3.by_id, id3, item3) {
         (void)item3;
         if (json_object_object_get_ex(h.by_id, id3, NULL)) fail_msg("%s was published again", id3);
@@ -297,7 +379,7 @@ static void test_faults(void **state) {
     json_object_put(fixture_control(&ct.fx, "chan/fault?site=flt&path=/flt/b1/threads.json&broken=1"));
     json_object_put(fixture_control(&ct.fx, "chan/fault?site=flt&path=/flt/b2/threads.json&status=429&retry_after=2&count=1"));
     int64_t t0 = time_mono_ns();
-    crawltest_once(NULL);
+    crawltest_once_here(crawler_main, NULL);
     int64_t took_ms = (time_mono_ns() - t0) / TIME_NS_PER_MS;
     crawltest_harvest h;
     crawltest_harvest_init(&h);
@@ -307,8 +389,43 @@ static void test_faults(void **state) {
     assert_int_equal(crawltest_key_count(&h, "flt.thread.b3") + crawltest_key_count(&h, "flt.post.b3"), 12);
     assert_int_equal(crawltest_key_count(&h, "flt.post.b0") + crawltest_key_count(&h, "flt.post.b1"), 0);
     assert_true(took_ms >= 2000); /* it waited out the Retry-After before asking b2 again */
+    /* Its metrics.  Every board has its series, the failing ones too (made
+     * from the sites file before the crawl). */
+    size_t len;
+    char *text = metrics_render(&len);
+    for (int b = 0; b < 4; b++) {
+        char line[128];
+        snprintf(line, sizeof line, "imgfeed_crawler_polls_total{site=\"flt\",board=\"b%d\"} 1\n", b);
+        if (!strstr(text, line)) fail_msg("no %s in:\n%s", line, text);
+    }
+    if (!strstr(text, "imgfeed_items_published_total{site=\"flt\",board=\"b0\"} 0\n"))
+        fail_msg("no series of b0, which published nothing, in:\n%s", text);
+    free(text);
+    static const int want_items[4] = {0, 0, 12, 12};
+    for (int b = 0; b < 4; b++) {
+        char board[8];
+        snprintf(board, sizeof board, "b%d", b);
+        board_figures fb = board_now("flt", board);
+        assert_int_equal(fb.published, want_items[b]);
+        assert_int_equal(fb.since_publish, want_items[b] ? 0 : 1);
+        assert_int_equal(fb.lagged, want_items[b]);
+    }
+    /* b0: 500 twice (--retries 1); b2: 429 once, then its answers; b1's
+     * threads.json refused as broken JSON; two retries, one of them after
+     * the 2 s of Retry-After, waited for at the rate limiter. */
+    assert_int_equal(status_now("flt", 500), 2);
+    assert_int_equal(status_now("flt", 429), 1);
+    site_figures fs = site_now("flt");
+    assert_int_equal(fs.refused, 1);
+    assert_int_equal(fs.backoffs, 2);
+    assert_true(fs.waits >= 1);
+    assert_true(fs.wait_seconds >= 1.5);
+    json_object *sent = requests("/flt/");
+    assert_int_equal(fs.requests, json_object_array_length(sent));
+    assert_int_equal(status_now("flt", 200) + status_now("flt", 500) + status_now("flt", 429), fs.requests);
+    json_object_put(sent);
     /* The log says what failed. */
-    FILE *f = fopen(ct.crawler.log, "r");
+    FILE *f = fopen(ct.here_log, "r");
     assert_non_null(f);
     char line[2048];
     bool saw500 = false, sawjson = false;
@@ -317,10 +434,8 @@ static void test_faults(void **state) {
         if (strstr(line, "/b1/") && strstr(line, "JSON")) sawjson = true;
     }
     fclose(f);
-    if (!saw500 || !sawjson) {
-        proc_print_log(&ct.crawler);
-        fail_msg("the log does not name the failures (500: %d, broken JSON: %d)", saw500, sawjson);
-    }
+    if (!saw500 || !sawjson)
+        fail_msg("the log %s does not name the failures (500: %d, broken JSON: %d)", ct.here_log, saw500, sawjson);
     /* Once repaired, those boards come in whole at the next crawl. */
     json_object_put(fixture_control(&ct.fx, "chan/fault?site=flt&clear=1"));
     crawltest_once(NULL);
@@ -353,12 +468,17 @@ static void test_big_thread_split(void **state) {
     json_object_array_add(entries, site_entry("big", "4chan", 1, 100));
     crawltest_write_sites(entries);
     static const char *const args[] = {"--max-message", "64KiB", NULL};
-    crawltest_once(args);
+    board_figures before = board_now("big", "b0");
+    crawltest_once_here(crawler_main, args);
     crawltest_harvest h;
     crawltest_harvest_init(&h);
     crawltest_harvest_take(&h, 1000);
     fprintf(stderr, "%zu posts in %zu messages, the longest %zu bytes\n", h.items, h.messages, h.longest);
     assert_int_equal(h.items, BIG_POSTS);
+    /* Published as the messages filled: each post counted once, with its lag. */
+    board_figures after = board_now("big", "b0");
+    assert_int_equal(after.published - before.published, BIG_POSTS);
+    assert_int_equal(after.lagged - before.lagged, BIG_POSTS);
     assert_int_equal(json_object_object_length(h.by_id), BIG_POSTS);
     assert_true(h.messages >= 10); /* about 900 KB of posts */
     assert_true(h.longest <= 65536);
@@ -385,19 +505,26 @@ static void test_refused_post_others_go_on(void **state) {
     json_object_array_add(entries, e);
     crawltest_write_sites(entries);
     static const char *const args[] = {"--max-message", "2KiB", NULL};
-    crawltest_once(args);
+    board_figures g_before = board_now("rec", "g"), v_before = board_now("rec", "v");
+    crawltest_once_here(crawler_main, args);
     crawltest_harvest h;
     crawltest_harvest_init(&h);
     crawltest_harvest_take(&h, 1000);
     long g = crawltest_key_count(&h, "rec.thread.g") + crawltest_key_count(&h, "rec.post.g");
     long v = crawltest_key_count(&h, "rec.thread.v") + crawltest_key_count(&h, "rec.post.v");
-    int refused = log_lines("refused for good and passed over", NULL);
+    int refused = crawltest_here_log_count("refused for good and passed over");
     fprintf(stderr, "g: %ld published, %d refused; v: %ld\n", g, refused, v);
     assert_int_equal(v, 79);
     assert_true(refused >= 1);
     assert_int_equal(g + refused, 1 + 113 + 73 + 25);
     assert_true(h.longest <= 2048);
-    assert_int_equal(log_lines(" refused for good, ", NULL), 1); /* the closing count */
+    assert_int_equal(crawltest_here_log_count(" refused for good, "), 1); /* the closing count */
+    /* Only what was published is counted, each with its lag. */
+    board_figures g_after = board_now("rec", "g"), v_after = board_now("rec", "v");
+    assert_int_equal(g_after.published - g_before.published, g);
+    assert_int_equal(g_after.lagged - g_before.lagged, g);
+    assert_int_equal(v_after.published - v_before.published, v);
+    assert_int_equal(v_after.lagged - v_before.lagged, v);
     crawltest_once(args);
     crawltest_harvest_take(&h, 1000);
     assert_int_equal(log_lines("refused for good and passed over", NULL), 0); /* not tried again */

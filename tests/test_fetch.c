@@ -9,6 +9,8 @@
  * (the fixture server records every request's headers); and the memory
  * budget: transfers paused until their bodies fit, one larger than the
  * budget going alone, a transfer timed out while paused started again.
+ * Each result's outcome (the hasher's downloads_total{result}) is checked
+ * with its error, and its seconds are those of its transfers alone.
  * Timing is only ever a lower bound the rate limiter guarantees; deadlines
  * are failure guards.
  */
@@ -132,6 +134,8 @@ static void test_ok_and_statuses(void **state) {
     char *url = fixture_url(&fx, "/bytes?n=100000");
     fetch_one(url, NULL, NULL, &r);
     assert_true(r.ok);
+    assert_int_equal(r.outcome, FETCH_OUTCOME_OK);
+    assert_true(r.seconds > 0);
     assert_int_equal(r.len, 100000);
     assert_int_equal(r.status, 200);
     assert_int_equal(r.body[0], 'b');
@@ -152,6 +156,7 @@ static void test_ok_and_statuses(void **state) {
     assert_false(r.ok);
     assert_null(r.body);
     assert_string_equal(r.error, "http 404");
+    assert_int_equal(r.outcome, FETCH_OUTCOME_HTTP_ERROR);
     assert_int_equal(r.attempts, 1); /* final */
     free(url);
 
@@ -166,8 +171,25 @@ static void test_ok_and_statuses(void **state) {
     fetch_one(url, NULL, NULL, &r);
     assert_false(r.ok);
     assert_string_equal(r.error, "http 503");
+    assert_int_equal(r.outcome, FETCH_OUTCOME_HTTP_ERROR);
     assert_int_equal(r.attempts, 3); /* 1 + max_retries */
     free(url);
+
+    /* A Retry-After longer than retry_after_max_ms: `_img` says the status. */
+    url = fixture_url(&fx, "/status/429/a.jpg?retry_after=300");
+    fetch_one(url, NULL, NULL, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.error, "http 429");
+    assert_int_equal(r.outcome, FETCH_OUTCOME_RATE_LIMITED);
+    assert_int_equal(r.attempts, 1);
+    free(url);
+
+    static const char *const names[FETCH_OUTCOMES] = {"ok",        "http_error",      "timeout",
+                                                      "too_large", "refused_address", "network_error",
+                                                      "bad_url",   "redirect_error",  "rate_limited"};
+    for (int i = 0; i < FETCH_OUTCOMES; i++)
+        assert_string_equal(fetch_outcome_name((fetch_outcome)i), names[i]);
+    assert_string_equal(fetch_outcome_name(FETCH_OUTCOMES), "unknown");
 }
 
 static void test_timeout(void **state) {
@@ -180,7 +202,9 @@ static void test_timeout(void **state) {
     fetch_one(url, &o, NULL, &r);
     assert_false(r.ok);
     assert_string_equal(r.error, "timeout");
+    assert_int_equal(r.outcome, FETCH_OUTCOME_TIMEOUT);
     assert_int_equal(r.attempts, 2);
+    assert_true(r.seconds >= 0.5); /* two attempts of 0.3 s */
     free(url);
 }
 
@@ -193,6 +217,7 @@ static void test_too_large(void **state) {
     fetch_one(url, &o, NULL, &r);
     assert_false(r.ok);
     assert_string_equal(r.error, "too large");
+    assert_int_equal(r.outcome, FETCH_OUTCOME_TOO_LARGE);
     assert_int_equal(r.attempts, 1);
     free(url);
     /* Refused by its Content-Length: the server noticed the hang-up long
@@ -217,6 +242,7 @@ static void test_too_large(void **state) {
     fetch_one(url, &o, NULL, &r);
     assert_false(r.ok);
     assert_string_equal(r.error, "too large");
+    assert_int_equal(r.outcome, FETCH_OUTCOME_TOO_LARGE);
     free(url);
 }
 
@@ -235,12 +261,14 @@ static void test_redirects(void **state) {
     fetch_one(url, NULL, NULL, &r);
     assert_false(r.ok);
     assert_string_equal(r.error, "too many redirects (more than 5)");
+    assert_int_equal(r.outcome, FETCH_OUTCOME_REDIRECT_ERROR);
     free(url);
 
     url = fixture_url(&fx, "/redirect/r.jpg?to=ftp://example.com/a.jpg");
     fetch_one(url, NULL, NULL, &r);
     assert_false(r.ok);
     assert_non_null(strstr(r.error, "bad url"));
+    assert_int_equal(r.outcome, FETCH_OUTCOME_BAD_URL);
     free(url);
 }
 
@@ -267,6 +295,7 @@ static void test_guard(void **state) {
     fetch_one(url, NULL, g, &r);
     assert_false(r.ok);
     assert_string_equal(r.error, "refused: private address 127.0.0.1 (loopback)");
+    assert_int_equal(r.outcome, FETCH_OUTCOME_REFUSED_ADDRESS);
     assert_int_equal(r.attempts, 2); /* the hop, not retried */
     free(url);
 
@@ -360,6 +389,9 @@ static void test_rate_limit(void **state) {
     bool other_before_last = false;
     for (int i = 0; i < 5; i++) {
         assert_true(r[i].ok);
+        /* the transfer alone: the last one waited 0.6 s for its grant */
+        if (r[i].seconds >= 0.5)
+            fail_msg("download %d took %.3f s, the wait for the rate limit counted", i, r[i].seconds);
         if (r[i].userdata == &unlimited && i < 4) other_before_last = true;
         free(r[i].body);
     }

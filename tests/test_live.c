@@ -18,6 +18,9 @@
  *     and runs nothing; on a phone-sized screen it fits without a sideways
  *     scroll.  IMGFEED_LIVE_SCREENSHOT=FILE (and _PHONE=FILE) also save
  *     screenshots of that page (docs/live.png is one).
+ * The program runs with --metrics-listen: its viewers, events sent and
+ * dropped and items received, scraped, must be what the test made happen
+ * and what /stats says.
  */
 #define _GNU_SOURCE /* memmem */
 #include <arpa/inet.h>
@@ -48,6 +51,7 @@
 #include "mq_admin.h"
 #include "proc.h"
 #include "sbuf.h"
+#include "scrape.h"
 #include "testenv.h"
 #include "timeutil.h"
 #include "xalloc.h"
@@ -59,22 +63,24 @@ static char exchange[64];
 static char *save_dir;
 static proc live;
 static mq *pub;
-static int port;
+static int port, mport; /* the live view's, and its metrics' */
 
 /* --- the program --- */
 
 /* Start imgfeed-live on a free port with the test's settings, then EXTRA;
  * the hasher's save dir is the test's unless NO_FILES. */
 static void start_live_with(const char *const *extra, bool no_files) {
-    const char *args[24] = {"--listen", "127.0.0.1:0", "--heartbeat", "300ms", "--viewer-buffer", "64",
-                            "--replay", "40", "--viewer-timeout", "30s", "--save-dir", save_dir};
-    size_t n = no_files ? 10 : 12;
-    for (size_t i = 0; extra && extra[i] && n < 22; i++)
+    const char *args[26] = {"--metrics-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--heartbeat",      "300ms",
+                            "--viewer-buffer",  "64",          "--replay", "40",          "--viewer-timeout", "30s",
+                            "--save-dir",       save_dir};
+    size_t n = no_files ? 12 : 14;
+    for (size_t i = 0; extra && extra[i] && n < 24; i++)
         args[n++] = extra[i];
     args[n] = NULL;
     proc_start_imgfeed(&live, "live/imgfeed-live", exchange, args);
     proc_wait_log(&live, "serving the live view");
     port = proc_log_port(&live);
+    mport = scrape_port(&live);
 }
 
 static void start_live(const char *const *extra) { start_live_with(extra, false); }
@@ -345,6 +351,7 @@ static void test_topics_and_fields(void **state) {
     (void)state;
     viewer *g = viewer_open("?topic=4chan.*.g", NULL, 4), *all = viewer_open("", NULL, 6);
     wait_viewers(2);
+    assert_true(scrape_value(mport, "imgfeed_live_viewers") == 2);
     json_object *a = json_object_new_array();
     json_object_array_add(a, item("4chan", "g", "post", "101", "first <b>bold</b> &amp; <br>line", true));
     json_object_array_add(a, item("4chan", "g", "post", "102", "no picture", false));
@@ -356,6 +363,9 @@ static void test_topics_and_fields(void **state) {
     publish_one("4chan.post.g", item("4chan", "g", "post", "105", "last", true));
     viewer_wait(g);
     viewer_wait(all);
+    scrape_expect(mport, "imgfeed_items_received_total", 7);
+    scrape_expect(mport, "imgfeed_live_events_sent_total", 4 + 6);
+    assert_true(scrape_value(mport, "imgfeed_live_events_dropped_total") == 0);
     char buf[256];
     assert_string_equal(ids_of(g, buf, sizeof buf), "101,103,104,105");
     assert_string_equal(ids_of(all, buf, sizeof buf), "101,103,201,r1,104,105");
@@ -401,6 +411,7 @@ static void test_resume_and_backlog(void **state) {
     json_object_put(items);
     viewer_close(v);
     wait_viewers(0);
+    assert_true(scrape_value(mport, "imgfeed_live_viewers") == 0);
     for (int i = 3; i <= 5; i++) {
         char id[8];
         snprintf(id, sizeof id, "%d", i);
@@ -482,6 +493,12 @@ static void test_stalled_viewer(void **state) {
     viewer_close(v);
     fprintf(stderr, "# %d events to a reading viewer beside %d stalled ones in %.2f s\n", N, STALLED, secs);
     assert_true(stat_of("dropped") > 0);
+    /* the metrics say what /stats says: all are published, the stalled rings full */
+    scrape_expect(mport, "imgfeed_items_received_total", N);
+    assert_true(scrape_value(mport, "imgfeed_live_events_dropped_total") == (double)stat_of("dropped"));
+    assert_true(scrape_value(mport, "imgfeed_live_events_sent_total") == (double)stat_of("delivered"));
+    assert_true(scrape_value(mport, "imgfeed_live_events_sent_total") >= N);
+    assert_true(scrape_value(mport, "imgfeed_live_viewers") == (double)stat_of("viewers"));
     long rss = proc_peak_rss_kb(live.pid);
     fprintf(stderr, "# peak RSS %ld kB\n", rss);
     /* 20 stalled rings of 256 events of about 700 bytes and 40 in the replay: a few MB over the start;

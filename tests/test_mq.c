@@ -513,7 +513,7 @@ static void test_publish_dead(void **state) {
     char *e = exchange_for('i');
     mq *q = connect_to(e);
     const char *body = "{not json";
-    assert_int_equal(mq_publish_dead(q, "site.post.b", body, strlen(body), "not JSON: unexpected end"), MQ_OK);
+    assert_int_equal(mq_publish_dead(q, "site.post.b", body, strlen(body), MQ_DEAD_UNPARSABLE, "not JSON: unexpected end"), MQ_OK);
     assert_int_equal(mq_consume(q, mq_target_name(q, MQ_QUEUE_DEAD), 10), MQ_OK);
     mq_delivery d;
     next_of(q, &d);
@@ -634,7 +634,7 @@ static void test_publish_too_large(void **state) {
     assert_int_equal(count_body(q, "[3]", &others), 1);
     assert_int_equal(others, 1); /* [1], and never the big one */
     /* A dead letter is the broker's already: the limit does not apply. */
-    assert_int_equal(mq_publish_dead(q, "s.post.a", big, 2000, "test"), MQ_OK);
+    assert_int_equal(mq_publish_dead(q, "s.post.a", big, 2000, MQ_DEAD_UNPARSABLE, "test"), MQ_OK);
     free(big);
     mq_free(q);
     mq_admin_delete_topology(e, NULL);

@@ -7,16 +7,19 @@
 # its pictures with sha1 and phash; the live view streams them and the
 # reverse image search finds them (from its queue, and after the restart
 # from the archive it loads); nothing it started listens beyond loopback; a
-# second start while it runs starts nothing; `stop` ends every process it
-# started (and their children) and leaves the suite's servers alone, and says
-# so again when run twice; a start after the stop reuses the cluster, the
-# ports and the crawl state, and archives no post a second time.
+# second start while it runs starts nothing; every program and RabbitMQ serve
+# their metrics; a start with --monitor adds Debian's Prometheus (and the
+# PostgreSQL exporter) and nothing else, every target of it up and every
+# alert rule evaluated; `stop` ends every process it started (and their
+# children) and leaves the suite's servers alone, and says so again when run
+# twice; a start after the stop reuses the cluster, the ports and the crawl
+# state, and archives no post a second time.
 #
 # It runs quickstart.sh with --no-install (tests/run.sh installed the
-# packages) and --rabbit-port 0 --pg-port 0 --live-port 0 --search-port 0 (any
-# free ports: 5672, 5432, 8090 and 8091 stay for a user's own quickstart).
-# About 40 s once build/quickstart is built; the first build adds a minute or
-# so.
+# packages) and --rabbit-port 0 --pg-port 0 --live-port 0 --search-port 0
+# --prometheus-port 0 (any free ports: 5672, 5432, 8090, 8091 and 9090 stay for
+# a user's own quickstart).  About 50 s once build/quickstart is built; the
+# first build adds a minute or so.
 #
 # Usage: test_quickstart.sh SOURCE_DIR
 set -u
@@ -198,6 +201,43 @@ wait_idle() {
     return 1
 }
 
+# prom_targets_up JOB...: Prometheus' active targets are up, one or more of
+# each JOB and none of another job (every target scraped once at least).
+prom_targets_up() {
+    curl -fsS --max-time 5 "http://127.0.0.1:$PROM_PORT/api/v1/targets?state=active" 2>/dev/null |
+        python3 -c 'import json, sys
+targets = json.load(sys.stdin)["data"]["activeTargets"]
+jobs = sorted(set(t["labels"]["job"] for t in targets))
+down = ["%s %s: %s %s" % (t["labels"]["job"], t["scrapeUrl"], t["health"], t["lastError"]) for t in targets if t["health"] != "up"]
+if jobs != sorted(sys.argv[1:]) or down:
+    print("# jobs %s; not up: %s" % (" ".join(jobs), "; ".join(down) or "none"), file=sys.stderr)
+    sys.exit(1)' "$@"
+}
+
+# prom_rules_ok: Prometheus loaded the alert rules and has evaluated every one
+# of them without error.
+prom_rules_ok() {
+    curl -fsS --max-time 5 "http://127.0.0.1:$PROM_PORT/api/v1/rules" 2>/dev/null |
+        python3 -c 'import json, sys
+rules = [r for g in json.load(sys.stdin)["data"]["groups"] for r in g["rules"]]
+bad = ["%s: %s %s" % (r["name"], r["health"], r.get("lastError", "")) for r in rules if r["health"] != "ok"]
+if not rules or bad:
+    print("# %d rules; not ok: %s" % (len(rules), "; ".join(bad)), file=sys.stderr)
+    sys.exit(1)'
+}
+
+# wait_for SECONDS COMMAND...: COMMAND succeeds within SECONDS (its last
+# complaint shown otherwise).
+wait_for() {
+    local deadline=$((SECONDS + $1))
+    shift
+    while ((SECONDS < deadline)); do
+        "$@" 2>/dev/null && return 0
+        sleep 0.5
+    done
+    "$@"
+}
+
 # search_state: the reverse image search's state ("loading", "serving"), and
 # how many items it loaded from the archive, as "STATE ITEMS".
 search_state() {
@@ -308,6 +348,50 @@ check "a second start starts nothing" test "$BEFORE" == "$(cat "$DATA"/pids/*.pi
 qs status
 check "status shows the queues" has "chan.archiver"
 check "status shows the tables" has "chan_demo_post"
+
+# --- metrics, and Prometheus with --monitor ------------------------------------------
+# shellcheck source=/dev/null
+. "$DATA/ports"
+for v in CRAWLER HASHER ARCHIVER LIVE SEARCH; do
+    port_var=${v}_METRICS_PORT
+    check "the ${v,,} serves its metrics on 127.0.0.1:${!port_var}" bash -c \
+        "curl -fsS --max-time 5 http://127.0.0.1:${!port_var}/metrics | grep -q '^imgfeed_build_info{program=\"imgfeed-${v,,}\"'"
+done
+check "RabbitMQ serves its metrics on 127.0.0.1:$RABBIT_METRICS_PORT" bash -c \
+    "curl -fsS --max-time 5 http://127.0.0.1:$RABBIT_METRICS_PORT/metrics | grep -q '^rabbitmq_identity_info'"
+if [[ -x /usr/bin/prometheus ]]; then
+    note "--monitor"
+    BEFORE=$(cat "$DATA"/pids/*.pid)
+    qs --demo --monitor --prometheus-port 0 --no-install
+    check "a start with --monitor exits 0" test "$STATUS" -eq 0
+    check "a start with --monitor starts nothing of the pipeline again" has "crawler already running"
+    # shellcheck source=/dev/null
+    . "$DATA/ports"
+    JOBS=(crawler hasher archiver live search rabbitmq rabbitmq-queues)
+    MONITOR_PROCS=(prometheus)
+    if [[ -x /usr/bin/prometheus-postgres-exporter ]]; then
+        JOBS+=(postgres)
+        MONITOR_PROCS+=(postgres-exporter)
+    fi
+    NEW=$(comm -13 <(sort <<<"$BEFORE") <(cat "$DATA"/pids/*.pid | sort) | wc -l)
+    check "it starts ${MONITOR_PROCS[*]} and nothing else" test "$NEW" -eq "${#MONITOR_PROCS[@]}"
+    check "it prints Prometheus' address" has "http://127.0.0.1:$PROM_PORT/"
+    check "Prometheus' port $PROM_PORT is none of the suite's servers'" bash -c "[[ ' $SUITE_PORTS ' != *' $PROM_PORT '* ]]"
+    check "Prometheus scrapes every job (${JOBS[*]}), all up" wait_for 30 prom_targets_up "${JOBS[@]}"
+    check "Prometheus evaluates every alert rule of deploy/prometheus without error" wait_for 20 prom_rules_ok
+    check "Prometheus knows the crawler's items published" bash -c \
+        "curl -fsS --max-time 5 'http://127.0.0.1:$PROM_PORT/api/v1/query?query=sum(imgfeed_items_published_total%7Bjob%3D%22crawler%22%7D)' | grep -q '\"value\"'"
+    qs status
+    check "status shows Prometheus" has "Prometheus: http://127.0.0.1:$PROM_PORT/"
+    PIDS=$(process_trees)
+    # shellcheck disable=SC2046
+    LISTEN=$(non_loopback_listeners $(cut -d' ' -f1 <<<"$PIDS"))
+    check "nothing it started listens beyond loopback, Prometheus and RabbitMQ's metrics included" test -z "$LISTEN"
+    [[ -z $LISTEN ]] || echo "$LISTEN" | sed 's/^/#   /'
+    note "--monitor checked"
+else
+    echo "ok - --monitor # SKIP /usr/bin/prometheus is not installed (apt-get install prometheus)"
+fi
 
 # --- stop -------------------------------------------------------------------------
 # What is archived now is never written again (a post the board adds in the

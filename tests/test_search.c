@@ -27,8 +27,13 @@
  *
  * `test_search faults` (alone: it stops the servers): PostgreSQL down at
  * the start (it retries and says so, answers 503, SIGTERM still exits 0,
- * then loads when PostgreSQL is back); the broker down later (it answers
- * from the index, and catches up when the broker is back).
+ * then loads when PostgreSQL is back), and restarted while it serves (the
+ * details come back on a new connection); the broker down later (it
+ * answers from the index, and catches up when the broker is back).
+ *
+ * The service runs with --metrics-listen: its queries by kind, items
+ * received, index size and reconnects, scraped, must be what the test made
+ * happen and what /stats says.
  */
 #define _GNU_SOURCE /* memmem */
 #include <inttypes.h>
@@ -56,6 +61,7 @@
 #include "pgtest.h"
 #include "proc.h"
 #include "sbuf.h"
+#include "scrape.h"
 #include "testenv.h"
 #include "timeutil.h"
 #include "xalloc.h"
@@ -72,7 +78,7 @@ static char *pics;
 static fixture fx;
 static proc hasher, archiver, search;
 static mq *pub;
-static int port;
+static int port, mport; /* the service's, and its metrics' */
 static int next_no = 1000;
 
 /* --- pictures --- */
@@ -283,15 +289,17 @@ static void load_bulk(void) {
 
 static void start_search(const char *const *extra) {
     const char *pg = testenv_require("IMGFEED_PG");
-    const char *args[24] = {"--listen", "127.0.0.1:0", "--pg", pg, "--allow-net", "127.0.0.2/32",
-                            "--max-memory", "256MiB", "--max-pixels", "20000000"};
-    size_t n = 10;
+    const char *args[24] = {
+        "--listen",     "127.0.0.1:0", "--pg",         pg,         "--allow-net",      "127.0.0.2/32",
+        "--max-memory", "256MiB",      "--max-pixels", "20000000", "--metrics-listen", "127.0.0.1:0"};
+    size_t n = 12;
     for (size_t i = 0; extra && extra[i] && n < 22; i++)
         args[n++] = extra[i];
     args[n] = NULL;
     proc_start_imgfeed(&search, "search/imgfeed-search", exchange, args);
     proc_wait_log(&search, "listening on");
     port = proc_log_port(&search);
+    mport = scrape_port(&search);
 }
 
 static void wait_serving(void) { proc_wait_log(&search, "serving search"); }
@@ -381,6 +389,32 @@ static int64_t stat_of(const char *key) {
     return v;
 }
 
+/* The queries of each kind (query.c's list) must be WANT (phash, dhash,
+ * sha1, md5, url, upload, invalid), and as many answer times. */
+static void expect_queries(const int want[7]) {
+    static const char *const kinds[] = {"phash", "dhash", "sha1", "md5", "url", "upload", "invalid"};
+    for (int k = 0; k < 7; k++) {
+        char sample[128];
+        snprintf(sample, sizeof sample, "imgfeed_search_queries_total{kind=\"%s\"}", kinds[k]);
+        double n = scrape_value(mport, sample);
+        snprintf(sample, sizeof sample, "imgfeed_search_query_seconds_count{kind=\"%s\"}", kinds[k]);
+        double timed = scrape_value(mport, sample);
+        if (n != want[k] || timed != want[k])
+            fail_msg("%s queries: %g counted, %g timed, expected %d", kinds[k], n, timed, want[k]);
+    }
+}
+
+/* The index gauges say what /stats says. */
+static void expect_index_gauges(void) {
+    json_object *o = get_ok("/stats");
+    double images = (double)num(o, "images"), bytes = (double)(num(o, "index_bytes") + num(o, "catalog_bytes"));
+    json_object_put(o);
+    assert_true(images > 0);
+    double gimages = scrape_value(mport, "imgfeed_search_index_images");
+    double gbytes = scrape_value(mport, "imgfeed_search_index_bytes");
+    if (gimages != images || gbytes != bytes)
+        fail_msg("the index gauges say %g images and %g bytes, /stats %g and %g", gimages, gbytes, images, bytes);
+}
 
 /* Publish to E, as the hasher would, a post whose one picture has phash PH. */
 static void publish_hashed(const char *ph, const char *com) {
@@ -520,6 +554,8 @@ static void test_variants_find_originals(void **state) {
             json_object_put(a);
         }
     }
+    expect_queries((const int[7]){0, 0, 0, 0, 0, ORIGINALS * VARIANTS, 0});
+    expect_index_gauges();
     proc_stop(&search);
 }
 
@@ -585,7 +621,7 @@ static void test_exact_like_postgres(void **state) {
     free(sql);
     int nrows = PQntuples(rows);
     assert_true(nrows > BULK);
-    int walked = 0, queries = 0;
+    int walked = 0, queries = 0, by_kind[7] = {0};
     static const int ks[] = {1, 5, 10, 50};
     for (int t = 0; t < 250; t++) {
         int row = (int)(rnd() % (uint64_t)nrows);
@@ -602,6 +638,7 @@ static void test_exact_like_postgres(void **state) {
         char *e = escape(value);
         json_object *a = get_ok("/search?%s=%s&k=%d&max_distance=%d", kind, e, k, radius);
         free(e);
+        by_kind[kind[0] == 's' ? 2 : kind[0] == 'm' ? 3 : kind[0] == 'd' ? 1 : 0]++;
         char *got = result_lines(a), *want = sql_answer(kind, value, radius, k);
         if (strcmp(got, want) != 0)
             fail_msg("%s=%s radius %d k %d:\nsearch:\n%s\nPostgreSQL:\n%s", kind, value, radius, k, got, want);
@@ -615,6 +652,7 @@ static void test_exact_like_postgres(void **state) {
     printf("# %d queries equal to PostgreSQL's brute force; %d answered by the walk over buckets\n", queries,
            walked);
     assert_true(walked > 80);
+    expect_queries(by_kind);
     proc_stop(&search);
 }
 
@@ -648,6 +686,8 @@ static void test_new_item_found(void **state) {
     }
     free(data);
     assert_true(seen);
+    scrape_expect(mport, "imgfeed_items_received_total", 2); /* the two items published since the start */
+    expect_index_gauges();
     proc_stop(&search);
 }
 
@@ -736,6 +776,9 @@ static void test_bad_input(void **state) {
     assert_int_equal(json_object_array_length(member(a, "results")), 1);
     assert_int_equal(num(json_object_array_get_idx(member(a, "results"), 0), "distance"), 0);
     json_object_put(a);
+    /* every request counted by what it asked: 5 phash (kk=3 names one), 1 dhash, 1 sha1, 5 url, 4 uploads,
+     * 2 that name none or two */
+    expect_queries((const int[7]){5, 1, 1, 0, 5, 4, 2});
     /* a body over --max-bytes is refused from its Content-Length */
     proc_stop(&search);
     static const char *const small[] = {"--max-bytes", "1KiB", NULL};
@@ -744,6 +787,7 @@ static void test_bad_input(void **state) {
     png = read_pic("o3.png", &len);
     expect_error(413, "too large", "/search", png, len);
     free(png);
+    expect_queries((const int[7]){0, 0, 0, 0, 0, 1, 0}); /* refused before its body: an upload all the same */
     /* still up, memory bounded */
     assert_true(stat_of("errors") >= 1);
     long rss = proc_peak_rss_kb(search.pid);
@@ -917,6 +961,8 @@ static void test_kill9_restart(void **state) {
     wait_serving();
     for (int i = 0; i < 5; i++)
         wait_found(fresh[i], time_mono_ns());
+    scrape_expect(mport, "imgfeed_items_received_total", 5); /* what came while it was down */
+    expect_index_gauges();
     for (int i = 0; i < Q; i++) {
         json_object *a = get_ok("/search?phash=%s&k=10&max_distance=30", queries[i]);
         char *after = result_lines(a);
@@ -960,7 +1006,23 @@ static void test_pg_down_at_start(void **state) {
     wait_serving();
     json_object *r = get_ok("/search?phash=jVVSItap1dlSX0zZUmE2ZqZn&k=1&max_distance=144");
     assert_int_equal(json_object_array_length(member(r, "results")), 1);
+    assert_null(member(r, "warning"));
     json_object_put(r);
+    /* connections that failed before one was made are no reconnects */
+    assert_true(scrape_value(mport, "imgfeed_database_reconnects_total") == 0);
+    /* PostgreSQL restarted while it serves: the pooled connection is found broken (details missing,
+     * said so), and the next answer's details come on a new one, counted */
+    assert_int_equal(testenv_servers("pg-restart"), 0);
+    pgtest_close();
+    bool whole = false;
+    for (int64_t end = time_mono_ns() / 1000000 + GUARD_MS; !whole && time_mono_ns() / 1000000 < end;) {
+        r = get_ok("/search?phash=jVVSItap1dlSX0zZUmE2ZqZn&k=1&max_distance=144");
+        whole = member(r, "warning") == NULL;
+        json_object_put(r);
+        if (!whole) time_sleep_ms(100);
+    }
+    assert_true(whole);
+    assert_true(scrape_value(mport, "imgfeed_database_reconnects_total") == 1);
     proc_stop(&search);
 }
 

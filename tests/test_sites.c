@@ -1,5 +1,6 @@
 /* test_sites.c -- the sites file: defaults of each kind, templates, and the
- * mistakes it refuses with a reason. */
+ * mistakes it refuses with a reason; the time each kind reads of its items
+ * (their lag, in the crawler's metrics). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <json-c/json.h>
 
 #include "sites.h"
 #include "xalloc.h"
@@ -117,7 +119,8 @@ static void test_refused(void **state) {
 }
 
 /* The default selection shipped in crawler/sites.json loads: a real site of
- * every kind, each within its site's published limit. */
+ * every kind, each within its site's published limit.  Each kind reads its
+ * items' own time where they give one (else none: no lag is counted). */
 static void test_shipped(void **state) {
     (void)state;
     const char *src = getenv("IMGFEED_SOURCE_DIR");
@@ -146,6 +149,32 @@ static void test_shipped(void **state) {
     }
     sites_release(&s);
     free(path);
+    static const struct {
+        const char *kind, *item;
+        double time; /* < 0: none */
+    } times[] = {
+        {"4chan", "{\"no\": 5, \"time\": 1398979993}", 1398979993},
+        {"4chan", "{\"no\": 5, \"time\": \"1398979993\"}", -1},
+        {"vichan", "{\"no\": 5, \"time\": 1646887159}", 1646887159},
+        {"lynxchan", "{\"postId\": 7, \"creation\": \"2026-06-07T20:44:00.500Z\"}", 1780865040.5},
+        {"lynxchan", "{\"postId\": 7, \"creation\": \"yesterday\"}", -1},
+        {"reddit", "{\"id\": \"5jo13y\", \"created_utc\": 1482222222.0}", 1482222222},
+        {"reddit", "{\"id\": \"5jo13y\"}", -1},
+        /* uploaded_at is a random old image's upload, not when it appeared: no lag */
+        {"waifu_im", "{\"image_id\": 8108, \"uploaded_at\": \"2023-05-03T18:40:04.381354+02:00\"}", -1},
+        {"nekos_best", "{\"url\": \"https://nekos.best/a.png\", \"uploaded_at\": \"2023-05-03T18:40:04Z\"}", -1},
+        {"waifu_pics", "{\"url\": \"https://i.waifu.pics/a.png\"}", -1},
+        {"catboys", "{\"url\": \"https://cdn.catboys.com/a.png\"}", -1},
+    };
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        const source_kind *kind = source_find(times[i].kind);
+        json_object *item = json_tokener_parse(times[i].item);
+        assert_non_null(item);
+        double got = kind->item_time ? kind->item_time(item) : -1;
+        json_object_put(item);
+        if (times[i].time < 0 ? got >= 0 : !(got > times[i].time - 0.001 && got < times[i].time + 0.001))
+            fail_msg("%s %s: time %.3f, want %.3f", times[i].kind, times[i].item, got, times[i].time);
+    }
 }
 
 int main(void) {

@@ -113,7 +113,9 @@ any_port() {
     local p
     while :; do
         p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-        [[ " $RABBIT_PORT $RABBIT_DIST_PORT $EPMD_PORT $PG_PORT $DEMO_PORT $LIVE_PORT $SEARCH_PORT " == *" $p "* ]] ||
+        [[ " $RABBIT_PORT $RABBIT_DIST_PORT $EPMD_PORT $PG_PORT $DEMO_PORT $LIVE_PORT $SEARCH_PORT \
+$RABBIT_METRICS_PORT $PROM_PORT $PG_EXPORTER_PORT $CRAWLER_METRICS_PORT $HASHER_METRICS_PORT \
+$ARCHIVER_METRICS_PORT $LIVE_METRICS_PORT $SEARCH_METRICS_PORT " == *" $p "* ]] ||
             break
     done
     echo "$p"
@@ -132,8 +134,16 @@ pick_port() {
     [[ $want == 0 ]] || say "port $want for $what is in use: using ${!var}"
 }
 
+# The metrics ports of the five programs (--metrics-listen), by stage name
+# (used by quickstart.sh).
+# shellcheck disable=SC2034
+METRICS_VARS=(archiver:ARCHIVER_METRICS_PORT search:SEARCH_METRICS_PORT hasher:HASHER_METRICS_PORT
+    live:LIVE_METRICS_PORT crawler:CRAWLER_METRICS_PORT)
+
 load_ports() {
     RABBIT_PORT='' RABBIT_DIST_PORT='' EPMD_PORT='' PG_PORT='' DEMO_PORT='' LIVE_PORT='' SEARCH_PORT=''
+    RABBIT_METRICS_PORT='' PROM_PORT='' PG_EXPORTER_PORT='' CRAWLER_METRICS_PORT='' HASHER_METRICS_PORT=''
+    ARCHIVER_METRICS_PORT='' LIVE_METRICS_PORT='' SEARCH_METRICS_PORT=''
     # shellcheck source=/dev/null
     [[ -f $DATA/ports ]] && . "$DATA/ports"
     return 0
@@ -149,6 +159,14 @@ PG_PORT=$PG_PORT
 DEMO_PORT=$DEMO_PORT
 LIVE_PORT=$LIVE_PORT
 SEARCH_PORT=$SEARCH_PORT
+RABBIT_METRICS_PORT=$RABBIT_METRICS_PORT
+CRAWLER_METRICS_PORT=$CRAWLER_METRICS_PORT
+HASHER_METRICS_PORT=$HASHER_METRICS_PORT
+ARCHIVER_METRICS_PORT=$ARCHIVER_METRICS_PORT
+LIVE_METRICS_PORT=$LIVE_METRICS_PORT
+SEARCH_METRICS_PORT=$SEARCH_METRICS_PORT
+PROM_PORT=$PROM_PORT
+PG_EXPORTER_PORT=$PG_EXPORTER_PORT
 P
     mv "$DATA/ports.tmp" "$DATA/ports"
 }
@@ -232,8 +250,10 @@ rabbit_start() {
     pid_alive rabbitmq-node >/dev/null && die "a RabbitMQ node of $DATA runs without its wrapper: run '$0 stop${DATA_ARG}' first"
     mkdir -p "$DATA/rabbit/log"
     chmod 700 "$DATA/rabbit"
-    [[ -f $DATA/rabbit/enabled_plugins ]] || echo '[].' >"$DATA/rabbit/enabled_plugins"
-    # Rewritten at every start: the port may have moved.
+    # rabbitmq_prometheus: the broker's own metrics (queue depths, alarms) on
+    # 127.0.0.1:RABBIT_METRICS_PORT, for the Prometheus of --monitor.
+    echo '[rabbitmq_prometheus].' >"$DATA/rabbit/enabled_plugins"
+    # Rewritten at every start: the ports may have moved.
     cat >"$DATA/rabbit/rabbitmq.conf" <<CONF
 # written by deploy/quickstart.sh at every start
 loopback_users.guest = true
@@ -241,6 +261,8 @@ listeners.tcp.default = 127.0.0.1:$RABBIT_PORT
 disk_free_limit.absolute = 50MB
 log.console = false
 log.file.level = info
+prometheus.tcp.ip = 127.0.0.1
+prometheus.tcp.port = $RABBIT_METRICS_PORT
 CONF
     : >"$DATA/rabbit/rabbitmq-env.conf"
     epmd_start

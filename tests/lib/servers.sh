@@ -3,7 +3,8 @@
 #
 # Each run gets its own directory (RUNDIR) holding the servers' data, logs,
 # pid files and an `env` file that exports their addresses.  Servers listen on
-# loopback only, on free ports picked at start, with their own Erlang port
+# loopback only, on free ports picked at start (RabbitMQ's Prometheus endpoint,
+# rabbitmq_prometheus, too: IMGFEED_TEST_RABBIT_METRICS), with their own Erlang port
 # mapper, so nothing of the machine's own services is touched and two runs can
 # share a machine.  Only processes whose pid this script recorded are stopped.
 #
@@ -84,7 +85,9 @@ rabbit_start() {
     load_ports
     rabbit_env
     mkdir -p "$RUNDIR/rabbit/log"
-    [[ -f $RUNDIR/rabbit/enabled_plugins ]] || echo '[].' >"$RUNDIR/rabbit/enabled_plugins"
+    # rabbitmq_prometheus: the broker's own metrics (queue depths), scraped by
+    # the monitoring test's Prometheus like deploy/prometheus does in production.
+    [[ -f $RUNDIR/rabbit/enabled_plugins ]] || echo '[rabbitmq_prometheus].' >"$RUNDIR/rabbit/enabled_plugins"
     [[ -f $RUNDIR/rabbit/rabbitmq.conf ]] || cat >"$RUNDIR/rabbit/rabbitmq.conf" <<CONF
 loopback_users.guest = true
 listeners.tcp.default = 127.0.0.1:$RABBIT_PORT
@@ -95,6 +98,8 @@ log.file.level = warning
 # A quarter of RabbitMQ's default (128 MiB), so that test_mq reaches the
 # broker's own refusal of a too large message cheaply (IMGFEED_TEST_BROKER_MAX_MESSAGE).
 max_message_size = 33554432
+prometheus.tcp.ip = 127.0.0.1
+prometheus.tcp.port = $RABBIT_METRICS_PORT
 CONF
     : >"$RUNDIR/rabbit/rabbitmq-env.conf"
     # epmd is the Erlang port mapper; ours listens on a private port so that
@@ -157,6 +162,7 @@ export IMGFEED_AMQP_URL=amqp://guest:guest@127.0.0.1:$RABBIT_PORT
 export IMGFEED_PG='host=127.0.0.1 port=$PG_PORT user=postgres dbname=imgfeed'
 export IMGFEED_TEST_RUNDIR=$RUNDIR
 export IMGFEED_TEST_BROKER_MAX_MESSAGE=33554432
+export IMGFEED_TEST_RABBIT_METRICS=127.0.0.1:$RABBIT_METRICS_PORT
 export IMGFEED_TEST_SERVERS=$(realpath "$0")
 ENV
 }
@@ -170,6 +176,7 @@ RABBIT_PORT=$(free_port)
 RABBIT_DIST_PORT=$(free_port)
 EPMD_PORT=$(free_port)
 PG_PORT=$(free_port)
+RABBIT_METRICS_PORT=$(free_port)
 P
     fi
     rabbit_start &

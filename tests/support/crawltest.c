@@ -1,4 +1,5 @@
 /* crawltest.c -- the harness of the crawler's tests: see crawltest.h. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,8 @@
 #include <cmocka.h>
 
 #include "crawltest.h"
+#include "log.h"
+#include "metrics.h"
 #include "mq_admin.h"
 #include "testenv.h"
 #include "xalloc.h"
@@ -42,6 +45,7 @@ int crawltest_teardown(void) {
     static const char *const extras[] = {"test", NULL};
     mq_admin_delete_topology(ct.exchange, extras);
     testenv_rmtree(ct.dir);
+    free(ct.here_log);
     free(ct.sites_file);
     free(ct.state_dir);
     free(ct.dir);
@@ -82,6 +86,65 @@ void crawltest_once(const char *const *args) {
         proc_print_log(&ct.crawler);
         fail_msg("imgfeed-crawler --once exited with %d", status);
     }
+}
+
+void crawltest_once_here(int (*crawler_main)(int argc, char **argv), const char *const *args) {
+    static int runs;
+    const char *argv[40] = {"imgfeed-crawler", "--exchange", ct.exchange, "--amqp-heartbeat", "5s",
+                            "--sites", ct.sites_file, "--state-dir", ct.state_dir, "--retries", "1", "--once"};
+    int n = 12;
+    for (size_t i = 0; args && args[i]; i++) {
+        if (n == 39) fail_msg("too many arguments for the crawler");
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    free(ct.here_log);
+    ct.here_log = xasprintf("%s/crawler-here-%d.log", ct.dir, ++runs);
+    int fd = open(ct.here_log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+    if (fd < 0) fail_msg("cannot write %s", ct.here_log);
+    log_set_fd(fd);
+    int status = crawler_main(n, (char **)argv);
+    log_set_fd(2);
+    close(fd);
+    if (status != 0) {
+        char *cmd = xasprintf("tail -n 60 '%s' >&2", ct.here_log);
+        if (system(cmd) != 0) fprintf(stderr, "cannot show %s\n", ct.here_log);
+        free(cmd);
+        fail_msg("crawler_main --once returned %d", status);
+    }
+}
+
+int crawltest_here_log_count(const char *text) {
+    proc here = {.log = ct.here_log}; /* the log of crawler_main run here, read as a child's */
+    return proc_log_count(&here, text);
+}
+
+void crawltest_series_only(const char *site, const char *const *boards) {
+    size_t len;
+    char *text = metrics_render(&len);
+    char *site_label = xasprintf("site=\"%s\"", site);
+    for (char *line = text; *line;) {
+        char *end = strchr(line, '\n');
+        if (!end) end = line + strlen(line);
+        char *at = line[0] != '#' ? strstr(line, site_label) : NULL;
+        char *board = at && at < end ? strstr(line, "board=\"") : NULL;
+        if (board && board < end) {
+            board += strlen("board=\"");
+            size_t n = strcspn(board, "\"");
+            size_t i = 0;
+            while (boards[i] && !(strlen(boards[i]) == n && strncmp(boards[i], board, n) == 0))
+                i++;
+            if (!boards[i]) fail_msg("a series of site %s not of its settings: %.*s", site, (int)(end - line), line);
+        }
+        line = *end ? end + 1 : end;
+    }
+    for (size_t i = 0; boards[i]; i++) {
+        char *want = xasprintf("imgfeed_items_published_total{site=\"%s\",board=\"%s\"} ", site, boards[i]);
+        if (!strstr(text, want)) fail_msg("no series %s", want);
+        free(want);
+    }
+    free(site_label);
+    free(text);
 }
 
 void crawltest_harvest_init(crawltest_harvest *h) {

@@ -11,6 +11,11 @@
  * A harvest takes E.test's messages until the queue stays quiet, keeping
  * the last copy of every item by _id and the items published under every
  * routing key.  Failures fail the running cmocka test.
+ *
+ * crawltest_once_here() runs the same crawl inside the test's process,
+ * through the program's own main (crawler_main, which the crawler's tests
+ * link from imgfeed-crawl), so that the test reads the crawler's metrics
+ * with metrics_value(); its log goes to a file of the test's directory.
  */
 #ifndef IMGFEED_CRAWLTEST_H
 #define IMGFEED_CRAWLTEST_H
@@ -33,6 +38,7 @@ typedef struct crawltest {
     fixture fx;
     mq *q;
     proc crawler;
+    char *here_log; /* the log of the last crawltest_once_here, or NULL */
 } crawltest;
 
 extern crawltest ct;
@@ -49,6 +55,17 @@ void crawltest_write_sites(json_object *entries);
 void crawltest_start(const char *const *args);
 /* Run it with --once and ARGS; it must exit 0. */
 void crawltest_once(const char *const *args);
+/* The same crawl in this process: CRAWLER_MAIN (crawler_main of crawler.h)
+ * with the arguments crawltest_once gives the program; it must return 0.
+ * Its log is written to ct.here_log. */
+void crawltest_once_here(int (*crawler_main)(int argc, char **argv), const char *const *args);
+/* How many lines of ct.here_log hold TEXT. */
+int crawltest_here_log_count(const char *text);
+/* The metrics of this process (metrics_render) label site SITE only with
+ * the boards of BOARDS (NULL-terminated: its boards in the sites file), and
+ * each of those has its series: whatever the site answered, it made no
+ * series of its own. */
+void crawltest_series_only(const char *site, const char *const *boards);
 
 typedef struct crawltest_harvest {
     json_object *by_id; /* _id -> item (the last copy) */
