@@ -327,14 +327,15 @@ metrics_port() {
     exit 1
 }
 
-# scrape_start: bench_scrape on the three programs' /metrics during the run.
+# scrape_start: bench_scrape on the three programs' /metrics during the run
+# (without the row poller's pipe, which would keep psql from seeing its end).
 scrape_start() {
     local c h a
     c=$(metrics_port "$WORK/crawler.log")
     h=$(metrics_port "$WORK/hasher.log")
     a=$(metrics_port "$WORK/archiver.log")
     "$SCRAPE" --interval-ms "$METRICS_SCRAPE_MS" "http://127.0.0.1:$c/metrics" "http://127.0.0.1:$h/metrics" \
-        "http://127.0.0.1:$a/metrics" >"$WORK/scrape.out" 2>&1 &
+        "http://127.0.0.1:$a/metrics" >"$WORK/scrape.out" 2>&1 {POLL_IN}>&- {POLL_OUT}<&- &
     SCRAPE_PID=$!
 }
 

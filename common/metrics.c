@@ -57,6 +57,7 @@ struct metrics_family {
     size_t nlabels;
     double *bounds;
     size_t nbounds;
+    char **le; /* the bounds as the le label writes them, "+Inf" last */
     metrics_series *first, *last;
     size_t nseries;
     metrics_series *overflow; /* beyond METRICS_MAX_SERIES: counts, never shown */
@@ -74,6 +75,8 @@ static struct {
 const double METRICS_SECONDS_BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                           0.25,  0.5,    1,     2.5,  5,     10,   30};
 const size_t METRICS_SECONDS_NBUCKETS = sizeof METRICS_SECONDS_BUCKETS / sizeof METRICS_SECONDS_BUCKETS[0];
+
+static void metrics_put_number(sbuf *b, double v);
 
 /* --- registering --- */
 
@@ -127,6 +130,14 @@ static metrics_family *metrics_register(metrics_type type, const char *name, con
         f->nbounds = nbounds;
         f->bounds = xmalloc(nbounds * sizeof *bounds);
         memcpy(f->bounds, bounds, nbounds * sizeof *bounds);
+        f->le = xcalloc(nbounds + 1, sizeof *f->le);
+        for (size_t i = 0; i < nbounds; i++) {
+            sbuf text = {0};
+            metrics_put_number(&text, bounds[i]);
+            sbuf_addc(&text, '\0');
+            f->le[i] = text.p;
+        }
+        f->le[nbounds] = xstrdup("+Inf");
     }
     f->next = *at;
     *at = f;
@@ -309,8 +320,16 @@ static void metrics_put_number(sbuf *b, double v) {
         metrics_put(b, "NaN");
     else if (isinf(v))
         metrics_put(b, v > 0 ? "+Inf" : "-Inf");
-    else if (v == floor(v) && fabs(v) < 1e15)
-        metrics_putf(b, "%.0f", v);
+    else if (v == floor(v) && fabs(v) < 1e15) { /* the common case, without printf */
+        char digits[24], *d = digits + sizeof digits;
+        uint64_t n = (uint64_t)fabs(v);
+        do {
+            *--d = (char)('0' + n % 10);
+            n /= 10;
+        } while (n);
+        if (v < 0) *--d = '-';
+        sbuf_add(b, d, (size_t)(digits + sizeof digits - d));
+    }
     else {
         char text[32];
         snprintf(text, sizeof text, "%.15g", v); /* the shortest that reads back the same, mostly */
@@ -335,7 +354,10 @@ static void metrics_put_sample(sbuf *b, const metrics_family *f, const char *suf
         }
         if (extra) {
             if (f->nlabels) sbuf_addc(b, ',');
-            metrics_putf(b, "%s=\"%s\"", extra, extrav);
+            metrics_put(b, extra);
+            metrics_put(b, "=\"");
+            metrics_put(b, extrav);
+            sbuf_addc(b, '"');
         }
         sbuf_addc(b, '}');
     }
@@ -346,18 +368,9 @@ static void metrics_put_sample(sbuf *b, const metrics_family *f, const char *suf
 
 static void metrics_put_histogram(sbuf *b, const metrics_family *f, const metrics_series *s) {
     uint64_t total = 0;
-    char le[32];
     for (size_t i = 0; i <= f->nbounds; i++) {
         total += atomic_load_explicit(&s->buckets[i], memory_order_relaxed);
-        if (i < f->nbounds) {
-            sbuf tmp = {0};
-            metrics_put_number(&tmp, f->bounds[i]);
-            snprintf(le, sizeof le, "%.*s", (int)tmp.len, tmp.p);
-            free(tmp.p);
-        } else {
-            snprintf(le, sizeof le, "+Inf");
-        }
-        metrics_put_sample(b, f, "_bucket", s, "le", le, (double)total);
+        metrics_put_sample(b, f, "_bucket", s, "le", f->le[i], (double)total);
     }
     metrics_put_sample(b, f, "_sum", s, NULL, NULL, metrics_bits_double(atomic_load_explicit(&s->bits, memory_order_relaxed)));
     metrics_put_sample(b, f, "_count", s, NULL, NULL, (double)total);
@@ -406,8 +419,8 @@ static void metrics_put_process(sbuf *b) {
     bool have = p && sscanf(p + 2,
                             "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d %llu %lu %ld",
                             &utime, &stime, &start, &vsize, &rss) == 5;
-    double boot = 0;
-    fp = fopen("/proc/stat", "r");
+    static double boot; /* the boot time does not change: read once (under the registry's lock) */
+    fp = boot > 0 ? NULL : fopen("/proc/stat", "r");
     if (fp) {
         char line[256];
         while (fgets(line, sizeof line, fp))
@@ -446,8 +459,8 @@ char *metrics_render(size_t *len) {
     metrics_put_escaped(&b, REGISTRY.program, true);
     metrics_put(&b, "\",version=\"" IMGFEED_VERSION "\"} 1\n");
     for (const metrics_family *f = REGISTRY.families; f; f = f->next) metrics_put_family(&b, f);
-    pthread_mutex_unlock(&REGISTRY.lock);
     metrics_put_process(&b);
+    pthread_mutex_unlock(&REGISTRY.lock);
     sbuf_addc(&b, '\0');
     *len = b.len - 1;
     return b.p;
@@ -485,7 +498,7 @@ int metrics_serve(const char *listen, char *why, size_t whylen) {
         .flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
         .handler = metrics_request,
         .connection_limit = 16,
-        .connection_memory = 128 * 1024,
+        .connection_memory = 32 * 1024, /* a scrape's request is a few headers; a larger pool costs time per connection */
         .timeout_s = 10,
     };
     char reason[256];
