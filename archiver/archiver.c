@@ -63,6 +63,7 @@
 
 #include "backoff.h"
 #include "batch.h"
+#include "items.h"
 #include "log.h"
 #include "metrics.h"
 #include "mq.h"
@@ -115,8 +116,7 @@ typedef struct archiver {
 /* Register every family the archiver exposes (idempotent: a test's several
  * archivers share them). */
 static void archiver_metrics_init(archiver_metrics *m) {
-    m->items_received =
-        metrics_get(metrics_counter("imgfeed_items_received_total", "items taken from the program's queue", NULL));
+    m->items_received = items_received_metric();
     m->rows_written = metrics_get(metrics_counter("imgfeed_archiver_rows_written_total",
                                                   "rows inserted, or replaced by a newer version of their item", NULL));
     m->rows_replaced = metrics_get(metrics_counter("imgfeed_archiver_rows_replaced_total",

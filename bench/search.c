@@ -543,6 +543,17 @@ static int hit_cmp(const void *a, const void *b) {
     return hit_less(x, y) ? -1 : hit_less(y, x) ? 1 : 0;
 }
 
+/* The Hamming distance of the 144-bit hash at P (8 + 8 + 2 bytes) to the query's words Q0, Q1, Q2. */
+SCAN_TARGET __attribute__((always_inline)) static inline int scan_distance(const unsigned char *p, uint64_t q0,
+                                                                         uint64_t q1, uint16_t q2) {
+    uint64_t a, b;
+    uint16_t c;
+    memcpy(&a, p, 8);
+    memcpy(&b, p + 8, 8);
+    memcpy(&c, p + 16, 2);
+    return __builtin_popcountll(a ^ q0) + __builtin_popcountll(b ^ q1) + __builtin_popcount((unsigned)(c ^ q2));
+}
+
 /* The K nearest within MAXD (K 0: every one), nearest first, ties by
  * position: the hindex's order with NULL for its tie order. */
 SCAN_TARGET __attribute__((noinline)) static size_t scan_query(const scan_set *s, const unsigned char *q, int maxd,
@@ -560,12 +571,7 @@ SCAN_TARGET __attribute__((noinline)) static size_t scan_query(const scan_set *s
         /* A max-heap of the k best by (distance, position): a later hash at the
          * worst kept distance comes after it, so only a nearer one gets in. */
         for (size_t i = 0; i < n; i++, p += HB) {
-            uint64_t a, b;
-            uint16_t c;
-            memcpy(&a, p, 8);
-            memcpy(&b, p + 8, 8);
-            memcpy(&c, p + 16, 2);
-            int d = __builtin_popcountll(a ^ q0) + __builtin_popcountll(b ^ q1) + __builtin_popcount((unsigned)(c ^ q2));
+            int d = scan_distance(p, q0, q1, q2);
             if (d > bound) continue;
             hindex_hit x = {(uint32_t)i, d};
             size_t at;
@@ -594,12 +600,7 @@ SCAN_TARGET __attribute__((noinline)) static size_t scan_query(const scan_set *s
         qsort(h, nh, sizeof *h, hit_cmp);
     } else {
         for (size_t i = 0; i < n; i++, p += HB) {
-            uint64_t a, b;
-            uint16_t c;
-            memcpy(&a, p, 8);
-            memcpy(&b, p + 8, 8);
-            memcpy(&c, p + 16, 2);
-            int d = __builtin_popcountll(a ^ q0) + __builtin_popcountll(b ^ q1) + __builtin_popcount((unsigned)(c ^ q2));
+            int d = scan_distance(p, q0, q1, q2);
             if (d > bound) continue;
             if (nh == cap) h = xrealloc(h, (cap *= 2) * sizeof *h);
             h[nh++] = (hindex_hit){(uint32_t)i, d};

@@ -103,3 +103,7 @@ bool items_span_is_empty(items_span span) {
         if (!strchr(" \t\r\n", span.text[i])) return false;
     return true;
 }
+
+metrics_series *items_received_metric(void) {
+    return metrics_get(metrics_counter("imgfeed_items_received_total", "items taken from the program's queue", NULL));
+}

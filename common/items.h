@@ -19,6 +19,8 @@
 
 #include <json-c/json.h>
 
+#include "metrics.h"
+
 /* Parse BODY (LEN bytes) strictly.  Returns the array, which the caller
  * frees with json_object_put, or NULL with a one-line reason in WHY
  * ("not JSON: unexpected end of the text", "item 3 has no string _id"). */
@@ -37,5 +39,10 @@ size_t items_split(const char *body, size_t len, items_span *spans, size_t max);
 
 /* Whether SPAN, an item's text, holds no member ("{}", "{ }"). */
 bool items_span_is_empty(items_span span);
+
+/* imgfeed_items_received_total: the items a consumer took from its queue
+ * (those of messages items_parse accepted).  One name and meaning for the
+ * hasher, the archiver, the live view and the search service. */
+metrics_series *items_received_metric(void);
 
 #endif

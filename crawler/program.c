@@ -10,7 +10,6 @@
 
 #include "config.h"
 #include "crawler.h"
-#include "crawlmetrics.h"
 #include "log.h"
 #include "metrics.h"
 #include "sig.h"
@@ -101,7 +100,6 @@ int crawler_main(int argc, char **argv) {
     crawler_settings settings = {0};
     int status = cfg_main_load(&crawler_program, &settings, argc, argv, NULL);
     if (status >= 0) return status;
-    crawlmetrics_register(); /* before the listener starts: its first scrape lists every family */
     status = cfg_common_apply(&crawler_program, &settings.common);
     sites list;
     char why[512];

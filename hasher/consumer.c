@@ -264,8 +264,7 @@ static void consumer_msg_set_state(consumer_msg *m, consumer_msg_state to, const
  * and keep the series in C->m. */
 static void consumer_metrics_init(consumer *c) {
     consumer_metrics *m = &c->m;
-    m->items_received =
-        metrics_get(metrics_counter("imgfeed_items_received_total", "items taken from the program's queue", NULL));
+    m->items_received = items_received_metric();
     m->items_published = metrics_get(metrics_counter("imgfeed_items_published_total", "items published", NULL));
     metrics_family *downloads =
         metrics_counter("imgfeed_hasher_downloads_total", "downloads ended, by result", "result");

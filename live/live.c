@@ -131,8 +131,7 @@ int live_run(const live_settings *s) {
     queue = s->queue && *s->queue ? xstrdup(s->queue)
                                    : xasprintf("%s.live.%s.%ld", s->common.exchange, host, (long)getpid());
 
-    live_counts n = {.m_items = metrics_get(metrics_counter("imgfeed_items_received_total",
-                                                            "items taken from the program's queue", NULL))};
+    live_counts n = {.m_items = items_received_metric()};
     h = hub_new((size_t)s->replay, (size_t)s->viewer_buffer, (size_t)s->max_viewers);
     web_options wo = {.listen = s->listen, .hub = h, .max_viewers = (size_t)s->max_viewers,
                       .viewer_timeout_ms = s->viewer_timeout_ms, .save_dir = s->save_dir && *s->save_dir ? s->save_dir : NULL};

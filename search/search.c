@@ -189,8 +189,7 @@ static int load_archive(search_ctx *x) {
 /* Register every family of the service (see the top) and give the
  * catalog its gauges. */
 static void search_metrics_init(search_ctx *x) {
-    x->n.m_items =
-        metrics_get(metrics_counter("imgfeed_items_received_total", "items taken from the program's queue", NULL));
+    x->n.m_items = items_received_metric();
     catalog_watch(x->cat,
                   metrics_get(metrics_gauge("imgfeed_search_index_images",
                                             "images in the index (those with a phash or a dhash)", NULL)),
