@@ -17,6 +17,7 @@ RUN apt-get update \
         build-essential cmake pkg-config \
         librabbitmq-dev libcurl4-openssl-dev libjson-c-dev libpq-dev libgd-dev libmicrohttpd-dev \
         libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev zlib1g-dev libssl-dev \
+        libzstd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -4,18 +4,27 @@
 Usage: make_corpus.py OUTDIR [SOURCE_DIR]
 
 Image boards mostly carry JPEGs and PNGs of 0.3 to 2 megapixels, plus the odd
-camera-sized photo.  This resizes Debian's wallpapers (package
-mate-backgrounds, /usr/share/backgrounds/mate) to that mix with Pillow:
-every source as a JPEG at a width cycling through 640..1920 (quality 85-92,
-every third one progressive), every fourth also as a PNG, and three
-6000x4000 JPEGs.  Deterministic: the same sources give the same files.
+camera-sized photo, and thumbnails and small pictures by the thousand.  This
+resizes Debian's wallpapers (package mate-backgrounds,
+/usr/share/backgrounds/mate) to that mix with Pillow, in the three classes
+bench/hash.sh measures apart:
+  typical  every source as a JPEG of 0.3 to 2 megapixels (the area cycling
+           through MEGAPIXELS, the source's aspect kept; quality 85-92,
+           every third one progressive), every fourth also as a PNG;
+  small    every source as ten JPEGs under 0.1 megapixels (names
+           small-*: widths cycling through 96..320, quality 75-90, every
+           fifth progressive, every seventh gray);
+  large    three 6000x4000 JPEGs (24 megapixels; names large-*).
+Deterministic: the same sources give the same files.
 """
 import os
 import sys
 
 from PIL import Image
 
-WIDTHS = (640, 800, 1024, 1280, 1600, 1920)
+MEGAPIXELS = (0.3, 0.5, 0.8, 1.2, 1.6, 2.0)
+SMALL_WIDTHS = (96, 128, 160, 200, 250, 300, 320)
+SMALL_PER_SOURCE = 10
 
 
 def sources(root):
@@ -38,13 +47,25 @@ def main():
     os.makedirs(outdir, exist_ok=True)
     for i, path in enumerate(srcs):
         im = Image.open(path).convert("RGB")
-        width = WIDTHS[i % len(WIDTHS)]
-        height = max(1, round(im.height * width / im.width))
+        area = MEGAPIXELS[i % len(MEGAPIXELS)] * 1e6
+        width = round((area * im.width / im.height) ** 0.5)
+        height = max(1, round(area / width))
         small = im.resize((width, height), Image.LANCZOS)
         stem = "%02d-%s" % (i, os.path.splitext(os.path.basename(path))[0])
         small.save(os.path.join(outdir, stem + ".jpg"), quality=85 + i % 8, progressive=(i % 3 == 2))
         if i % 4 == 0:
             small.save(os.path.join(outdir, stem + ".png"))
+        for j in range(SMALL_PER_SOURCE):
+            k = i * SMALL_PER_SOURCE + j
+            sw = SMALL_WIDTHS[k % len(SMALL_WIDTHS)]
+            sh = max(1, round(im.height * sw / im.width))
+            if sw * sh >= 100_000:  # under 0.1 megapixels
+                sh = 99_999 // sw
+            thumb = im.resize((sw, sh), Image.LANCZOS)
+            if k % 7 == 6:
+                thumb = thumb.convert("L")
+            thumb.save(os.path.join(outdir, "small-%s-%d.jpg" % (stem, j)), quality=75 + k % 16,
+                       progressive=(k % 5 == 4))
         if i < 3:
             im.resize((6000, 4000), Image.LANCZOS).save(os.path.join(outdir, "large-%d.jpg" % i), quality=90)
     print("%d files in %s" % (len(os.listdir(outdir)), outdir))

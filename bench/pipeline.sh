@@ -1,51 +1,80 @@
 #!/usr/bin/env bash
-# pipeline.sh -- images per second through the whole pipeline, against imgfeed-hasher hash alone.
+# pipeline.sh -- images per second through the whole pipeline, against the machine's hashing ceiling.
 #
-# Usage: bash bench/pipeline.sh [BOARDS [THREADS [POSTS]]]   (default 8 50 25: 10000 posts; RUNS=3 runs)
+# Usage: bash bench/pipeline.sh [BOARDS [THREADS [POSTS]]]
+#   PICTURES=media (the default): tiny PNGs; 8 50 25 by default, 10000 posts
+#   PICTURES=photos: JPEGs of 0.3 to 2 megapixels; 4 20 25 by default, 2000 posts
+#   RUNS=3 runs; the commands of docs/benchmarks.md are
+#   RUNS=5 bash bench/pipeline.sh  and  RUNS=5 PICTURES=photos bash bench/pipeline.sh
 #
 # Starts its own RabbitMQ and PostgreSQL (tests/lib/servers.sh, in a temporary
 # directory, stopped at exit) and the fixture server (tests/support/
 # fixture_server.py), which plays a 4chan-like site "bench" of BOARDS generated
 # boards of THREADS threads of POSTS posts each, every post with a picture
-# (images=10; the fixture's PNGs, 24 to 250 pixels a side, 0.1 to 50 KB),
-# every thread body rendered beforehand (prerender=1).  Everything runs on this
-# machine, with the rate limits lifted: rps 1000000 in the sites file,
-# --rps-per-host 0 for the hasher, which may download from loopback
-# (--allow-net 127.0.0.0/8).
+# (images=10), every thread body rendered beforehand (prerender=1).
+# Everything runs on this machine, with the rate limits lifted: rps 1000000
+# in the sites file, --rps-per-host 0 for the hasher, which may download from
+# loopback (--allow-net 127.0.0.0/8).
 #
-# Before the runs, every picture is downloaded once from the fixture server
-# into MEDIA/<board>/<tim>.png, and bench_media (bench/media.c, a static file
-# server on libmicrohttpd) serves that directory as the site's "media" host:
-# a real board's pictures come from its CDN, not from the crawler's machine,
-# and the Python fixture server would spend 0.12 ms of CPU a picture, as much
-# as hashing one, taken from the pipeline being measured.  PICTURES=fixture
-# serves them from the fixture server instead.  Then, in each run, on a fresh
-# exchange pipe<run>:
+# The pictures (PICTURES):
+#   media      the fixture's PNGs, 24 to 250 pixels a side, 0.1 to 50 KB,
+#              each downloaded once into MEDIA/<board>/<tim>.png, the path
+#              of its URL under the site's media, and served by bench_media
+#              (bench/media.c, a static file server on libmicrohttpd) as the
+#              site's "media" host: a real board's pictures come from its CDN,
+#              not from the crawler's machine, and the Python fixture server
+#              would spend 0.12 ms of CPU a picture, as much as hashing one,
+#              taken from the pipeline being measured.  The thread JSON comes
+#              from the fixture server.  The hard case: the work around the
+#              hashing weighs most next to hashing a small picture.
+#   fixture    the same PNGs served by the fixture server itself.
+#   photos     what boards serve: a JPEG of 0.3 to 2 megapixels for every
+#              post, each its own bytes and pixels, made from Debian's
+#              wallpapers (mate-backgrounds) by bench/pipeline_photos.py,
+#              which also rewrites the fixture's thread JSON to name them
+#              (ext, md5, fsize, w, h); bench_media serves the site's JSON
+#              and the photos, the fixture server nothing during the runs.
+#              The photos are kept in PHOTO_CACHE (build/bench-photos, or
+#              the build directory's bench-photos) for the next time.
+#
+# Then, in each run, on a fresh exchange pipe<run>:
+#   ceiling    imgfeed-hasher hash over every file, NCPU = nproc processes at
+#              once, each started once over its share of the files (shares
+#              of equal pixels, which is what decoding and hashing take), its
+#              output written to a file: the machine's hashing ceiling; right
+#              before and right after the pipeline, the two averaged, so
+#              that the machine's drift (its other tenants) weighs on it as
+#              on the pipeline.  Its time is the slowest process's; its CPU
+#              all of theirs: "hash alone" per image
 #   pipeline   imgfeed-archiver and imgfeed-hasher (defaults, apart from the
 #              above: --threads 0, one hashing thread per core) are started and
 #              ready (both queues have their consumer); the clock starts with
 #              imgfeed-crawler --once (fresh --state-dir) and stops at the
 #              commit of the last row (track_commit_timestamp), once every post
 #              is a row; the rows must hold one `_img` entry each, without
-#              error, whose sha1 is that of the downloaded file
-#   hash       imgfeed-hasher hash over the downloaded files, one process
-#              (the command is single-threaded), right before and right
-#              after the pipeline, averaged: the standalone rate, measured
-#              on both sides so that the machine's drift (its other tenants)
-#              weighs on it as on the pipeline
-#   hash x N   the same files split over N = nproc processes at once: the
-#              machine's hashing ceiling, for context
-# and prints images per second of each, pipeline / hash (goal: at least
-# 0.80), the CPU seconds each process spent during the pipeline run
-# (crawler, hasher and its main thread apart, archiver, fixture server,
-# picture server, RabbitMQ, PostgreSQL), which say where the time went, and
-# how long the machine's cores were idle (/proc/stat).  The archiver runs
-# with its defaults: its last batch is written once no message came for
-# --flush-quiet (10 ms), not after --flush-interval.
+#              error, whose sha1 is that of the file served
+# and prints, per run and as the median of the runs: pipeline and ceiling in
+# images per second and their ratio (goal with photos: at least 0.80); the
+# CPU per image of each process during the pipeline run: the hasher's main
+# thread (broker, downloads, JSON) and its hashing threads, RabbitMQ,
+# PostgreSQL (every backend and helper process), the archiver, the crawler,
+# and the site's stand-ins (the fixture server and bench_media, which are
+# not part of the pipeline); the CPU `hash` spends per image in the ceiling
+# runs; and the CPU the pipeline adds per image: its own processes' (crawler,
+# hasher, archiver, RabbitMQ, PostgreSQL) minus what `hash` alone spends
+# (the goal on tiny pictures: half of what it was, docs/benchmarks.md).  CPU
+# per image is what to compare while other work shares the machine; images
+# per second only on a quiet one.  The archiver runs with its defaults: its
+# last batch is written once no message came for --flush-quiet (10 ms), not
+# after --flush-interval.
 # PERF=FILE records the hasher during the pipeline of run 1 with perf record
 # (999 Hz, or PERF_HZ; DWARF call graphs, attached to its pid; on few cores
 # perf's own CPU slows the run): read it with perf report -i FILE
 # --no-children --sort dso,sym (add --tid of the main thread for its share).
+# PERF_PID_OF=archiver|postgres|rabbitmq records that process instead (for
+# postgres, the archiver's backend).
+# KEEP_LOGS=DIR keeps the logs of the crawler, the hasher and the archiver of
+# each run in DIR/run<run>/.
 # HASHER_OPTS and ARCHIVER_OPTS replace the extra options of those two
 # ("--threads 1", "--flush-interval 1s").
 # LIVE_VIEWERS=N runs the pipeline a second time in each run, on a fresh
@@ -65,21 +94,29 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BOARDS=${1:-8}
-THREADS=${2:-50}
+PICTURES=${PICTURES:-media}
+if [[ $PICTURES == photos ]]; then
+    BOARDS=${1:-4}
+    THREADS=${2:-20}
+else
+    BOARDS=${1:-8}
+    THREADS=${2:-50}
+fi
 POSTS=${3:-25}
 RUNS=${RUNS:-3}
 read -r -a HASHER_OPTS <<<"${HASHER_OPTS:-}"
 read -r -a ARCHIVER_OPTS <<<"${ARCHIVER_OPTS:-}"
 PERF=${PERF:-}
-PICTURES=${PICTURES:-media}
+PERF_PID_OF=${PERF_PID_OF:-hasher}
+KEEP_LOGS=${KEEP_LOGS:-}
 SITE=bench
 GOAL=0.80
 BENCH=pipeline.sh
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 
-[[ $PICTURES == media || $PICTURES == fixture ]] || { echo "pipeline.sh: PICTURES is media or fixture" >&2; exit 2; }
+[[ $PICTURES == media || $PICTURES == fixture || $PICTURES == photos ]] || { echo "pipeline.sh: PICTURES is media, fixture or photos" >&2; exit 2; }
+[[ $PERF_PID_OF =~ ^(hasher|archiver|postgres|rabbitmq)$ ]] || { echo "pipeline.sh: PERF_PID_OF is hasher, archiver, postgres or rabbitmq" >&2; exit 2; }
 for v in BOARDS THREADS POSTS RUNS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/pipeline.sh [BOARDS [THREADS [POSTS]]] (positive integers; RUNS too)" >&2; exit 2; }
 done
@@ -91,7 +128,8 @@ NPOSTS=$((BOARDS * THREADS * POSTS))
 NCPU=$(nproc)
 
 bench_build imgfeed-crawler imgfeed-hasher imgfeed-archiver imgfeed-live bench_sse bench_scrape
-[[ $PICTURES != media ]] || bench_build bench_media
+[[ $PICTURES == fixture ]] || bench_build bench_media
+PHOTO_CACHE=${PHOTO_CACHE:-$BUILD/bench-photos}
 CRAWLER=$BUILD/crawler/imgfeed-crawler
 HASHER=$BUILD/hasher/imgfeed-hasher
 ARCHIVER=$BUILD/archiver/imgfeed-archiver
@@ -143,10 +181,29 @@ for b in $(seq "$BOARDS"); do
     control "board?site=$SITE&board=b$b&threads=$THREADS&posts=$POSTS&images=10&seed=$b&prerender=1" >/dev/null
     boards_json+="${boards_json:+,}\"b$b\""
 done
-# Every picture, downloaded once from the fixture server: MEDIA/<board>/<tim>.png
-# (the path of its URL under the site's media), and "id sha1" lines.
-mkdir "$WORK/media"
-"$PY" - "$BASE" "$SITE" "$BOARDS" "$WORK/media" "$WORK/sha1" <<'PYEOF'
+# The pictures, and "id sha1" lines (WORK/sha1) of every post's file.
+# media, fixture: every picture downloaded once from the fixture server into
+# MEDIA/<board>/<tim>.png (the path of its URL under the site's media);
+# photos: the static site of pipeline_photos.py under WORK/www.
+start_media_server() {
+    "$MEDIA_SERVER" --root "$1" --port-file "$WORK/media.port" 2>"$WORK/media.log" &
+    MEDIA_PID=$!
+    for _ in $(seq 100); do [[ -s $WORK/media.port ]] && break; sleep 0.1; done
+    [[ -s $WORK/media.port ]] || { cat "$WORK/media.log" >&2; echo "pipeline.sh: bench_media did not start" >&2; exit 1; }
+    MEDIA_HOST=http://127.0.0.1:$(cat "$WORK/media.port")
+}
+if [[ $PICTURES == photos ]]; then
+    mkdir "$WORK/www"
+    "$PY" "$ROOT/bench/pipeline_photos.py" "$BASE" "$SITE" "$BOARDS" "$WORK/www" "$WORK/sha1" "$PHOTO_CACHE" >/dev/null
+    MEDIA_DIR=$WORK/www/media
+    start_media_server "$WORK/www"
+    API_BASE=$MEDIA_HOST/site
+    MEDIA_BASE=$MEDIA_HOST/media
+    KIND="JPEGs (photos)"
+else
+    mkdir "$WORK/media"
+    MEDIA_DIR=$WORK/media
+    "$PY" - "$BASE" "$SITE" "$BOARDS" "$WORK/media" "$WORK/sha1" <<'PYEOF'
 import hashlib, http.client, json, os, sys
 base, site, boards, out, sha1_out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 host, port = base.split("//")[1].split(":")
@@ -175,37 +232,63 @@ with open(sha1_out, "w") as s:
                     o.write(body)
                 s.write(f"b{b}.{f['no']} {hashlib.sha1(body).hexdigest()}\n")
 PYEOF
-# The picture host: bench_media over those files, or (PICTURES=fixture) the
-# fixture server itself.
-if [[ $PICTURES == media ]]; then
-    "$MEDIA_SERVER" --root "$WORK/media" --port-file "$WORK/media.port" 2>"$WORK/media.log" &
-    MEDIA_PID=$!
-    for _ in $(seq 100); do [[ -s $WORK/media.port ]] && break; sleep 0.1; done
-    [[ -s $WORK/media.port ]] || { cat "$WORK/media.log" >&2; echo "pipeline.sh: bench_media did not start" >&2; exit 1; }
-    MEDIA_BASE=http://127.0.0.1:$(cat "$WORK/media.port")
-else
-    MEDIA_BASE=$BASE/$SITE/media
+    # The picture host: bench_media over those files, or (PICTURES=fixture) the
+    # fixture server itself.
+    API_BASE=$BASE/$SITE
+    if [[ $PICTURES == media ]]; then
+        start_media_server "$WORK/media"
+        MEDIA_BASE=$MEDIA_HOST
+    else
+        MEDIA_BASE=$BASE/$SITE/media
+    fi
+    KIND="PNGs (tiny)"
 fi
 cat >"$WORK/sites.json" <<JSON
 {"user_agent": "imgfeed-bench/1 (bench/pipeline.sh)",
- "sites": [{"name": "$SITE", "kind": "4chan", "api": "$BASE/$SITE", "media": "$MEDIA_BASE",
+ "sites": [{"name": "$SITE", "kind": "4chan", "api": "$API_BASE", "media": "$MEDIA_BASE",
             "boards": [$boards_json], "rps": 1000000}]}
 JSON
 NFILES=$(wc -l <"$WORK/sha1")
 ((NFILES == NPOSTS)) || { echo "pipeline.sh: $NFILES pictures for $NPOSTS posts" >&2; exit 1; }
 sort "$WORK/sha1" -o "$WORK/sha1"
-FILES_MB=$(du -sm "$WORK/media" | cut -f1)
-find "$WORK/media" -name '*.png' | sort >"$WORK/all"
-split -n "r/$NCPU" "$WORK/all" "$WORK/part."
+FILES_MB=$(du -sm "$MEDIA_DIR" | cut -f1)
+# The ceiling's shares, WORK/part.<i> (paths relative to MEDIA_DIR): files
+# of equal pixels in all, largest first to the share with the fewest so far.
+(cd "$MEDIA_DIR" && find . -type f -name '*.*' | sed 's|^\./||' | sort) >"$WORK/all"
+PIXELS=$("$PY" - "$MEDIA_DIR" "$WORK/all" "$NCPU" "$WORK/part" <<'PYEOF'
+import os, sys
+from PIL import Image
+root, listing, n, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+files = []
+for name in open(listing).read().splitlines():
+    with Image.open(os.path.join(root, name)) as im:
+        files.append((im.width * im.height, os.path.getsize(os.path.join(root, name)), name))
+files.sort(reverse=True)
+shares = [[0, 0, []] for _ in range(n)]
+for px, size, name in files:
+    s = min(shares, key=lambda s: (s[0], s[1]))
+    s[0] += px
+    s[1] += size
+    s[2].append(name)
+for i, s in enumerate(shares):
+    with open(f"{out}.{i}", "w") as f:
+        f.write("".join(name + "\n" for name in sorted(s[2])))
+total = sum(f[0] for f in files)
+print(f"{total / len(files) / 1e6:.3f} {min(f[0] for f in files) / 1e6:.3f} {max(f[0] for f in files) / 1e6:.3f}")
+PYEOF
+)
+read -r PX_MEAN PX_MIN PX_MAX <<<"$PIXELS"
 
 echo "machine:   $(lscpu | sed -n 's/^Model name: *//p' | head -1), $NCPU cores, $(free -g | awk '/^Mem/ {print $2}') GiB, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
 echo "servers:   PostgreSQL $(psql -c 'SHOW server_version'), RabbitMQ $(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null || echo '?'), fixture server on $BASE"
-echo "site:      $BOARDS boards x $THREADS threads x $POSTS posts = $NPOSTS posts, each with a picture: $NFILES PNGs, $FILES_MB MB"
+echo "site:      $BOARDS boards x $THREADS threads x $POSTS posts = $NPOSTS posts, each with a picture: $NFILES $KIND, $FILES_MB MB,"
+echo "           $PX_MIN to $PX_MAX megapixels, $PX_MEAN on average; JSON from $API_BASE, pictures from $MEDIA_BASE"
 echo "crawler:   $CRAWLER --once (rps 1000000, fresh --state-dir)"
 HASH_THREADS="$NCPU, one per core"
 if [[ " ${HASHER_OPTS[*]} " =~ \ --threads\ ([0-9]+)\  ]] && ((BASH_REMATCH[1] > 0)); then HASH_THREADS=${BASH_REMATCH[1]}; fi
 echo "hasher:    $HASHER --allow-net 127.0.0.0/8 --rps-per-host 0${HASHER_OPTS[*]:+ ${HASHER_OPTS[*]}} (hashing threads: $HASH_THREADS)"
 echo "archiver:  $ARCHIVER${ARCHIVER_OPTS[*]:+ ${ARCHIVER_OPTS[*]}}"
+echo "ceiling:   $HASHER hash, $NCPU processes at once, each over a share of the files of equal pixels"
 echo
 
 # wait_ready E: both queues of exchange E have their consumer.
@@ -370,7 +453,16 @@ pipeline_run() {
     q0=$(proc_cpu "$RABBIT_PID")
     p0=$(pg_cpu)
     if [[ -n $PERF && $r == 1 ]]; then
-        perf record -F "${PERF_HZ:-999}" --call-graph dwarf,16384 -p "$HASHER_PID" -o "$PERF" >"$WORK/perf.log" 2>&1 &
+        local perf_pid=$HASHER_PID
+        case $PERF_PID_OF in
+        archiver) perf_pid=$ARCHIVER_PID ;;
+        rabbitmq) perf_pid=$RABBIT_PID ;;
+        postgres)
+            perf_pid=$(psql -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'imgfeed-archiver' LIMIT 1")
+            [[ -n $perf_pid ]] || { echo "pipeline.sh: no backend of the archiver" >&2; exit 1; }
+            ;;
+        esac
+        perf record -F "${PERF_HZ:-999}" --call-graph dwarf,16384 -p "$perf_pid" -o "$PERF" >"$WORK/perf.log" 2>&1 &
         PERF_PID=$!
         sleep 1 # perf attaches
     fi
@@ -425,6 +517,10 @@ pipeline_run() {
     HASHER_PID=
     stop_daemon "$ARCHIVER_PID" "$WORK/archiver.log" imgfeed-archiver
     ARCHIVER_PID=
+    if [[ -n $KEEP_LOGS ]]; then
+        mkdir -p "$KEEP_LOGS/run$r"
+        cp "$WORK/crawler.log" "$WORK/hasher.log" "$WORK/archiver.log" "$KEEP_LOGS/run$r/"
+    fi
     local last
     # The commits: the last one, and the first one with its rows (a commit may
     # hold rows of both tables).
@@ -449,43 +545,103 @@ pipeline_run() {
     echo "$(sub "$last" "$t0") $entries $(sub "$first" "$t0") $first_rows $crawler_cpu $(sub "$h1" "$h0") $(sub "$a1" "$a0") $(sub "$f1" "$f0") $(sub "$q1" "$q0") $(sub "$p1" "$p0") $(sub "$m1" "$m0") $crawler_wall $(sub "$hm1" "$hm0") $((busy1 - busy0)) $((idle1 - idle0))"
 }
 
-# hash_one: "seconds cpu_seconds" of imgfeed-hasher hash over every file, one process.
-hash_one() {
-    local t0 t1 lines
-    t0=$(now)
-    /usr/bin/time -f '%U %S' -o "$WORK/hash.cpu" xargs -d '\n' -a "$WORK/all" "$HASHER" hash >"$WORK/hash.out"
-    t1=$(now)
-    lines=$(grep -c '"sha1"' "$WORK/hash.out")
-    ((lines == NFILES)) || { echo "pipeline.sh: imgfeed-hasher hash hashed $lines of $NFILES files" >&2; exit 1; }
-    echo "$(sub "$t1" "$t0") $(awk '{ printf "%.2f", $1 + $2 }' "$WORK/hash.cpu")"
-}
-
-# hash_all: seconds of imgfeed-hasher hash over every file, NCPU processes over a share each.
-hash_all() {
-    local t0 t1 pids=() f
-    t0=$(now)
-    for f in "$WORK"/part.*; do
-        xargs -d '\n' -a "$f" "$HASHER" hash >/dev/null &
+# hash_ceiling: "seconds cpu_seconds" of imgfeed-hasher hash over every file,
+# NCPU processes at once, each started once over its share (WORK/part.<i>),
+# its output in a file: the seconds of the slowest, the CPU of all.
+hash_ceiling() {
+    local i pids=() rc lines=0 files
+    for ((i = 0; i < NCPU; i++)); do
+        mapfile -t files <"$WORK/part.$i"
+        (cd "$MEDIA_DIR" && exec /usr/bin/time -f '%e %U %S' -o "$WORK/ceiling.$i.time" "$HASHER" hash "${files[@]}" \
+            >"$WORK/ceiling.$i.out") &
         pids+=($!)
     done
-    for f in "${pids[@]}"; do wait "$f"; done
-    t1=$(now)
-    sub "$t1" "$t0"
+    for i in "${!pids[@]}"; do
+        rc=0
+        wait "${pids[$i]}" || rc=$?
+        ((rc == 0)) || { tail -n 3 "$WORK/ceiling.$i.out" >&2; echo "pipeline.sh: imgfeed-hasher hash exited $rc" >&2; exit 1; }
+        lines=$((lines + $(grep -c '"sha1"' "$WORK/ceiling.$i.out")))
+    done
+    ((lines == NFILES)) || { echo "pipeline.sh: imgfeed-hasher hash hashed $lines of $NFILES files" >&2; exit 1; }
+    awk '{ if ($1 > s) s = $1; c += $2 + $3 } END { printf "%.3f %.2f", s, c }' "$WORK"/ceiling.*.time
+}
+
+# The fields of a line of WORK/results, in order (report.py reads them by name).
+RESULT_FIELDS="run seconds images first_row_seconds first_commit_rows crawler hasher archiver fixture rabbitmq postgres
+media crawler_seconds hasher_main busy_ticks idle_ticks ceiling_before ceiling_cpu_before ceiling_after ceiling_cpu_after"
+
+# report LAST|MEDIAN: one run's numbers (the last line of WORK/results) or the medians of all.
+report() {
+    "$PY" - "$1" "$WORK/results" "$PICTURES" "$GOAL" "$NCPU" "$RESULT_FIELDS" <<'PYEOF'
+import statistics, sys
+what, path, pictures, goal, ncpu, names = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]), sys.argv[6].split()
+runs = [dict(zip(names, line.split())) for line in open(path)]
+
+def derived(r):
+    """The numbers of one run, per image in milliseconds of CPU."""
+    f = {k: float(v) for k, v in r.items() if k != "run"}
+    n = f["images"]
+    d = {"pipeline": n / f["seconds"],
+         "ceiling": n / ((f["ceiling_before"] + f["ceiling_after"]) / 2),
+         "sustained": (n - f["first_commit_rows"]) / (f["seconds"] - f["first_row_seconds"]),
+         "idle": f["idle_ticks"] / max(1, f["busy_ticks"] + f["idle_ticks"]),
+         "first_row": f["first_row_seconds"], "crawler_seconds": f["crawler_seconds"], "seconds": f["seconds"],
+         "ceiling_before": f["ceiling_before"], "ceiling_after": f["ceiling_after"]}
+    d["ratio"] = d["pipeline"] / d["ceiling"]
+    ms = lambda cpu: 1000 * cpu / n
+    d["main"] = ms(f["hasher_main"])
+    d["threads"] = ms(f["hasher"] - f["hasher_main"])
+    for k in ("rabbitmq", "postgres", "archiver", "crawler", "fixture", "media"):
+        d[k] = ms(f[k])
+    d["alone"] = ms((f["ceiling_cpu_before"] + f["ceiling_cpu_after"]) / 2)
+    d["own"] = d["main"] + d["threads"] + d["rabbitmq"] + d["postgres"] + d["archiver"] + d["crawler"]
+    d["added"] = d["own"] - d["alone"]
+    return d
+
+def cpu_lines(d, indent):
+    return (f"{indent}CPU ms per image: hasher main thread {d['main']:.3f}, hashing threads {d['threads']:.3f},"
+            f" RabbitMQ {d['rabbitmq']:.3f}, PostgreSQL {d['postgres']:.3f}, archiver {d['archiver']:.3f},"
+            f" crawler {d['crawler']:.3f}; the site's servers: fixture {d['fixture']:.3f}, pictures {d['media']:.3f}\n"
+            f"{indent}pipeline {d['own']:.3f} (its own processes, servers apart) - hash alone {d['alone']:.3f}"
+            f" = added {d['added']:.3f} ms per image (hashing threads - hash alone {d['threads'] - d['alone']:+.3f},"
+            f" the rest {d['added'] - d['threads'] + d['alone']:.3f})")
+
+ds = [derived(r) for r in runs]
+n = int(runs[0]["images"])
+if what == "last":
+    d, r = ds[-1], runs[-1]
+    print(f"run {r['run']}: pipeline {d['pipeline']:7.1f} images/s ({n} in {d['seconds']:.2f} s)   ceiling {d['ceiling']:7.1f} images/s"
+          f" ({d['ceiling_before']:.2f} s before, {d['ceiling_after']:.2f} s after)   pipeline/ceiling {d['ratio']:.2f}")
+    print(f"       first row committed after {d['first_row']:.2f} s; from then on {d['sustained']:.1f} images/s"
+          f" ({d['sustained'] / d['ceiling']:.2f} of the ceiling); the crawler was done after {d['crawler_seconds']:.2f} s;"
+          f" the machine was idle {100 * d['idle']:.0f}% of the time")
+    print(cpu_lines(d, "       "))
+    sys.exit(0)
+med = {k: statistics.median(d[k] for d in ds) for k in ds[0]}
+print()
+print(f"median of {len(ds)} run{'s' if len(ds) > 1 else ''}, {n} images ({pictures}):")
+print(f"  pipeline (crawl -> hash -> archive, until the last row is committed)  {med['pipeline']:8.1f} images/s")
+print(f"  ceiling: imgfeed-hasher hash, {ncpu} processes at once                   {med['ceiling']:8.1f} images/s")
+verdict = f"(goal: >= {goal:.2f}: {'met' if med['ratio'] >= goal else 'MISSED'})" if pictures == "photos" else "(goal with photos: >= %.2f)" % goal
+ratios = ", ".join("%.2f" % d["ratio"] for d in ds)
+print(f"  pipeline / ceiling  {med['ratio']:.2f} {verdict}   (runs: {ratios})")
+print(f"  first row committed after {med['first_row']:.2f} s; from then on {med['sustained']:.1f} images/s ({med['sustained'] / med['ceiling']:.2f} of the ceiling)")
+print(f"  the machine's cores were idle {100 * med['idle']:.0f}% of the time (/proc/stat, until the last row was seen)")
+print(cpu_lines(med, "  "))
+print("  added CPU ms per image, runs: " + ", ".join("%.3f" % d["added"] for d in ds))
+PYEOF
 }
 
 poll_install
 : >"$WORK/results"
 for r in $(seq "$RUNS"); do
-    # hash alone right before and right after the pipeline, so that the
+    # the ceiling right before and right after the pipeline, so that the
     # machine's drift (other tenants) weighs on both sides alike
-    read -r hs0 hcpu0 <<<"$(hash_one)"
+    read -r cs0 ccpu0 <<<"$(hash_ceiling)"
     pipeline_run "$r" >"$WORK/pipeline.out"
-    read -r hs1 hcpu1 <<<"$(hash_one)"
-    hps=$(hash_all)
-    read -r ps pn fs fn ccpu hcpu acpu fcpu qcpu pcpu mcpu cwall hmcpu busy idle <"$WORK/pipeline.out"
-    hs=$(awk -v a="$hs0" -v b="$hs1" 'BEGIN { printf "%.3f", (a + b) / 2 }')
-    hcpu1=$(awk -v a="$hcpu0" -v b="$hcpu1" 'BEGIN { printf "%.2f", (a + b) / 2 }')
-    echo "$r $ps $pn $hs $hps $ccpu $hcpu $acpu $fcpu $qcpu $pcpu $fs $fn $hcpu1 $mcpu $cwall $hmcpu $busy $idle $hs0 $hs1" >>"$WORK/results"
+    read -r cs1 ccpu1 <<<"$(hash_ceiling)"
+    echo "$r $(cat "$WORK/pipeline.out") $cs0 $ccpu0 $cs1 $ccpu1" >>"$WORK/results"
+    read -r ps _ <"$WORK/pipeline.out"
     if ((METRICS)); then
         # With metrics on, and then (odd runs) or before (even runs) the same
         # without, so that the order weighs on neither side.
@@ -499,7 +655,7 @@ for r in $(seq "$RUNS"); do
         read -r ops _ <"$WORK/pipeline_off.out"
         read -r mps _ <"$WORK/pipeline_metrics.out"
         echo "$r $ps $ops $mps $(cat "$WORK/scrape.line")" >>"$WORK/metrics_results"
-        awk -v n="$pn" -v a="$ops" -v b="$mps" -v s="$(cat "$WORK/scrape.line")" 'BEGIN {
+        awk -v n="$NFILES" -v a="$ops" -v b="$mps" -v s="$(cat "$WORK/scrape.line")" 'BEGIN {
             split(s, f, " ")
             printf "       metrics off %.0f images/s, on %.0f images/s (scraped every '"$METRICS_SCRAPE_MS"' ms): on/off %.3f; scrapes (p50/p99/max ms, bytes): crawler %s/%s/%s %s, hasher %s/%s/%s %s, archiver %s/%s/%s %s\n",
                 n / a, n / b, a / b, f[2], f[3], f[4], f[5], f[7], f[8], f[9], f[10], f[12], f[13], f[14], f[15] }'
@@ -513,57 +669,9 @@ for r in $(seq "$RUNS"); do
             printf "       with imgfeed-live and %d viewers: %.0f images/s, %.2f of the run without; CPU-s: imgfeed-live %.2f, the viewers (bench_sse) %.2f; %s\n",
                 v, n / b, (n / b) / (n / a), c, sc, st }'
     fi
-    "$PY" - "$WORK/results" "$GOAL" "$NCPU" <<'PYEOF'
-import sys
-r, ps, pn, hs, hps, ccpu, hcpu, acpu, fcpu, qcpu, pcpu, fs, fn, hcpu1, mcpu, cwall, hmcpu, busy, idle, hs0, hs1 = open(sys.argv[1]).read().splitlines()[-1].split()
-goal, ncpu = float(sys.argv[2]), int(sys.argv[3])
-n = int(pn)
-p, h, hp = n / float(ps), n / float(hs), n / float(hps)
-print(f"run {r}: pipeline {p:7.0f} images/s ({n} in {float(ps):.2f} s)   hash {h:7.0f} images/s"
-      f" ({float(hs0):.2f} s before, {float(hs1):.2f} s after)"
-      f"   hash x {ncpu} {hp:7.0f} images/s   pipeline/hash {p / h:.2f}")
-sust = (n - int(fn)) / (float(ps) - float(fs))
-print(f"       first row committed after {float(fs):.2f} s; from then on {sust:.0f} images/s ({sust / h:.2f} of hash);"
-      f" the crawler was done after {float(cwall):.2f} s; the machine was idle {100 * int(idle) / (int(busy) + int(idle)):.0f}% of the time")
-print(f"       CPU during the pipeline run: hasher {hcpu} s (main thread {hmcpu} s), archiver {acpu} s, crawler {ccpu} s,"
-      f" fixture server {fcpu} s, picture server {mcpu} s, RabbitMQ {qcpu} s, PostgreSQL {pcpu} s")
-PYEOF
+    report last
 done
-
-"$PY" - "$WORK/results" "$GOAL" "$NCPU" <<'PYEOF'
-import statistics, sys
-rows = [line.split() for line in open(sys.argv[1])]
-goal, ncpu = float(sys.argv[2]), int(sys.argv[3])
-n = int(rows[0][2])
-med = lambda f: statistics.median(f(r) for r in rows)
-p = med(lambda r: n / float(r[1]))
-h = med(lambda r: n / float(r[3]))
-hp = med(lambda r: n / float(r[4]))
-ratio = med(lambda r: (n / float(r[1])) / (n / float(r[3])))
-print()
-print(f"median of {len(rows)} run{'s' if len(rows) > 1 else ''}, {n} images:")
-print(f"  pipeline (crawl -> hash -> archive, until the last row is committed)  {p:7.0f} images/s")
-print(f"  imgfeed-hasher hash alone, one process                                 {h:7.0f} images/s")
-print(f"  imgfeed-hasher hash, {ncpu} processes at once (the machine's ceiling)      {hp:7.0f} images/s")
-print(f"  pipeline / hash  {ratio:.2f}   (goal: >= {goal:.2f}: {'met' if ratio >= goal else 'MISSED'})")
-first = med(lambda r: float(r[11]))
-sust = med(lambda r: (n - int(r[12])) / (float(r[1]) - float(r[11])))
-print(f"  first row committed after {first:.2f} s; from then on {sust:.0f} images/s ({sust / h:.2f} of hash alone)")
-idle = med(lambda r: int(r[18]) / (int(r[17]) + int(r[18])))
-print(f"  the machine's cores were idle {100 * idle:.0f}% of the time (/proc/stat, until the last row was seen)")
-names = ["crawler", "hasher", "archiver", "fixture server", "RabbitMQ", "PostgreSQL", "picture server"]
-cpu = [med(lambda r, i=i: float(r[5 + i])) for i in range(6)] + [med(lambda r: float(r[14]))]
-wall = med(lambda r: float(r[1]))
-print(f"  CPU seconds during the pipeline's {wall:.2f} s (of {ncpu * wall:.2f} core-seconds): "
-      + ", ".join(f"{k} {v:.2f}" for k, v in zip(names, cpu)))
-alone = med(lambda r: float(r[13]))
-print(f"  CPU milliseconds per image: pipeline {1000 * sum(cpu) / n:.3f} ("
-      + ", ".join(f"{k} {1000 * v / n:.3f}" for k, v in zip(names, cpu))
-      + f"); imgfeed-hasher hash alone {1000 * alone / n:.3f}")
-main = med(lambda r: float(r[16]))
-print(f"  of the hasher's, its main thread (broker, downloads, JSON) {1000 * main / n:.3f},"
-      f" its hashing threads {1000 * (cpu[1] - main) / n:.3f}")
-PYEOF
+report median
 if ((METRICS)); then
     "$PY" - "$WORK/metrics_results" <<'PYEOF'
 import statistics, sys

@@ -18,6 +18,8 @@ imgfeed_require_pkg(PQ libpq libpq-dev)
 imgfeed_require_pkg(GD gdlib libgd-dev)
 # imgfeed-live serves its page and event streams with libmicrohttpd.
 imgfeed_require_pkg(MHD libmicrohttpd libmicrohttpd-dev)
+# imgfeed-export writes its NDJSON parts as zstd frames with libzstd.
+imgfeed_require_pkg(ZSTD libzstd libzstd-dev)
 if(IMGFEED_TESTS)
   imgfeed_require_pkg(CMOCKA cmocka libcmocka-dev)
 endif()

@@ -117,6 +117,16 @@ extern const char *const cfg_log_formats[];
      .offset = offsetof(T, M.log_format), .defval = "text", .choices = cfg_log_formats,                       \
      .help = "text lines, or json lines for log shippers"}
 
+/* Table rows of the programs that read the archive without a broker
+ * (imgfeed-search dupes, imgfeed-export, imgfeed-report): --pg at member PG
+ * and --exchange at member EX of settings type T, EXHELP saying what the
+ * exchange is used for. */
+#define CFG_ARCHIVE_OPTIONS(T, PG, EX, EXHELP)                                                                  \
+    {.name = "pg", .env = "IMGFEED_PG", .type = CFG_STRING, .offset = offsetof(T, PG), .defval = "dbname=imgfeed", \
+     .metavar = "CONNINFO", .help = "the archive: a libpq conninfo string or a postgresql:// URI"},              \
+    {.name = "exchange", .env = "IMGFEED_EXCHANGE", .type = CFG_STRING, .offset = offsetof(T, EX),              \
+     .defval = "chan", .metavar = "NAME", .check = cfg_check_exchange, .help = EXHELP}
+
 /* Validators for the common settings. */
 bool cfg_check_amqp_url(const char *value, char *why, size_t whylen);
 bool cfg_check_exchange(const char *value, char *why, size_t whylen);

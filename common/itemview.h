@@ -40,6 +40,13 @@ int64_t itemview_time(json_object *item);
 char *itemview_text(json_object *item, size_t max, size_t *len);
 char *itemview_link(json_object *item);
 bool itemview_nsfw(json_object *item, const char *key, const char *const *topics);
+/* The default TOPICS, as binding keys separated by commas: 4chan's boards
+ * that its boards.json declares not safe for work ("ws_board": 0).  The
+ * live view's --nsfw-topics and imgfeed-export dataset's default. */
+#define ITEMVIEW_NSFW_TOPICS                                                                                 \
+    "4chan.*.aco,4chan.*.b,4chan.*.bant,4chan.*.d,4chan.*.e,4chan.*.f,4chan.*.gif,4chan.*.h,4chan.*.hc,"     \
+    "4chan.*.hm,4chan.*.hr,4chan.*.i,4chan.*.ic,4chan.*.pol,4chan.*.r,4chan.*.r9k,4chan.*.s,4chan.*.s4s,"   \
+    "4chan.*.soc,4chan.*.t,4chan.*.trash,4chan.*.u,4chan.*.wg,4chan.*.y"
 /* Borrowed from ITEM's _urls; NULL when ENTRY has no valid url index or the URL is not http(s). */
 const char *itemview_image_url(json_object *item, json_object *entry);
 

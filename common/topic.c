@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 #define TOPIC_WORDS (TOPIC_MAX / 2 + 2)
 
 typedef struct topic_word {
@@ -77,4 +79,31 @@ bool topic_match(const char *pattern, const char *key) {
         memcpy(reach, next, sizeof reach);
     }
     return reach[nk];
+}
+
+int topic_split_list(const char *list, const char **out, size_t max, char **store, const char *what, char *why,
+                     size_t whylen) {
+    *store = xstrdup(list ? list : "");
+    size_t n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(*store, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        char *end = t + strlen(t);
+        while (end > t && end[-1] == ' ')
+            *--end = '\0';
+        if (!*t) continue;
+        char reason[200];
+        if (!topic_check(t, reason, sizeof reason)) {
+            snprintf(why, whylen, "%s: %s", what, reason);
+            return -1;
+        }
+        if (n == max) {
+            snprintf(why, whylen, "%s: at most %zu", what, max);
+            return -1;
+        }
+        out[n++] = t;
+    }
+    out[n] = NULL;
+    return 0;
 }

@@ -26,4 +26,12 @@ bool topic_check(const char *key, char *why, size_t whylen);
 /* Whether routing key KEY matches binding key PATTERN. */
 bool topic_match(const char *pattern, const char *key);
 
+/* Cuts the comma-separated LIST (NULL: empty) into OUT, NULL-terminated, at
+ * most MAX entries (OUT holds MAX + 1), blanks around each trimmed, empty
+ * ones skipped, each checked by topic_check.  The strings live in *STORE, a
+ * copy the caller frees, set even on failure.  0, or -1 with WHY naming the
+ * setting WHAT ("--topics: ..."). */
+int topic_split_list(const char *list, const char **out, size_t max, char **store, const char *what, char *why,
+                     size_t whylen);
+
 #endif

@@ -101,6 +101,8 @@ PACKAGES=(
     librabbitmq-dev libcurl4-openssl-dev libjson-c-dev libpq-dev libgd-dev libmicrohttpd-dev
     "libjpeg62-turbo-dev|libjpeg-turbo8-dev|libjpeg-dev" libpng-dev libwebp-dev libgif-dev zlib1g-dev libssl-dev
     rabbitmq-server postgresql python3 procps util-linux ca-certificates
+    python3-matplotlib # imgfeed-report draws its figures with it
+    libzstd-dev # imgfeed-export's zstd parts (the build needs it)
 )
 # --monitor: Debian's Prometheus and PostgreSQL exporter.  (Installing them
 # starts their system services on 9090 and 9187; the quickstart leaves them

@@ -59,7 +59,9 @@
  * released when the hashing job comes back.  So the bodies being
  * downloaded, waiting and being hashed, and the decoders' pixels, together
  * stay within the budget, but for the one request that may go alone when
- * nothing else runs (membudget.h).
+ * nothing else runs (membudget.h).  Besides, malloc keeps the blocks of
+ * small and typical pictures freed for the next ones, a bounded amount,
+ * given back once the hasher is idle (consumer_open, consumer_trim).
  *
  * Metrics (metrics.h; docs/metrics.md lists them): consumer_metrics_init
  * registers every family before the broker is connected, each series of a
@@ -133,7 +135,10 @@
 #define CONSUMER_BACKLOG_SMALL_PER_THREAD 32
 #define CONSUMER_BACKLOG_BYTES (64u << 20)
 #define CONSUMER_REASON_MAX 256
-#define CONSUMER_MMAP_THRESHOLD (256 * 1024) /* see consumer_open */
+#define CONSUMER_MMAP_THRESHOLD (8u << 20)              /* see consumer_open */
+#define CONSUMER_TRIM_THRESHOLD (8u << 20)              /* see consumer_open */
+#define CONSUMER_TRIM_IDLE_NS (TIME_NS_PER_S)           /* see consumer_trim */
+#define CONSUMER_TRIM_PRESSED_NS (100 * TIME_NS_PER_MS) /* see consumer_trim_pressed */
 
 /* imgfeed_hasher_hash_seconds: a small picture hashes in 0.1 ms, a large
  * one in a second or more. */
@@ -234,7 +239,10 @@ struct consumer {
     size_t live;               /* messages WORKING or READY */
     uint64_t next_id;
     bool draining, aborting;
-    int status; /* what consumer_run returns */
+    bool trim_due;           /* messages came since malloc last gave back what was free (consumer_trim) */
+    int64_t last_message_ns; /* when the last message was taken */
+    int64_t last_trim_ns;    /* when consumer_trim_pressed last trimmed */
+    int status;              /* what consumer_run returns */
     int64_t hold_until_ns;
     backoff hold_backoff;
     consumer_stats stats;
@@ -612,6 +620,8 @@ static void consumer_on_delivery(consumer *c, mq_delivery *d) {
     consumer_msg *m = xcalloc(1, sizeof *m);
     m->owner = c;
     m->id = ++c->next_id;
+    c->trim_due = true;
+    c->last_message_ns = time_mono_ns();
     m->state = CONSUMER_MSG_WORKING;
     m->tag = d->tag;
     m->routing_key = xstrdup(d->routing_key);
@@ -709,6 +719,17 @@ static void consumer_image_hash(consumer *c, consumer_image *im) {
     workpool_submit(c->pool, &im->job);
 }
 
+/* Memory is short (an image waits for it): give back what malloc keeps
+ * free for the next pictures (see consumer_open), at most every
+ * CONSUMER_TRIM_PRESSED_NS, so that the process holds little beyond what
+ * the budget counts when the budget is what bounds it. */
+static void consumer_trim_pressed(consumer *c) {
+    int64_t now = time_mono_ns();
+    if (now - c->last_trim_ns < CONSUMER_TRIM_PRESSED_NS) return;
+    c->last_trim_ns = now;
+    malloc_trim(0);
+}
+
 static void consumer_collect_downloads(consumer *c) {
     fetch_result r;
     while (fetch_take(c->fetch, &r)) {
@@ -742,6 +763,7 @@ static void consumer_collect_downloads(consumer *c) {
                       " bytes of memory to be hashed",
                       im->url_index, im->item, im->msg->id, im->len, im->hash_total);
             consumer_wait_append(c, im);
+            consumer_trim_pressed(c);
         }
     }
 }
@@ -1031,6 +1053,17 @@ static void consumer_idle(void *arg, int fd, int64_t max_wait_ms) {
     consumer_advance(c, max_wait_ms, fd);
 }
 
+/* Nothing in flight, and no message came for CONSUMER_TRIM_IDLE_NS: give
+ * the memory malloc keeps for the next pictures back to the system (see
+ * consumer_open).  Not at every pause of a stream of messages: that would
+ * give it back and fault it in again, and a trim takes a millisecond. */
+static void consumer_trim(consumer *c) {
+    if (!c->trim_due || time_mono_ns() - c->last_message_ns < CONSUMER_TRIM_IDLE_NS) return;
+    c->trim_due = false;
+    malloc_trim(0);
+    log_debug("idle: free memory given back to the system");
+}
+
 static void consumer_loop(consumer *c) {
     for (;;) {
         consumer_watch_stop(c);
@@ -1038,6 +1071,7 @@ static void consumer_loop(consumer *c) {
         bool busy = fetch_pending(c->fetch) > 0 || workpool_backlog(c->pool) > 0;
         bool holding = time_mono_ns() < c->hold_until_ns;
         consumer_take_deliveries(c, busy ? 0 : CONSUMER_IDLE_WAIT_MS);
+        if (!busy && c->live == 0) consumer_trim(c);
         consumer_check_generation(c);
         int64_t wait = busy || holding || c->draining ? CONSUMER_BUSY_WAIT_MS : 0;
         if (!consumer_advance(c, wait, -1)) break;
@@ -1064,15 +1098,27 @@ static int consumer_open(consumer *c) {
     }
     c->rl = ratelimit_new(s->rps_per_host);
     c->budget = membudget_new((uint64_t)s->max_memory);
-    /* glibc's malloc raises its mmap threshold to the size of each large
-     * block freed (up to 32 MiB), after which bodies and pixel buffers of
-     * that size come from the heap, and what is freed there stays resident
-     * in whichever thread's arena held it: the budget would bound what is
-     * in use but not the memory kept.  A fixed threshold turns that off:
-     * every block of 256 KiB or more is mapped and unmapped, so memory given
-     * back to the budget goes back to the system too. */
-    if (mallopt(M_MMAP_THRESHOLD, CONSUMER_MMAP_THRESHOLD) != 1)
-        log_warn("cannot fix malloc's mmap threshold: memory freed may stay with the process");
+    /* Where malloc takes large blocks from (glibc): by default it raises
+     * its mmap threshold to the size of each large block freed (up to 32
+     * MiB), after which what is freed stays in whichever thread's arena
+     * held it, without a bound.  Mapping every large block afresh instead
+     * (a low fixed threshold) bounds that, but makes every picture fault in
+     * and zero its buffers again and unmap them after: a 1 MP JPEG takes a
+     * few hundred page faults, which cost more than decoding it on a
+     * virtual machine (bench/pipeline.sh, PICTURES=photos: the hashing
+     * threads spent 2.5 times the CPU of `hash` alone).  So: blocks under
+     * CONSUMER_MMAP_THRESHOLD (a body and the buffers of pictures of up to a
+     * few megapixels) come from the arenas and are used again by the next
+     * picture; larger ones (large pictures, the ones the memory budget is
+     * for) are mapped and unmapped as before; each arena gives back what is
+     * free at its top beyond CONSUMER_TRIM_THRESHOLD, and everything free
+     * goes back once the hasher has nothing in flight (consumer_trim) and
+     * whenever a picture waits for memory (consumer_trim_pressed).
+     * What malloc keeps beyond the budget is so bounded by the threads'
+     * arenas times a few such blocks, while the hasher works. */
+    if (mallopt(M_MMAP_THRESHOLD, CONSUMER_MMAP_THRESHOLD) != 1 ||
+        mallopt(M_TRIM_THRESHOLD, CONSUMER_TRIM_THRESHOLD) != 1)
+        log_warn("cannot set malloc's mmap and trim thresholds: memory freed may stay with the process");
     fetch_options fo;
     fetch_options_init(&fo);
     fo.user_agent = s->user_agent;

@@ -2,7 +2,8 @@
  *
  * For each file, in the order given: read it (refusing one over --max-bytes
  * before reading), describe it with ih_describe() -- the same code the
- * consumer runs on downloads -- with imagehash's hex forms added, and print
+ * consumer runs on downloads, so the line has the colour summary (rgb_mean,
+ * brightness, rgb_hist) too -- with imagehash's hex forms added, and print
  * the entry as one JSON line that starts with "file".  Anyone can compare
  * the *_hex fields with Python's imagehash directly, and the plain ones with
  * what the archive stores.
@@ -64,9 +65,10 @@ static const cfg_option hashcli_options[] = {
 static const cfg_program hashcli_program = {
     "imgfeed-hasher hash", "[OPTION]... FILE...",
     "Hashes local files as the hasher hashes downloads and prints one JSON line per file: the\n"
-    "fields of an `_img` entry (size, width, height, format, crc32, md5, sha1, and ahash, dhash,\n"
-    "phash, whash in the archive's base64) plus ahash_hex ... whash_hex in imagehash's own hex\n"
-    "form.  Exit status 1 when any file failed; its line has \"error\".",
+    "fields of an `_img` entry (size, width, height, format, crc32, md5, sha1, ahash, dhash,\n"
+    "phash, whash in the archive's base64, and the colour summary rgb_mean, brightness and\n"
+    "rgb_hist) plus ahash_hex ... whash_hex in imagehash's own hex form.  Exit status 1 when\n"
+    "any file failed; its line has \"error\".",
     hashcli_options,
 };
 

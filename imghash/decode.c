@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "decode_formats.h"
+#include "pixbuf.h"
 
 void ih_gray_release(ih_gray *image) {
     if (!image) return;
@@ -88,11 +89,60 @@ int ih_decode_check_size(uint64_t width, uint64_t height, uint64_t max_pixels, c
 
 int ih_decode_alloc(ih_gray *out, int width, int height, char err[IH_DECODE_ERROR_MAX]) {
     memset(out, 0, sizeof *out);
-    out->pixels = malloc((size_t)width * (size_t)height);
+    out->pixels = ih_pixbuf_alloc((size_t)width * (size_t)height);
     if (!out->pixels) return ih_decode_fail(err, "out of memory: cannot hold a %dx%d gray image", width, height);
     out->width = width;
     out->height = height;
     return 0;
+}
+
+double ih_colour_mean(const ih_colour *colour, int c) {
+    if (!colour->pixels || c < 0 || c > 3) return 0.0;
+    /* ImageStat: sum (a float, exact below 2^53) / count, in double */
+    return (double)(c == 3 ? colour->gray_sum : colour->sum[c]) / (double)colour->pixels;
+}
+
+void ih_colour_add_gray(ih_colour *colour, const unsigned char *gray, size_t count) {
+    uint64_t bins[IH_COLOUR_BINS] = {0}, sum = 0;
+    while (count > 0) { /* 32-bit partial sums, in chunks that cannot overflow them */
+        size_t n = count > (1u << 20) ? (1u << 20) : count;
+        uint32_t part = 0, ge[IH_COLOUR_BINS] = {0};
+        for (size_t i = 0; i < n; i++) {
+            unsigned v = gray[i];
+            part += v;
+            for (int k = 1; k < IH_COLOUR_BINS; k++) /* vectorizes: counts of v >= 32k */
+                ge[k] += v >= (unsigned)k << IH_COLOUR_BIN_SHIFT;
+        }
+        ge[0] = (uint32_t)n;
+        for (int k = 0; k < IH_COLOUR_BINS; k++)
+            bins[k] += ge[k] - (k + 1 < IH_COLOUR_BINS ? ge[k + 1] : 0);
+        sum += part;
+        gray += n;
+        count -= n;
+    }
+    for (int c = 0; c < 3; c++) {
+        colour->sum[c] += sum;
+        for (int k = 0; k < IH_COLOUR_BINS; k++)
+            colour->hist[c][k] += bins[k];
+    }
+}
+
+void ih_colour_add_indexed(ih_colour *colour, const ih_decode_palette *palette, const uint64_t counts[256]) {
+    for (int i = 0; i < 256; i++) {
+        uint64_t n = counts[i];
+        if (!n) continue;
+        for (int c = 0; c < 3; c++) {
+            unsigned v = palette->rgb[i][c];
+            colour->sum[c] += n * v;
+            colour->hist[c][v >> IH_COLOUR_BIN_SHIFT] += n;
+        }
+    }
+}
+
+/* R, G, B of COUNT pixels of STEP bytes into COLOUR, portable version. */
+static void decode_colour_rgb(ih_colour *colour, const unsigned char *rgb, int count, int step) {
+    for (int x = 0; x < count; x++, rgb += step)
+        ih_colour_add_pixel(colour, rgb[0], rgb[1], rgb[2]);
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -118,20 +168,95 @@ __attribute__((target("avx2"))) static inline __m256i decode_luma8_avx2(__m256i 
     return _mm256_srli_epi32(sum, 16);
 }
 
-/* ih_decode_rgb_row for RGBX with AVX2, 32 pixels a step; returns how many
- * pixels it did. */
-__attribute__((target("avx2"))) static int decode_rgbx_avx2(unsigned char *restrict gray,
-                                                            const unsigned char *restrict rgb, int count) {
+/* The colour of RGBX pixels in registers, 8 pixels a vector:
+ *   rb, gx  16-bit sums of R and B (the low and high halves of each 32-bit
+ *           pixel) and of G and X; 255 vectors at most before a flush, so
+ *           a lane holds at most 255 * 255;
+ *   ge[k]   per byte, how many times that byte was >= 32 (k + 1), as
+ *           negated compare masks (at most 255 before a flush);
+ * and the flush that moves them into an ih_colour. */
+typedef struct decode_colour_avx2 {
+    __m256i rb, gx;
+    __m256i ge[IH_COLOUR_BINS - 1];
+    int vectors;     /* since the last flush */
+    uint64_t pixels; /* since the last flush */
+} decode_colour_avx2;
+
+__attribute__((target("avx2"))) static inline void decode_colour_clear_avx2(decode_colour_avx2 *a) {
+    a->rb = a->gx = _mm256_setzero_si256();
+    for (int k = 0; k < IH_COLOUR_BINS - 1; k++)
+        a->ge[k] = _mm256_setzero_si256();
+    a->vectors = 0;
+    a->pixels = 0;
+}
+
+/* The sum of the bytes of V at the offsets 0 mod 4 plus OFF (0 R, 1 G, 2 B). */
+__attribute__((target("avx2"))) static inline uint64_t decode_bytes_sum_avx2(__m256i v, int off) {
+    __m256i m = _mm256_and_si256(v, _mm256_set1_epi32(0xff << (8 * off)));
+    __m256i s = _mm256_sad_epu8(m, _mm256_setzero_si256());
+    __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    return (uint64_t)_mm_cvtsi128_si64(t) + (uint64_t)_mm_extract_epi64(t, 1);
+}
+
+/* The sum of the eight 32-bit lanes of V. */
+__attribute__((target("avx2"))) static inline uint64_t decode_lanes_sum_avx2(__m256i v) {
+    __m256i s = _mm256_add_epi64(_mm256_cvtepu32_epi64(_mm256_castsi256_si128(v)),
+                                 _mm256_cvtepu32_epi64(_mm256_extracti128_si256(v, 1)));
+    __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    return (uint64_t)_mm_cvtsi128_si64(t) + (uint64_t)_mm_extract_epi64(t, 1);
+}
+
+__attribute__((target("avx2"))) static void decode_colour_flush_avx2(decode_colour_avx2 *a, ih_colour *colour) {
+    const __m256i lo16 = _mm256_set1_epi32(0xffff);
+    colour->sum[0] += decode_lanes_sum_avx2(_mm256_and_si256(a->rb, lo16));
+    colour->sum[2] += decode_lanes_sum_avx2(_mm256_srli_epi32(a->rb, 16));
+    colour->sum[1] += decode_lanes_sum_avx2(_mm256_and_si256(a->gx, lo16));
+    for (int c = 0; c < 3; c++) {
+        uint64_t ge[IH_COLOUR_BINS + 1];
+        ge[0] = a->pixels;
+        for (int k = 1; k < IH_COLOUR_BINS; k++)
+            ge[k] = decode_bytes_sum_avx2(a->ge[k - 1], c);
+        ge[IH_COLOUR_BINS] = 0;
+        for (int k = 0; k < IH_COLOUR_BINS; k++)
+            colour->hist[c][k] += ge[k] - ge[k + 1];
+    }
+    decode_colour_clear_avx2(a);
+}
+
+/* Adds the 8 RGBX pixels in V. */
+__attribute__((target("avx2"))) static inline void decode_colour_add_avx2(decode_colour_avx2 *a, __m256i v) {
+    a->rb = _mm256_add_epi16(a->rb, _mm256_and_si256(v, _mm256_set1_epi16(0xff)));
+    a->gx = _mm256_add_epi16(a->gx, _mm256_srli_epi16(v, 8));
+    /* v >= 32k as signed bytes: v ^ 0x80 > (32k - 1) ^ 0x80 */
+    __m256i s = _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80));
+    for (int k = 1; k < IH_COLOUR_BINS; k++) {
+        __m256i m = _mm256_cmpgt_epi8(s, _mm256_set1_epi8((char)(((k << IH_COLOUR_BIN_SHIFT) - 1) ^ 0x80)));
+        a->ge[k - 1] = _mm256_sub_epi8(a->ge[k - 1], m);
+    }
+    a->pixels += 8;
+}
+
+/* ih_decode_rgb_row for RGBX with AVX2, 32 pixels a step, the colour of
+ * those pixels added to COLOUR; returns how many pixels it did. */
+__attribute__((target("avx2"))) static int
+decode_rgbx_avx2(unsigned char *restrict gray, const unsigned char *restrict rgb, int count, ih_colour *colour) {
+    decode_colour_avx2 acc;
+    decode_colour_clear_avx2(&acc);
     int x = 0;
     for (; x + 32 <= count; x += 32) {
         __m256i g[4];
-        for (int i = 0; i < 4; i++)
-            g[i] = decode_luma8_avx2(_mm256_loadu_si256((const __m256i *)(const void *)(rgb + 4 * (x + 8 * i))));
+        for (int i = 0; i < 4; i++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(rgb + 4 * (x + 8 * i)));
+            g[i] = decode_luma8_avx2(v);
+            decode_colour_add_avx2(&acc, v);
+        }
         /* packs work per 128-bit lane: the permutes put the pixels back in order */
         __m256i w = _mm256_packus_epi16(_mm256_packus_epi32(g[0], g[1]), _mm256_packus_epi32(g[2], g[3]));
         w = _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256((__m256i *)(void *)(gray + x), w);
+        if (acc.vectors += 4, acc.vectors > 255 - 4) decode_colour_flush_avx2(&acc, colour);
     }
+    if (acc.pixels) decode_colour_flush_avx2(&acc, colour);
     return x;
 }
 #else
@@ -139,30 +264,67 @@ __attribute__((target("avx2"))) static int decode_rgbx_avx2(unsigned char *restr
 #endif
 
 /* Written out for each step so that the compiler vectorizes the loops (and
- * the RGBX case, libjpeg's output, has an AVX2 version on x86-64). */
-void ih_decode_rgb_row(unsigned char *restrict gray, const unsigned char *restrict rgb, int count, int step) {
+ * the RGBX case, libjpeg's output, has an AVX2 version on x86-64 that adds
+ * up the colour in the same sweep). */
+void ih_decode_rgb_row(unsigned char *restrict gray, const unsigned char *restrict rgb, int count, int step,
+                       ih_colour *colour) {
+    int x = 0;
     if (step == 4) {
-        int x = 0;
 #if DECODE_X86
-        if (__builtin_cpu_supports("avx2")) x = decode_rgbx_avx2(gray, rgb, count);
+        if (__builtin_cpu_supports("avx2")) x = decode_rgbx_avx2(gray, rgb, count, colour);
 #endif
-        for (; x < count; x++)
-            gray[x] = ih_decode_luma(rgb[4 * x], rgb[4 * x + 1], rgb[4 * x + 2]);
+        for (int i = x; i < count; i++)
+            gray[i] = ih_decode_luma(rgb[4 * i], rgb[4 * i + 1], rgb[4 * i + 2]);
     } else {
-        for (int x = 0; x < count; x++)
-            gray[x] = ih_decode_luma(rgb[3 * x], rgb[3 * x + 1], rgb[3 * x + 2]);
+        for (int i = 0; i < count; i++)
+            gray[i] = ih_decode_luma(rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]);
     }
+    decode_colour_rgb(colour, rgb + (size_t)x * (size_t)step, count - x, step);
 }
 
 void ih_decode_palette_init(ih_decode_palette *palette, const unsigned char *entries, int count, int step, int r, int g,
                             int b) {
     if (count > 256) count = 256;
-    for (int i = 0; i < 256; i++)
+    for (int i = 0; i < 256; i++) {
         palette->gray[i] = (unsigned char)i;
+        palette->rgb[i][0] = palette->rgb[i][1] = palette->rgb[i][2] = (unsigned char)i;
+    }
     for (int i = 0; i < count; i++) {
         const unsigned char *e = entries + (size_t)i * (size_t)step;
         palette->gray[i] = ih_decode_luma(e[r], e[g], e[b]);
+        palette->rgb[i][0] = e[r];
+        palette->rgb[i][1] = e[g];
+        palette->rgb[i][2] = e[b];
     }
+}
+
+/* The gray sum of IMAGE into its colour summary, and the check that the
+ * decoder counted every pixel's colour once. */
+static int decode_colour_finish(ih_gray *image, char err[IH_DECODE_ERROR_MAX]) {
+    ih_colour *colour = &image->colour;
+    size_t total = (size_t)image->width * (size_t)image->height;
+    const unsigned char *p = image->pixels;
+    uint64_t sum = 0;
+    while (total > 0) {
+        size_t n = total > (1u << 20) ? (1u << 20) : total;
+        uint32_t part = 0;
+        for (size_t i = 0; i < n; i++)
+            part += p[i];
+        sum += part;
+        p += n;
+        total -= n;
+    }
+    colour->gray_sum = sum;
+    colour->pixels = (uint64_t)image->width * (uint64_t)image->height;
+    for (int c = 0; c < 3; c++) {
+        uint64_t counted = 0;
+        for (int k = 0; k < IH_COLOUR_BINS; k++)
+            counted += colour->hist[c][k];
+        if (counted != colour->pixels)
+            return ih_decode_fail(err, "internal error: the colour of %llu pixels counted for %llu",
+                                  (unsigned long long)counted, (unsigned long long)colour->pixels);
+    }
+    return 0;
 }
 
 static int decode_not_image(char err[IH_DECODE_ERROR_MAX]) { return ih_decode_fail(err, "not an image"); }
@@ -184,6 +346,7 @@ int ih_decode_gray(const unsigned char *data, size_t len, ih_format format, uint
     case IH_FORMAT_HEIF: status = ih_decode_gd_gray(data, len, format, max_pixels, out, err); break;
     default: return decode_not_image(err);
     }
+    if (status == 0) status = decode_colour_finish(out, err);
     if (status < 0) {
         ih_gray_release(out);
         if (!err[0]) ih_decode_fail(err, "corrupt image");
@@ -244,5 +407,5 @@ uint64_t ih_decode_working_bytes(const unsigned char *data, size_t len, ih_forma
     if (height) *height = status == 0 ? h : 0;
     if (status < 0 || ih_decode_check_size((uint64_t)w, (uint64_t)h, max_pixels, err) < 0) return 0;
     if (format != IH_FORMAT_JPEG) extra = decode_extra_bytes(format, (uint64_t)w, (uint64_t)h);
-    return (uint64_t)w * (uint64_t)h + extra;
+    return ih_pixbuf_bytes((uint64_t)w * (uint64_t)h) + extra;
 }

@@ -207,26 +207,42 @@ static int bmpdec_read_palette(bmpdec_info *info, char err[IH_DECODE_ERROR_MAX])
     return 0;
 }
 
-/* One row of WIDTH pixels at SRC, unpacked as Pillow's rawmode does. */
-static void bmpdec_gray_row(const bmpdec_info *info, unsigned char *gray, const unsigned char *src, int width) {
+/* One row of WIDTH pixels at SRC, unpacked as Pillow's rawmode does, into
+ * GRAY; the R, G, B of Pillow's convert('RGB') added to COLOUR. */
+static void bmpdec_gray_row(const bmpdec_info *info, unsigned char *gray, const unsigned char *src, int width,
+                            ih_colour *colour) {
+    const ih_decode_palette *pal = &info->palette;
     switch (info->unpack) {
     case BMP_UNPACK_P1:
-        for (int x = 0; x < width; x++)
-            gray[x] = info->palette.gray[(src[x >> 3] >> (7 - (x & 7))) & 1];
+        for (int x = 0; x < width; x++) {
+            unsigned i = (src[x >> 3] >> (7 - (x & 7))) & 1;
+            gray[x] = pal->gray[i];
+            ih_colour_add_pixel(colour, pal->rgb[i][0], pal->rgb[i][1], pal->rgb[i][2]);
+        }
         break;
     case BMP_UNPACK_P4:
-        for (int x = 0; x < width; x++)
-            gray[x] = info->palette.gray[(src[x >> 1] >> (x & 1 ? 0 : 4)) & 15];
+        for (int x = 0; x < width; x++) {
+            unsigned i = (src[x >> 1] >> (x & 1 ? 0 : 4)) & 15;
+            gray[x] = pal->gray[i];
+            ih_colour_add_pixel(colour, pal->rgb[i][0], pal->rgb[i][1], pal->rgb[i][2]);
+        }
         break;
     case BMP_UNPACK_P8:
-        for (int x = 0; x < width; x++)
-            gray[x] = info->palette.gray[src[x]];
+        for (int x = 0; x < width; x++) {
+            unsigned i = src[x];
+            gray[x] = pal->gray[i];
+            ih_colour_add_pixel(colour, pal->rgb[i][0], pal->rgb[i][1], pal->rgb[i][2]);
+        }
         break;
     case BMP_UNPACK_BIT1:
         for (int x = 0; x < width; x++)
             gray[x] = (src[x >> 3] >> (7 - (x & 7))) & 1 ? 255 : 0;
+        ih_colour_add_gray(colour, gray, (size_t)width);
         break;
-    case BMP_UNPACK_L8: memcpy(gray, src, (size_t)width); break;
+    case BMP_UNPACK_L8:
+        memcpy(gray, src, (size_t)width);
+        ih_colour_add_gray(colour, gray, (size_t)width);
+        break;
     case BMP_UNPACK_BGR15:
     case BMP_UNPACK_BGR16:
         for (int x = 0; x < width; x++) {
@@ -237,18 +253,20 @@ static void bmpdec_gray_row(const bmpdec_info *info, unsigned char *gray, const 
             else
                 g = ((p >> 5) & 31) * 255 / 31, r = ((p >> 10) & 31) * 255 / 31;
             gray[x] = ih_decode_luma(r, g, b);
+            ih_colour_add_pixel(colour, r, g, b);
         }
         break;
     case BMP_UNPACK_BYTES: {
         int step = (int)info->unpack_bits / 8;
-        for (int x = 0; x < width; x++, src += step)
+        for (int x = 0; x < width; x++, src += step) {
             gray[x] = ih_decode_luma(src[info->r], src[info->g], src[info->b]);
+            ih_colour_add_pixel(colour, src[info->r], src[info->g], src[info->b]);
+        }
         break;
     }
     }
 }
 
-/* Uncompressed rows, bottom-up unless the height was negative. */
 static int bmpdec_decode_raw(const bmpdec_info *info, ih_gray *out, char err[IH_DECODE_ERROR_MAX]) {
     size_t stride = (size_t)((((uint64_t)info->width * info->bits + 31) >> 3) & ~(uint64_t)3);
     size_t need = (size_t)(((uint64_t)info->width * info->unpack_bits + 7) / 8);
@@ -259,7 +277,8 @@ static int bmpdec_decode_raw(const bmpdec_info *info, ih_gray *out, char err[IH_
         return bmpdec_truncated(err);
     for (size_t i = 0; i < h; i++) {
         size_t y = info->top_down ? i : h - 1 - i;
-        bmpdec_gray_row(info, out->pixels + y * (size_t)out->width, info->data + info->offset + i * stride, out->width);
+        bmpdec_gray_row(info, out->pixels + y * (size_t)out->width, info->data + info->offset + i * stride, out->width,
+                        &out->colour);
     }
     return 0;
 }
@@ -356,8 +375,12 @@ static int bmpdec_decode_rle(const bmpdec_info *info, ih_gray *out, char err[IH_
                 out->pixels[(h - 1 - y) * w + x] = tmp;
             }
     }
-    for (size_t i = 0; i < w * h; i++)
+    uint64_t counts[256] = {0};
+    for (size_t i = 0; i < w * h; i++) {
+        counts[out->pixels[i]]++;
         out->pixels[i] = info->palette.gray[out->pixels[i]];
+    }
+    ih_colour_add_indexed(&out->colour, &info->palette, counts);
     return 0;
 }
 

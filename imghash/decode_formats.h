@@ -66,7 +66,8 @@ int ih_decode_fail_codec(char err[IH_DECODE_ERROR_MAX], const char *message);
 int ih_decode_check_size(uint64_t width, uint64_t height, uint64_t max_pixels, char err[IH_DECODE_ERROR_MAX]);
 
 /* Allocates OUT's pixels for a checked size (malloc, so that a huge image
- * fails with "out of memory" rather than aborting). */
+ * fails with "out of memory" rather than aborting); OUT's colour summary
+ * starts at zero. */
 int ih_decode_alloc(ih_gray *out, int width, int height, char err[IH_DECODE_ERROR_MAX]);
 
 /* Pillow's L from R, G, B (Convert.c, L24): ITU-R 601-2 luma in 16-bit
@@ -76,14 +77,36 @@ static inline unsigned char ih_decode_luma(unsigned r, unsigned g, unsigned b) {
 }
 
 /* Gray of COUNT pixels of STEP bytes each (R, G, B first; 3 for RGB, 4 for
- * RGBA or RGBX, whose fourth byte is ignored as Pillow ignores alpha). */
-void ih_decode_rgb_row(unsigned char *restrict gray, const unsigned char *restrict rgb, int count, int step);
+ * RGBA or RGBX, whose fourth byte is ignored as Pillow ignores alpha), and
+ * their R, G and B added to COLOUR. */
+void ih_decode_rgb_row(unsigned char *restrict gray, const unsigned char *restrict rgb, int count, int step,
+                       ih_colour *colour);
 
-/* A palette as Pillow holds it: 256 gray values, the file's entries first
- * and the rest Pillow's default ramp (entry i is gray i). */
+/* Adds COUNT pixels of a gray picture (R = G = B = the gray value, as
+ * Pillow's L, I, 1 and LA give convert('RGB')) to COLOUR's R, G and B. */
+void ih_colour_add_gray(ih_colour *colour, const unsigned char *gray, size_t count);
+
+/* Adds one pixel's R, G, B to COLOUR (the decoders' scalar paths). */
+static inline void ih_colour_add_pixel(ih_colour *colour, unsigned r, unsigned g, unsigned b) {
+    colour->sum[0] += r;
+    colour->sum[1] += g;
+    colour->sum[2] += b;
+    colour->hist[0][r >> IH_COLOUR_BIN_SHIFT]++;
+    colour->hist[1][g >> IH_COLOUR_BIN_SHIFT]++;
+    colour->hist[2][b >> IH_COLOUR_BIN_SHIFT]++;
+}
+
+/* A palette as Pillow holds it: 256 entries, the file's first and the rest
+ * Pillow's default ramp (entry i is R = G = B = i), as gray values and as
+ * R, G, B. */
 typedef struct ih_decode_palette {
     unsigned char gray[256];
+    unsigned char rgb[256][3];
 } ih_decode_palette;
+
+/* Adds to COLOUR the pixels of an indexed picture: COUNTS[i] pixels of
+ * palette entry i. */
+void ih_colour_add_indexed(ih_colour *colour, const ih_decode_palette *palette, const uint64_t counts[256]);
 
 /* Sets PALETTE from COUNT entries of STEP bytes at ENTRIES, with the red,
  * green and blue bytes at offsets R, G, B (COUNT is clipped to 256). */

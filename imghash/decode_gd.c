@@ -255,19 +255,23 @@ static bool gddec_bilevel_inverted(const unsigned char *data, size_t len, ih_for
            tiff.samples == 1 && tiff.photometric == 1;
 }
 
-static void gddec_to_gray(gdImagePtr im, unsigned char *gray, bool invert) {
+/* The gray of IM into GRAY, its R, G, B into COLOUR. */
+static void gddec_to_gray(gdImagePtr im, unsigned char *gray, bool invert, ih_colour *colour) {
     int w = gdImageSX(im), h = gdImageSY(im);
     for (int y = 0; y < h; y++, gray += w) {
         for (int x = 0; x < w; x++) {
+            unsigned r, g, b;
             if (gdImageTrueColor(im)) {
                 int p = gdImageTrueColorPixel(im, x, y);
-                gray[x] = ih_decode_luma((unsigned)gdTrueColorGetRed(p), (unsigned)gdTrueColorGetGreen(p),
-                                         (unsigned)gdTrueColorGetBlue(p));
+                r = (unsigned)gdTrueColorGetRed(p), g = (unsigned)gdTrueColorGetGreen(p);
+                b = (unsigned)gdTrueColorGetBlue(p);
             } else {
                 int i = gdImagePalettePixel(im, x, y);
-                gray[x] = ih_decode_luma((unsigned)im->red[i], (unsigned)im->green[i], (unsigned)im->blue[i]);
+                r = (unsigned)im->red[i], g = (unsigned)im->green[i], b = (unsigned)im->blue[i];
             }
-            if (invert) gray[x] = (unsigned char)(255 - gray[x]);
+            if (invert) r = 255 - r, g = 255 - g, b = 255 - b; /* black and white: 255 - L is L of these */
+            gray[x] = ih_decode_luma(r, g, b);
+            ih_colour_add_pixel(colour, r, g, b);
         }
     }
 }
@@ -286,7 +290,7 @@ int ih_decode_gd_gray(const unsigned char *data, size_t len, ih_format format, u
     if (!im) return ih_decode_fail_codec(err, message[0] ? message : "libgd cannot read it");
     int status = ih_decode_check_size((uint64_t)gdImageSX(im), (uint64_t)gdImageSY(im), max_pixels, err);
     if (status == 0) status = ih_decode_alloc(out, gdImageSX(im), gdImageSY(im), err);
-    if (status == 0) gddec_to_gray(im, out->pixels, gddec_bilevel_inverted(data, len, format));
+    if (status == 0) gddec_to_gray(im, out->pixels, gddec_bilevel_inverted(data, len, format), &out->colour);
     gdImageDestroy(im);
     return status;
 }

@@ -326,8 +326,12 @@ static int gifdec_read_frame(gifdec_job *job, char err[IH_DECODE_ERROR_MAX]) {
     ih_decode_palette palette;
     ih_decode_palette_init(&palette, map ? (const unsigned char *)map->Colors : NULL, map ? map->ColorCount : 0,
                            (int)sizeof(GifColorType), 0, 1, 2);
-    for (size_t i = 0; i < screen; i++)
+    uint64_t counts[256] = {0};
+    for (size_t i = 0; i < screen; i++) {
+        counts[job->image.pixels[i]]++;
         job->image.pixels[i] = palette.gray[job->image.pixels[i]];
+    }
+    ih_colour_add_indexed(&job->image.colour, &palette, counts);
     return 0;
 }
 

@@ -6,8 +6,9 @@
  * file and CMYK from a 4-component one, which it unpacks as "CMYK;I"
  * (inverted, Adobe's convention, whatever the markers say) and turns into
  * RGB with cmyk2rgb before the L formula.  We ask the same library for the
- * same output and convert each batch of scanlines to gray at once: no whole
- * RGB image is ever held, and a gray JPEG decodes straight into the result.
+ * same output and convert each batch of scanlines to gray at once, adding
+ * up its colour (ih_colour) in the same sweep: no whole RGB image is ever
+ * held, and a gray JPEG decodes straight into the result.
  *
  * Errors: libjpeg's error_exit longjmps back here with its message; its
  * warnings are ignored as Pillow ignores them, except "premature end of
@@ -89,8 +90,9 @@ static int jpegdec_fail(const jpegdec_guard *guard, char err[IH_DECODE_ERROR_MAX
     return ih_decode_fail_codec(err, guard->message);
 }
 
-/* Pillow's CMYK;I unpacking then cmyk2rgb (Convert.c) then L. */
-static void jpegdec_cmyk_row(unsigned char *gray, const unsigned char *cmyk, int count) {
+/* Pillow's CMYK;I unpacking then cmyk2rgb (Convert.c) then L; the RGB
+ * into COLOUR. */
+static void jpegdec_cmyk_row(unsigned char *gray, const unsigned char *cmyk, int count, ih_colour *colour) {
     for (int x = 0; x < count; x++, cmyk += 4) {
         int nk = cmyk[3]; /* 255 - (255 - k) */
         unsigned rgb[3];
@@ -100,6 +102,7 @@ static void jpegdec_cmyk_row(unsigned char *gray, const unsigned char *cmyk, int
             rgb[i] = (unsigned)(v < 0 ? 0 : v > 255 ? 255 : v);
         }
         gray[x] = ih_decode_luma(rgb[0], rgb[1], rgb[2]);
+        ih_colour_add_pixel(colour, rgb[0], rgb[1], rgb[2]);
     }
 }
 
@@ -148,12 +151,14 @@ static int jpegdec_read_rows(jpegdec_job *job, char err[IH_DECODE_ERROR_MAX]) {
             rows[i] = gray_out ? job->image.pixels + (size_t)(y + i) * (size_t)width : jpegdec_batch_row(job, i);
         int got = (int)jpeg_read_scanlines(cinfo, rows, (JDIMENSION)want);
         if (job->guard.truncated || got <= 0) return jpegdec_fail(&job->guard, err);
+        ih_colour *colour = &job->image.colour;
+        if (gray_out) ih_colour_add_gray(colour, rows[0], (size_t)got * (size_t)width);
         for (int i = 0; i < got && !gray_out; i++) {
             unsigned char *gray = job->image.pixels + (size_t)(y + i) * (size_t)width;
             if (cmyk)
-                jpegdec_cmyk_row(gray, rows[i], width);
+                jpegdec_cmyk_row(gray, rows[i], width, colour);
             else
-                ih_decode_rgb_row(gray, rows[i], width, 4);
+                ih_decode_rgb_row(gray, rows[i], width, 4, colour);
         }
     }
     return 0;

@@ -208,8 +208,11 @@ static int pngdec_fail(const pngdec_job *job, char err[IH_DECODE_ERROR_MAX]) {
     return ih_decode_fail_codec(err, job->message);
 }
 
-/* WIDTH pixels of libpng's output (after the transforms chosen below) to gray. */
-static void pngdec_gray_row(const pngdec_job *job, unsigned char *gray, const unsigned char *row, int width) {
+/* WIDTH pixels of libpng's output (after the transforms chosen below) to
+ * gray, their colour added to the image's summary: R = G = B = the gray
+ * value for the gray types, as Pillow's convert('RGB') of L, I, 1 and LA. */
+static void pngdec_gray_row(pngdec_job *job, unsigned char *gray, const unsigned char *row, int width) {
+    ih_colour *colour = &job->image.colour;
     switch (job->color_type) {
     case PNG_COLOR_TYPE_GRAY:
         if (job->bit_depth == 16) {
@@ -222,16 +225,21 @@ static void pngdec_gray_row(const pngdec_job *job, unsigned char *gray, const un
             for (int x = 0; x < width; x++)
                 gray[x] = (unsigned char)(row[x] * scale);
         }
+        ih_colour_add_gray(colour, gray, (size_t)width);
         break;
     case PNG_COLOR_TYPE_GRAY_ALPHA:
         for (int x = 0; x < width; x++)
             gray[x] = row[2 * x];
+        ih_colour_add_gray(colour, gray, (size_t)width);
         break;
-    case PNG_COLOR_TYPE_RGB: ih_decode_rgb_row(gray, row, width, 3); break;
-    case PNG_COLOR_TYPE_RGB_ALPHA: ih_decode_rgb_row(gray, row, width, 4); break;
+    case PNG_COLOR_TYPE_RGB: ih_decode_rgb_row(gray, row, width, 3, colour); break;
+    case PNG_COLOR_TYPE_RGB_ALPHA: ih_decode_rgb_row(gray, row, width, 4, colour); break;
     case PNG_COLOR_TYPE_PALETTE:
-        for (int x = 0; x < width; x++)
+        for (int x = 0; x < width; x++) {
+            const unsigned char *rgb = job->palette.rgb[row[x]];
             gray[x] = job->palette.gray[row[x]];
+            ih_colour_add_pixel(colour, rgb[0], rgb[1], rgb[2]);
+        }
         break;
     }
 }

@@ -78,7 +78,7 @@ int ih_decode_webp_gray(const unsigned char *data, size_t len, uint64_t max_pixe
             ih_decode_fail(err, "corrupt image: failed to decode the first frame");
     } else if (ih_decode_check_size(info.canvas_width, info.canvas_height, max_pixels, err) == 0 &&
                ih_decode_alloc(out, (int)info.canvas_width, (int)info.canvas_height, err) == 0) {
-        ih_decode_rgb_row(out->pixels, canvas, out->width * out->height, 4);
+        ih_decode_rgb_row(out->pixels, canvas, out->width * out->height, 4, &out->colour);
         status = 0;
     }
     WebPAnimDecoderDelete(dec);

@@ -3,8 +3,8 @@
  *
  * ih_describe() is the whole per-file job, the same for every program that
  * hashes a file (a download, a local file, a query image): detect the
- * format, checksum, decode to gray, compute the four perceptual hashes, and
- * write the fields of docs/design.md's `_img` entry into a JSON object the
+ * format, checksum, decode to gray, compute the four perceptual hashes and
+ * the colour summary, and write the fields of docs/design.md's `_img` entry into a JSON object the
  * caller made (so the caller puts its own fields, such as "url" or "file",
  * first).  A failure writes "error" instead and still says what it can
  * (size and checksums of a file that is not an image are worth keeping).
@@ -46,7 +46,7 @@ typedef struct ih_result {
 
 /* Describes the LEN bytes at DATA into ENTRY (fields are added in design.md's
  * order: size, width, height, format, crc32, md5, sha1, ahash, dhash, phash,
- * whash, then the hex forms).  Returns 0 when the entry has no error, -1 when
+ * whash, rgb_mean, brightness, rgb_hist, then the hex forms).  Returns 0 when the entry has no error, -1 when
  * it got an "error" field.  RESULT may be NULL.  Never fails silently; safe
  * to call from many threads at once. */
 int ih_describe(json_object *entry, const unsigned char *data, size_t len, const ih_options *options,

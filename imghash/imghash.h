@@ -15,6 +15,7 @@
  *   hashenc.h   their bytes, base64 and hex forms, and the strict parsers
  *               of those forms (ih_hashenc_*);
  *   checksum.h  crc32, md5, sha1 (ih_checksum_*);
+ *   pixbuf.h    large pixel buffers on huge pages (ih_pixbuf_*);
  *   describe.h  all of it on one file, into one `_img` entry (ih_describe,
  *               ih_options).
  * Its tests are in tests/ beside it.
@@ -48,6 +49,7 @@
 #include "haar.h"
 #include "hashenc.h"
 #include "hashes.h"
+#include "pixbuf.h"
 #include "resample.h"
 
 #endif

@@ -25,10 +25,16 @@
  *   - vertical pass: 32 columns at a time, sums kept in registers;
  *   - horizontal pass, long kernels (downscaling a lot): one dot product
  *     over contiguous taps per output pixel, four rows at a time, with
- *     16-bit multiply-adds (below);
+ *     VNNI's byte dot products where the CPU has AVX512-VNNI
+ *     (resample_axis_digits says why they are exact), else 16-bit
+ *     multiply-adds (below);
  *   - horizontal pass, short kernels: blocks of 16 rows are transposed
  *     (16 x 16 byte tiles, with vector shuffles) so that one tap serves the
- *     16 rows at once, and the result is transposed back.
+ *     16 rows at once, and the result is transposed back;
+ *   - several sizes of one image (ih_resample_lanczos_many, the hashes'
+ *     four): their horizontal passes share one sweep over the rows, a band
+ *     of RESAMPLE_BAND rows at a time, so a large image leaves memory for
+ *     the cache once and not once a size.
  *
  * The 16-bit multiply-adds (vpmaddwd: 16 int16 products a step, added in
  * pairs into int32 lanes) take pixels, which are 0..255, but coefficients
@@ -62,6 +68,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "pixbuf.h"
 
 #define RESAMPLE_PRECISION_BITS 22
 #define RESAMPLE_SUPPORT 3.0
@@ -103,6 +111,13 @@ typedef struct resample_axis {
     /* Every coefficient fits an int16 (a large downscale spreads the
      * weight thin): split_lo holds them whole, split_hi zeros. */
     bool narrow;
+    /* The same coefficients as three signed bytes each, for VNNI's
+     * vpdpbusd (see resample_axis_digits): k = d2 * 2^16 + d1 * 2^8 + d0,
+     * digit plane i at dig + i * out_size * dig_stride, row xx at
+     * xx * dig_stride, dig_stride a multiple of 32, zeros past ksize (NULL
+     * when not made: no long kernel, or a coefficient too large). */
+    int dig_stride;
+    int8_t *dig;
 } resample_axis;
 
 /* Pillow's sinc_filter and lanczos_filter (a = 3). */
@@ -122,6 +137,7 @@ static void resample_axis_release(resample_axis *axis) {
     free(axis->coeffs);
     free(axis->split_hi);
     free(axis->split_lo);
+    free(axis->dig);
     memset(axis, 0, sizeof *axis);
 }
 
@@ -197,6 +213,52 @@ static int resample_axis_split(resample_axis *axis) {
     return 0;
 }
 
+/* Whether the CPU runs resample_rows_vnni (below). */
+static bool resample_have_vnni(void) {
+#if RESAMPLE_X86
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
+#else
+    return false;
+#endif
+}
+
+/* Fills AXIS's dig array for a long kernel: each coefficient as balanced
+ * base-256 digits d0, d1 in -128..127 and d2 = the rest, kept only when
+ * every d2 fits a signed byte too (|k| below about 2^23: normalised weights
+ * are below 2).  vpdpbusd multiplies 4 unsigned pixels by 4 signed digits
+ * and adds the four products into an int32 lane with no saturation, so
+ * the three digit sums, recombined mod 2^32 as d2 * 2^16 + d1 * 2^8 + d0,
+ * are the exact sum for the same reason as the split (see the top).
+ * Returns 0, or -1 without memory (AXIS released). */
+static int resample_axis_digits(resample_axis *axis) {
+    if (axis->ksize < RESAMPLE_SHORT_KERNEL || !resample_have_vnni()) return 0;
+    size_t total = (size_t)axis->out_size * (size_t)axis->ksize;
+    for (size_t i = 0; i < total; i++)
+        if (axis->coeffs[i] < -(1 << 22) || axis->coeffs[i] >= (1 << 22)) return 0;
+    axis->dig_stride = (axis->ksize + 31) / 32 * 32;
+    size_t plane = (size_t)axis->out_size * (size_t)axis->dig_stride;
+    axis->dig = calloc(3 * plane, 1);
+    if (!axis->dig) {
+        resample_axis_release(axis);
+        return -1;
+    }
+    for (int xx = 0; xx < axis->out_size; xx++) {
+        const int32_t *k = &axis->coeffs[(size_t)xx * (size_t)axis->ksize];
+        int8_t *d = axis->dig + (size_t)xx * (size_t)axis->dig_stride;
+        for (int x = 0; x < axis->ksize; x++) {
+            int32_t v = k[x];
+            int32_t d0 = ((v + 128) & 255) - 128;
+            v = (v - d0) / 256; /* exact */
+            int32_t d1 = ((v + 128) & 255) - 128;
+            int32_t d2 = (v - d1) / 256;
+            d[x] = (int8_t)d0;
+            d[plane + (size_t)x] = (int8_t)d1;
+            d[2 * plane + (size_t)x] = (int8_t)d2; /* |k| < 2^22: |d2| <= 64 */
+        }
+    }
+    return 0;
+}
+
 /* Fills AXIS for IN_SIZE -> OUT_SIZE.  Returns 0, or -1 without memory. */
 static int resample_axis_init(resample_axis *axis, int in_size, int out_size) {
     memset(axis, 0, sizeof *axis);
@@ -223,7 +285,10 @@ static int resample_axis_init(resample_axis *axis, int in_size, int out_size) {
             fixed[x] = resample_fixed(k[x]);
     }
     free(k);
-    return resample_axis_split(axis);
+    /* the digits where the CPU has VNNI, else the split (not both: a filter
+     * is memory that every new image size fills afresh) */
+    if (resample_axis_digits(axis) < 0) return -1;
+    return axis->dig ? 0 : resample_axis_split(axis);
 }
 
 /* A process-wide cache of axis filters by (in_size, out_size).  Computing
@@ -231,10 +296,16 @@ static int resample_axis_init(resample_axis *axis, int in_size, int out_size) {
  * typical image; images of the same size (and ahash's and dhash's equal
  * heights) reuse it.  Entries are immutable once in; REFS counts the users
  * so that only unused ones are replaced (least recently used first), and
- * big filters (huge images) are not kept. */
-#define RESAMPLE_CACHE_SLOTS 512                      /* many image sizes, each with ~8 filters */
-#define RESAMPLE_CACHE_MAX_BYTES (512 * 1024)         /* a larger filter is not kept */
-#define RESAMPLE_CACHE_TOTAL_BYTES (16 * 1024 * 1024) /* all kept filters together */
+ * big filters (huge images) are not kept.  A filter is kept only from the
+ * second time its size is asked for within the last RESAMPLE_SEEN sizes:
+ * kept filters live on between images, and if every one-off size were
+ * kept, each would land past the memory the images' own buffers come and
+ * go in, so the heap would keep growing into fresh pages (a page fault
+ * each, on first touch) instead of reusing the same ones image after
+ * image. */
+#define RESAMPLE_CACHE_SLOTS 512                     /* many image sizes, each with ~8 filters */
+#define RESAMPLE_CACHE_MAX_BYTES (256 * 1024)        /* a larger filter is not kept */
+#define RESAMPLE_CACHE_TOTAL_BYTES (4 * 1024 * 1024) /* all kept filters together */
 
 typedef struct resample_cached {
     int in_size;
@@ -244,7 +315,22 @@ typedef struct resample_cached {
     resample_axis axis;
 } resample_cached;
 
+#define RESAMPLE_SEEN 128 /* sizes remembered, for the second-use rule */
+
 static pthread_mutex_t resample_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct { int in_size, out_size; } resample_seen[RESAMPLE_SEEN];
+static unsigned resample_seen_next;
+
+/* Whether IN_SIZE -> OUT_SIZE was asked for lately; remembers it if not.
+ * Caller holds the lock. */
+static bool resample_seen_before(int in_size, int out_size) {
+    for (int i = 0; i < RESAMPLE_SEEN; i++)
+        if (resample_seen[i].in_size == in_size && resample_seen[i].out_size == out_size) return true;
+    resample_seen[resample_seen_next % RESAMPLE_SEEN].in_size = in_size;
+    resample_seen[resample_seen_next % RESAMPLE_SEEN].out_size = out_size;
+    resample_seen_next++;
+    return false;
+}
 static resample_cached resample_cache[RESAMPLE_CACHE_SLOTS];
 static unsigned long resample_cache_clock;
 static size_t resample_cache_bytes; /* of every kept filter */
@@ -316,11 +402,11 @@ static const resample_axis *resample_axis_get(int in_size, int out_size, resampl
     if (resample_axis_init(own, in_size, out_size) < 0) return NULL;
     size_t bytes = (size_t)own->out_size * (size_t)own->ksize * sizeof(int32_t) +
                    (size_t)own->out_size * (size_t)own->split_stride * 2 * sizeof(int16_t) +
-                   (size_t)own->out_size * 2 * sizeof(int);
+                   (size_t)own->out_size * 2 * sizeof(int) + (size_t)own->out_size * (size_t)own->dig_stride * 3;
     if (bytes > RESAMPLE_CACHE_MAX_BYTES) return own;
     pthread_mutex_lock(&resample_cache_lock);
     c = resample_cache_find(in_size, out_size); /* another thread may have been faster */
-    if (!c) c = resample_cache_insert(in_size, own, bytes);
+    if (!c && resample_seen_before(in_size, out_size)) c = resample_cache_insert(in_size, own, bytes);
     pthread_mutex_unlock(&resample_cache_lock);
     if (!c) return own;
     resample_axis_release(own); /* a no-op when it went into the cache */
@@ -454,9 +540,9 @@ resample_dot4_split_avx2(const unsigned char *px, size_t stride, const int16_t *
 /* Horizontal pass, long kernels, with AVX2: four rows at a time, one by
  * one where a 16-byte step could read past the end of IN. */
 __attribute__((target("avx2"), always_inline)) static inline void
-resample_rows_dot_avx2_impl(const unsigned char *in, int in_w, int rows, const resample_axis *ax, unsigned char *out,
-                            bool split) {
-    size_t w = (size_t)in_w, out_w = (size_t)ax->out_size, size = (size_t)rows * w;
+resample_rows_dot_avx2_impl(const unsigned char *in, int in_w, int rows, size_t readable, const resample_axis *ax,
+                            unsigned char *out, bool split) {
+    size_t w = (size_t)in_w, out_w = (size_t)ax->out_size, size = readable;
     for (int y = 0; y < rows; y += 4) {
         int n = rows - y < 4 ? rows - y : 4;
         const unsigned char *row = in + (size_t)y * w;
@@ -479,11 +565,83 @@ resample_rows_dot_avx2_impl(const unsigned char *in, int in_w, int rows, const r
 
 /* The pass compiled twice, for split and for narrow coefficients. */
 __attribute__((target("avx2"))) static void resample_rows_dot_avx2(const unsigned char *in, int in_w, int rows,
-                                                                   const resample_axis *ax, unsigned char *out) {
+                                                                   size_t readable, const resample_axis *ax,
+                                                                   unsigned char *out) {
     if (ax->narrow)
-        resample_rows_dot_avx2_impl(in, in_w, rows, ax, out, false);
+        resample_rows_dot_avx2_impl(in, in_w, rows, readable, ax, out, false);
     else
-        resample_rows_dot_avx2_impl(in, in_w, rows, ax, out, true);
+        resample_rows_dot_avx2_impl(in, in_w, rows, readable, ax, out, true);
+}
+#endif
+
+#if RESAMPLE_X86
+/* Horizontal pass, long kernels, with VNNI (vpdpbusd on 256-bit vectors,
+ * AVX512-VNNI with VL): 32 taps a step as three digit products (see
+ * resample_axis_digits), four rows sharing each load of the digits; one
+ * row at a time where a 32-byte step could read past the end of IN. */
+__attribute__((target("avx2,avx512vnni,avx512vl"))) static inline int32_t resample_join_digits(__m256i a0, __m256i a1,
+                                                                                               __m256i a2) {
+    __m256i acc = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(a2, 16), _mm256_slli_epi32(a1, 8)), a0);
+    return (int32_t)((uint32_t)(1 << (RESAMPLE_PRECISION_BITS - 1)) + resample_hsum_avx2(acc));
+}
+
+__attribute__((target("avx2,avx512vnni,avx512vl"))) static void resample_rows_vnni(const unsigned char *in, int in_w,
+                                                                                   int rows, size_t readable,
+                                                                                   const resample_axis *ax,
+                                                                                   unsigned char *out) {
+    size_t w = (size_t)in_w, out_w = (size_t)ax->out_size, size = readable;
+    size_t plane = (size_t)ax->out_size * (size_t)ax->dig_stride;
+    for (int y = 0; y < rows; y += 4) {
+        int n = rows - y < 4 ? rows - y : 4;
+        const unsigned char *row = in + (size_t)y * w;
+        unsigned char *dst = out + (size_t)y * out_w;
+        for (int xx = 0; xx < ax->out_size; xx++) {
+            const int *b = &ax->bounds[2 * xx];
+            const int8_t *d = ax->dig + (size_t)xx * (size_t)ax->dig_stride;
+            int taps = b[1];
+            size_t span = (size_t)b[0] + ((size_t)taps + 31) / 32 * 32; /* bytes of a row read */
+            if (n == 4 && (size_t)(y + 3) * w + span <= size) {
+                __m256i z = _mm256_setzero_si256();
+                __m256i a0[4] = {z, z, z, z}, a1[4] = {z, z, z, z}, a2[4] = {z, z, z, z};
+                const unsigned char *px = row + b[0];
+                for (int x = 0; x < taps; x += 32) {
+                    __m256i k0 = _mm256_loadu_si256((const __m256i *)(const void *)(d + x));
+                    __m256i k1 = _mm256_loadu_si256((const __m256i *)(const void *)(d + plane + (size_t)x));
+                    __m256i k2 = _mm256_loadu_si256((const __m256i *)(const void *)(d + 2 * plane + (size_t)x));
+                    for (int r = 0; r < 4; r++) {
+                        __m256i p = _mm256_loadu_si256((const __m256i *)(const void *)(px + (size_t)r * w + x));
+                        a0[r] = _mm256_dpbusd_epi32(a0[r], p, k0);
+                        a1[r] = _mm256_dpbusd_epi32(a1[r], p, k1);
+                        a2[r] = _mm256_dpbusd_epi32(a2[r], p, k2);
+                    }
+                }
+                for (int r = 0; r < 4; r++)
+                    dst[(size_t)r * out_w + (size_t)xx] = resample_clip8(resample_join_digits(a0[r], a1[r], a2[r]));
+                continue;
+            }
+            for (int r = 0; r < n; r++) {
+                const unsigned char *px = row + (size_t)r * w + (size_t)b[0];
+                const unsigned char *limit = in + size;
+                __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0;
+                for (int x = 0; x < taps; x += 32) {
+                    __m256i p;
+                    if (limit - (px + x) >= 32) {
+                        p = _mm256_loadu_si256((const __m256i *)(const void *)(px + x));
+                    } else { /* past LIMIT only zero digits would meet it */
+                        unsigned char tail[32] = {0};
+                        memcpy(tail, px + x, (size_t)(limit - (px + x)));
+                        p = _mm256_loadu_si256((const __m256i *)(const void *)tail);
+                    }
+                    a0 = _mm256_dpbusd_epi32(a0, p, _mm256_loadu_si256((const __m256i *)(const void *)(d + x)));
+                    a1 = _mm256_dpbusd_epi32(
+                        a1, p, _mm256_loadu_si256((const __m256i *)(const void *)(d + plane + (size_t)x)));
+                    a2 = _mm256_dpbusd_epi32(
+                        a2, p, _mm256_loadu_si256((const __m256i *)(const void *)(d + 2 * plane + (size_t)x)));
+                }
+                dst[(size_t)r * out_w + (size_t)xx] = resample_clip8(resample_join_digits(a0, a1, a2));
+            }
+        }
+    }
 }
 #endif
 
@@ -638,14 +796,20 @@ static int resample_rows_blocked(const unsigned char *in, int in_w, int rows, co
     return 0;
 }
 
-/* Horizontal pass: ROWS rows of IN (IN_W wide) into OUT (ax->out_size wide). */
-static int resample_horizontal(const unsigned char *in, int in_w, int rows, const resample_axis *ax,
+/* Horizontal pass: ROWS rows of IN (IN_W wide) into OUT (ax->out_size
+ * wide); READABLE bytes from IN on may be read (the rows and any after
+ * them: a band of an image may read into the next band). */
+static int resample_horizontal(const unsigned char *in, int in_w, int rows, size_t readable, const resample_axis *ax,
                                unsigned char *out) {
     if (ax->ksize < RESAMPLE_SHORT_KERNEL && rows >= RESAMPLE_BLOCK)
         return resample_rows_blocked(in, in_w, rows, ax, out);
 #if RESAMPLE_X86
+    if (ax->dig) { /* made only where the CPU has VNNI */
+        resample_rows_vnni(in, in_w, rows, readable, ax, out);
+        return 0;
+    }
     if (__builtin_cpu_supports("avx2") && ax->split_hi) {
-        resample_rows_dot_avx2(in, in_w, rows, ax, out);
+        resample_rows_dot_avx2(in, in_w, rows, readable, ax, out);
         return 0;
     }
 #endif
@@ -742,20 +906,117 @@ int ih_resample_lanczos(const unsigned char *in, int in_w, int in_h, unsigned ch
     }
     if (!(horiz = resample_axis_get(in_w, out_w, &own_h))) goto done;
     if (!need_v) {
-        status = resample_horizontal(in, in_w, in_h, horiz, out);
+        status = resample_horizontal(in, in_w, in_h, (size_t)in_w * (size_t)in_h, horiz, out);
         goto done;
     }
     /* Only the rows the vertical pass reads, as Pillow's ybox_first/last. */
     int first = vert->bounds[0];
     int last = vert->bounds[2 * out_h - 2] + vert->bounds[2 * out_h - 1];
-    tmp = malloc((size_t)out_w * (size_t)(last - first));
+    tmp = ih_pixbuf_alloc((size_t)out_w * (size_t)(last - first));
     if (!tmp) goto done;
-    if (resample_horizontal(in + (size_t)first * (size_t)in_w, in_w, last - first, horiz, tmp) < 0) goto done;
+    if (resample_horizontal(in + (size_t)first * (size_t)in_w, in_w, last - first,
+                            (size_t)in_w * (size_t)(in_h - first), horiz, tmp) < 0)
+        goto done;
     resample_vertical(tmp, out_w, first, vert, out);
     status = 0;
 done:
     free(tmp);
     resample_axis_put(horiz, &own_h);
     resample_axis_put(vert, &own_v);
+    return status;
+}
+
+/* One target of ih_resample_lanczos_many while it runs. */
+typedef struct resample_job {
+    ih_resample_target *target;
+    bool need_h, need_v;
+    resample_axis own_h, own_v;
+    const resample_axis *horiz, *vert;
+    bool borrowed_h, borrowed_v; /* an earlier target's filter, not ours to put */
+    int first, last;             /* the input rows the horizontal pass reads */
+    unsigned char *tmp;          /* their horizontal pass, or the output itself */
+} resample_job;
+
+/* Rows a band of the shared horizontal sweep: 64 rows of a 6000-pixel
+ * photo are 384 KB, which stay in the L2 cache while every target reads
+ * them. */
+#define RESAMPLE_BAND 64
+
+/* An earlier job's filter for IN_SIZE -> OUT_SIZE (ahash's and dhash's
+ * heights are the same, and so are both sides of a square image), or NULL. */
+static const resample_axis *resample_jobs_find(const resample_job *jobs, int count, int in_w, int in_h, int in_size,
+                                               int out_size) {
+    for (int i = 0; i < count; i++) {
+        const resample_job *j = &jobs[i];
+        if (j->horiz && in_w == in_size && j->target->out_w == out_size) return j->horiz;
+        if (j->vert && in_h == in_size && j->target->out_h == out_size) return j->vert;
+    }
+    return NULL;
+}
+
+int ih_resample_lanczos_many(const unsigned char *in, int in_w, int in_h, ih_resample_target *targets, int count) {
+    resample_job jobs[IH_RESAMPLE_MAX_TARGETS];
+    int status = -1;
+    if (count < 0 || count > IH_RESAMPLE_MAX_TARGETS) return -1;
+    memset(jobs, 0, sizeof jobs);
+    for (int i = 0; i < count; i++) {
+        resample_job *j = &jobs[i];
+        ih_resample_target *t = &targets[i];
+        j->target = t;
+        j->need_h = t->out_w != in_w;
+        j->need_v = t->out_h != in_h;
+        if (j->need_v) {
+            j->vert = resample_jobs_find(jobs, i, in_w, in_h, in_h, t->out_h);
+            j->borrowed_v = j->vert != NULL;
+            if (!j->vert && !(j->vert = resample_axis_get(in_h, t->out_h, &j->own_v))) goto done;
+        }
+        if (j->need_h) {
+            j->horiz = resample_jobs_find(jobs, i, in_w, in_h, in_w, t->out_w);
+            if (!j->horiz && j->vert && in_w == in_h && t->out_w == t->out_h) j->horiz = j->vert;
+            j->borrowed_h = j->horiz != NULL;
+            if (!j->horiz && !(j->horiz = resample_axis_get(in_w, t->out_w, &j->own_h))) goto done;
+        }
+        if (!j->need_h) continue;
+        if (!j->need_v) { /* the horizontal pass alone, straight into the output */
+            j->first = 0, j->last = in_h, j->tmp = t->out;
+            continue;
+        }
+        /* Only the rows the vertical pass reads, as Pillow's ybox_first/last. */
+        j->first = j->vert->bounds[0];
+        j->last = j->vert->bounds[2 * t->out_h - 2] + j->vert->bounds[2 * t->out_h - 1];
+        j->tmp = ih_pixbuf_alloc((size_t)t->out_w * (size_t)(j->last - j->first));
+        if (!j->tmp) goto done;
+    }
+    /* The horizontal passes of all targets, band by band over the rows. */
+    for (int y0 = 0; y0 < in_h; y0 += RESAMPLE_BAND) {
+        int y1 = in_h - y0 < RESAMPLE_BAND ? in_h : y0 + RESAMPLE_BAND;
+        for (int i = 0; i < count; i++) {
+            resample_job *j = &jobs[i];
+            if (!j->need_h) continue;
+            int a = y0 > j->first ? y0 : j->first, b = y1 < j->last ? y1 : j->last;
+            if (a >= b) continue;
+            if (resample_horizontal(in + (size_t)a * (size_t)in_w, in_w, b - a, (size_t)in_w * (size_t)(in_h - a),
+                                    j->horiz, j->tmp + (size_t)(a - j->first) * (size_t)j->target->out_w) < 0)
+                goto done;
+        }
+    }
+    for (int i = 0; i < count; i++) {
+        resample_job *j = &jobs[i];
+        ih_resample_target *t = j->target;
+        if (!j->need_h && !j->need_v)
+            memcpy(t->out, in, (size_t)in_w * (size_t)in_h);
+        else if (!j->need_h)
+            resample_vertical(in, in_w, 0, j->vert, t->out);
+        else if (j->need_v)
+            resample_vertical(j->tmp, t->out_w, j->first, j->vert, t->out);
+    }
+    status = 0;
+done:
+    for (int i = 0; i < count; i++) {
+        resample_job *j = &jobs[i];
+        if (j->tmp && j->need_v) free(j->tmp);
+        if (!j->borrowed_h) resample_axis_put(j->horiz, &j->own_h);
+        if (!j->borrowed_v) resample_axis_put(j->vert, &j->own_v);
+    }
     return status;
 }

@@ -22,4 +22,22 @@
  * be had (OUT is then undefined). */
 int ih_resample_lanczos(const unsigned char *in, int in_w, int in_h, unsigned char *out, int out_w, int out_h);
 
+/* Up to this many sizes at once. */
+#define IH_RESAMPLE_MAX_TARGETS 8
+
+/* One size wanted of ih_resample_lanczos_many(): OUT_W x OUT_H bytes into
+ * OUT, which the caller owns. */
+typedef struct ih_resample_target {
+    int out_w, out_h;
+    unsigned char *out;
+} ih_resample_target;
+
+/* ih_resample_lanczos() to COUNT (at most IH_RESAMPLE_MAX_TARGETS) sizes
+ * at once, each target's bytes the same as alone: the horizontal passes
+ * of all of them run in one sweep over IN, a band of rows at a time, so
+ * that a large image is read from memory once rather than once a size.
+ * Holds every target's intermediate image at the same time.  Returns 0, or
+ * -1 without memory (the outputs are then undefined). */
+int ih_resample_lanczos_many(const unsigned char *in, int in_w, int in_h, ih_resample_target *targets, int count);
+
 #endif

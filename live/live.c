@@ -48,36 +48,6 @@
 #define LIVE_STATS_EVERY_NS (60 * TIME_NS_PER_S)
 #define LIVE_TOPICS_MAX 64
 
-/* Cut the comma-separated LIST into OUT (NULL-terminated, at most MAX
- * entries), each checked as a binding key.  The strings are a copy in
- * *STORE.  0, or -1 with WHY. */
-static int split_topics(const char *list, const char **out, size_t max, char **store, const char *what, char *why,
-                        size_t whylen) {
-    *store = xstrdup(list ? list : "");
-    size_t n = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(*store, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        while (*t == ' ')
-            t++;
-        char *end = t + strlen(t);
-        while (end > t && end[-1] == ' ')
-            *--end = '\0';
-        if (!*t) continue;
-        char reason[200];
-        if (!topic_check(t, reason, sizeof reason)) {
-            snprintf(why, whylen, "%s: %s", what, reason);
-            return -1;
-        }
-        if (n == max) {
-            snprintf(why, whylen, "%s: at most %zu", what, max);
-            return -1;
-        }
-        out[n++] = t;
-    }
-    out[n] = NULL;
-    return 0;
-}
-
 typedef struct live_counts {
     uint64_t messages, items, events, unreadable;
     metrics_series *m_items; /* imgfeed_items_received_total */
@@ -119,8 +89,8 @@ int live_run(const live_settings *s) {
     hub *h = NULL;
     web *w = NULL;
     mq *q = NULL;
-    if (split_topics(s->topics, keys, LIVE_TOPICS_MAX, &keys_store, "--topics", why, sizeof why) != 0 ||
-        split_topics(s->nsfw_topics, nsfw, LIVE_TOPICS_MAX, &nsfw_store, "--nsfw-topics", why, sizeof why) != 0) {
+    if (topic_split_list(s->topics, keys, LIVE_TOPICS_MAX, &keys_store, "--topics", why, sizeof why) != 0 ||
+        topic_split_list(s->nsfw_topics, nsfw, LIVE_TOPICS_MAX, &nsfw_store, "--nsfw-topics", why, sizeof why) != 0) {
         log_error("%s", why);
         goto done;
     }

@@ -9,15 +9,13 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "itemview.h"
 #include "metrics.h"
 #include "live.h"
 #include "sig.h"
 
-/* 4chan's boards that its boards.json declares not safe for work ("ws_board": 0). */
-#define LIVE_NSFW_DEFAULT                                                                                    \
-    "4chan.*.aco,4chan.*.b,4chan.*.bant,4chan.*.d,4chan.*.e,4chan.*.f,4chan.*.gif,4chan.*.h,4chan.*.hc,"     \
-    "4chan.*.hm,4chan.*.hr,4chan.*.i,4chan.*.ic,4chan.*.pol,4chan.*.r,4chan.*.r9k,4chan.*.s,4chan.*.s4s,"   \
-    "4chan.*.soc,4chan.*.t,4chan.*.trash,4chan.*.u,4chan.*.wg,4chan.*.y"
+/* 4chan's boards not safe for work: itemview.h's list, shared with imgfeed-export dataset. */
+#define LIVE_NSFW_DEFAULT ITEMVIEW_NSFW_TOPICS
 
 static const cfg_option live_options[] = {
     CFG_COMMON_OPTIONS(live_settings, common),

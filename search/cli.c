@@ -1,9 +1,7 @@
 /* cli.c -- `imgfeed-search query` and `imgfeed-search dupes`; see cli.h.
  *
- * dupes finds its groups with a union-find over image numbers: every image
- * asks the index for its neighbours within N (catalog_within) and is
- * joined with each.  The hashes are copied out first, so that the queries
- * do not run inside the catalog's walk.
+ * dupes loads the archive into a catalog (loader.h) and prints the groups
+ * dupes_find (dupes.h) gives it, one JSON line each.
  */
 #include "cli.h"
 
@@ -22,6 +20,7 @@
 
 #include "catalog.h"
 #include "config.h"
+#include "dupes.h"
 #include "http.h"
 #include "imghash/imghash.h"
 #include "itemview.h"
@@ -213,11 +212,7 @@ typedef struct dupes_settings {
 } dupes_settings;
 
 static const cfg_option dupes_options[] = {
-    {.name = "pg", .env = "IMGFEED_PG", .type = CFG_STRING, .offset = offsetof(dupes_settings, pg),
-     .defval = "dbname=imgfeed", .metavar = "CONNINFO",
-     .help = "the archive: a libpq conninfo string or a postgresql:// URI"},
-    {.name = "exchange", .env = "IMGFEED_EXCHANGE", .type = CFG_STRING, .offset = offsetof(dupes_settings, exchange),
-     .defval = "chan", .metavar = "NAME", .check = cfg_check_exchange, .help = "the exchange whose tables are read"},
+    CFG_ARCHIVE_OPTIONS(dupes_settings, pg, exchange, "the exchange whose tables are read"),
     {.name = "max-distance", .env = "IMGFEED_DUPES_MAX_DISTANCE", .type = CFG_INT,
      .offset = offsetof(dupes_settings, max_distance), .defval = "4", .min = 0, .max = 1024,
      .help = "images at most this many bits apart are near-identical"},
@@ -239,47 +234,9 @@ static const cfg_program dupes_program = {
     dupes_options,
 };
 
-static uint32_t uf_find(uint32_t *parent, uint32_t a) {
-    while (parent[a] != a) {
-        parent[a] = parent[parent[a]];
-        a = parent[a];
-    }
-    return a;
-}
-
-typedef struct dupes_copy {
-    unsigned char *hashes;
-    uint32_t *images;
-    size_t n, cap, len;
-} dupes_copy;
-
-static void dupes_take(const unsigned char *hash, uint32_t image, void *arg) {
-    dupes_copy *d = arg;
-    if (d->n == d->cap) {
-        d->cap = d->cap ? 2 * d->cap : 4096;
-        d->hashes = xrealloc(d->hashes, d->cap * d->len);
-        d->images = xrealloc(d->images, d->cap * sizeof *d->images);
-    }
-    memcpy(d->hashes + d->n * d->len, hash, d->len);
-    d->images[d->n++] = image;
-}
-
-/* A total order of image numbers by the catalog's order (for qsort). */
-static catalog *dupes_cat;
-static int dupes_cmp(const void *a, const void *b) {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    const char *ta, *tb, *ia, *ib;
-    uint32_t na, nb;
-    catalog_image_of(dupes_cat, x, &ta, &ia, &na);
-    catalog_image_of(dupes_cat, y, &tb, &ib, &nb);
-    int r = strcmp(ta, tb);
-    if (!r) r = strcmp(ia, ib);
-    if (!r) r = na < nb ? -1 : na > nb;
-    return r ? r : (x > y) - (x < y);
-}
-
-/* Groups of root R: members sorted; printed when large enough. */
-static void dupes_print(catalog *c, uint32_t *members, size_t n) {
+/* One group as a JSON line (dupes_group_fn). */
+static void dupes_print(catalog *c, const uint32_t *members, size_t n, void *arg) {
+    (void)arg;
     json_object *g = json_object_new_object(), *arr = json_object_new_array();
     json_object_object_add(g, "size", json_object_new_int64((int64_t)n));
     for (size_t i = 0; i < n; i++) {
@@ -295,13 +252,6 @@ static void dupes_print(catalog *c, uint32_t *members, size_t n) {
     json_object_object_add(g, "images", arr);
     print_line(g);
     json_object_put(g);
-}
-
-static uint32_t *dupes_root_of;
-static int dupes_by_group(const void *a, const void *b) {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    if (dupes_root_of[x] != dupes_root_of[y]) return dupes_cmp(&dupes_root_of[x], &dupes_root_of[y]);
-    return dupes_cmp(a, b);
 }
 
 int cli_dupes(int argc, char **argv) {
@@ -321,64 +271,9 @@ int cli_dupes(int argc, char **argv) {
         return 1;
     }
     catalog_kind kind = strcmp(s.hash, "dhash") == 0 ? CATALOG_DHASH : CATALOG_PHASH;
-    size_t total = catalog_image_count(c);
-    uint32_t *parent = xmalloc((total ? total : 1) * sizeof *parent);
-    for (size_t i = 0; i < total; i++)
-        parent[i] = (uint32_t)i;
-    size_t lens[16], nl = catalog_lengths(c, kind, lens, 16);
-    dupes_copy all = {0};
-    for (size_t l = 0; l < nl; l++) {
-        dupes_copy d = {.len = lens[l]};
-        catalog_each_hash(c, kind, lens[l], dupes_take, &d);
-        for (size_t i = 0; i < d.n && !sig_stop_requested(); i++) {
-            uint32_t *near = NULL;
-            size_t m = catalog_within(c, kind, d.hashes + i * d.len, d.len, (int)s.max_distance, &near);
-            for (size_t j = 0; j < m; j++) {
-                uint32_t a = uf_find(parent, d.images[i]), b = uf_find(parent, near[j]);
-                if (a != b) parent[a < b ? b : a] = a < b ? a : b;
-            }
-            free(near);
-            if ((i + 1) % 1000000 == 0) log_info("%zu of %zu images compared", i + 1, d.n);
-        }
-        /* keep the image numbers of this length for the groups */
-        all.images = xrealloc(all.images, (all.n + d.n + 1) * sizeof *all.images);
-        memcpy(all.images + all.n, d.images, d.n * sizeof *d.images);
-        all.n += d.n;
-        free(d.hashes);
-        free(d.images);
-    }
-    /* Each group's root: its first member in the catalog's order. */
-    dupes_cat = c;
-    uint32_t *root = xmalloc((total ? total : 1) * sizeof *root);
-    for (size_t i = 0; i < all.n; i++)
-        root[all.images[i]] = uf_find(parent, all.images[i]);
-    qsort(all.images, all.n, sizeof *all.images, dupes_cmp);
-    uint32_t *first = xmalloc((total ? total : 1) * sizeof *first);
-    for (size_t i = 0; i < total; i++)
-        first[i] = UINT32_MAX;
-    for (size_t i = 0; i < all.n; i++)
-        if (first[root[all.images[i]]] == UINT32_MAX) first[root[all.images[i]]] = all.images[i];
-    for (size_t i = 0; i < all.n; i++)
-        root[all.images[i]] = first[root[all.images[i]]];
-    dupes_root_of = root;
-    qsort(all.images, all.n, sizeof *all.images, dupes_by_group);
-    size_t groups = 0;
-    for (size_t i = 0; i < all.n && !sig_stop_requested();) {
-        size_t j = i;
-        while (j < all.n && root[all.images[j]] == root[all.images[i]])
-            j++;
-        if (j - i >= (size_t)s.min_size) {
-            dupes_print(c, all.images + i, j - i);
-            groups++;
-        }
-        i = j;
-    }
-    log_info("%zu groups of at least %ld images within %ld bits", groups, s.min_size, s.max_distance);
-    free(first);
-    free(root);
-    free(all.images);
-    free(parent);
+    long groups = dupes_find(c, kind, (int)s.max_distance, (size_t)s.min_size, dupes_print, NULL);
+    if (groups >= 0) log_info("%ld groups of at least %ld images within %ld bits", groups, s.min_size, s.max_distance);
     catalog_free(c);
     cfg_release(&dupes_program, &s);
-    return sig_stop_requested() ? 1 : 0;
+    return groups < 0 ? 1 : 0;
 }

@@ -48,6 +48,10 @@ PACKAGES=(
     prometheus prometheus-postgres-exporter
     # the imagehash reference the hasher's hashes are compared with
     python3-pil python3-numpy python3-scipy python3-pywt
+    # imgfeed-report's figures (matplotlib) and the page checked in chromium (test_report)
+    python3-matplotlib
+    # imgfeed-export ndjson's zstd parts, and pandas reading them back (test_export_ndjson)
+    libzstd-dev zstd python3-pandas python3-zstandard
 )
 
 install_missing() {

@@ -5,7 +5,8 @@ Starts the fixture server (with the same interpreter) and checks, with
 urllib, what the crawler's tests rely on: sites and generated boards of both
 kinds, the threads.json pages, thread JSON, pictures whose md5 is the post's,
 Last-Modified and 304, changes between two crawls, faults, the recorded
-boards served byte for byte, and the request counts.  A few seconds.
+boards served byte for byte, boards and image-API categories of given
+pictures (?dir=), and the request counts.  A few seconds.
 
     python3 tests/test_fixture_boards.py           the checks
     python3 tests/test_fixture_boards.py --bench   also measure how many
@@ -312,6 +313,80 @@ def check_log_and_counts(site, expected_min):
     check(sum(chan["by_status"].values()) == len(log) and chan["by_status"].get("304"), "by_status")
 
 
+def tiny_png(w, h, shade):
+    """A gray PNG of w x h, made here with zlib (not by the server)."""
+    import zlib
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    raw = b"".join(b"\x00" + bytes([shade]) * w for _ in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def tiny_jpeg(w, h):
+    """The start of a JPEG (SOI, APP0, SOF0): enough for the server to read its size."""
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, h, w, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + app0 + sof + b"\xff\xd9"
+
+
+def check_given():
+    """Boards and categories of given pictures (?dir=): the files byte for
+    byte with their real sizes and md5; asked again, only new files are new."""
+    import tempfile
+    from urllib.parse import quote
+
+    with tempfile.TemporaryDirectory() as d:
+        files = {"a1.png": tiny_png(30, 20, 10), "a2.jpg": tiny_jpeg(640, 480), "a3.png": tiny_png(7, 9, 200)}
+        for name, body in files.items():
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(body)
+        for site, kind in (("gfc", "4chan"), ("gvc", "vichan")):
+            control("chan/site?name=%s&kind=%s" % (site, kind))
+            out = control("chan/board?site=%s&board=g&dir=%s&per_thread=2" % (site, quote(d)))
+            check(sorted(out["posted"]) == sorted(files) and len(out["added"]) == 3, "%s: posted %r" % (kind, out))
+            check(out["threads"] == 2, "%s: 3 files, 2 a thread: %d threads" % (kind, out["threads"]))
+            lm = out["last_modified"]
+            seen = {}
+            for a in out["added"]:
+                th = "thread" if kind == "4chan" else "res"
+                _, body, _ = get_json("/%s/g/%s/%d.json" % (site, th, a["thread"]))
+                post = [p for p in body["posts"] if p["no"] == a["no"]][0]
+                status, headers, data = get(a["path"])
+                want = files[a["file"]]
+                check(status == 200 and data == want, "%s: %s served as given" % (kind, a["file"]))
+                check(post["md5"] == md5b64(want) and post["fsize"] == len(want), "%s: md5 and fsize" % kind)
+                check(str(post["tim"]) == a["tim"] and post["ext"] == "." + a["file"].split(".")[1], "tim, ext")
+                wh = (640, 480) if a["file"].endswith(".jpg") else png_size(want)
+                check((post["w"], post["h"]) == tuple(wh), "%s: %s is %dx%d" % (kind, a["file"], post["w"], post["h"]))
+                seen[a["file"]] = a["no"]
+            with open(os.path.join(d, "b1.png"), "wb") as f:
+                f.write(tiny_png(5, 5, 99))
+            again = control("chan/board?site=%s&board=g&dir=%s" % (site, quote(d)))
+            check([a["file"] for a in again["added"]] == ["b1.png"], "%s: only the new file is new" % kind)
+            check({f: v["no"] for f, v in again["posted"].items() if f in seen} == seen, "%s: old posts kept" % kind)
+            check(again["last_modified"] > lm and again["threads"] == 3, "%s: a new thread, later" % kind)
+            os.unlink(os.path.join(d, "b1.png"))
+        check(get("/_control/chan/board?site=gfc&board=h&dir=relative/path")[0] == 400, "dir must be absolute")
+        control("imgapi/site?name=gapi&kind=nekos_best")
+        cat = "a cat \u00fc"
+        out = control("imgapi/cat?site=gapi&cat=%s&dir=%s" % (quote(cat), quote(d)))
+        check(out["files"] == sorted(files), "imgapi: the pool is the folder, sorted")
+        _, body, _ = get_json("/imgapi/gapi/%s?amount=2" % quote(cat))
+        check([e["url"].rsplit("/", 1)[1] for e in body["results"]] == ["a1.png", "a2.jpg"], "the first 2")
+        check(body["results"][1]["dimensions"] == {"width": 640, "height": 480}, "real dimensions")
+        _, body, _ = get_json("/imgapi/gapi/%s?amount=2" % quote(cat))
+        check([e["url"].rsplit("/", 1)[1] for e in body["results"]] == ["a3.png", "a1.png"], "then the next 2")
+        for name, want in files.items():
+            status, _, data = get("/imgapi/gapi/i/" + name)
+            check(status == 200 and data == want, "imgapi: %s served as given" % name)
+        check(get("/_control/imgapi/cat?site=gapi&cat=x.y&dir=%s" % quote(d))[0] == 400, "no dots in a category")
+        control("imgapi/site?name=gim&kind=waifu_im")
+        check(get("/_control/imgapi/cat?site=gim&cat=x&dir=%s" % quote(d))[0] == 400, "waifu_im names are ids")
+
+
 def check_names():
     check(get("/_control/chan/site?name=status&kind=4chan")[0] == 400, "a site may not hide /status/")
     check(get("/_control/chan/site?name=Bad.Name")[0] == 400, "site names are [a-z0-9_-]+")
@@ -334,6 +409,8 @@ def main():
             print("ok %s: %d threads, %d files" % (kind, len(entries), nfiles))
         check_recorded()
         print("ok recorded 4chan and vichan")
+        check_given()
+        print("ok boards and categories of given pictures")
         print("all good in %.1f s" % (time.monotonic() - t))
         if "--bench" in sys.argv:
             bench()

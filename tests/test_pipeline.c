@@ -381,9 +381,7 @@ static void wait_rows(long want) {
     while ((n = count_rows()) < want) {
         proc *daemons[] = {&t.hasher, &t.archiver};
         for (size_t i = 0; i < 2; i++) {
-            siginfo_t info = {0};
-            if (daemons[i]->pid > 0 && waitid(P_PID, (id_t)daemons[i]->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-                info.si_pid == daemons[i]->pid) {
+            if (proc_exited(daemons[i])) {
                 int status = proc_wait(daemons[i]);
                 fail_with_logs("%s exited with %d while the archive held %ld of %ld rows", daemons[i]->name, status, n,
                                want);

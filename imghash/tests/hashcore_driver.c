@@ -41,7 +41,7 @@ int main(void) {
     static ih_hashes set;
     while (driver_read_header(header) == 0) {
         size_t size = (size_t)header[0] * (size_t)header[1];
-        ih_gray image = {header[0], header[1], malloc(size ? size : 1)};
+        ih_gray image = {.width = header[0], .height = header[1], .pixels = malloc(size ? size : 1)};
         if (!image.pixels || fread(image.pixels, 1, size, stdin) != size) {
             fprintf(stderr, "hashcore_driver: short input\n");
             return 2;

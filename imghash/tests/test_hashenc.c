@@ -215,7 +215,7 @@ static void test_hash_sizes(void **state) {
 static void test_compute_refuses_bad_size(void **state) {
     (void)state;
     unsigned char px[4] = {0, 64, 128, 255};
-    ih_gray image = {2, 2, px};
+    ih_gray image = {.width = 2, .height = 2, .pixels = px};
     static ih_hashes set;
     assert_int_equal(ih_hashes_compute(&image, 7, &set), -1);
     assert_int_equal(ih_hashes_compute(&image, 12, &set), 0);

@@ -9,7 +9,7 @@
  * libwebp, libtiff, libgd and our code are all counted, and takes the peak
  * of the bytes held while ih_describe() runs.  Each file is described
  * once before it is measured: the first call of a size fills resample.c's
- * process-wide filter cache (at most 16 MiB, a fixed cost of the process,
+ * process-wide filter cache (at most 4 MiB, a fixed cost of the process,
  * not of a file).  Files: the whole test image set (tests/hasher/
  * make_images.py: every format and damage), the larger pictures of
  * make_large_images.py beside this file (where the per-pixel parts show)

@@ -7,8 +7,11 @@ Builds the test image set (make_images.py) in a temporary directory, then for
 hash sizes 8, 12 (the archive's) and 16 runs `imgfeed-hasher hash --hash-size N`
 and the reference (imagehash_ref.py: imagehash's four functions under Debian's
 Pillow, numpy, scipy and pywt) on every file, and compares every field the
-reference gives: size, checksums, format, width, height and the four hashes in
-both encodings.  A file Pillow refuses must be refused by imgfeed too.
+reference gives: size, checksums, format, width, height, the four hashes in
+both encodings and the colour summary (rgb_mean and brightness as their
+three-decimal texts, which must be the same characters, and the 24 bins of
+rgb_hist, against Pillow's ImageStat and histogram()).  A file Pillow
+refuses must be refused by imgfeed too.
 
 The target is every bit equal on every image.  A difference that remains has
 to be listed in KNOWN below, by file name, with its cause (docs/internals.md,
@@ -25,6 +28,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIZES = (8, 12, 16)
+COLOUR_FIELDS = ("rgb_mean", "brightness", "rgb_hist")
 
 # file name -> why it differs.  Empty: every image matches.
 KNOWN = {}
@@ -36,7 +40,7 @@ def run_lines(cmd):
         sys.exit("%s failed with status %d:\n%s" % (cmd[0], proc.returncode, proc.stderr))
     out = {}
     for line in proc.stdout.splitlines():
-        obj = json.loads(line)
+        obj = json.loads(line, parse_float=str)  # numbers with decimals compared as written
         out[os.path.basename(obj["file"])] = obj
     return out
 
@@ -67,7 +71,7 @@ def main():
     files = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(workdir) for f in fs)
     print("%d files in %s" % (len(files), workdir))
 
-    unexpected, known_seen, compared = [], set(), 0
+    unexpected, known_seen, compared, coloured = [], set(), 0, 0
     for size in SIZES:
         ours = run_lines([hasher, "hash", "--hash-size", str(size)] + files)
         ref = run_lines([sys.executable, os.path.join(HERE, "imagehash_ref.py"),
@@ -77,6 +81,11 @@ def main():
                 unexpected.append("%s (size %d): no output from imgfeed-hasher" % (name, size))
                 continue
             compared += 1
+            if "error" not in ref[name]:
+                missing = [f for f in COLOUR_FIELDS if f not in ref[name]]
+                if missing:
+                    sys.exit("the reference gave no %s for %s" % (", ".join(missing), name))
+                coloured += 1
             diffs = compare(name, ours[name], ref[name])
             if not diffs:
                 continue
@@ -90,7 +99,8 @@ def main():
     stale = sorted(set(KNOWN) - known_seen)
     for name in stale:
         unexpected.append("%s is in KNOWN but now matches: remove it (and from docs/internals.md)" % name)
-    print("%d comparisons, %d unexpected differences, %d known" % (compared, len(unexpected), len(known_seen)))
+    print("%d comparisons (%d with the colour summary), %d unexpected differences, %d known"
+          % (compared, coloured, len(unexpected), len(known_seen)))
     for line in unexpected:
         print("MISMATCH " + line)
     if not keep:

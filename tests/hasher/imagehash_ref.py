@@ -4,9 +4,16 @@
 Usage: imagehash_ref.py [--hash-size N] FILE...
 
 Prints one JSON line per FILE with what imgfeed-hasher puts in an `_img` entry
-(size, crc32, md5, sha1, format, width, height and the four perceptual hashes
-in chan_feed's base64) plus imagehash's own hex strings (*_hex), or
-{"file": ..., "error": ...} when Pillow cannot open or load the file.
+(size, crc32, md5, sha1, format, width, height, the four perceptual hashes
+in chan_feed's base64 and the colour summary) plus imagehash's own hex
+strings (*_hex), or {"file": ..., "error": ...} when Pillow cannot open or
+load the file.
+
+The colour summary is design.md's: rgb_mean is ImageStat's mean of
+convert('RGB'), brightness ImageStat's mean of convert('L'), both written
+with exactly three decimals ("%.3f", as bare JSON numbers: read them back
+with json.loads(line, parse_float=str) to compare the texts), and rgb_hist
+convert('RGB').histogram() summed into 8 bins of 32 levels per channel.
 
 The four functions below are imagehash 4.3's average_hash, dhash, phash and
 whash, written out from its source so that no imagehash package is needed.
@@ -25,7 +32,7 @@ import zlib
 import numpy
 import pywt
 import scipy.fftpack
-from PIL import Image
+from PIL import Image, ImageStat
 
 LANCZOS = Image.Resampling.LANCZOS
 
@@ -84,6 +91,32 @@ def to_base64(bits):
     return base64.b64encode(value.to_bytes((len(flat) + 7) // 8, "big")).decode()
 
 
+def colour(image):
+    """rgb_mean and brightness as "%.3f" texts, and rgb_hist (design.md)."""
+    rgb = image.convert("RGB")
+    mean = ImageStat.Stat(rgb).mean
+    brightness = ImageStat.Stat(image.convert("L")).mean[0]
+    hist = rgb.histogram()
+    bins = [sum(hist[256 * c + 32 * k: 256 * c + 32 * (k + 1)]) for c in range(3) for k in range(8)]
+    return {"rgb_mean": ["%.3f" % m for m in mean], "brightness": "%.3f" % brightness, "rgb_hist": bins}
+
+
+# Fields whose values are number texts, written bare.
+NUMBER_TEXTS = ("rgb_mean", "brightness")
+
+
+def to_json(entry):
+    """One JSON line; the NUMBER_TEXTS fields as the numbers they spell."""
+    parts = []
+    for key, value in entry.items():
+        if key in NUMBER_TEXTS:
+            text = "[" + ", ".join(value) + "]" if isinstance(value, list) else value
+        else:
+            text = json.dumps(value)
+        parts.append(json.dumps(key) + ": " + text)
+    return "{" + ", ".join(parts) + "}"
+
+
 def whash_size(hash_size):
     return 1 << (hash_size.bit_length() - 1)
 
@@ -106,6 +139,7 @@ def describe(path, hash_size):
             "phash": phash(image, hash_size),
             "whash": whash(image, whash_size(hash_size)),
         }
+        colours = colour(image)
     except Exception as e:  # anything Pillow refuses is an error entry
         entry["error"] = "%s: %s" % (type(e).__name__, e)
         return entry
@@ -122,6 +156,7 @@ def describe(path, hash_size):
         entry[name + "_hex"] = to_hex(bits)
     for name, bits in hashes.items():
         entry[name] = to_base64(bits)
+    entry.update(colours)
     return entry
 
 
@@ -133,7 +168,7 @@ def main():
     if args.hash_size < 2:
         parser.error("--hash-size must be at least 2")
     for path in args.files:
-        print(json.dumps(describe(path, args.hash_size)))
+        print(to_json(describe(path, args.hash_size)))
         sys.stdout.flush()
 
 

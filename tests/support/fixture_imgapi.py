@@ -30,8 +30,20 @@ waifu.im/doc-sample-search-200.json, byte for byte (from --fixtures).
 Control API (a bad argument answers 400 with the reason):
 
   GET /_control/imgapi/site?name=S&kind=K     a new site.  {"site", "api"}
-  GET /_control/imgapi/cat?site=S&cat=C[&n=N][&seed=K]
-        generated category C of N (30) images, seed K (1).
+  GET /_control/imgapi/cat?site=S&cat=C[&n=N][&seed=K][&nsfw=1]
+        generated category C of N (30) images, seed K (1); nsfw=1: waifu_im
+        entries say "isNsfw": true.
+  GET /_control/imgapi/cat?site=S&cat=C&dir=/abs/path[&nsfw=1]
+        category C whose pool is the given pictures, the files of that folder
+        (read again by a new request: a grown folder grows the pool), sorted
+        by name, served byte for byte at /imgapi/S/i/<file name> (names
+        [A-Za-z0-9_.-], unique within the site; waifu_im: <digits>.<ext>, the
+        digits its id).  Answer k of AMOUNT holds pool entries k*AMOUNT ...
+        (k+1)*AMOUNT-1, modulo the pool, at most the pool once: the whole pool
+        when AMOUNT covers it.  Entries carry the files' real width and
+        height.  With dir=, C may be any name of 1 to 64 bytes without '/',
+        '.', '#', '*', '%' or control characters (spaces, UTF-8: what a crawler
+        accepts as a board name); the API routes take it percent-encoded.
   GET /_control/imgapi/fault?site=S[&cat=C][&status=CODE][&retry_after=S]
                             [&body=html|types|huge|badurl][&count=N]
         the next N answers (all until cleared) of S (of C only when given)
@@ -55,6 +67,7 @@ import fixture_server as fs
 KINDS = ("nekos_best", "waifu_pics", "waifu_im", "catboys")
 SITE_RE = re.compile(r"[a-z0-9_-]+\Z")
 CAT_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
+GIVEN_CAT_RE = re.compile(r"[^/.#*%\x00-\x1f\x7f]+\Z")
 RECORDED = {"nekos_best": "nekos.best/doc-sample-neko-2023-2025.json",
             "waifu_im": "waifu.im/doc-sample-search-200.json"}
 LOCK = threading.Lock()
@@ -74,11 +87,14 @@ class Site:
         self.counts, self.by_status, self.by_cat = {}, {}, {}
         self.requests = 0
         self.faults = {}
+        self.files = {}  # file name -> path of the given pictures of its categories
 
 
 class Cat:
-    def __init__(self, name, seed, n):
+    def __init__(self, name, seed, n, nsfw=False, files=None):
         self.name, self.seed, self.n = name, seed, n
+        self.nsfw = nsfw
+        self.files = files  # given pictures: [(name, path)], or None (generated)
         self.asked = 0
         self.excludes = []  # waifu_pics: the length of each request's exclude list
 
@@ -91,7 +107,7 @@ def image(site, cat, k, base):
     if site.kind == "waifu_im":
         iid = cat.seed * 100000 + k
         url = img + "%d.png" % iid
-        return str(iid), {"id": iid, "url": url, "width": w, "height": h, "isNsfw": False,
+        return str(iid), {"id": iid, "url": url, "width": w, "height": h, "isNsfw": cat.nsfw,
                           "source": "https://example.org/art/%d" % iid,
                           "artists": [{"id": r.randrange(1000), "name": "artist %d" % r.randrange(50)}],
                           "tags": [{"id": 1, "name": cat.name, "slug": cat.name}]}
@@ -107,12 +123,42 @@ def image(site, cat, k, base):
     return fname, {"url": url}
 
 
+def given_image(site, cat, name, path, base):
+    """(_id, entry) of the given picture NAME of CAT (the file at PATH)."""
+    url = "%s/imgapi/%s/i/%s" % (base, site.name, name)
+    got = fs.given_read(path)
+    w, h = (got[1], got[2]) if got else (0, 0)
+    stem = name.split(".", 1)[0]
+    if site.kind == "waifu_im":
+        iid = int(stem)
+        return str(iid), {"id": iid, "url": url, "width": w, "height": h, "isNsfw": cat.nsfw,
+                          "source": "https://example.org/art/%d" % iid,
+                          "artists": [{"id": iid % 1000, "name": "artist %d" % (iid % 50)}],
+                          "tags": [{"id": 1, "name": cat.name, "slug": cat.name}]}
+    if site.kind == "nekos_best":
+        return name, {"artist_name": "artist %s" % stem, "artist_href": "https://example.org/u/%s" % stem,
+                      "source_url": "https://example.org/a/%s" % stem, "url": url,
+                      "dimensions": {"width": w, "height": h}}
+    if site.kind == "catboys":
+        return name, {"url": url, "artist": "artist %s" % stem, "artist_url": "none", "source_url": "none",
+                      "error": "none"}
+    return name, {"url": url}
+
+
 def answer(site, cat, amount, base, exclude):
-    """A random answer of AMOUNT images of CAT, none whose _id is in EXCLUDE."""
-    r = random.Random("%d/%s/ask%d" % (cat.seed, cat.name, cat.asked))
-    cat.asked += 1
-    ks = r.sample(range(cat.n), min(amount + len(exclude), cat.n))
-    entries = [e for iid, e in (image(site, cat, k, base) for k in ks) if iid not in exclude][:amount]
+    """A random answer of AMOUNT images of CAT, none whose _id is in EXCLUDE
+    (given pictures: the next AMOUNT of the pool, in order)."""
+    if cat.files is not None:
+        n = len(cat.files)
+        ks = [(cat.asked * amount + i) % n for i in range(min(amount + len(exclude), n))]
+        cat.asked += 1
+        entries = [e for iid, e in (given_image(site, cat, cat.files[k][0], cat.files[k][1], base) for k in ks)
+                   if iid not in exclude][:amount]
+    else:
+        r = random.Random("%d/%s/ask%d" % (cat.seed, cat.name, cat.asked))
+        cat.asked += 1
+        ks = r.sample(range(cat.n), min(amount + len(exclude), cat.n))
+        entries = [e for iid, e in (image(site, cat, k, base) for k in ks) if iid not in exclude][:amount]
     if site.kind == "nekos_best":
         return {"results": entries}
     if site.kind == "waifu_im":
@@ -149,7 +195,7 @@ def fault_body(kind, which):
 
 
 def route_api(req, match, query):
-    name, rest = match.group(1), match.group(2)
+    name, rest = match.group(1), fs.unquote(match.group(2))
     base = fs.host_base(req)
     with LOCK:
         site = SITES.get(name)
@@ -199,7 +245,26 @@ def route_api(req, match, query):
 
 
 def route_image(req, match, query):
+    with LOCK:
+        site = SITES.get(match.group(1))
+        path = site.files.get(match.group(2) + ".png") if site else None
+    if path is not None:
+        route_given(req, match, query)
+        return
     fs.reply_png(req, SITES, LOCK, match.group(1), "imgapi/%s/%s" % (match.group(1), match.group(2)))
+
+
+def route_given(req, match, query):
+    """A given picture of a site, byte for byte."""
+    name = match.group(2) if match.group(2).find(".") >= 0 else match.group(2) + ".png"
+    with LOCK:
+        site = SITES.get(match.group(1))
+        path = site.files.get(name) if site else None
+    got = fs.given_read(path) if path else None
+    if got is None:
+        req.reply(404, b"not found\n")
+        return
+    req.reply(200, got[0], got[3])
 
 
 def need_site(query):
@@ -227,10 +292,27 @@ def control_site(req, query):
 def control_cat(req, query):
     site = need_site(query)
     name = fs.arg(query, "cat") or ""
-    if not CAT_RE.match(name):
+    folder = fs.arg(query, "dir")
+    nsfw = fs.arg(query, "nsfw") == "1"
+    if folder is None:
+        if not CAT_RE.match(name):
+            raise fs.ControlError("bad category name")
+        site.cats[name] = Cat(name, number(query, "seed", 1, 0, 9999), number(query, "n", 30, 1, 100000), nsfw)
+        return {"cat": name, "n": site.cats[name].n}
+    if not GIVEN_CAT_RE.match(name) or len(name.encode()) > 64:
         raise fs.ControlError("bad category name")
-    site.cats[name] = Cat(name, number(query, "seed", 1, 0, 9999), number(query, "n", 30, 1, 100000))
-    return {"cat": name, "n": site.cats[name].n}
+    files = fs.given_files(folder)
+    if not files:
+        raise fs.ControlError("no files in %s" % folder)
+    for fname, path in files:
+        if site.kind == "waifu_im" and not re.match(r"[0-9]{1,15}\.", fname):
+            raise fs.ControlError("waifu_im pictures are named <digits>.<ext>, not %r" % fname)
+        if site.files.get(fname, path) != path:
+            raise fs.ControlError("file name %r is given twice on site %s" % (fname, site.name))
+    for fname, path in files:
+        site.files[fname] = path
+    site.cats[name] = Cat(name, 0, len(files), nsfw, files)
+    return {"cat": name, "n": len(files), "files": [fname for fname, _ in files]}
 
 
 @control
@@ -258,7 +340,10 @@ def control_expect(req, query):
     base = fs.host_base(req)
     items = {}
     for k in range(cat.n):
-        iid, e = image(site, cat, k, base)
+        if cat.files is not None:
+            iid, e = given_image(site, cat, cat.files[k][0], cat.files[k][1], base)
+        else:
+            iid, e = image(site, cat, k, base)
         items[iid] = e["url"]
     return {"items": items}
 
@@ -278,6 +363,9 @@ ROUTES = [
     ("GET", r"/_control/imgapi/expect", control_expect),
     ("GET", r"/_control/imgapi/counts", control_counts),
     ("GET", r"/imgapi/([a-z0-9_-]+)/i/([A-Za-z0-9_-]+)\.png", route_image),
+    ("GET", r"/imgapi/([a-z0-9_-]+)/i/([A-Za-z0-9_-][A-Za-z0-9_.-]*)", route_given),
     ("GET", r"/imgapi/([a-z0-9_-]+)/([A-Za-z0-9_-]+)", route_api),
     ("POST", r"/imgapi/([a-z0-9_-]+)/(many/sfw/[A-Za-z0-9_-]+)", route_api),
+    # categories of given pictures with other characters, percent-encoded
+    ("GET", r"/imgapi/([a-z0-9_-]+)/((?:[A-Za-z0-9_~!$&'()+,;=:@-]|%[0-9A-Fa-f]{2})+)", route_api),
 ]

@@ -47,6 +47,17 @@ bad argument answers 400 with the reason.
                                     {"site", "board", "threads", "posts", "images",
                                     "first_no", "last_modified", "pages",
                                     "prerender_seconds"}
+  GET /_control/chan/board?site=S&board=B&dir=/abs/path[&per_thread=P]
+                                    a board of given pictures: the files of that folder
+                                    (sorted by name; names [A-Za-z0-9_.-]), one a post,
+                                    P (5) posts a thread, served byte for byte (thumbnail
+                                    URLs too) with their real w, h, md5, fsize and ext;
+                                    post times end at the request.  Asked again for the
+                                    same board, the files not posted yet become new
+                                    threads (the board's Last-Modified moves on), the
+                                    others keep their posts.  {"site", "board", "threads",
+                                    "last_modified", "added": [{"file", "no", "thread",
+                                    "tim", "ext", "path"}], "posted": {file: {"no", "tim"}}}
   GET /_control/chan/recorded?site=S[&kind=4chan|vichan]
                                     a site of the recorded responses of --fixtures.  4chan:
                                     board g serves the four g-thread-*.json and board v
@@ -160,7 +171,7 @@ import threading
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 
 class State:
@@ -277,6 +288,64 @@ def status_fault(fault, headers):
     if fault["retry_after"] is not None:
         headers["Retry-After"] = str(fault["retry_after"])
     return fault["status"], ("status %d\n" % fault["status"]).encode(), "text/plain"
+
+def image_size(data):
+    """(width, height) of PNG, GIF or JPEG bytes; (0, 0) when it is none of them."""
+    if data[:8] == PNG_SIG and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return struct.unpack("<HH", data[6:10])
+    if data[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 < len(data):
+            if data[i] != 0xFF:
+                i += 1
+                continue
+            marker = data[i + 1]
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
+                i += 2 if marker != 0xFF else 1
+                continue
+            seglen = struct.unpack(">H", data[i + 2 : i + 4])[0]
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+                return w, h
+            i += 2 + seglen
+    return 0, 0
+
+
+GIVEN_NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}\Z")
+
+
+def given_files(folder):
+    """[(name, path)] of the regular files of FOLDER (an absolute path), sorted by name:
+    a pool of given pictures.  Raises ControlError when it cannot be one."""
+    if not folder or not os.path.isabs(folder):
+        raise ControlError("dir must be an absolute path")
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as e:
+        raise ControlError("cannot list %s: %s" % (folder, e.strerror))
+    out = []
+    for name in names:
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            continue
+        if not GIVEN_NAME_RE.match(name) or ".." in name:
+            raise ControlError("file name %r in %s is not [A-Za-z0-9_.-]" % (name, folder))
+        out.append((name, path))
+    return out
+
+
+def given_read(path):
+    """(bytes, width, height, content type) of a given picture file; None when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    w, h = image_size(data)
+    return data, w, h, mimetypes.guess_type(path)[0] or "application/octet-stream"
+
 
 def host_base(req):
     """http://<the Host the request named>: URLs as the client reached us."""
@@ -501,6 +570,8 @@ class ChanBoard:
         self.deleted_tims = set()
         self.recorded_listing = None  # threads.json bytes served while version == 0
         self.listing_cache = None  # (version, body)
+        self.given = None  # a board of given pictures: {tim: path}
+        self.given_posted = {}  # file name -> (no, tim) of its post
 
     def stamp(self):
         self.clock = max(int(time.time()), self.clock + 1)
@@ -1091,6 +1162,11 @@ def chan_file(req, site, board_name, tim, thumb, kind):
     board = site.boards.get(board_name)
     if site.kind != kind or board is None or tim in board.deleted_tims:
         return CHAN_404
+    if board.given is not None:  # the file itself, its thumbnail too
+        got = given_read(board.given[tim]) if tim in board.given else None
+        if got is None:
+            return CHAN_404
+        return 200, got[0], got[3], int(tim.split("-")[0]) // 1000
     body, _, _, _ = chan_png(board_name, tim + ("s" if thumb else ""))
     lm = int(tim.split("-")[0]) // 1000
     return 200, body, "image/png", lm if lm > 0 else None
@@ -1172,12 +1248,87 @@ def control_chan_site(req, match, query):
         req.reply_json(chan_site_json(site))
 
 
+def chan_given_post(board, no, t, op, fname, path, tim, ext, replies):
+    """A post of a board of given pictures, as 4chan or vichan writes it (a dict)."""
+    got = given_read(path)
+    if got is None:
+        raise ValueError("cannot read %s" % path)
+    data, w, h, _ = got
+    limit = 250 if op == no else 125
+    scale = min(1.0, float(limit) / max(w, h, 1))
+    post = {"no": no}
+    if board.kind == "vichan" and op != no:
+        post["resto"] = op
+    if board.kind == "4chan":
+        post["now"] = chan_now(t).replace("\\/", "/")
+    post.update({"name": "Anonymous", "com": "picture %s" % fname,
+                 "filename": fname.rsplit(".", 1)[0], "ext": ext, "w": w, "h": h,
+                 "tn_w": max(1, int(w * scale)), "tn_h": max(1, int(h * scale)),
+                 "tim": int(tim) if board.kind == "4chan" else tim, "time": t,
+                 "md5": base64.b64encode(hashlib.md5(data).digest()).decode(), "fsize": len(data)})
+    if board.kind == "4chan" or op == no:
+        post["resto"] = 0 if op == no else op
+    if op == no:
+        post["replies"], post["images"] = replies, replies
+        if board.kind == "vichan":
+            post["last_modified"] = t
+    return post
+
+
+def chan_given_board(site, name, folder, per_thread):
+    """Make board NAME of SITE a board of the given pictures of FOLDER, one a
+    post, PER_THREAD posts a thread; on a board of given pictures already,
+    only the files not posted yet, as new threads.  Caller holds CHAN.lock."""
+    try:
+        files = given_files(folder)
+    except ControlError as e:
+        raise ValueError(str(e))
+    board = site.boards.get(name)
+    if board is None or board.given is None:
+        board = ChanBoard(site, name, 0)
+        board.given = {}
+        board.next_no = (10000000 if site.kind == "4chan" else 10000) * (1 + board.salt % 89)
+    new = [(f, p) for f, p in files if f not in board.given_posted]
+    now = max(int(time.time()), board.clock + 1 + len(new))
+    t = now - len(new)  # one second a post, the last a second ago: after every earlier stamp
+    added = []
+    for start in range(0, len(new), per_thread):
+        chunk = new[start : start + per_thread]
+        op = board.next_no
+        posts = []
+        for k, (fname, path) in enumerate(chunk):
+            no = board.next_no
+            board.next_no += 1
+            ext = "." + fname.rsplit(".", 1)[1].lower() if "." in fname else ".png"
+            tim = "%d" % (t * 1000 + no % 1000) if site.kind == "4chan" else "%d-0" % (t * 1000 + no % 1000)
+            posts.append(chan_given_post(board, no, t, op, fname, path, tim, ext, len(chunk) - 1))
+            board.given[tim] = path
+            board.given_posted[fname] = (no, tim)
+            added.append({"file": fname, "no": no, "thread": op, "tim": tim, "ext": ext,
+                          "path": chan_file_path(site, name, tim, ext)})
+            t += 1
+        dump = json.dumps({"posts": posts}, separators=(",", ":"), ensure_ascii=site.kind == "4chan")
+        th = chan_recorded_thread(board, (dump.replace("/", "\\/") if site.kind == "4chan" else dump).encode())
+        th.version = 0
+        board.next_no += 10
+    board.clock = max([th.last_modified for th in board.threads.values()] + [board.clock])
+    board.version += 1
+    site.boards[name] = board
+    return board, added
+
+
 def control_chan_board(req, match, query):
     with CHAN.lock:
         site = chan_get_site(query)
         name = arg(query, "board", "")
         if not CHAN_BOARD_RE.match(name) or name == "media":
             raise ValueError("bad board name %r" % name)
+        if arg(query, "dir") is not None:
+            board, added = chan_given_board(site, name, arg(query, "dir"), chan_int(query, "per_thread", 5, 1, 1000))
+            req.reply_json({"site": site.name, "board": name, "threads": len(board.threads),
+                            "last_modified": board.clock, "added": added,
+                            "posted": {f: {"no": no, "tim": tim} for f, (no, tim) in sorted(board.given_posted.items())}})
+            return
         nthreads = chan_int(query, "threads", 10, 0, 1000000)
         nposts = chan_int(query, "posts", 10, 1, 1000000)
         if nthreads * nposts > CHAN_MAX_POSTS:

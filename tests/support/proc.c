@@ -92,6 +92,11 @@ void proc_print_log(const proc *p) {
     free(cmd);
 }
 
+bool proc_exited(const proc *p) {
+    siginfo_t info = {0};
+    return p->pid > 0 && waitid(P_PID, (id_t)p->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == p->pid;
+}
+
 int proc_wait(proc *p) {
     int64_t deadline = time_mono_ns() + PROC_GUARD_MS * TIME_NS_PER_MS;
     int status = 0;

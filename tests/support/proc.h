@@ -12,6 +12,7 @@
 #ifndef IMGFEED_TEST_PROC_H
 #define IMGFEED_TEST_PROC_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #define PROC_GUARD_MS 180000 /* longest proc_wait waits before failing the test */
@@ -32,6 +33,9 @@ void proc_start(proc *p, const char *binary, const char *const *argv);
 void proc_start_imgfeed(proc *p, const char *program, const char *exchange, const char *const *args);
 /* Wait for the child to exit; its status, or 128 + the signal. */
 int proc_wait(proc *p);
+/* Whether the running child has exited (not reaped: proc_wait gives its
+ * status).  False when P is not running. */
+bool proc_exited(const proc *p);
 /* SIGTERM, and the exit status must be 0. */
 void proc_stop(proc *p);
 /* proc_stop, and how many seconds the child took to exit. */
