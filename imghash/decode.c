@@ -145,8 +145,16 @@ static void decode_colour_rgb(ih_colour *colour, const unsigned char *rgb, int c
         ih_colour_add_pixel(colour, rgb[0], rgb[1], rgb[2]);
 }
 
+/* -DDECODE_X86=0 builds the portable code alone (imghash/CMakeLists.txt's
+ * test variants, so that a machine with AVX2 tests it too). */
+#ifndef DECODE_X86
 #if defined(__GNUC__) && defined(__x86_64__)
 #define DECODE_X86 1
+#else
+#define DECODE_X86 0
+#endif
+#endif
+#if DECODE_X86
 #include <immintrin.h>
 
 /* The gray of 8 RGBX pixels in V, as eight int32.  ih_decode_luma's
@@ -259,8 +267,6 @@ decode_rgbx_avx2(unsigned char *restrict gray, const unsigned char *restrict rgb
     if (acc.pixels) decode_colour_flush_avx2(&acc, colour);
     return x;
 }
-#else
-#define DECODE_X86 0
 #endif
 
 /* Written out for each step so that the compiler vectorizes the loops (and

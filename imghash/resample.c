@@ -91,6 +91,11 @@
 #define RESAMPLE_X86 0
 #endif
 #endif
+/* -DRESAMPLE_VNNI=0 leaves the AVX-512 VNNI kernels out, so that a machine
+ * that has them tests the AVX2 ones too (imghash/CMakeLists.txt). */
+#ifndef RESAMPLE_VNNI
+#define RESAMPLE_VNNI RESAMPLE_X86
+#endif
 #if RESAMPLE_X86
 #include <immintrin.h>
 #endif
@@ -215,7 +220,7 @@ static int resample_axis_split(resample_axis *axis) {
 
 /* Whether the CPU runs resample_rows_vnni (below). */
 static bool resample_have_vnni(void) {
-#if RESAMPLE_X86
+#if RESAMPLE_X86 && RESAMPLE_VNNI
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
 #else
     return false;

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """check_bitexact.py -- imgfeed-hasher's hashes against Python's imagehash, bit for bit.
 
-Usage: check_bitexact.py IMGFEED_HASHER [--keep DIR]
+Usage: check_bitexact.py IMGFEED_HASHER [--also HASHER]... [--keep DIR]
 
 Builds the test image set (make_images.py) in a temporary directory, then for
 hash sizes 8, 12 (the archive's) and 16 runs `imgfeed-hasher hash --hash-size N`
@@ -11,7 +11,10 @@ reference gives: size, checksums, format, width, height, the four hashes in
 both encodings and the colour summary (rgb_mean and brightness as their
 three-decimal texts, which must be the same characters, and the 24 bins of
 rgb_hist, against Pillow's ImageStat and histogram()).  A file Pillow
-refuses must be refused by imgfeed too.
+refuses must be refused by imgfeed too.  Each --also HASHER (the hasher built
+on a test variant of the hash library: the portable code alone, AVX2 without
+AVX-512 VNNI) is held to the same reference on the same files, so that every
+code path a CPU may pick is checked on whatever machine runs the test.
 
 The target is every bit equal on every image.  A difference that remains has
 to be listed in KNOWN below, by file name, with its cause (docs/internals.md,
@@ -62,10 +65,19 @@ def compare(name, ours, ref):
 
 
 def main():
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    if not args:
         sys.exit(__doc__)
-    hasher = sys.argv[1]
-    keep = sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "--keep" else None
+    hashers, keep = [args.pop(0)], None
+    while args:
+        opt = args.pop(0)
+        if opt in ("--also", "--keep") and args:
+            if opt == "--also":
+                hashers.append(args.pop(0))
+            else:
+                keep = args.pop(0)
+        else:
+            sys.exit(__doc__)
     workdir = keep or tempfile.mkdtemp(prefix="imgfeed-bitexact.")
     subprocess.run([sys.executable, os.path.join(HERE, "make_images.py"), workdir], check=True)
     files = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(workdir) for f in fs)
@@ -73,28 +85,30 @@ def main():
 
     unexpected, known_seen, compared, coloured = [], set(), 0, 0
     for size in SIZES:
-        ours = run_lines([hasher, "hash", "--hash-size", str(size)] + files)
         ref = run_lines([sys.executable, os.path.join(HERE, "imagehash_ref.py"),
                          "--hash-size", str(size)] + files)
-        for name in sorted(ref):
-            if name not in ours:
-                unexpected.append("%s (size %d): no output from imgfeed-hasher" % (name, size))
-                continue
-            compared += 1
-            if "error" not in ref[name]:
-                missing = [f for f in COLOUR_FIELDS if f not in ref[name]]
-                if missing:
-                    sys.exit("the reference gave no %s for %s" % (", ".join(missing), name))
-                coloured += 1
-            diffs = compare(name, ours[name], ref[name])
-            if not diffs:
-                continue
-            if name in KNOWN:
-                known_seen.add(name)
-                print("known difference, %s (size %d): %s" % (name, size, KNOWN[name]))
-                continue
-            for d in diffs:
-                unexpected.append("%s (size %d): %s" % (name, size, d))
+        for hasher in hashers:
+            ours = run_lines([hasher, "hash", "--hash-size", str(size)] + files)
+            who = os.path.basename(hasher)
+            for name in sorted(ref):
+                if name not in ours:
+                    unexpected.append("%s (size %d, %s): no output" % (name, size, who))
+                    continue
+                compared += 1
+                if "error" not in ref[name]:
+                    missing = [f for f in COLOUR_FIELDS if f not in ref[name]]
+                    if missing:
+                        sys.exit("the reference gave no %s for %s" % (", ".join(missing), name))
+                    coloured += 1
+                diffs = compare(name, ours[name], ref[name])
+                if not diffs:
+                    continue
+                if name in KNOWN:
+                    known_seen.add(name)
+                    print("known difference, %s (size %d, %s): %s" % (name, size, who, KNOWN[name]))
+                    continue
+                for d in diffs:
+                    unexpected.append("%s (size %d, %s): %s" % (name, size, who, d))
 
     stale = sorted(set(KNOWN) - known_seen)
     for name in stale:
