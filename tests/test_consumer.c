@@ -437,7 +437,10 @@ static void test_images_and_failures(void **state) {
                                        "--threads", "2", "--max-bytes", "8MiB", "--metrics-listen", "127.0.0.1:0",
                                        NULL};
     hasher_start(&t.hasher, t.exchange, args);
-    /* Idle, it lists every family, each result at 0. */
+    /* Idle, it lists every family, each result at 0: once it consumes (its
+     * metrics port is served from the start, while the families are still
+     * being registered). */
+    proc_wait_log(&t.hasher, "consuming queue");
     int port = scrape_port(&t.hasher);
     static const char *const results[] = {
         "ok",      "http_error",     "timeout",      "too_large", "refused_address", "network_error",
