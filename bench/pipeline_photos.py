@@ -36,21 +36,14 @@ import sys
 
 from PIL import Image, ImageDraw
 
+from make_corpus import sources  # the wallpapers, as the hasher bench finds them
+
 # (width, height): 0.31 to 1.92 megapixels, landscape and portrait, weighted
 # toward the middle, as a board's mix of screenshots, phone photos and art.
 SIZES = ((640, 480), (800, 600), (1024, 768), (1280, 720), (768, 1024), (1280, 960), (1200, 1200),
          (1600, 900), (1024, 1280), (1600, 1200))
 CACHE_VERSION = "1"
 BASE_COVER = (1700, 1300)  # each source scaled once to cover this, the largest size with room to move
-
-
-def sources(root):
-    out = []
-    for dirpath, _, names in os.walk(root):
-        for name in names:
-            if name.lower().endswith((".jpg", ".jpeg", ".png")):
-                out.append(os.path.join(dirpath, name))
-    return sorted(out)
 
 
 class Photos:
