@@ -351,6 +351,16 @@ static void assert_json_equal(const char *what, json_object *got, json_object *w
                  json_object_to_json_string_ext(want, JSON_C_TO_STRING_PLAIN));
 }
 
+/* REP's member at PATH must equal the map SQL gives (sql_map, NEST and
+ * NAMES as there); SQL is freed. */
+static void expect_sql_map(json_object *rep, const char *what, const char *path, char *sql, bool nest,
+                           const char *const *names) {
+    json_object *want = sql_map(sql, nest, names);
+    free(sql);
+    assert_json_equal(what, get(rep, path), want);
+    json_object_put(want);
+}
+
 static void assert_near(const char *what, double got, double want) {
     if (!(fabs(got - want) <= 1e-9 * (1 + fabs(want)))) fail_msg("%s: report %.17g, SQL %.17g", what, got, want);
 }
@@ -491,30 +501,21 @@ static void check_archive_report(const char *ex, const char *out, bool hand_made
                     "'number' AND (e->>'size')::numeric >= 0 THEN round((e->>'size')::numeric) END), 0) FROM (%s) u "
                     "WHERE NOT e ? 'error' GROUP BY 1",
                     E);
-    json_object *want = sql_map(sql, false, lnames);
-    free(sql);
-    assert_json_equal("images and bytes per label", get(rep, "labels"), want);
-    json_object_put(want);
+    expect_sql_map(rep, "images and bytes per label", "labels", sql, false, lnames);
     assert_int_equal(json_object_get_int64(get(rep, "totals.labels")),
                      sql_int("SELECT count(DISTINCT coalesce(d->>'_board', '')) FROM (%s) u WHERE NOT e ? 'error'", E));
     /* items per day per site */
     sql = xasprintf("SELECT coalesce(d->>'_chan', ''), coalesce(to_char(imgfeed_posted_at(d) AT TIME ZONE 'UTC', "
                     "'YYYY-MM-DD'), 'unknown'), count(*) FROM (%s) u GROUP BY 1, 2",
                     I);
-    want = sql_map(sql, true, NULL);
-    free(sql);
-    assert_json_equal("items per day per site", get(rep, "per_day.sites"), want);
-    json_object_put(want);
+    expect_sql_map(rep, "items per day per site", "per_day.sites", sql, true, NULL);
     /* formats */
     sql = xasprintf("SELECT CASE WHEN jsonb_typeof(e->'format') = 'string' AND e->>'format' <> '' THEN e->>'format' "
                     "ELSE 'unknown' END, count(*), coalesce(sum(CASE WHEN jsonb_typeof(e->'size') = 'number' AND "
                     "(e->>'size')::numeric >= 0 THEN round((e->>'size')::numeric) END), 0) FROM (%s) u "
                     "WHERE NOT e ? 'error' GROUP BY 1",
                     E);
-    want = sql_map(sql, false, lnames);
-    free(sql);
-    assert_json_equal("images and bytes per format", get(rep, "formats"), want);
-    json_object_put(want);
+    expect_sql_map(rep, "images and bytes per format", "formats", sql, false, lnames);
     /* the size histogram: powers of two from 1 KiB to 64 MiB, as documented */
     json_object *edges = json_object_new_array();
     sbuf arr = {0};
@@ -641,15 +642,12 @@ static void check_archive_report(const char *ex, const char *out, bool hand_made
         "SELECT coalesce(nullif(btrim(split_part(split_part(coalesce(e->>'error', ''), ':', 1), ';', 1), ' '), "
         "''), 'unknown'), count(*) FROM (%s) u WHERE e ? 'error' GROUP BY 1",
         E);
-    want = sql_map(sql, false, NULL);
-    free(sql);
-    assert_json_equal("errors by kind", get(rep, "errors"), want);
-    json_object_put(want);
+    expect_sql_map(rep, "errors by kind", "errors", sql, false, NULL);
     /* exact duplicates: GROUP BY sha1 */
     sql = xasprintf("SELECT c::text, count(*) FROM (SELECT e->>'sha1', count(*) AS c FROM (%s) u WHERE NOT e ? 'error' "
                     "AND jsonb_typeof(e->'sha1') = 'string' GROUP BY 1 HAVING count(*) > 1) g GROUP BY 1",
                     E);
-    want = sql_map(sql, false, NULL);
+    json_object *want = sql_map(sql, false, NULL);
     free(sql);
     assert_json_equal("exact groups by size", get(rep, "duplicates.exact.sizes"), want);
     int64_t groups = 0, images = 0;
