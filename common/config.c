@@ -26,6 +26,7 @@
 
 const char *const cfg_log_levels[] = {"debug", "info", "warn", "error", NULL};
 const char *const cfg_log_formats[] = {"text", "json", NULL};
+const char *const cfg_queue_types[] = {"classic", "quorum", NULL};
 
 static const char *const cfg_type_names[] = {
     [CFG_STRING] = "STRING", [CFG_CHOICE] = "NAME",  [CFG_INT] = "N",        [CFG_DOUBLE] = "NUMBER",
@@ -385,17 +386,32 @@ void cfg_print_markdown(const cfg_program *prog, FILE *out) {
     }
 }
 
+/* One URL or a comma-separated list of them (the nodes of a cluster). */
 bool cfg_check_amqp_url(const char *value, char *why, size_t whylen) {
-    if (strncmp(value, "amqp://", 7) != 0 && strncmp(value, "amqps://", 8) != 0) {
-        snprintf(why, whylen, "does not start with amqp:// or amqps://");
+    bool list = strchr(value, ',') != NULL;
+    size_t i = 0;
+    for (const char *p = value; p; p = strchr(p, ','), p = p ? p + 1 : NULL) {
+        i++;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (strncmp(p, "amqp://", 7) != 0 && strncmp(p, "amqps://", 8) != 0) {
+            if (list)
+                snprintf(why, whylen, "URL %zu does not start with amqp:// or amqps://", i);
+            else
+                snprintf(why, whylen, "does not start with amqp:// or amqps://");
+            return false;
+        }
+    }
+    mq_url *urls;
+    size_t n, bad;
+    if (mq_url_list_parse(value, &urls, &n, &bad) != MQ_OK) {
+        if (list)
+            snprintf(why, whylen, "URL %zu is not amqp[s]://[user[:password]@]host[:port][/vhost]", bad);
+        else
+            snprintf(why, whylen, "is not amqp[s]://[user[:password]@]host[:port][/vhost]");
         return false;
     }
-    mq_url url;
-    if (mq_url_parse(value, &url) != MQ_OK) {
-        snprintf(why, whylen, "is not amqp[s]://[user[:password]@]host[:port][/vhost]");
-        return false;
-    }
-    mq_url_release(&url);
+    mq_url_list_release(urls, n);
     return true;
 }
 

@@ -88,16 +88,34 @@ typedef struct cfg_common {
     int64_t amqp_heartbeat_ms;
     int64_t max_message_bytes; /* largest message body published (mq_options.max_message_bytes) */
     char *metrics_listen;      /* where GET /metrics is served (metrics.h); NULL or "": nowhere */
+    char *amqp_cacert;         /* amqps: CA bundle to verify the broker with; NULL or "": the system's */
+    char *queue_type;          /* "classic" or "quorum" (mq.h, mq_queue_type_names) */
+    long delivery_limit;       /* quorum queues: deliveries before a message is dead-lettered */
 } cfg_common;
 
 extern const char *const cfg_log_levels[];
 extern const char *const cfg_log_formats[];
+extern const char *const cfg_queue_types[];
 
 /* Table rows for a cfg_common stored at member M of settings type T. */
 #define CFG_COMMON_OPTIONS(T, M)                                                                               \
     {.name = "amqp-url", .env = "IMGFEED_AMQP_URL", .type = CFG_STRING, .offset = offsetof(T, M.amqp_url),    \
      .defval = "amqp://guest:guest@localhost:5672", .metavar = "URL", .check = cfg_check_amqp_url,            \
-     .help = "broker URL, amqp:// or amqps://; a trailing / names the empty vhost, /%2f names /"},             \
+     .help = "broker URL, amqp:// or amqps://, or the URLs of a cluster's nodes separated by commas (a "      \
+             "process fails over to the next node when its own goes away); a trailing / names the empty "     \
+             "vhost, /%2f names /"},                                                                          \
+    {.name = "amqp-cacert", .env = "IMGFEED_AMQP_CACERT", .type = CFG_STRING,                                  \
+     .offset = offsetof(T, M.amqp_cacert), .metavar = "FILE",                                                  \
+     .help = "CA certificates (PEM) that an amqps:// broker's certificate must be signed by; empty: the "     \
+             "system's"},                                                                                     \
+    {.name = "queue-type", .env = "IMGFEED_QUEUE_TYPE", .type = CFG_CHOICE, .offset = offsetof(T, M.queue_type), \
+     .defval = "classic", .choices = cfg_queue_types,                                                          \
+     .help = "type of the queues E.hasher, E.archiver, E.dead and durable consumer queues: classic (one "     \
+             "broker) or quorum (replicated over a cluster); every process of one exchange must agree"},      \
+    {.name = "delivery-limit", .env = "IMGFEED_DELIVERY_LIMIT", .type = CFG_INT,                               \
+     .offset = offsetof(T, M.delivery_limit), .defval = "20", .min = 1, .max = 1000000,                       \
+     .help = "quorum queues: a message delivered this many times without being acknowledged (a consumer "     \
+             "that dies on it) goes to E.dead"},                                                              \
     {.name = "exchange", .env = "IMGFEED_EXCHANGE", .type = CFG_STRING, .offset = offsetof(T, M.exchange),    \
      .defval = "chan", .metavar = "NAME", .check = cfg_check_exchange,                                         \
      .help = "exchange name E: items flow E.raw -> hasher -> E -> archiver; E.dead holds rejects"},            \

@@ -7,7 +7,10 @@
  * heartbeats, channel 1 with the topology and confirm.select, channel 2 with
  * basic.qos and basic.consume when a queue is consumed.  Any failure while
  * open drops the connection (mq_drop) and the next operation that needs it
- * calls mq_reconnect, which retries mq_connect_once with backoff.
+ * calls mq_reconnect, which retries mq_connect_once with backoff.  With
+ * several nodes' URLs, each failed attempt and each lost connection moves on
+ * to the next node (mq_next_node), and the backoff waits only once every
+ * node failed in a row.
  *
  * All reading goes through one loop, mq_pump: it waits for one frame with
  * librabbitmq's amqp_simple_wait_frame_noblock (which also sends and checks
@@ -88,8 +91,15 @@ typedef struct mq_node {
 enum { MQ_UNCONFIRMED = 0, MQ_ACKED = 1, MQ_NACKED = 2, MQ_REFUSED_FOR_GOOD = 3 };
 
 struct mq {
-    mq_url url;
-    char *url_log; /* without password */
+    mq_url *urls; /* the nodes, nurls >= 1 */
+    char **url_logs; /* each without its password */
+    size_t nurls;
+    size_t node;            /* the node connected to, or tried next */
+    size_t connected_node;  /* the node of the last connection made; SIZE_MAX: none yet */
+    const mq_url *url;      /* urls[node] */
+    const char *url_log;    /* url_logs[node] */
+    mq_queue_type queue_type;
+    int64_t delivery_limit;
     char *exchange;
     char *connection_name;
     char *tls_cacert;
@@ -100,6 +110,9 @@ struct mq {
     int64_t max_message;
     backoff backoff;
     metrics_series *m_reconnects;              /* imgfeed_broker_reconnects_total */
+    metrics_series *m_failovers;               /* imgfeed_broker_failovers_total */
+    metrics_series *m_blocked;                 /* imgfeed_broker_blocked (connections blocked) */
+    metrics_series *m_blocked_seconds;         /* imgfeed_broker_blocked_seconds_total */
     metrics_series *m_dead[MQ_DEAD_REASONS];   /* imgfeed_dead_lettered_total{reason} */
     metrics_series *m_dead_lost;               /* imgfeed_dead_letters_lost_total */
     mq_idle_fn idle;
@@ -107,6 +120,8 @@ struct mq {
 
     mq_state state;
     amqp_connection_state_t conn;
+    bool blocked;             /* connection.blocked came, connection.unblocked not yet */
+    int64_t blocked_since_ns; /* time_mono_ns() when it came */
     uint64_t generation;
     uint64_t next_seq; /* publish sequence number of the next message on channel 1 */
 
@@ -274,6 +289,42 @@ void mq_url_release(mq_url *url) {
     memset(url, 0, sizeof *url);
 }
 
+int mq_url_list_parse(const char *text, mq_url **out, size_t *n, size_t *bad) {
+    *out = NULL;
+    *n = 0;
+    if (bad) *bad = 0;
+    if (!text) return MQ_BAD_URL;
+    size_t count = 1;
+    for (const char *c = text; *c; c++)
+        count += *c == ',';
+    mq_url *urls = xcalloc(count, sizeof *urls);
+    const char *p = text;
+    for (size_t i = 0; i < count; i++) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len && isspace((unsigned char)*p)) p++, len--;
+        while (len && isspace((unsigned char)p[len - 1])) len--;
+        char *one = xstrndup(p, len);
+        int rc = mq_url_parse(one, &urls[i]);
+        free(one);
+        if (rc != MQ_OK) {
+            if (bad) *bad = i + 1;
+            mq_url_list_release(urls, i);
+            return MQ_BAD_URL;
+        }
+        p = end ? end + 1 : p + len;
+    }
+    *out = urls;
+    *n = count;
+    return MQ_OK;
+}
+
+void mq_url_list_release(mq_url *urls, size_t n) {
+    for (size_t i = 0; urls && i < n; i++)
+        mq_url_release(&urls[i]);
+    free(urls);
+}
+
 /* Append s to out[*pos..) percent-encoded (urltmpl.h); out has room for
  * three bytes a character. */
 static void mq_url_escape(char *out, size_t *pos, const char *s) {
@@ -372,12 +423,22 @@ static void mq_free_deliveries(mq *q) {
 
 /* Close and forget the connection.  polite: the broker is alive and answers,
  * so say goodbye with connection.close (else just close the socket). */
+/* The broker no longer blocks this connection (it said so, or the
+ * connection is gone): count the time it did. */
+static void mq_unblock(mq *q) {
+    if (!q->blocked) return;
+    q->blocked = false;
+    metrics_gauge_add(q->m_blocked, -1);
+    metrics_add_double(q->m_blocked_seconds, (double)(time_mono_ns() - q->blocked_since_ns) / 1e9);
+}
+
 static void mq_drop(mq *q, bool polite) {
     if (q->state != MQ_STATE_OPEN && !q->conn) return;
     if (polite) amqp_connection_close(q->conn, AMQP_REPLY_SUCCESS);
     amqp_destroy_connection(q->conn);
     q->conn = NULL;
     q->state = MQ_STATE_CLOSED;
+    mq_unblock(q);
     size_t dropped = 0;
     for (mq_node *n = q->head; n; n = n->next)
         dropped++;
@@ -389,7 +450,18 @@ static void mq_drop(mq *q, bool polite) {
         mq_content_reset(&q->content[i]);
 }
 
-/* The connection died (or must be given up): log why and drop it. */
+/* Make node I the one connected to or tried next. */
+static void mq_set_node(mq *q, size_t i) {
+    q->node = i % q->nurls;
+    q->url = &q->urls[q->node];
+    q->url_log = q->url_logs[q->node];
+}
+
+/* Go on to the next node of the list (nothing changes with one node). */
+static void mq_next_node(mq *q) { mq_set_node(q, q->node + 1); }
+
+/* The connection died (or must be given up): log why and drop it; the next
+ * connect tries the next node first, since this one may be gone. */
 static void mq_lost(mq *q, bool polite, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void mq_lost(mq *q, bool polite, const char *fmt, ...) {
     char why[MQ_WHY_MAX];
@@ -400,6 +472,7 @@ static void mq_lost(mq *q, bool polite, const char *fmt, ...) {
     log_warn("lost the connection to %s (generation %" PRIu64 "): %s", q->url_log, q->generation, why);
     q->stats.connection_losses++;
     mq_drop(q, polite);
+    mq_next_node(q);
 }
 
 /* A librabbitmq call returned status: the connection is lost. */
@@ -466,21 +539,57 @@ static int mq_tcp_open(const char *host, int port, int timeout_ms, char *why, si
     return fd;
 }
 
-/* A consumer's own queue (mq_options.own_queue), bound to E with its keys. */
+/* The arguments of a queue declaration (x-queue-type, …), built up. */
+#define MQ_QUEUE_ARGS 6
+typedef struct mq_args {
+    amqp_table_entry_t entries[MQ_QUEUE_ARGS];
+    amqp_table_t table;
+} mq_args;
+
+static void mq_args_text(mq_args *a, const char *key, const char *value) {
+    a->entries[a->table.num_entries++] = (amqp_table_entry_t){
+        .key = amqp_cstring_bytes(key), .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(value)}};
+    a->table.entries = a->entries;
+}
+
+static void mq_args_int(mq_args *a, const char *key, int64_t value) {
+    a->entries[a->table.num_entries++] = (amqp_table_entry_t){
+        .key = amqp_cstring_bytes(key), .value = {.kind = AMQP_FIELD_KIND_I64, .value.i64 = value}};
+    a->table.entries = a->entries;
+}
+
+/* The arguments every queue of the topology (and a durable own queue) gets
+ * from the queue type; with DEAD_LETTERS, where its dead letters go: a
+ * message rejected without requeueing, or, in a quorum queue, delivered
+ * delivery_limit times, goes to E.dead.  Quorum queues dead-letter
+ * at-least-once (RabbitMQ 3.10: x-dead-letter-strategy, which needs
+ * x-overflow reject-publish; the queues have no length limit, so that never
+ * rejects a publish).  Classic queues get exactly the arguments they always
+ * had, so that an existing one is declared again unchanged. */
+static void mq_queue_args(const mq *q, mq_args *a, bool durable, bool dead_letters) {
+    memset(a, 0, sizeof *a);
+    a->table.entries = a->entries;
+    bool quorum = durable && q->queue_type == MQ_QUEUE_QUORUM;
+    if (quorum) mq_args_text(a, "x-queue-type", "quorum");
+    if (dead_letters) mq_args_text(a, "x-dead-letter-exchange", q->names[MQ_EXCHANGE_DEAD]);
+    if (quorum && dead_letters) {
+        mq_args_int(a, "x-delivery-limit", q->delivery_limit);
+        mq_args_text(a, "x-dead-letter-strategy", "at-least-once");
+        mq_args_text(a, "x-overflow", "reject-publish");
+    }
+}
+
+/* A consumer's own queue (mq_options.own_queue), bound to E with its keys:
+ * a durable one has the topology's queue type, a transient one (a live
+ * view's, gone with its connection) is always a classic queue. */
 static int mq_declare_own(const mq *q, amqp_connection_state_t conn, char *why, size_t len, bool *server) {
     const amqp_channel_t ch = MQ_CH_PUBLISH;
     const mq_queue_spec *o = &q->own;
-    amqp_table_entry_t args[2];
-    int nargs = 0;
-    if (o->max_length > 0)
-        args[nargs++] = (amqp_table_entry_t){.key = amqp_cstring_bytes("x-max-length"),
-                                             .value = {.kind = AMQP_FIELD_KIND_I64, .value.i64 = o->max_length}};
-    if (o->drop_head)
-        args[nargs++] = (amqp_table_entry_t){
-            .key = amqp_cstring_bytes("x-overflow"),
-            .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes("drop-head")}};
-    amqp_table_t table = {.num_entries = nargs, .entries = args};
-    amqp_queue_declare(conn, ch, amqp_cstring_bytes(o->name), 0, o->durable, 0, !o->durable, table);
+    mq_args args;
+    mq_queue_args(q, &args, o->durable, false);
+    if (o->max_length > 0) mq_args_int(&args, "x-max-length", o->max_length);
+    if (o->drop_head) mq_args_text(&args, "x-overflow", "drop-head");
+    amqp_queue_declare(conn, ch, amqp_cstring_bytes(o->name), 0, o->durable, 0, !o->durable, args.table);
     if (!mq_rpc_ok(conn, q->heartbeat_s, why, len, server, "declare queue %s", o->name)) return -1;
     for (size_t i = 0; o->keys[i]; i++) {
         amqp_queue_bind(conn, ch, amqp_cstring_bytes(o->name), amqp_cstring_bytes(q->names[MQ_EXCHANGE_ITEMS]),
@@ -506,19 +615,18 @@ static int mq_declare_on(const mq *q, amqp_connection_state_t conn, char *why, s
         if (!mq_rpc_ok(conn, q->heartbeat_s, why, len, server, "declare exchange %s", exchanges[i].name)) return -1;
     }
 
-    amqp_table_entry_t dlx = {.key = amqp_cstring_bytes("x-dead-letter-exchange"),
-                              .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(dead)}};
-    amqp_table_t dlx_args = {.num_entries = 1, .entries = &dlx};
     const struct {
         const char *queue, *exchange, *key;
-        amqp_table_t args;
+        bool dead_letters;
     } queues[] = {
-        {q->names[MQ_QUEUE_DEAD], dead, "", amqp_empty_table},
-        {q->names[MQ_QUEUE_HASHER], raw, "#", dlx_args},
-        {q->names[MQ_QUEUE_ARCHIVER], items, "#", dlx_args},
+        {q->names[MQ_QUEUE_DEAD], dead, "", false},
+        {q->names[MQ_QUEUE_HASHER], raw, "#", true},
+        {q->names[MQ_QUEUE_ARCHIVER], items, "#", true},
     };
     for (size_t i = 0; i < sizeof queues / sizeof queues[0]; i++) {
-        amqp_queue_declare(conn, ch, amqp_cstring_bytes(queues[i].queue), 0, 1, 0, 0, queues[i].args);
+        mq_args args;
+        mq_queue_args(q, &args, true, queues[i].dead_letters);
+        amqp_queue_declare(conn, ch, amqp_cstring_bytes(queues[i].queue), 0, 1, 0, 0, args.table);
         if (!mq_rpc_ok(conn, q->heartbeat_s, why, len, server, "declare queue %s", queues[i].queue)) return -1;
         amqp_queue_bind(conn, ch, amqp_cstring_bytes(queues[i].queue), amqp_cstring_bytes(queues[i].exchange),
                         amqp_cstring_bytes(queues[i].key), amqp_empty_table);
@@ -546,7 +654,7 @@ static int mq_connect_once(mq *q, char *why, size_t len) {
         return -1;
     }
     struct timeval tv = mq_timeval(MQ_CONNECT_TIMEOUT_MS);
-    if (q->url.tls) {
+    if (q->url->tls) {
         amqp_socket_t *sock = amqp_ssl_socket_new(conn);
         if (!sock) {
             snprintf(why, len, "cannot create a TLS socket");
@@ -560,7 +668,7 @@ static int mq_connect_once(mq *q, char *why, size_t len) {
         }
         amqp_ssl_socket_set_verify_peer(sock, 1);
         amqp_ssl_socket_set_verify_hostname(sock, 1);
-        rc = amqp_socket_open_noblock(sock, q->url.host, q->url.port, &tv);
+        rc = amqp_socket_open_noblock(sock, q->url->host, q->url->port, &tv);
         if (rc != AMQP_STATUS_OK) {
             snprintf(why, len, "%s", amqp_error_string2(rc));
             goto fail;
@@ -571,7 +679,7 @@ static int mq_connect_once(mq *q, char *why, size_t len) {
             snprintf(why, len, "cannot create a socket");
             goto fail;
         }
-        int fd = mq_tcp_open(q->url.host, q->url.port, MQ_CONNECT_TIMEOUT_MS, why, len);
+        int fd = mq_tcp_open(q->url->host, q->url->port, MQ_CONNECT_TIMEOUT_MS, why, len);
         if (fd < 0) goto fail;
         amqp_tcp_socket_set_sockfd(sock, fd); /* the connection owns it now */
     }
@@ -594,12 +702,12 @@ static int mq_connect_once(mq *q, char *why, size_t len) {
                    .value.bytes = amqp_cstring_bytes(q->connection_name ? q->connection_name : "imgfeed")}},
     };
     amqp_table_t props_table = {.num_entries = 2, .entries = props};
-    amqp_rpc_reply_t r = amqp_login_with_properties(conn, q->url.vhost, 0, MQ_FRAME_MAX, q->heartbeat_s, &props_table,
-                                                    AMQP_SASL_METHOD_PLAIN, q->url.user, q->url.password);
+    amqp_rpc_reply_t r = amqp_login_with_properties(conn, q->url->vhost, 0, MQ_FRAME_MAX, q->heartbeat_s, &props_table,
+                                                    AMQP_SASL_METHOD_PLAIN, q->url->user, q->url->password);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
         char detail[MQ_WHY_MAX];
         mq_reply_why(conn, r, q->heartbeat_s, detail, sizeof detail, &server);
-        mq_format(why, len, "cannot log in as %s to vhost '%s': %s", q->url.user, q->url.vhost, detail);
+        mq_format(why, len, "cannot log in as %s to vhost '%s': %s", q->url->user, q->url->vhost, detail);
         server = false;
         goto fail;
     }
@@ -619,7 +727,15 @@ static int mq_connect_once(mq *q, char *why, size_t len) {
     q->generation++;
     q->next_seq = 1;
     if (q->stats.connects++ > 0) metrics_inc(q->m_reconnects);
-    log_info("connected to %s (generation %" PRIu64 ", heartbeat %d s%s%s)", q->url_log, q->generation,
+    char node[64] = "";
+    if (q->nurls > 1) snprintf(node, sizeof node, "node %zu of %zu, ", q->node + 1, q->nurls);
+    if (q->connected_node != SIZE_MAX && q->connected_node != q->node) {
+        q->stats.failovers++;
+        metrics_inc(q->m_failovers);
+        log_info("failed over from %s to %s", q->url_logs[q->connected_node], q->url_log);
+    }
+    q->connected_node = q->node;
+    log_info("connected to %s (%sgeneration %" PRIu64 ", heartbeat %d s%s%s)", q->url_log, node, q->generation,
              amqp_get_heartbeat(conn), q->queue ? ", consuming " : "", q->queue ? q->queue : "");
     return 0;
 
@@ -630,7 +746,9 @@ fail:
 }
 
 /* Connect, retrying with backoff until it works, a stop is requested or
- * max_attempts attempts failed. */
+ * max_attempts attempts failed (an attempt is one node tried).  A failed
+ * node is followed by the next at once; the backoff comes after a whole
+ * round of nodes failed. */
 static int mq_reconnect(mq *q) {
     char why[MQ_WHY_MAX];
     for (unsigned attempt = 1;; attempt++) {
@@ -646,8 +764,18 @@ static int mq_reconnect(mq *q) {
             log_error("cannot connect to %s: %s; giving up after %u attempts", q->url_log, why, attempt);
             return MQ_GAVE_UP;
         }
+        const char *failed = q->url_log;
+        mq_next_node(q);
+        if (attempt % q->nurls != 0) {
+            log_warn("cannot connect to %s: %s; trying the next node, %s", failed, why, q->url_log);
+            continue;
+        }
         int64_t delay = backoff_next_ms(&q->backoff);
-        log_warn("cannot connect to %s: %s; retrying in %" PRId64 " ms", q->url_log, why, delay);
+        if (q->nurls > 1)
+            log_warn("cannot connect to %s: %s; no node of %zu answered, retrying %s in %" PRId64 " ms", failed, why,
+                     q->nurls, q->url_log, delay);
+        else
+            log_warn("cannot connect to %s: %s; retrying in %" PRId64 " ms", failed, why, delay);
         if (!time_sleep_ms(delay)) {
             log_info("not connecting to %s: stop requested", q->url_log);
             return MQ_STOPPED;
@@ -736,11 +864,22 @@ static int mq_on_method(mq *q, amqp_channel_t ch, const amqp_method_t *m) {
     }
     case AMQP_CONNECTION_BLOCKED_METHOD: {
         const amqp_connection_blocked_t *b = m->decoded;
-        log_warn("the broker %s blocks publishing: %.*s", q->url_log, (int)b->reason.len,
-                 (const char *)b->reason.bytes);
+        if (!q->blocked) {
+            q->blocked = true;
+            q->blocked_since_ns = time_mono_ns();
+            q->stats.blocks++;
+            metrics_gauge_add(q->m_blocked, 1);
+        }
+        log_warn("the broker %s blocks publishing: %.*s; publishing waits until it unblocks", q->url_log,
+                 (int)b->reason.len, (const char *)b->reason.bytes);
         return MQ_OK;
     }
-    case AMQP_CONNECTION_UNBLOCKED_METHOD: log_info("the broker %s unblocked publishing", q->url_log); return MQ_OK;
+    case AMQP_CONNECTION_UNBLOCKED_METHOD: {
+        double seconds = q->blocked ? (double)(time_mono_ns() - q->blocked_since_ns) / 1e9 : 0;
+        mq_unblock(q);
+        log_info("the broker %s unblocked publishing after %.1f s", q->url_log, seconds);
+        return MQ_OK;
+    }
     case AMQP_BASIC_ACK_METHOD: {
         const amqp_basic_ack_t *a = m->decoded;
         if (ch == MQ_CH_PUBLISH) mq_on_confirm(q, a->delivery_tag, a->multiple != 0, MQ_ACKED);
@@ -884,6 +1023,8 @@ static int mq_wait_readable(mq *q) {
 
 /* --- the object --- */
 
+const char *const mq_queue_type_names[] = {[MQ_QUEUE_CLASSIC] = "classic", [MQ_QUEUE_QUORUM] = "quorum", NULL};
+
 void mq_options_init(mq_options *opts, const cfg_common *common, const char *connection_name) {
     memset(opts, 0, sizeof *opts);
     opts->url = common->amqp_url;
@@ -891,6 +1032,10 @@ void mq_options_init(mq_options *opts, const cfg_common *common, const char *con
     opts->heartbeat_ms = common->amqp_heartbeat_ms;
     opts->max_message_bytes = common->max_message_bytes;
     opts->connection_name = connection_name;
+    opts->tls_cacert = common->amqp_cacert && *common->amqp_cacert ? common->amqp_cacert : NULL;
+    opts->queue_type = common->queue_type && strcmp(common->queue_type, "quorum") == 0 ? MQ_QUEUE_QUORUM
+                                                                                      : MQ_QUEUE_CLASSIC;
+    opts->delivery_limit = common->delivery_limit;
 }
 
 static const char *const mq_dead_reason_names[MQ_DEAD_REASONS] = {
@@ -912,19 +1057,34 @@ static void mq_metrics_init(mq *q) {
     for (int r = 0; r < MQ_DEAD_REASONS; r++) q->m_dead[r] = metrics_get(dead, mq_dead_reason_names[r]);
     q->m_dead_lost = metrics_get(metrics_counter(
         "imgfeed_dead_letters_lost_total", "messages the broker refused even in E.dead (dropped, logged)", NULL));
+    q->m_failovers = metrics_get(metrics_counter(
+        "imgfeed_broker_failovers_total", "connections made to another node of the cluster than the last one", NULL));
+    q->m_blocked = metrics_get(metrics_gauge(
+        "imgfeed_broker_blocked", "connections the broker blocks from publishing now (a resource alarm)", NULL));
+    q->m_blocked_seconds = metrics_get(metrics_counter(
+        "imgfeed_broker_blocked_seconds_total", "seconds connections were blocked from publishing, summed", NULL));
 }
 
 int mq_new(const mq_options *opts, mq **out) {
     *out = NULL;
     if (!opts || !opts->url || !opts->exchange || !*opts->exchange) return MQ_INVALID;
     mq *q = xcalloc(1, sizeof *q);
-    if (mq_url_parse(opts->url, &q->url) != MQ_OK) {
+    size_t bad;
+    if (mq_url_list_parse(opts->url, &q->urls, &q->nurls, &bad) != MQ_OK) {
         /* The URL itself is not logged: it may hold a password. */
-        log_error("cannot use the broker URL: it is not of the form amqp[s]://user:password@host:port/vhost");
+        log_error("cannot use the broker URL%s: URL %zu is not of the form amqp[s]://user:password@host:port/vhost",
+                  strchr(opts->url, ',') ? "s" : "", bad);
         free(q);
         return MQ_BAD_URL;
     }
-    q->url_log = mq_url_describe(&q->url);
+    q->url_logs = xcalloc(q->nurls, sizeof *q->url_logs);
+    for (size_t i = 0; i < q->nurls; i++)
+        q->url_logs[i] = mq_url_describe(&q->urls[i]);
+    /* Processes spread over the nodes: each starts at its own. */
+    mq_set_node(q, (size_t)getpid());
+    q->connected_node = SIZE_MAX;
+    q->queue_type = opts->queue_type;
+    q->delivery_limit = opts->delivery_limit > 0 ? opts->delivery_limit : MQ_DELIVERY_LIMIT;
     q->exchange = xstrdup(opts->exchange);
     q->connection_name = xstrdup(opts->connection_name);
     q->tls_cacert = xstrdup(opts->tls_cacert);
@@ -975,8 +1135,10 @@ void mq_free(mq *q) {
     mq_free_deliveries(q);
     for (size_t i = 0; i <= MQ_CH_CONSUME; i++)
         mq_content_reset(&q->content[i]);
-    mq_url_release(&q->url);
-    free(q->url_log);
+    for (size_t i = 0; i < q->nurls; i++)
+        free(q->url_logs[i]);
+    free(q->url_logs);
+    mq_url_list_release(q->urls, q->nurls);
     free(q->exchange);
     free(q->connection_name);
     free(q->tls_cacert);
@@ -995,6 +1157,10 @@ const char *mq_target_name(const mq *q, mq_target target) {
 }
 
 uint64_t mq_generation(const mq *q) { return q->generation; }
+
+size_t mq_current_node(const mq *q) { return q->node; }
+
+bool mq_blocked(const mq *q) { return q->blocked; }
 
 int64_t mq_max_message(const mq *q) { return q->max_message; }
 
@@ -1040,6 +1206,17 @@ static int mq_publish_round(mq *q, const char *exchange, mq_message *msgs, const
     if (headers) {
         props._flags |= AMQP_BASIC_HEADERS_FLAG;
         props.headers = *headers;
+    }
+    /* Blocked: send nothing until the broker unblocks, since it does not
+     * read this connection meanwhile, and a send into full socket buffers
+     * would wait without looking at the stop flag. */
+    while (q->blocked) {
+        if (sig_stop_requested()) {
+            rc = MQ_STOPPED;
+            goto done;
+        }
+        if ((rc = mq_wait_readable(q)) == MQ_DISCONNECTED) goto done;
+        rc = MQ_OK;
     }
     amqp_bytes_t ex = amqp_cstring_bytes(exchange);
     for (size_t k = 0; k < n; k++) {

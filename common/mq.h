@@ -13,6 +13,23 @@
  *   E.dead fanout, durable  ─────▶ queue E.dead     (durable)
  *
  * so every process declares it with the same arguments (mq_declare_topology).
+ * The three queues are classic queues, or with mq_options.queue_type
+ * MQ_QUEUE_QUORUM quorum queues (replicated over a RabbitMQ cluster), whose
+ * delivery limit dead-letters a message redelivered too often to E.dead
+ * (at-least-once dead-lettering).
+ *
+ * A cluster: mq_options.url may list several nodes' URLs, separated by
+ * commas.  A process starts at one node (by its pid, so that processes
+ * spread over the nodes) and, when that connection is lost or cannot be
+ * made, goes on to the next; the backoff applies once every node was tried.
+ * Publisher confirms and manual acks keep at-least-once across the failover:
+ * what was not confirmed is published again on the next node.
+ *
+ * Resource alarms: when the broker blocks publishing (connection.blocked:
+ * low on memory or disk), a publish waits for its confirms as always, which
+ * come once the broker unblocks; the block and its end are logged and
+ * counted (imgfeed_broker_blocked, imgfeed_broker_blocked_seconds_total),
+ * and a stop request still ends the wait.
  * A consumer beyond the archive (a live view, a search index) gives its own
  * queue in mq_options.own_queue: it is declared and bound to E right after,
  * on every connect.
@@ -76,7 +93,7 @@ typedef enum mq_status {
                              done, the broker redelivers the message */
     MQ_UNROUTABLE = -4,   /* mq_publish: every message was confirmed, but some came back unroutable
                              (their .returned is set) */
-    MQ_BAD_URL = -5,      /* the URL is not amqp://[user[:password]@]host[:port][/vhost] */
+    MQ_BAD_URL = -5,      /* a URL is not amqp://[user[:password]@]host[:port][/vhost] */
     MQ_GAVE_UP = -6,      /* mq_options.max_attempts connects or publish rounds failed */
     MQ_DISCONNECTED = -7, /* mq_tick: the connection is gone; the next call reconnects */
     MQ_INVALID = -8,      /* the call makes no sense here (mq_next without mq_consume, …) */
@@ -107,6 +124,12 @@ typedef struct mq_url {
  * Returns MQ_OK or MQ_BAD_URL (then *out holds nothing to release). */
 int mq_url_parse(const char *text, mq_url *out);
 void mq_url_release(mq_url *url);
+/* Parse a comma-separated list of such URLs (the nodes of one cluster; a
+ * comma inside a password is written %2C).  Returns MQ_OK with *out an
+ * array of *n >= 1 URLs (free with mq_url_list_release), or MQ_BAD_URL with
+ * the 1-based position of the bad one in *bad (when not NULL). */
+int mq_url_list_parse(const char *text, mq_url **out, size_t *n, size_t *bad);
+void mq_url_list_release(mq_url *urls, size_t n);
 /* The URL without its password, for logs: "amqp://guest@127.0.0.1:5672",
  * with "/vhost" (percent-encoded) unless the vhost is "/".  Caller frees. */
 char *mq_url_describe(const mq_url *url);
@@ -132,8 +155,17 @@ typedef struct mq_queue_spec {
     const char *const *keys; /* binding keys to E, NULL-terminated; NULL: "#" alone */
 } mq_queue_spec;
 
+/* The type of the topology's queues (design.md, "The pipeline"). */
+typedef enum mq_queue_type {
+    MQ_QUEUE_CLASSIC, /* durable classic queues: one broker */
+    MQ_QUEUE_QUORUM,  /* quorum queues: replicated over a cluster */
+} mq_queue_type;
+
+/* "classic", "quorum" (the values of --queue-type). */
+extern const char *const mq_queue_type_names[];
+
 typedef struct mq_options {
-    const char *url;             /* amqp:// or amqps:// URL */
+    const char *url;             /* amqp:// or amqps:// URL, or several nodes' URLs separated by commas */
     const char *exchange;        /* E of design.md, "chan" by default */
     int64_t heartbeat_ms;        /* heartbeat interval, rounded up to whole seconds; 0 disables */
     const char *connection_name; /* shown by rabbitmqctl list_connections; may be NULL */
@@ -147,10 +179,15 @@ typedef struct mq_options {
     mq_idle_fn idle;             /* called while a publish waits for confirms (see mq_publish); may be NULL */
     void *idle_arg;
     const mq_queue_spec *own_queue; /* a consumer's own queue (copied); NULL: none */
+    mq_queue_type queue_type;    /* of E.hasher, E.archiver, E.dead and a durable own queue */
+    int64_t delivery_limit;      /* quorum queues: deliveries of a message before it is dead-lettered to
+                                    E.dead (x-delivery-limit); 0: MQ_DELIVERY_LIMIT */
 } mq_options;
 
-/* Options from the common settings (url, exchange, heartbeat, max message),
- * the rest at their defaults. */
+#define MQ_DELIVERY_LIMIT 20
+
+/* Options from the common settings (url, exchange, heartbeat, max message,
+ * queue type, delivery limit, CA), the rest at their defaults. */
 void mq_options_init(mq_options *opts, const cfg_common *common, const char *connection_name);
 
 /* Connect (retrying as mq_options says) and declare the topology.  On
@@ -189,6 +226,13 @@ int mq_tick(mq *q);
  * reconnect. */
 uint64_t mq_generation(const mq *q);
 
+/* The node connected to, or to be tried next: 0-based index into the URL
+ * list. */
+size_t mq_current_node(const mq *q);
+
+/* Whether the broker blocks this connection's publishing right now. */
+bool mq_blocked(const mq *q);
+
 typedef struct mq_stats {
     uint64_t connects;           /* successful connects, the first included */
     uint64_t connection_losses;  /* connections found dead */
@@ -196,6 +240,8 @@ typedef struct mq_stats {
     uint64_t republished;        /* messages published again after a loss or a nack */
     uint64_t returned;           /* messages the broker returned as unroutable */
     uint64_t stale_acks;         /* ack/nack/reject calls that returned MQ_STALE */
+    uint64_t failovers;          /* connects to another node than the last one connected to */
+    uint64_t blocks;             /* times the broker blocked publishing (connection.blocked) */
 } mq_stats;
 void mq_get_stats(const mq *q, mq_stats *out);
 

@@ -81,6 +81,43 @@ static void test_url_parse(void **state) {
     assert_int_equal(mq_url_parse(NULL, &none), MQ_BAD_URL);
 }
 
+/* A cluster's nodes: URLs separated by commas, blanks around them allowed;
+ * a bad one is named by its position, in mq and in the settings' check. */
+static void test_url_list(void **state) {
+    (void)state;
+    mq_url *urls;
+    size_t n, bad;
+    assert_int_equal(mq_url_list_parse("amqp://a:x@h1:1/v, amqps://b@h2 ,amqp://h3", &urls, &n, &bad), MQ_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(urls[0].user, "a");
+    assert_string_equal(urls[0].host, "h1");
+    assert_int_equal(urls[0].port, 1);
+    assert_string_equal(urls[0].vhost, "v");
+    assert_string_equal(urls[1].host, "h2");
+    assert_true(urls[1].tls);
+    assert_int_equal(urls[1].port, 5671);
+    assert_string_equal(urls[2].host, "h3");
+    mq_url_list_release(urls, n);
+    assert_int_equal(mq_url_list_parse("amqp://u:p%2Cq@h", &urls, &n, &bad), MQ_OK); /* a comma in a password */
+    assert_int_equal(n, 1);
+    assert_string_equal(urls[0].password, "p,q");
+    mq_url_list_release(urls, n);
+    assert_int_equal(mq_url_list_parse("amqp://h1,amqp://h2:abc", &urls, &n, &bad), MQ_BAD_URL);
+    assert_int_equal(bad, 2);
+    assert_null(urls);
+    assert_int_equal(mq_url_list_parse("amqp://h1,", &urls, &n, &bad), MQ_BAD_URL);
+    assert_int_equal(bad, 2);
+
+    char why[200];
+    assert_true(cfg_check_amqp_url("amqp://h1:5672,amqp://h2:5672", why, sizeof why));
+    assert_false(cfg_check_amqp_url("amqp://h1,http://h2", why, sizeof why));
+    assert_string_equal(why, "URL 2 does not start with amqp:// or amqps://");
+    assert_false(cfg_check_amqp_url("amqp://h1,amqp://h2:x", why, sizeof why));
+    assert_string_equal(why, "URL 2 is not amqp[s]://[user[:password]@]host[:port][/vhost]");
+    assert_false(cfg_check_amqp_url("amqp://h:x", why, sizeof why));
+    assert_string_equal(why, "is not amqp[s]://[user[:password]@]host[:port][/vhost]");
+}
+
 /* The form logged: no password; parsing it again gives the same place. */
 static void test_url_describe(void **state) {
     (void)state;
@@ -123,6 +160,15 @@ static void test_options_init(void **state) {
     assert_string_equal(o.connection_name, "imgfeed-hasher");
     assert_int_equal(o.max_attempts, 0); /* daemons retry until stopped */
     assert_null(o.tls_cacert);
+    assert_int_equal(o.queue_type, MQ_QUEUE_CLASSIC);
+
+    common.amqp_cacert = "/etc/imgfeed/ca.pem";
+    common.queue_type = "quorum";
+    common.delivery_limit = 7;
+    mq_options_init(&o, &common, "imgfeed-archiver");
+    assert_string_equal(o.tls_cacert, "/etc/imgfeed/ca.pem");
+    assert_int_equal(o.queue_type, MQ_QUEUE_QUORUM);
+    assert_int_equal(o.delivery_limit, 7);
 }
 
 static int reset_stop(void **state) {
@@ -303,6 +349,123 @@ static void test_topology_conflict(void **state) {
     mq_admin_close(a);
     mq_admin_delete_topology(e, NULL);
     free(hasher);
+    free(e);
+}
+
+/* --- a cluster's nodes, quorum queues --- */
+
+/* With several nodes, a node that does not answer is passed over at once
+ * (no backoff before the next), and a lost connection is made again to the
+ * next node: the failover is logged and counted, and what was delivered
+ * but not acknowledged comes again there.  The two "nodes" here are the
+ * test broker by two names. */
+static void test_failover(void **state) {
+    (void)state;
+    char *e = exchange_for('q');
+    mq_url good;
+    assert_int_equal(mq_url_parse(testenv_require("IMGFEED_AMQP_URL"), &good), MQ_OK);
+    /* A process starts at node getpid() % n: the dead node is put there. */
+    char *alive = xasprintf("amqp://%s:%s@127.0.0.1:%d", good.user, good.password, good.port);
+    const char *dead_url = "amqp://guest:guest@127.0.0.1:1";
+    bool dead_at_0 = getpid() % 2 == 0;
+    char *dead_first = xasprintf("%s,%s", dead_at_0 ? dead_url : alive, dead_at_0 ? alive : dead_url);
+    int fd = testenv_log_begin();
+    mq_options o;
+    options_for(&o, e);
+    o.url = dead_first;
+    mq *q = NULL;
+    assert_int_equal(mq_new(&o, &q), MQ_OK);
+    assert_int_equal(mq_current_node(q), dead_at_0 ? 1 : 0);
+    mq_free(q);
+
+    char *two = xasprintf("amqp://%s:%s@127.0.0.1:%d,amqp://%s:%s@localhost:%d", good.user, good.password, good.port,
+                          good.user, good.password, good.port);
+    o.url = two;
+    o.backoff_initial_ms = 50;
+    assert_int_equal(mq_new(&o, &q), MQ_OK);
+    size_t first = mq_current_node(q);
+    publish_one(q, mq_target_name(q, MQ_EXCHANGE_RAW), "s.post.a", "[\"moved\"]");
+    assert_int_equal(mq_consume(q, mq_target_name(q, MQ_QUEUE_HASHER), 10), MQ_OK);
+    mq_delivery d, again;
+    next_of(q, &d);
+    mq_tag bogus = d.tag;
+    bogus.value += 1000;
+    assert_int_equal(mq_ack(q, bogus, false), MQ_OK); /* the broker closes the channel: the connection is lost */
+    next_of(q, &again);
+    assert_string_equal(again.body, "[\"moved\"]");
+    assert_true(again.redelivered);
+    assert_int_equal(mq_current_node(q), 1 - first);
+    assert_int_equal(mq_ack(q, again.tag, false), MQ_OK);
+    mq_stats st;
+    mq_get_stats(q, &st);
+    assert_int_equal(st.failovers, 1);
+    assert_int_equal(st.connects, 2);
+    mq_delivery_release(&d);
+    mq_delivery_release(&again);
+    mq_free(q);
+    char *text = testenv_log_end(fd);
+    fprintf(stderr, "%s", text);
+    assert_non_null(strstr(text, "cannot connect to amqp://guest@127.0.0.1:1: connection refused; trying the next node"));
+    assert_non_null(strstr(text, "failed over from"));
+    assert_non_null(strstr(text, "of 2, generation 2"));
+    free(text);
+    mq_admin_delete_topology(e, NULL);
+    free(two);
+    free(dead_first);
+    free(alive);
+    mq_url_release(&good);
+    free(e);
+}
+
+/* Quorum queues: a message delivered and given back delivery_limit times
+ * is dead-lettered by the broker to E.dead (delivery_limit reason), not
+ * dropped; a process that wants classic queues where quorum queues are is
+ * refused with the broker's reason. */
+static void test_quorum_delivery_limit(void **state) {
+    (void)state;
+    char *e = exchange_for('r');
+    mq_options o;
+    options_for(&o, e);
+    o.queue_type = MQ_QUEUE_QUORUM;
+    o.delivery_limit = 2;
+    mq *q = NULL;
+    assert_int_equal(mq_new(&o, &q), MQ_OK);
+    publish_one(q, mq_target_name(q, MQ_EXCHANGE_RAW), "s.post.a", "[\"poison\"]");
+    assert_int_equal(mq_consume(q, mq_target_name(q, MQ_QUEUE_HASHER), 10), MQ_OK);
+    int deliveries = 0;
+    mq_delivery d;
+    while (mq_next(q, &d, 2000) == MQ_OK) {
+        assert_string_equal(d.body, "[\"poison\"]");
+        if (deliveries > 0) assert_non_null(mq_delivery_header(&d, "x-delivery-count"));
+        deliveries++;
+        assert_int_equal(mq_nack(q, d.tag, false, true), MQ_OK);
+        mq_delivery_release(&d);
+        assert_true(deliveries <= 10);
+    }
+    assert_int_equal(deliveries, 3); /* the first and delivery_limit more */
+
+    mq *dead = NULL;
+    assert_int_equal(mq_new(&o, &dead), MQ_OK);
+    assert_int_equal(mq_consume(dead, mq_target_name(dead, MQ_QUEUE_DEAD), 10), MQ_OK);
+    next_of(dead, &d);
+    assert_string_equal(d.body, "[\"poison\"]");
+    assert_string_equal(d.routing_key, "s.post.a");
+    assert_string_equal(mq_delivery_header(&d, "x-first-death-reason"), "delivery_limit");
+    assert_string_equal(mq_delivery_header(&d, "x-first-death-queue"), mq_target_name(q, MQ_QUEUE_HASHER));
+    assert_int_equal(mq_ack(dead, d.tag, false), MQ_OK);
+    mq_delivery_release(&d);
+    mq_free(dead);
+    mq_free(q);
+
+    int fd = testenv_log_begin();
+    o.queue_type = MQ_QUEUE_CLASSIC;
+    o.max_attempts = 1;
+    assert_int_equal(mq_new(&o, &q), MQ_GAVE_UP);
+    char *text = testenv_log_end(fd);
+    fprintf(stderr, "%s", text);
+    assert_non_null(strstr(text, "x-queue-type"));
+    free(text);
+    mq_admin_delete_topology(e, NULL);
     free(e);
 }
 
@@ -804,6 +967,7 @@ static void test_invalid_calls(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url_parse),
+        cmocka_unit_test(test_url_list),
         cmocka_unit_test(test_url_describe),
         cmocka_unit_test(test_options_init),
         cmocka_unit_test(test_connect_failures),
@@ -824,6 +988,8 @@ int main(void) {
         cmocka_unit_test(test_stale_tag_after_reconnect),
         cmocka_unit_test(test_queue_deleted_while_consuming),
         cmocka_unit_test(test_invalid_calls),
+        cmocka_unit_test(test_failover),
+        cmocka_unit_test(test_quorum_delivery_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
