@@ -59,6 +59,7 @@
 #define MQ_FRAME_MAX 131072
 #define MQ_CONNECT_TIMEOUT_MS 10000
 #define MQ_RPC_TIMEOUT_MS 30000
+#define MQ_CLOSE_TIMEOUT_MS 2000 /* the broker's close-ok, when we close */
 #define MQ_SLICE_MS 200    /* longest wait between two looks at the stop flag */
 #define MQ_DRAIN_EVERY 128 /* read confirms after this many publishes */
 #define MQ_BACKOFF_INITIAL_MS 200
@@ -432,9 +433,17 @@ static void mq_unblock(mq *q) {
     metrics_add_double(q->m_blocked_seconds, (double)(time_mono_ns() - q->blocked_since_ns) / 1e9);
 }
 
+/* Drop the connection; POLITE: say goodbye first (connection.close), and
+ * wait up to MQ_CLOSE_TIMEOUT_MS for the broker's close-ok.  Not while the
+ * broker blocks us: it reads nothing from a blocked connection, so the
+ * close-ok would never come. */
 static void mq_drop(mq *q, bool polite) {
     if (q->state != MQ_STATE_OPEN && !q->conn) return;
-    if (polite) amqp_connection_close(q->conn, AMQP_REPLY_SUCCESS);
+    if (polite && !q->blocked) {
+        struct timeval tv = mq_timeval(MQ_CLOSE_TIMEOUT_MS);
+        amqp_set_rpc_timeout(q->conn, &tv);
+        amqp_connection_close(q->conn, AMQP_REPLY_SUCCESS);
+    }
     amqp_destroy_connection(q->conn);
     q->conn = NULL;
     q->state = MQ_STATE_CLOSED;
@@ -669,6 +678,18 @@ static int mq_connect_once(mq *q, char *why, size_t len) {
         amqp_ssl_socket_set_verify_peer(sock, 1);
         amqp_ssl_socket_set_verify_hostname(sock, 1);
         rc = amqp_socket_open_noblock(sock, q->url->host, q->url->port, &tv);
+        if (rc == AMQP_STATUS_SSL_PEER_VERIFY_FAILED) {
+            snprintf(why, len, "%s: the broker's certificate is not signed by a CA of %s (--amqp-cacert)",
+                     amqp_error_string2(rc), ca);
+            goto fail;
+        }
+        if (rc == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED) {
+            snprintf(why, len,
+                     "%s: the broker's certificate does not name the host %s (write a DNS name of the "
+                     "certificate in the URL: addresses are not matched)",
+                     amqp_error_string2(rc), q->url->host);
+            goto fail;
+        }
         if (rc != AMQP_STATUS_OK) {
             snprintf(why, len, "%s", amqp_error_string2(rc));
             goto fail;

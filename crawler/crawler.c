@@ -129,9 +129,15 @@ struct site_run {
 
 static bool crawler_should_stop(void) { return atomic_load(&crawler_stopping) || sig_stop_requested(); }
 
-/* Sleep until DEADLINE_NS (monotonic), waking early for a stop. */
-static void crawler_sleep_until(int64_t deadline_ns) {
+/* Sleep until DEADLINE_NS (monotonic), waking early for a stop.  Meanwhile
+ * the broker's connection Q is serviced (mq_tick: heartbeats both ways), so
+ * that a pause between polls longer than the heartbeat neither gets the
+ * connection closed by the broker nor hides a dead link until the next
+ * publish: a lost connection is logged and made again (by the next
+ * publish) while there is time. */
+static void crawler_sleep_until(mq *q, int64_t deadline_ns) {
     while (!crawler_should_stop()) {
+        mq_tick(q);
         int64_t left = deadline_ns - time_mono_ns();
         if (left <= 0) return;
         time_sleep_ns(left < CRAWLER_SLICE_MS * TIME_NS_PER_MS ? left : CRAWLER_SLICE_MS * TIME_NS_PER_MS);
@@ -497,7 +503,7 @@ static void site_crawl(site_run *r) {
     log_info("%s: crawling %zu boards at %.3g requests per second", r->cfg->name, r->cfg->nboards, r->cfg->rps);
     board_run *b;
     while (!crawler_should_stop() && (b = crawler_next_board(r))) {
-        crawler_sleep_until(b->next_poll_ns);
+        crawler_sleep_until(r->q, b->next_poll_ns);
         if (crawler_should_stop()) break;
         int64_t started = time_mono_ns();
         rc = crawler_board(b);
