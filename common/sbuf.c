@@ -26,3 +26,11 @@ void sbuf_addc(sbuf *b, char c) {
     sbuf_grow(b, 1);
     b->p[b->len++] = c;
 }
+
+bool sbuf_add_stream(sbuf *b, FILE *f) {
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        sbuf_add(b, chunk, n);
+    return !ferror(f);
+}

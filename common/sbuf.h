@@ -9,7 +9,9 @@
 #ifndef IMGFEED_SBUF_H
 #define IMGFEED_SBUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 typedef struct sbuf {
     char *p;
@@ -22,5 +24,8 @@ void sbuf_grow(sbuf *b, size_t more);
 void sbuf_add(sbuf *b, const char *s, size_t n);
 /* Append the byte C. */
 void sbuf_addc(sbuf *b, char c);
+/* Append what is left to read of F, up to its end; false on a read error
+ * (what was read before it is kept). */
+bool sbuf_add_stream(sbuf *b, FILE *f);
 
 #endif

@@ -147,11 +147,7 @@ static int page_figure(FILE *f, const outfile_stage *st, const char *name, const
         return -1;
     }
     sbuf b = {0};
-    char buf[65536];
-    size_t r;
-    while ((r = fread(buf, 1, sizeof buf, in)) > 0)
-        sbuf_add(&b, buf, r);
-    int bad = ferror(in);
+    bool bad = !sbuf_add_stream(&b, in);
     fclose(in);
     sbuf_addc(&b, '\0');
     const char *svg = strstr(b.p, "<svg");

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # run.sh -- the test command: install, build, start servers, run the suite.
 #
-#   bash tests/run.sh              the whole suite, plain and then under
-#                                  AddressSanitizer + UndefinedBehaviorSanitizer
+#   bash tests/run.sh              the whole suite, plain and under
+#                                  AddressSanitizer + UndefinedBehaviorSanitizer,
+#                                  the two at once (each with its own servers;
+#                                  their output follows when both are done)
 #   bash tests/run.sh --plain      only the plain build
 #   bash tests/run.sh --sanitize   only the sanitized build
 #   bash tests/run.sh -- ARGS      extra arguments for ctest (e.g. -R mq)
@@ -16,6 +18,12 @@
 # in the environment, and stops those servers on every exit path.  Servers
 # left behind by an earlier run that was killed are stopped first.  Exits
 # non-zero if anything fails.
+#
+# The variants run side by side because most of the suite waits (on
+# servers, on timeouts it provokes, on processes it stops), so two suites
+# fill the machine's cores better than one: on 2 cores the whole takes about
+# the time of the sanitized suite alone.  Each variant has its own servers,
+# since some tests restart them.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -52,6 +60,8 @@ PACKAGES=(
     python3-matplotlib
     # imgfeed-export ndjson's zstd parts, and pandas reading them back (test_export_ndjson)
     libzstd-dev zstd python3-pandas python3-zstandard
+    openssl # the test CA and broker certificate of test_tls (tests/lib/testca.sh)
+    iproute2 # the network namespaces of test_netns (deploy/netns.sh)
 )
 
 install_missing() {
@@ -67,14 +77,16 @@ install_missing() {
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
-RUNDIR=
-cleanup() {
+CHILDREN=()
+cleanup() { # the variants still running stop their own servers (run_variant)
     local status=$?
     trap - EXIT INT TERM
-    if [[ -n $RUNDIR && -d $RUNDIR ]]; then
-        bash "$ROOT/tests/lib/servers.sh" stop "$RUNDIR" || true
-        rm -rf "$RUNDIR"
-    fi
+    local pid
+    for pid in "${CHILDREN[@]}"; do # a subshell acts on TERM once its ctest is gone
+        pkill -TERM -P "$pid" 2>/dev/null || true
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${CHILDREN[@]}"; do wait "$pid" 2>/dev/null || true; done
     exit "$status"
 }
 
@@ -103,22 +115,45 @@ run_suite() { # run_suite VARIANT
     ) || return 1
 }
 
+run_variant() { # run_variant VARIANT: its own servers, then run_suite; in a subshell
+    local rundir
+    rundir=$(mktemp -d "${TMPDIR:-/tmp}/imgfeed-test.XXXXXX")
+    # shellcheck disable=SC2064
+    trap "bash '$ROOT/tests/lib/servers.sh' stop '$rundir' >/dev/null 2>&1 || true; rm -rf '$rundir'" EXIT
+    trap 'exit 143' TERM
+    IMGFEED_TEST_OWNER_PID=$BASHPID bash "$ROOT/tests/lib/servers.sh" start "$rundir" || return 1
+    # shellcheck source=/dev/null
+    . "$rundir/env"
+    echo "run.sh: $1: RabbitMQ at $IMGFEED_AMQP_URL, PostgreSQL at $IMGFEED_PG"
+    run_suite "$1"
+}
+
 install_missing
 mkdir -p "$BUILD_ROOT"
 bash "$ROOT/tests/lib/servers.sh" reap
+bash "$ROOT/tests/lib/cluster.sh" reap # the same for the tests' own clusters (cluster.sh)
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-RUNDIR=$(mktemp -d "${TMPDIR:-/tmp}/imgfeed-test.XXXXXX")
-IMGFEED_TEST_OWNER_PID=$$ bash "$ROOT/tests/lib/servers.sh" start "$RUNDIR"
-# shellcheck source=/dev/null
-. "$RUNDIR/env"
-echo "run.sh: RabbitMQ at $IMGFEED_AMQP_URL, PostgreSQL at $IMGFEED_PG"
 
 failed=()
-for variant in "${VARIANTS[@]}"; do
-    run_suite "$variant" || failed+=("$variant")
-done
+if ((${#VARIANTS[@]} == 1)); then
+    (run_variant "${VARIANTS[0]}") || failed+=("${VARIANTS[0]}")
+else
+    for variant in "${VARIANTS[@]}"; do
+        (run_variant "$variant") >"$BUILD_ROOT/tests-$variant.log" 2>&1 &
+        CHILDREN+=($!)
+    done
+    echo "run.sh: ${VARIANTS[*]} running at once; their output follows when each is done"
+    for i in "${!VARIANTS[@]}"; do
+        status=0
+        wait "${CHILDREN[$i]}" || status=$?
+        echo "=================== ${VARIANTS[$i]} (exit $status)"
+        cat "$BUILD_ROOT/tests-${VARIANTS[$i]}.log"
+        ((status == 0)) || failed+=("${VARIANTS[$i]}")
+    done
+    CHILDREN=()
+fi
 if ((${#failed[@]})); then
     echo "run.sh: FAILED: ${failed[*]}" >&2
     exit 1

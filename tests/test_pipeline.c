@@ -163,22 +163,7 @@ static void make_site(void) {
                                         SITE, b, THREADS, POSTS, IMAGES, 40 + b));
 }
 
-static void write_sites(void) {
-    char *api = fixture_url(&t.fx, "/%s", SITE), *media = fixture_url(&t.fx, "/%s/media", SITE);
-    FILE *f = fopen(t.sites_file, "w");
-    if (!f) fail_msg("cannot write %s", t.sites_file);
-    fprintf(f,
-            "{\"user_agent\": \"imgfeed-test/1 (+https://example.invalid/contact)\",\n"
-            " \"sites\": [{\"name\": \"%s\", \"kind\": \"4chan\", \"api\": \"%s\", \"media\": \"%s\",\n"
-            "            \"boards\": [",
-            SITE, api, media);
-    for (int b = 0; b < BOARDS; b++)
-        fprintf(f, "%s\"b%d\"", b ? ", " : "", b);
-    fprintf(f, "], \"rps\": 200}]}\n");
-    fclose(f);
-    free(api);
-    free(media);
-}
+static void write_sites(void) { fixture_write_chan_sites(&t.fx, t.sites_file, SITE, BOARDS); }
 
 /* The thread numbers of board B, in ascending order (a new reference). */
 static json_object *board_threads(int b) {

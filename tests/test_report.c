@@ -382,10 +382,7 @@ static char *read_text(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     sbuf b = {0};
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        sbuf_add(&b, buf, n);
+    sbuf_add_stream(&b, f);
     fclose(f);
     sbuf_addc(&b, '\0');
     return b.p;

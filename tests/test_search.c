@@ -126,10 +126,7 @@ static char *read_pic(const char *name, size_t *len) {
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     sbuf b = {0};
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        sbuf_add(&b, buf, n);
+    assert_true(sbuf_add_stream(&b, f));
     fclose(f);
     free(path);
     *len = b.len;

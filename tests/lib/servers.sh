@@ -12,8 +12,16 @@
 #   servers.sh stop RUNDIR          stop both (by recorded pid)
 #   servers.sh rabbit-stop|rabbit-start|rabbit-restart RUNDIR
 #   servers.sh pg-stop|pg-start|pg-restart RUNDIR
+#   servers.sh pg-only RUNDIR       start PostgreSQL alone, write RUNDIR/pg.env
+#                                   (IMGFEED_PG); deploy/netns.sh uses it with
+#                                   cluster.sh's broker
 #   servers.sh reap                 stop the servers of earlier runs that were
 #                                   killed before they could stop their own
+#
+# Setting: IMGFEED_PG_HOST=ADDR (read by pg-start and pg-only): PostgreSQL
+# listens on ADDR instead of 127.0.0.1 and lets in, without a password, the
+# clients of the networks it is directly connected to (pg_hba "samenet"):
+# for a private network such as deploy/netns.sh's namespaces, never a real one.
 set -euo pipefail
 
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
@@ -21,42 +29,9 @@ RUN_PREFIX=${TMPDIR:-/tmp}/imgfeed-test.
 
 die() { echo "servers.sh: $*" >&2; exit 1; }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# wait_port PORT SECONDS: succeed once something accepts on 127.0.0.1:PORT.
-wait_port() {
-    local port=$1 deadline=$((SECONDS + $2))
-    while (( SECONDS < deadline )); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        sleep 0.2
-    done
-    return 1
-}
-
-# alive PID: the process exists and is not a zombie (an orphan whose parent
-# never reaped it still answers kill -0).
-alive() {
-    local state
-    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    [[ $state != Z* ]]
-}
-
-# stop_pid PIDFILE SECONDS: TERM the process, KILL it if it outlives SECONDS.
-stop_pid() {
-    local pidfile=$1 grace=$2 pid
-    [[ -s $pidfile ]] || return 0
-    pid=$(head -n 1 "$pidfile")
-    if [[ $pid =~ ^[0-9]+$ ]] && alive "$pid"; then
-        kill -CONT "$pid" 2>/dev/null || true # a test may have frozen it with SIGSTOP
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq $((grace * 10))); do alive "$pid" || break; sleep 0.1; done
-        if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
-    fi
-    rm -f "$pidfile"
-}
+# free_port, wait_port, alive, stop_pid (shared with cluster.sh)
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 load_ports() { # shellcheck source=/dev/null
     . "$RUNDIR/ports"
@@ -126,21 +101,22 @@ rabbit_stop() {
 
 pg_start() {
     load_ports
-    local data=$RUNDIR/pg/data
+    local data=$RUNDIR/pg/data host=${IMGFEED_PG_HOST:-127.0.0.1}
     if [[ ! -d $data ]]; then
         mkdir -p "$RUNDIR/pg"
         chown postgres: "$RUNDIR/pg"
         chmod 755 "$RUNDIR"
         runuser -u postgres -- "$PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --no-locale >"$RUNDIR/pg/initdb.log" 2>&1 ||
             { cat "$RUNDIR/pg/initdb.log" >&2; die "initdb failed"; }
+        [[ $host == 127.0.0.1 ]] || echo "host all all samenet trust" >>"$data/pg_hba.conf"
     fi
     runuser -u postgres -- "$PGBIN/pg_ctl" -D "$data" -l "$RUNDIR/pg/server.log" -w -t 60 start \
-        -o "-p $PG_PORT -k $RUNDIR/pg -c listen_addresses=127.0.0.1 -c fsync=off" >/dev/null ||
+        -o "-p $PG_PORT -k $RUNDIR/pg -c listen_addresses=$host -c fsync=off" >/dev/null ||
         { tail -n 30 "$RUNDIR/pg/server.log" >&2; die "postgresql did not start"; }
     head -n 1 "$data/postmaster.pid" >"$RUNDIR/pg/pid"
-    if ! runuser -u postgres -- "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -Atqc \
+    if ! runuser -u postgres -- "$PGBIN/psql" -h "$host" -p "$PG_PORT" -U postgres -Atqc \
         "SELECT 1 FROM pg_database WHERE datname = 'imgfeed'" postgres | grep -q 1; then
-        runuser -u postgres -- "$PGBIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres imgfeed
+        runuser -u postgres -- "$PGBIN/createdb" -h "$host" -p "$PG_PORT" -U postgres imgfeed
     fi
 }
 
@@ -165,6 +141,15 @@ export IMGFEED_TEST_BROKER_MAX_MESSAGE=33554432
 export IMGFEED_TEST_RABBIT_METRICS=127.0.0.1:$RABBIT_METRICS_PORT
 export IMGFEED_TEST_SERVERS=$(realpath "$0")
 ENV
+}
+
+# pg_only: PostgreSQL alone (its own ports file if the RUNDIR is new), and
+# RUNDIR/pg.env with its address.
+pg_only() {
+    mkdir -p "$RUNDIR"
+    [[ -f $RUNDIR/ports ]] || echo "PG_PORT=$(free_port)" >"$RUNDIR/ports"
+    pg_start
+    echo "export IMGFEED_PG='host=${IMGFEED_PG_HOST:-127.0.0.1} port=$PG_PORT user=postgres dbname=imgfeed'" >"$RUNDIR/pg.env"
 }
 
 start_all() {
@@ -212,8 +197,8 @@ cmd=${1:-}
 RUNDIR=${2:-}
 case $cmd in
     reap) reap; exit 0 ;;
-    start|stop|rabbit-stop|rabbit-start|rabbit-restart|pg-stop|pg-start|pg-restart) ;;
-    *) die "usage: servers.sh start|stop|rabbit-stop|rabbit-start|rabbit-restart|pg-stop|pg-start|pg-restart RUNDIR | reap" ;;
+    start|stop|rabbit-stop|rabbit-start|rabbit-restart|pg-stop|pg-start|pg-restart|pg-only) ;;
+    *) die "usage: servers.sh start|stop|rabbit-stop|rabbit-start|rabbit-restart|pg-stop|pg-start|pg-restart|pg-only RUNDIR | reap" ;;
 esac
 [[ -n $RUNDIR ]] || die "$cmd needs a RUNDIR"
 RUNDIR=$(realpath -m "$RUNDIR")
@@ -226,4 +211,5 @@ case $cmd in
     pg-stop) pg_stop ;;
     pg-start) pg_start ;;
     pg-restart) pg_stop; pg_start ;;
+    pg-only) pg_only ;;
 esac

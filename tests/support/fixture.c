@@ -197,3 +197,19 @@ json_object *fixture_log(const fixture *f, const char *prefix) {
     json_object_put(log);
     return entries;
 }
+
+void fixture_write_chan_sites(const fixture *f, const char *path, const char *site, int boards) {
+    char *api = fixture_url(f, "/%s", site), *media = fixture_url(f, "/%s/media", site);
+    FILE *out = fopen(path, "w");
+    if (!out) fail_msg("cannot write %s", path);
+    fprintf(out,
+            "{\"user_agent\": \"imgfeed-test/1 (+https://example.invalid/contact)\",\n \"sites\": [{\"name\": \"%s\", "
+            "\"kind\": \"4chan\", \"api\": \"%s\", \"media\": \"%s\", \"rps\": 200, \"boards\": [",
+            site, api, media);
+    for (int b = 0; b < boards; b++)
+        fprintf(out, "%s\"b%d\"", b ? ", " : "", b);
+    fprintf(out, "]}]}\n");
+    if (fclose(out) != 0) fail_msg("cannot write %s", path);
+    free(api);
+    free(media);
+}

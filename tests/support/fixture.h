@@ -45,5 +45,9 @@ json_object *fixture_control(const fixture *f, const char *what_fmt, ...) __attr
 /* The request log entries whose path starts with prefix (a new reference
  * to a JSON array; the caller puts it). */
 json_object *fixture_log(const fixture *f, const char *prefix);
+/* Write a sites file (crawler/sites.json's format) at PATH naming the
+ * fixture's generated 4chan-like SITE with its boards b0 .. b<BOARDS-1>,
+ * at 200 requests a second. */
+void fixture_write_chan_sites(const fixture *f, const char *path, const char *site, int boards);
 
 #endif

@@ -93,8 +93,9 @@ bad argument answers 400 with the reason.
                                     ignored), or normally.  The newest matching fault
                                     wins.  {"site", "faults": [{"path", "status", "count",
                                     "retry_after", "delay", "broken", "hits"}]}
-  GET /_control/chan/fault?site=S&clear=1[&path=P]
-                                    forget the site's faults (those of exactly path P)
+  GET /_control/chan/fault?site=S&clear=1[&path=P][&release=1]
+                                    forget the site's faults (those of exactly path P);
+                                    release=1: the requests they hold answer now
   GET /_control/chan/info?site=S[&board=B[&no=N]]
                                     the site (boards, faults), a board's threads ({"no",
                                     "posts", "last_modified", "sticky", "closed", "deleted",
@@ -1104,7 +1105,7 @@ def chan_route(what):
             if fault is not None:
                 req.entry["fault"] = {k: fault[k] for k in ("status", "retry_after", "delay", "broken") if fault[k]}
                 if fault["delay"]:
-                    time.sleep(fault["delay"])
+                    fault["released"].wait(fault["delay"])
             if fault is not None and fault["status"]:
                 headers = {}
                 if fault["retry_after"] is not None:
@@ -1534,7 +1535,12 @@ def control_chan_fault(req, match, query):
         if not (path == "/" + site.name or path.startswith("/%s/" % site.name)):
             path = "/%s/%s" % (site.name, path.lstrip("/"))
         if arg(query, "clear") == "1":
-            site.faults = [f for f in site.faults if arg(query, "path") is not None and f["path"] != path]
+            kept = [f for f in site.faults if arg(query, "path") is not None and f["path"] != path]
+            if arg(query, "release") == "1":
+                for f in site.faults:
+                    if all(f is not k for k in kept):
+                        f["released"].set()
+            site.faults = kept
         else:
             fault = {
                 "path": path,
@@ -1544,6 +1550,7 @@ def control_chan_fault(req, match, query):
                 "delay": float(arg(query, "delay", "0")),
                 "broken": arg(query, "broken") == "1",
                 "hits": 0,
+                "released": threading.Event(),  # set by clear=1&release=1: held requests answer now
             }
             if fault["status"] and fault["status"] < 100:
                 raise ValueError("status=%d" % fault["status"])

@@ -42,10 +42,11 @@ static void proc_track(proc *p, bool on) {
     if (on) fail_msg("more than %d children at once", PROC_MAX_RUNNING);
 }
 
-void proc_start(proc *p, const char *binary, const char *const *argv) {
+/* Start BINARY with ARGV, named (and its log named) after NAME's last part. */
+static void proc_spawn(proc *p, const char *name, const char *binary, const char *const *argv) {
     static int serial;
-    const char *base = strrchr(binary, '/');
-    base = base ? base + 1 : binary;
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
     free(p->log);
     free(p->name);
     p->name = xstrdup(base);
@@ -65,22 +66,33 @@ void proc_start(proc *p, const char *binary, const char *const *argv) {
     proc_track(p, true);
 }
 
+void proc_start(proc *p, const char *binary, const char *const *argv) { proc_spawn(p, binary, binary, argv); }
+
 void proc_start_imgfeed(proc *p, const char *program, const char *exchange, const char *const *args) {
+    proc_start_imgfeed_in(p, NULL, program, exchange, args);
+}
+
+void proc_start_imgfeed_in(proc *p, const char *const *launcher, const char *program, const char *exchange,
+                           const char *const *args) {
     char *binary = xasprintf("%s/%s", testenv_binary_dir(), program);
-    const char *argv[40];
+    const char *argv[48];
     int n = 0;
+    for (size_t i = 0; launcher && launcher[i]; i++) {
+        if (n == 8) fail_msg("too long a launcher for %s", program);
+        argv[n++] = launcher[i];
+    }
     argv[n++] = binary;
     argv[n++] = "--exchange";
     argv[n++] = exchange;
     argv[n++] = "--amqp-heartbeat";
     argv[n++] = "5s";
     for (size_t i = 0; args && args[i]; i++) {
-        if (n == 39) fail_msg("too many arguments for %s", program);
+        if (n == 47) fail_msg("too many arguments for %s", program);
         argv[n++] = args[i];
     }
     argv[n] = NULL;
     proc_release(p);
-    proc_start(p, binary, argv);
+    proc_spawn(p, binary, argv[0], argv);
     free(binary);
 }
 
@@ -174,6 +186,14 @@ void proc_kill_all(void) {
         proc_print_log(p);
         proc_kill(p);
     }
+}
+
+void proc_vfail_logs(proc *const *all, size_t n, const char *fmt, va_list ap) {
+    for (size_t i = 0; i < n; i++)
+        if (all[i]->log) proc_print_log(all[i]);
+    static char msg[4096]; /* not freed by a failure's longjmp: no leak to report */
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fail_msg("%s", msg);
 }
 
 long proc_peak_rss_kb(pid_t pid) {

@@ -12,7 +12,9 @@
 #ifndef IMGFEED_TEST_PROC_H
 #define IMGFEED_TEST_PROC_H
 
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #define PROC_GUARD_MS 180000 /* longest proc_wait waits before failing the test */
@@ -31,6 +33,12 @@ void proc_start(proc *p, const char *binary, const char *const *argv);
  * --exchange EXCHANGE --amqp-heartbeat 5s, then ARGS (NULL-terminated, may
  * be NULL; at most 32).  Releases what P held from an earlier run first. */
 void proc_start_imgfeed(proc *p, const char *program, const char *exchange, const char *const *args);
+/* The same through LAUNCHER (an argv prefix, NULL-terminated, at most 8; NULL:
+ * none), e.g. {"/bin/bash", "deploy/netns.sh", "run", DIR, "w1", NULL}: the
+ * launcher must exec the program (the pid stays the program's), and the
+ * proc's name and log are the program's. */
+void proc_start_imgfeed_in(proc *p, const char *const *launcher, const char *program, const char *exchange,
+                           const char *const *args);
 /* Wait for the child to exit; its status, or 128 + the signal. */
 int proc_wait(proc *p);
 /* Whether the running child has exited (not reaped: proc_wait gives its
@@ -55,6 +63,9 @@ void proc_print_log(const proc *p);
 void proc_release(proc *p);
 /* Kill and reap every child still running (for teardowns), printing their logs. */
 void proc_kill_all(void);
+/* Print the logs of the N children ALL[i] that ran, then fail the test with
+ * the printf-formatted FMT and AP (for a harness's own fail-with-logs). */
+void proc_vfail_logs(proc *const *all, size_t n, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 /* Peak resident memory (kB) and CPU seconds used so far, of a live child. */
 long proc_peak_rss_kb(pid_t pid);
