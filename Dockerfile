@@ -22,13 +22,15 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 # Only the five programs are built (no tests, no benchmarks); the install
-# rules put them in /usr/local/bin and crawler/sites.json in
-# /usr/local/share/imgfeed.  The hasher picks its AVX2 code at run time, so the
-# image runs on any x86-64 machine.
+# rules of their five folders (not the whole tree's, which would want the
+# other programs built too) put them in /usr/local/bin and crawler/sites.json
+# in /usr/local/share/imgfeed.  The hasher picks its AVX2 code at run time, so
+# the image runs on any x86-64 machine.
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DIMGFEED_TESTS=OFF -DCMAKE_INSTALL_PREFIX=/usr/local \
  && cmake --build /build -j "$(nproc)" \
         --target imgfeed-crawler imgfeed-hasher imgfeed-archiver imgfeed-live imgfeed-search \
- && DESTDIR=/out cmake --install /build --strip
+ && for dir in crawler hasher archiver live search; do \
+        DESTDIR=/out cmake --install "/build/$dir" --strip || exit 1; done
 
 FROM debian:12-slim
 # The packages of the libraries the five programs link (readelf -d: NEEDED),
