@@ -18,7 +18,8 @@
 #   bench_start_fixture MB [DIR]
 #                           starts tests/support/fixture_server.py with MB of
 #                           thread cache (and DIR served under /files/); sets
-#                           FIXTURE_PID and BASE
+#                           FIXTURE_PID and BASE.  It listens on FIXTURE_HOST
+#                           (127.0.0.1 unless set; soak.sh: a namespace's)
 #   control PATH            GET BASE/_control/chan/PATH
 #   psql ARGS               psql on the private database (PGBIN: the newest
 #                           installed PostgreSQL unless set)
@@ -82,14 +83,14 @@ bench_track_commits() {
 }
 
 bench_start_fixture() {
-    local files=()
+    local files=() host=${FIXTURE_HOST:-127.0.0.1}
     [[ -z ${2:-} ]] || files=(--files "$2")
-    "$PY" "$ROOT/tests/support/fixture_server.py" --port-file "$WORK/fixture.port" --chan-cache-mb "$1" "${files[@]}" \
+    "$PY" "$ROOT/tests/support/fixture_server.py" --host "$host" --port-file "$WORK/fixture.port" --chan-cache-mb "$1" "${files[@]}" \
         >/dev/null 2>"$WORK/fixture.log" &
     FIXTURE_PID=$!
     for _ in $(seq 100); do [[ -s $WORK/fixture.port ]] && break; sleep 0.1; done
     [[ -s $WORK/fixture.port ]] || { cat "$WORK/fixture.log" >&2; echo "$BENCH: the fixture server did not start" >&2; exit 1; }
-    BASE=http://127.0.0.1:$(cat "$WORK/fixture.port")
+    BASE=http://$host:$(cat "$WORK/fixture.port")
 }
 
 control() { curl -fsS --max-time 600 "$BASE/_control/chan/$1"; }
