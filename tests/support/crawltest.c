@@ -1,5 +1,6 @@
 /* crawltest.c -- the harness of the crawler's tests: see crawltest.h. */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -189,4 +190,18 @@ void crawltest_harvest_take(crawltest_harvest *h, int64_t quiet_ms) {
 long crawltest_key_count(const crawltest_harvest *h, const char *key) {
     json_object *v;
     return json_object_object_get_ex(h->keys, key, &v) ? (long)json_object_get_int64(v) : 0;
+}
+
+void crawltest_check_rate(json_object *counts, int rps) {
+    int64_t first = INT64_MAX, last = INT64_MIN, total = 0;
+    json_object_object_foreach(counts, sec, n) {
+        int64_t k = strtoll(sec, NULL, 10), v = json_object_get_int64(n);
+        if (v > rps + 1) fail_msg("%" PRId64 " requests in second %s at rps %d", v, sec, rps);
+        if (k < first) first = k;
+        if (k > last) last = k;
+        total += v;
+    }
+    if (total && total > rps * (last - first + 1) + 1)
+        fail_msg("%" PRId64 " requests in the %" PRId64 " seconds from %" PRId64 " at rps %d", total, last - first + 1,
+                 first, rps);
 }

@@ -82,4 +82,12 @@ void crawltest_harvest_take(crawltest_harvest *h, int64_t quiet_ms);
 /* The items published under routing key KEY. */
 long crawltest_key_count(const crawltest_harvest *h, const char *key);
 
+/* The fixture's per-second request counts C ({"<unix second>": n, ...}, as
+ * its /counts answers) against a site's limit of RPS requests a second.
+ * The limiter spaces the requests' starts; the fixture counts arrivals,
+ * which a loaded machine (the suite's two variants at once) can delay, so
+ * one request may land in the next second: a second may hold RPS + 1, and
+ * the whole stays within RPS a second over its span, plus that one. */
+void crawltest_check_rate(json_object *counts, int rps);
+
 #endif
